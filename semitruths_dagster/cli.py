@@ -1,0 +1,125 @@
+"""`semitruths`: run the demo, open the UI and query the warehouse, through Dagster's own CLI.
+
+Every command points DAGSTER_HOME at a persistent folder (default `var/dagster_home`, or your own
+DAGSTER_HOME) holding a link to the project's `dagster.yaml`, so runs, materializations and
+partitions survive restarts and show up in `dagster dev`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import PROJECT_ROOT, load_config
+from .storage import Warehouse
+
+# Asset selections in dependency order; later stages append their steps here.
+DEMO_STEPS: list[str] = ["source_images,masks"]
+UI_HOST = "127.0.0.1"
+
+
+def dagster_home() -> Path:
+    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / "var" / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    link = home / "dagster.yaml"
+    if not link.exists() and not link.is_symlink():
+        link.symlink_to(PROJECT_ROOT / "dagster.yaml")
+    if not (home / "storage").exists():
+        # Create the instance's SQLite schema once, before parallel runs race to create it.
+        subprocess.run(dagster_cli("instance", "migrate"), check=True, capture_output=True,
+                       env=dict(os.environ, DAGSTER_HOME=str(home), DAGSTER_DISABLE_TELEMETRY="1"))
+    return home
+
+
+def dagster_env() -> dict[str, str]:
+    env = dict(os.environ, DAGSTER_HOME=str(dagster_home()), DAGSTER_DISABLE_TELEMETRY="1")
+    if load_config().models.profile == "tiny":
+        env.setdefault("HF_HUB_OFFLINE", "1")  # the tiny profile never needs the hub
+    return env
+
+
+def dagster_cli(*args: str) -> list[str]:
+    exe = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+    return [exe, *args]
+
+
+def materialize(selection: str, partition: str) -> None:
+    cmd = dagster_cli("asset", "materialize", "-m", "semitruths_dagster.definitions",
+                      "--select", selection, "--partition", partition)
+    print(f"$ {' '.join(cmd[1:])}", flush=True)
+    subprocess.run(cmd, check=True, cwd=PROJECT_ROOT, env=dagster_env())
+
+
+def print_summary() -> None:
+    config = load_config()
+    warehouse = Warehouse(config.storage_root)
+    warehouse.refresh()
+    print("\nTables (DuckDB views over Parquet partitions):")
+    for table in warehouse.tables.tables():
+        (count,) = warehouse.query(f'SELECT count(*) FROM "{table}"')[0]
+        print(f"  {table:<16} {count:>8} rows")
+    rules = warehouse.query("SELECT stage, rule, count(*) FROM quarantine GROUP BY ALL ORDER BY ALL") \
+        if "quarantine" in warehouse.tables.tables() else []
+    for stage, rule, count in rules:
+        print(f"  quarantine: {stage}/{rule}: {count}")
+    print(f"\nStorage:   {config.storage_root}")
+    print(f"Warehouse: duckdb {warehouse.path}   (e.g. SELECT * FROM masks)")
+    print(f"Dagster:   DAGSTER_HOME={dagster_home()}")
+    print("Open the UI: .venv/bin/semitruths ui   (http://127.0.0.1:3000)")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    config = load_config()
+    datasets = args.dataset or [s.name for s in config.sources.values() if s.adapter == "embedded"]
+    started = time.monotonic()
+    for dataset in datasets:
+        config.source(dataset)  # fail early on a name that is not configured
+        for selection in DEMO_STEPS:
+            materialize(selection, dataset)
+    print(f"\nDemo finished in {time.monotonic() - started:.1f} s for {', '.join(datasets)}.")
+    print_summary()
+
+
+def cmd_ui(args: argparse.Namespace) -> None:
+    cmd = dagster_cli("dev", "-h", args.host, "-p", str(args.port), "-w", str(PROJECT_ROOT / "workspace.yaml"))
+    print(f"$ DAGSTER_HOME={dagster_home()} {' '.join(cmd)}", flush=True)
+    os.chdir(PROJECT_ROOT)
+    os.execvpe(cmd[0], cmd, dagster_env())
+
+
+def cmd_warehouse(args: argparse.Namespace) -> None:
+    print_summary()
+
+
+def cmd_env(args: argparse.Namespace) -> None:
+    print(f"export DAGSTER_HOME={dagster_home()}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="semitruths", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="materialize the whole graph on the embedded sample")
+    demo.add_argument("--dataset", action="append", help="a configured source (default: embedded ones)")
+    demo.set_defaults(func=cmd_demo)
+    ui = sub.add_parser("ui", help="open the Dagster UI (dagster dev)")
+    ui.add_argument("--host", default=UI_HOST, help="bind address (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+    sub.add_parser("warehouse", help="refresh the DuckDB views and print row counts").set_defaults(
+        func=cmd_warehouse)
+    sub.add_parser("env", help="print the DAGSTER_HOME export for using `dagster` directly").set_defaults(
+        func=cmd_env)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except subprocess.CalledProcessError as exc:
+        sys.exit(f"semitruths: step failed ({exc.returncode}): {' '.join(exc.cmd)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The project configuration file (`semitruths.yaml`): sources, model profile, storage root, parameters.
+
+Relative paths resolve against the folder of the configuration file; `${VAR}` and `${VAR:-default}`
+expand from the environment. `SEMITRUTHS_CONFIG` names another file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_ENV = "SEMITRUTHS_CONFIG"
+PARTITION_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """The configuration file breaks a rule; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One source dataset, which is one partition of every per-dataset asset."""
+
+    name: str
+    adapter: str
+    root: Path | None = None
+    dataset: str | None = None  # filter on the metadata's `dataset` column (standardized layout)
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MaskParams:
+    """Mask filtering and preprocessing before inpainting (paper A.1)."""
+
+    min_area_ratio: float = 0.05
+    max_filter_size: int = 9
+    max_filter_passes: int = 2
+    mode_filter_size: int = 9  # the paper says 9; the original code used 10
+    gaussian_blur_radius: float = 16.0
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    """Which model profile to load (`tiny`, `paper`) and per-model local paths or hub ids."""
+
+    profile: str = "tiny"
+    overrides: dict[str, str] = field(default_factory=dict)
+    device: str = "auto"
+    dtype: str = "auto"
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    path: Path
+    storage_root: Path
+    sources: dict[str, SourceConfig]
+    masks: MaskParams = MaskParams()
+    models: ModelsConfig = ModelsConfig()
+    seed: int = 0
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dataset_names(self) -> list[str]:
+        return list(self.sources)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A section of the file that a later stage reads itself (empty when absent)."""
+        value = self.raw.get(name) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{self.path}: section '{name}' must be a mapping")
+        return value
+
+    def source(self, name: str) -> SourceConfig:
+        try:
+            return self.sources[name]
+        except KeyError:
+            raise ConfigError(
+                f"{self.path}: no source named '{name}' (known: {', '.join(self.sources)})"
+            ) from None
+
+
+def expand_env(value: Any) -> Any:
+    """Expand `${VAR}` / `${VAR:-default}` in every string of a parsed YAML tree."""
+    if isinstance(value, str):
+        return _ENV_RE.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+    if isinstance(value, dict):
+        return {k: expand_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v) for v in value]
+    return value
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or PROJECT_ROOT / "semitruths.yaml").resolve()
+
+
+def _resolve(base: Path, value: str | None) -> Path | None:
+    if value in (None, ""):
+        return None
+    path = Path(value).expanduser()
+    return (path if path.is_absolute() else base / path).resolve()
+
+
+def _build(cls: type, values: dict[str, Any] | None, where: str) -> Any:
+    values = dict(values or {})
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def load_config(path: str | os.PathLike | None = None, storage_root: str | None = None) -> ProjectConfig:
+    """Read and check the configuration file; `storage_root` overrides the file's value."""
+    cfg_path = Path(path).resolve() if path else default_config_path()
+    if not cfg_path.is_file():
+        raise ConfigError(f"configuration file not found: {cfg_path} (set {CONFIG_ENV} to its path)")
+    try:
+        raw = expand_env(yaml.safe_load(cfg_path.read_text()) or {})
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{cfg_path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{cfg_path}: the top level must be a mapping")
+    base = cfg_path.parent
+
+    sources: dict[str, SourceConfig] = {}
+    for name, spec in (raw.get("sources") or {}).items():
+        where = f"{cfg_path}: sources.{name}"
+        if not PARTITION_KEY_RE.match(str(name)):
+            raise ConfigError(f"{where}: a source name may hold only letters, digits, '_', '.', '-'")
+        if not isinstance(spec, dict) or "adapter" not in spec:
+            raise ConfigError(f"{where}: needs at least an 'adapter'")
+        spec = dict(spec)
+        spec["root"] = _resolve(base, spec.get("root"))
+        sources[str(name)] = _build(SourceConfig, {"name": str(name), **spec}, where)
+    if not sources:
+        raise ConfigError(f"{cfg_path}: 'sources' names no dataset")
+
+    storage = raw.get("storage") or {}
+    root = _resolve(base, storage_root or storage.get("root") or "var/storage")
+    models = dict(raw.get("models") or {})
+    models["overrides"] = {
+        k: str(_resolve(base, v)) if str(v).startswith((".", "/", "~")) else str(v)
+        for k, v in (models.get("overrides") or {}).items()
+    }
+    return ProjectConfig(
+        path=cfg_path,
+        storage_root=root,
+        sources=sources,
+        masks=_build(MaskParams, raw.get("masks"), f"{cfg_path}: masks"),
+        models=_build(ModelsConfig, models, f"{cfg_path}: models"),
+        seed=int(raw.get("seed", 0)),
+        raw=raw,
+    )

@@ -1,0 +1,17 @@
+"""The one place where assets and resources are put together (the Dagster code location)."""
+
+from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
+
+import assets.masks
+import assets.sources
+from assets.jobs import dataset_pipeline
+from resources import ProjectResource
+
+STAGE_MODULES = [assets.sources, assets.masks]
+
+defs = Definitions(
+    assets=load_assets_from_modules(STAGE_MODULES),
+    asset_checks=load_asset_checks_from_modules(STAGE_MODULES),
+    jobs=[dataset_pipeline],
+    resources={"project": ProjectResource()},
+)

@@ -1,0 +1,84 @@
+"""Stage tables as Parquet, one file per partition, written atomically.
+
+Layout: `<root>/tables/<table>/<dim>=<value>[/<dim>=<value>]/part.parquet` (Hive style, so the same tree
+moves to object storage unchanged). Each partition is its own file: concurrent runs on different
+partitions never touch the same file, and re-materializing a partition replaces exactly that file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+import polars as pl
+
+PART_FILE = "part.parquet"
+
+
+def partition_dir(root: Path, table: str, partition: Mapping[str, str]) -> Path:
+    path = root / "tables" / table
+    for dim, value in partition.items():
+        # Quote so that any partition value maps to one safe folder name.
+        path = path / f"{dim}={quote(str(value), safe='')}"
+    return path
+
+
+class TableStore:
+    """Reads and writes partitioned stage tables under `<root>/tables`."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+
+    def path(self, table: str, partition: Mapping[str, str]) -> Path:
+        return partition_dir(self.root, table, partition) / PART_FILE
+
+    def write(
+        self,
+        table: str,
+        partition: Mapping[str, str],
+        rows: Sequence[Mapping] | pl.DataFrame,
+        schema: Mapping[str, pl.DataType],
+    ) -> Path:
+        """Replace one partition of `table` with `rows`, atomically (temp file + rename)."""
+        frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(list(rows), schema=schema, orient="row")
+        frame = frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
+        target = self.path(table, partition)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        try:
+            frame.write_parquet(tmp, compression="zstd", statistics=True)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return target
+
+    def exists(self, table: str, partition: Mapping[str, str]) -> bool:
+        return self.path(table, partition).is_file()
+
+    def read(self, table: str, partition: Mapping[str, str]) -> pl.DataFrame:
+        path = self.path(table, partition)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"table '{table}' has no partition {dict(partition)} at {path}: materialize it first"
+            )
+        return pl.read_parquet(path)
+
+    def files(self, table: str) -> list[Path]:
+        base = self.root / "tables" / table
+        return sorted(base.rglob(PART_FILE)) if base.is_dir() else []
+
+    def read_all(self, table: str) -> pl.DataFrame:
+        """Every partition of `table` (empty frame when none is materialized)."""
+        files = self.files(table)
+        if not files:
+            return pl.DataFrame()
+        return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+
+    def tables(self) -> list[str]:
+        base = self.root / "tables"
+        return sorted(p.name for p in base.iterdir() if p.is_dir() and self.files(p.name)) if base.is_dir() else []
