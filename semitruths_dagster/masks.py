@@ -9,6 +9,7 @@ import polars as pl
 from PIL import Image, ImageFilter
 
 from .config import MaskParams
+from .metrics.bins import bin_mean_std
 from .provenance import code_version, params_json, utc_now
 from .sources.base import ImageEntry, MaskEntry, Rejection, SourceListing
 from .storage import ImageStore
@@ -57,16 +58,6 @@ def preprocess(binary: np.ndarray, params: MaskParams) -> Image.Image:
         image = image.filter(ImageFilter.MaxFilter(params.max_filter_size))
     image = image.filter(ImageFilter.ModeFilter(params.mode_filter_size))
     return image.filter(ImageFilter.GaussianBlur(params.gaussian_blur_radius))
-
-
-def mean_std_bins(values: np.ndarray) -> tuple[list[str], float, float]:
-    """small below mean - 1 std, large above mean + 1 std, else medium (paper C.2)."""
-    values = np.asarray(values, dtype=float)
-    if values.size == 0:
-        return [], float("nan"), float("nan")
-    mean, std = float(values.mean()), float(values.std())
-    labels = np.where(values < mean - std, "small", np.where(values > mean + std, "large", "medium"))
-    return labels.tolist(), mean, std
 
 
 def _measure(entry: MaskEntry, image: dict, listing: SourceListing, store: ImageStore,
@@ -125,12 +116,14 @@ def build_masks(listing: SourceListing, images: list[dict], store: ImageStore, p
 
 def _add_scene_statistics(rows: list[dict], images: dict[str, dict]) -> None:
     """Scene diversity (distinct classes) and complexity (instances = valid masks) per image, binned."""
+    if not rows:
+        return
     complexity: dict[str, int] = {}
     for row in rows:
         complexity[row["image_id"]] = complexity.get(row["image_id"], 0) + 1
     ids = list(complexity)
-    diversity_bins, _, _ = mean_std_bins(np.array([images[i]["scene_diversity"] for i in ids]))
-    complexity_bins, _, _ = mean_std_bins(np.array([complexity[i] for i in ids]))
+    diversity_bins, _ = bin_mean_std(np.array([images[i]["scene_diversity"] for i in ids], dtype=float))
+    complexity_bins, _ = bin_mean_std(np.array([complexity[i] for i in ids], dtype=float))
     by_image = {i: (d, c) for i, d, c in zip(ids, diversity_bins, complexity_bins, strict=True)}
     for row in rows:
         image_id = row["image_id"]
