@@ -33,29 +33,39 @@ def publish_partition(
     project: ProjectResource,
     *,
     table: str,
-    stage: str,
     rows: Sequence[Mapping],
     schema: Mapping[str, pl.DataType],
-    rejections: Sequence[Rejection],
     preview_columns: Sequence[str],
+    stage: str | None = None,
+    rejections: Sequence[Rejection] | None = None,
 ) -> tuple[pl.DataFrame, dict]:
-    """Replace this partition of `table` and of the stage's quarantine; return the frame and metadata."""
-    dataset = context.partition_key
+    """Replace this partition of `table` (and of the stage's quarantine when `rejections` is given);
+    an unpartitioned asset replaces the whole table. Returns the frame and the metadata to report."""
+    partition = {"dataset": context.partition_key} if context.has_partition_key else {}
     store = project.tables()
     frame = pl.DataFrame(list(rows), schema=schema, orient="row")
-    path = store.write(table, {"dataset": dataset}, frame, schema)
-    store.write(quarantine.TABLE, quarantine.partition(stage, dataset), quarantine.quarantine_rows(rejections),
-                quarantine.SCHEMA)
-    project.warehouse().refresh([table, quarantine.TABLE])
-    for r in rejections:
-        context.log.warning(f"quarantined {r.item_id or '-'} ({r.file or '-'}): {r.message} [{r.rule}]")
-    by_rule = Counter(r.rule for r in rejections)
+    path = store.write(table, partition, frame, schema)
     metadata = {
         "dagster/row_count": frame.height,
         "dagster/column_schema": column_schema(schema),
         "table_path": MetadataValue.path(str(path)),
-        "quarantined": len(rejections),
-        "quarantined_by_rule": MetadataValue.json(dict(by_rule)),
         "preview": MetadataValue.md(markdown_table(frame.select(preview_columns))),
     }
+    written = [table]
+    if rejections is not None:
+        store.write(quarantine.TABLE, quarantine.partition(stage or table, context.partition_key),
+                    quarantine.quarantine_rows(rejections), quarantine.SCHEMA)
+        written.append(quarantine.TABLE)
+        for r in rejections:
+            context.log.warning(f"quarantined {r.item_id or '-'} ({r.file or '-'}): {r.message} [{r.rule}]")
+        metadata["quarantined"] = len(rejections)
+        metadata["quarantined_by_rule"] = MetadataValue.json(dict(Counter(r.rule for r in rejections)))
+    project.warehouse().refresh(written)
     return frame, metadata
+
+
+def counts_table(frame: pl.DataFrame, *columns: str) -> MetadataValue:
+    """A markdown table of row counts by `columns`, for the asset's page in the UI."""
+    if frame.is_empty():
+        return MetadataValue.md("_no rows_")
+    return MetadataValue.md(markdown_table(frame.group_by(columns).len("rows").sort(columns), limit=100))

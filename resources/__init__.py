@@ -1,5 +1,6 @@
 """Dagster resources that hand the library's configuration, storage, models and devices to assets."""
 
+from .models import ModelsResource
 from .project import ProjectResource
 
-__all__ = ["ProjectResource"]
+__all__ = ["ModelsResource", "ProjectResource"]

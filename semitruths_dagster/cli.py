@@ -18,8 +18,11 @@ from pathlib import Path
 from .config import PROJECT_ROOT, load_config
 from .storage import Warehouse
 
-# Asset selections in dependency order; later stages append their steps here.
-DEMO_STEPS: list[str] = ["source_images,masks"]
+# (asset selection, per dataset?) in dependency order; later stages append their steps here.
+DEMO_STEPS: list[tuple[str, bool]] = [
+    ("source_images,masks,perturbed_prompts", True),
+    ("prompt_filters", False),  # cutoffs over every dataset at once
+]
 UI_HOST = "127.0.0.1"
 
 
@@ -48,9 +51,9 @@ def dagster_cli(*args: str) -> list[str]:
     return [exe, *args]
 
 
-def materialize(selection: str, partition: str) -> None:
-    cmd = dagster_cli("asset", "materialize", "-m", "semitruths_dagster.definitions",
-                      "--select", selection, "--partition", partition)
+def materialize(selection: str, partition: str | None = None) -> None:
+    cmd = dagster_cli("asset", "materialize", "-m", "semitruths_dagster.definitions", "--select", selection)
+    cmd += ["--partition", partition] if partition else []
     print(f"$ {' '.join(cmd[1:])}", flush=True)
     subprocess.run(cmd, check=True, cwd=PROJECT_ROOT, env=dagster_env())
 
@@ -79,8 +82,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     started = time.monotonic()
     for dataset in datasets:
         config.source(dataset)  # fail early on a name that is not configured
-        for selection in DEMO_STEPS:
-            materialize(selection, dataset)
+    for selection, per_dataset in DEMO_STEPS:
+        for partition in datasets if per_dataset else [None]:
+            materialize(selection, partition)
     print(f"\nDemo finished in {time.monotonic() - started:.1f} s for {', '.join(datasets)}.")
     print_summary()
 
@@ -88,7 +92,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_ui(args: argparse.Namespace) -> None:
     cmd = dagster_cli("dev", "-h", args.host, "-p", str(args.port), "-w", str(PROJECT_ROOT / "workspace.yaml"))
     print(f"$ DAGSTER_HOME={dagster_home()} {' '.join(cmd)}", flush=True)
-    os.chdir(PROJECT_ROOT)
+    # Run from DAGSTER_HOME: the workspace file carries the code's path, and Dagster warns about a
+    # dagster.yaml in the working folder that is not DAGSTER_HOME's.
+    os.chdir(dagster_home())
     os.execvpe(cmd[0], cmd, dagster_env())
 
 

