@@ -1,0 +1,47 @@
+"""Detectors of AI-generated images as plugins, their registry of YAML specs, and mask-aware cropping.
+
+No Dagster here. Typical use:
+
+    specs = load_registry("detectors")                 # validated DetectorSpecs by name
+    det = build_detector(specs["ufd"])                 # loads weights (safe formats only by default)
+    box = det.crop_box_for_mask(edit_mask)             # mask-aware crop (None if the detector does not crop)
+    preds = det.predict([edited, real], [sha_e, sha_r], boxes=[box and box.box] * 2)  # real reuses its twin's box
+"""
+
+from .base import Detector, Prediction, RandomWeights
+from .cache import file_sha256, prediction_cache_key
+from .checkpoints import CheckpointError, load_pickled_module, read_tensors, resolve_weight_ref
+from .cropping import CropChoice, binarize_mask, choose_crop_box, crop_box_for_mask, mask_share
+from .plugins import PLUGINS
+from .preprocessing import CropBox, Preprocessing
+from .registry import build_detector, random_spec, write_random_detector
+from .spec import DetectorSpec, SpecError, add_spec, load_registry, load_spec, validate_spec
+
+__all__ = [
+    "PLUGINS",
+    "CheckpointError",
+    "CropBox",
+    "CropChoice",
+    "Detector",
+    "DetectorSpec",
+    "Prediction",
+    "Preprocessing",
+    "RandomWeights",
+    "SpecError",
+    "add_spec",
+    "binarize_mask",
+    "build_detector",
+    "choose_crop_box",
+    "crop_box_for_mask",
+    "file_sha256",
+    "load_pickled_module",
+    "load_registry",
+    "load_spec",
+    "mask_share",
+    "prediction_cache_key",
+    "random_spec",
+    "read_tensors",
+    "resolve_weight_ref",
+    "validate_spec",
+    "write_random_detector",
+]

@@ -1,0 +1,95 @@
+"""CLIP backbones through open_clip: a hub ref or a local open_clip folder, and tiny random ones.
+
+Refs: `open_clip:<arch>/<pretrained tag>` (e.g. `open_clip:ViT-L-14/openai`, OpenAI's weights as the
+detectors' `clip.load` gives them), `hf-hub:<repo>`, or a local folder in open_clip's hub layout
+(`open_clip_config.json` + `open_clip_model.safetensors`). Tiny backbones keep the real model's input size
+and output width (so heads load in their real shapes) but only 2 narrow layers: random weights either way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoints import CheckpointError
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def load_open_clip(kind: str, ref: str, what: str) -> Any:
+    """An open_clip CLIP model (eval mode, CPU) from a resolved ('hub' | 'local', ref)."""
+    import open_clip
+
+    if kind == "hub":
+        spec = ref.removeprefix("open_clip:")
+        name, pretrained = (spec, None) if spec.startswith("hf-hub:") else spec.split("/", 1)
+    else:
+        if not (Path(ref) / "open_clip_config.json").is_file():
+            raise CheckpointError(f"{what}: {ref} is not an open_clip folder (no open_clip_config.json)")
+        name, pretrained = f"local-dir:{ref}", None
+    try:
+        # require_pretrained: a checkpoint that cannot be found must fail, not leave a random CLIP.
+        model = open_clip.create_model(
+            name, pretrained=pretrained, require_pretrained=True, weights_only=True
+        )
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{what}: cannot load open_clip model {ref!r}: {str(exc).splitlines()[0]}"
+        ) from exc
+    return model.eval()
+
+
+def tiny_clip_config(embed_dim: int, image_size: int = 224, patch_size: int = 32) -> dict[str, Any]:
+    """An open_clip model config with the real input size and embedding width, 2 layers of width 32."""
+    return {
+        "embed_dim": embed_dim,
+        "quick_gelu": True,  # OpenAI's CLIPs use QuickGELU
+        "vision_cfg": {
+            "image_size": image_size,
+            "layers": 2,
+            "width": 32,
+            "head_width": 16,
+            "patch_size": patch_size,
+        },
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+    }
+
+
+def build_open_clip(model_cfg: dict[str, Any]) -> Any:
+    """An open_clip CLIP with random weights from a model config (the caller seeds torch)."""
+    import open_clip
+
+    return open_clip.CLIP(**model_cfg).eval()
+
+
+def save_open_clip_folder(model: Any, model_cfg: dict[str, Any], out: Path) -> Path:
+    """Save a CLIP in open_clip's hub layout, which `load_open_clip('local', out)` reads back."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / "open_clip_model.safetensors"))
+    preprocess = {
+        "mean": list(CLIP_MEAN),
+        "std": list(CLIP_STD),
+        "interpolation": "bicubic",
+        "resize_mode": "shortest",
+    }
+    (out / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess}, indent=2)
+    )
+    return out
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's CPU RNG inside the block and give the caller back its own RNG state afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

@@ -1,0 +1,212 @@
+"""The detector plugin interface: preprocessing, weight loading, output -> P(fake), scoring, predictions.
+
+A plugin is a `Detector` subclass that declares its weight roles, options, output kind and default
+threshold, and implements `build_preprocessing`, `load_model` and `save_random_weights` (random weights in
+its REAL checkpoint format, read back by the same `load_model`). `build_detector(spec)` instantiates the
+plugin a spec names. Prediction rule, as in the detectors' own evaluation code: fake iff P(fake) > threshold.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .cache import prediction_cache_key
+from .checkpoints import resolve_weight_ref
+from .cropping import DEFAULT_MAX_TRIES, CropChoice, crop_box_for_mask
+from .preprocessing import CropBox, Preprocessing
+from .spec import DetectorSpec
+
+# option name -> (accepted types, default, description)
+OptionSchema = dict[str, tuple[tuple[type, ...], Any, str]]
+
+
+@dataclass(frozen=True)
+class RandomWeights:
+    """What `save_random_weights` wrote: spec `weights` (paths) and the `options` that describe the
+    tiny architecture, ready to go into a spec with `random_weights: true`."""
+
+    weights: dict[str, str]
+    options: dict[str, Any] = field(default_factory=dict)
+    allow_pickle: bool = False
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One detector's score for one image. `random_weights` is copied from the spec: such scores are noise."""
+
+    detector: str
+    detector_version: str
+    plugin: str
+    image_sha256: str
+    score: float  # P(fake)
+    threshold: float
+    predicted_fake: bool
+    random_weights: bool
+    preprocessing: str  # signature, including the crop box
+    cache_key: str
+    crop_box: list[int] | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        """A flat dict for a table row."""
+        return dict(self.__dict__)
+
+
+class Detector(ABC):
+    """A loaded detector. Subclasses set the class attributes and implement the abstract methods."""
+
+    PLUGIN: ClassVar[str]
+    WEIGHT_ROLES: ClassVar[tuple[str, ...]] = ()
+    OPTIONAL_WEIGHT_ROLES: ClassVar[tuple[str, ...]] = ()
+    OPTIONS: ClassVar[OptionSchema] = {}
+    DEFAULT_THRESHOLD: ClassVar[float] = 0.5
+    OUTPUT: ClassVar[str] = "sigmoid"  # 'sigmoid' of one logit, or 'softmax' over logits (option fake_index)
+
+    def __init__(self, spec: DetectorSpec, device: str | torch.device = "cpu") -> None:
+        self.spec = spec
+        self.options: dict[str, Any] = {k: default for k, (_t, default, _d) in self.OPTIONS.items()}
+        self.options.update({k: v for k, v in spec.options.items() if v is not None})
+        self.device = torch.device(device)
+        self.preprocessing = self.build_preprocessing()
+        self.model = self.load_model().to(self.device).eval()
+
+    # --- identity -------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def version(self) -> str:
+        return self.spec.version
+
+    @property
+    def threshold(self) -> float:
+        return self.DEFAULT_THRESHOLD if self.spec.threshold is None else self.spec.threshold
+
+    @property
+    def random_weights(self) -> bool:
+        return self.spec.random_weights
+
+    # --- to implement ---------------------------------------------------------------------------
+    @classmethod
+    def check_spec(cls, spec: DetectorSpec) -> None:
+        """Plugin-specific spec rules; raise `SpecError` naming the key. Default: none."""
+        return None
+
+    @abstractmethod
+    def build_preprocessing(self) -> Preprocessing:
+        """The paper code's transform, from `self.options`."""
+
+    @abstractmethod
+    def load_model(self) -> torch.nn.Module:
+        """Build the architecture and load the spec's weights in the checkpoint's real format."""
+
+    @classmethod
+    @abstractmethod
+    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
+        """Write seeded random weights in this plugin's real checkpoint format under `out_dir`."""
+
+    # --- helpers for plugins --------------------------------------------------------------------
+    def weight_ref(self, role: str) -> tuple[str, str] | None:
+        """('local', path) or ('hub', id) of a weight role, None when an optional role is not given."""
+        ref = self.spec.weights.get(role)
+        return None if ref is None else resolve_weight_ref(ref, self.spec.base_dir)
+
+    def what(self, role: str) -> str:
+        """How errors name a weight: detector, spec file and role."""
+        return f"detector '{self.name}' ({self.spec.source or 'in-memory spec'}) weights.{role}"
+
+    # --- running --------------------------------------------------------------------------------
+    def forward(self, pixels: torch.Tensor, texts: Sequence[str] | None = None) -> torch.Tensor:
+        """Raw model outputs for a batch; text-using detectors override this."""
+        return self.model(pixels)
+
+    def texts_for(self, images: Sequence[Image.Image], texts: Sequence[str] | None) -> Sequence[str] | None:
+        """Texts the model needs besides the pixels (DE-FAKE's captions); None for image-only detectors."""
+        return texts
+
+    def to_probability(self, outputs: torch.Tensor) -> torch.Tensor:
+        """P(fake) per row: sigmoid of the single logit, or softmax picking the fake index."""
+        if self.OUTPUT == "sigmoid":
+            return torch.sigmoid(outputs.reshape(outputs.shape[0], -1)[:, 0].float())
+        return torch.softmax(outputs.float(), dim=1)[:, int(self.options.get("fake_index", 1))]
+
+    def crop_box_for_mask(
+        self,
+        mask: np.ndarray,
+        threshold: float = DEFAULT_THRESHOLD,
+        seed: int = 0,
+        max_tries: int = DEFAULT_MAX_TRIES,
+    ) -> CropChoice | None:
+        """Mask-aware crop for this detector (None if it does not crop); see `cropping.py`."""
+        return crop_box_for_mask(self.preprocessing, mask, threshold, seed, max_tries)
+
+    def preprocessing_signature(self, box: CropBox | None = None) -> str:
+        return f"{self.PLUGIN}:" + self.preprocessing.signature(box)
+
+    def cache_key(self, image_sha256: str, box: CropBox | None = None) -> str:
+        return prediction_cache_key(self.name, self.version, image_sha256, self.preprocessing_signature(box))
+
+    @torch.inference_mode()
+    def score(
+        self,
+        images: Sequence[Image.Image],
+        boxes: Sequence[CropBox | None] | None = None,
+        texts: Sequence[str] | None = None,
+        batch_size: int = 16,
+    ) -> np.ndarray:
+        """P(fake) for each image (float64). Images of different tensor shapes are batched separately."""
+        boxes = list(boxes) if boxes is not None else [None] * len(images)
+        if len(boxes) != len(images):
+            raise ValueError(f"{len(images)} images but {len(boxes)} crop boxes")
+        texts = self.texts_for(images, texts)
+        out = np.empty(len(images), dtype=np.float64)
+        for start in range(0, len(images), batch_size):
+            idx = list(range(start, min(start + batch_size, len(images))))
+            tensors = [self.preprocessing.apply(images[i], boxes[i]) for i in idx]
+            for shape in dict.fromkeys(t.shape for t in tensors):
+                sub = [j for j, t in zip(idx, tensors, strict=True) if t.shape == shape]
+                pixels = torch.stack([tensors[j - start] for j in sub]).to(self.device)
+                sub_texts = [texts[j] for j in sub] if texts is not None else None
+                out[sub] = self.to_probability(self.forward(pixels, sub_texts)).cpu().double().numpy()
+        return out
+
+    def predict(
+        self,
+        images: Sequence[Image.Image],
+        image_sha256s: Sequence[str],
+        boxes: Sequence[CropBox | None] | None = None,
+        texts: Sequence[str] | None = None,
+        batch_size: int = 16,
+    ) -> list[Prediction]:
+        """Scores wrapped as `Prediction`s with cache keys and the random-weights flag."""
+        if len(image_sha256s) != len(images):
+            raise ValueError(f"{len(images)} images but {len(image_sha256s)} hashes")
+        boxes = list(boxes) if boxes is not None else [None] * len(images)
+        scores = self.score(images, boxes, texts, batch_size)
+        rows = []
+        for sha, box, s in zip(image_sha256s, boxes, scores, strict=True):
+            used = box if self.preprocessing.crop is not None else None
+            rows.append(
+                Prediction(
+                    detector=self.name,
+                    detector_version=self.version,
+                    plugin=self.PLUGIN,
+                    image_sha256=sha,
+                    score=float(s),
+                    threshold=self.threshold,
+                    predicted_fake=bool(s > self.threshold),
+                    random_weights=self.random_weights,
+                    preprocessing=self.preprocessing_signature(used),
+                    cache_key=self.cache_key(sha, used),
+                    crop_box=None if used is None else used.as_list(),
+                )
+            )
+        return rows

@@ -1,0 +1,16 @@
+"""The detector plugins, by the `plugin:` name a spec uses."""
+
+from __future__ import annotations
+
+from ..base import Detector
+from .cnnspot import CNNSpot
+from .commfor import CommunityForensics
+from .defake import DeFake
+from .npr import NPR
+from .ufd import UniversalFakeDetect
+
+PLUGINS: dict[str, type[Detector]] = {
+    cls.PLUGIN: cls for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake)
+}
+
+__all__ = ["NPR", "PLUGINS", "CNNSpot", "CommunityForensics", "DeFake", "UniversalFakeDetect"]

@@ -1,0 +1,195 @@
+"""DE-FAKE (Sha et al., CCS 2023): CLIP ViT-B/32 image + caption embeddings -> MLP 1024-512-256-2.
+
+Paper code (`test.py`): the image is resized to 224x224 (PIL `img.resize`, bicubic), then CLIP's
+preprocessing (a no-op resize / centre crop at 224, CLIP mean/std); its BLIP caption (beam 3, 5-60
+tokens) is tokenized by CLIP; `linear(cat(encode_image, encode_text))`, class = argmax of 2 logits.
+Here P(fake) = softmax(logits)[fake_index]; the class order is not documented in the code, so
+`fake_index` is an option (default 1: real images are class 0).
+
+Checkpoints `finetune_clip.pt` and `clip_linear.pt` are PICKLED WHOLE MODULES (`torch.save(model)`):
+loading them runs code named in the file, so they load only when the spec says `allow_pickle: true`.
+`clip_linear.pt` names its class `__main__.NeuralNet` (it was saved from a script); that name is mapped
+to `NeuralNet` below and its weights copied into a fresh module. `finetune_clip.pt` needs OpenAI's `clip`
+package. The CLIP is cast to float32 (`clip.load` on a GPU keeps float16 weights).
+
+Captions: pass `texts=` (e.g. the pipeline's BLIP captions), or give `weights.captioner` (a BLIP hub id
+or folder; the paper used BLIP base, `Salesforce/blip-image-captioning-base` on the hub). The captioner
+uses its own processor's preprocessing (the paper script fed BLIP un-normalised pixels, a bug).
+Random stand-in: a tiny open_clip with the real 224 px input and 512-d embeddings (so the MLP has its
+real 1024-512-256-2 shape), pickled whole like the originals, plus the project's tiny BLIP captioner.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from ..backbones import CLIP_MEAN, CLIP_STD, build_open_clip, seeded, tiny_clip_config
+from ..base import Detector, RandomWeights
+from ..checkpoints import CheckpointError, load_into, load_pickled_module
+from ..preprocessing import Preprocessing
+
+EMBED = 512  # CLIP ViT-B/32 embedding width: image + text = 1024
+HEAD_CLASS = f"{__name__}.NeuralNet"
+
+
+class NeuralNet(nn.Module):
+    """DE-FAKE's classifier head, attribute for attribute (`fc1`, `fc2`, `fc3`, `dropout2`)."""
+
+    def __init__(
+        self, input_size: int = 2 * EMBED, hidden_size_list: Sequence[int] = (512, 256), num_classes: int = 2
+    ) -> None:
+        super().__init__()
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(input_size, hidden_size_list[0])
+        self.fc2 = nn.Linear(hidden_size_list[0], hidden_size_list[1])
+        self.fc3 = nn.Linear(hidden_size_list[1], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.dropout2(F.relu(self.fc1(x)))
+        return self.fc3(F.relu(self.fc2(out)))
+
+
+class DeFakeModel(nn.Module):
+    """The CLIP (as unpickled) and the head; forward takes pixels and CLIP token ids."""
+
+    def __init__(self, clip: nn.Module, head: NeuralNet) -> None:
+        super().__init__()
+        self.clip = clip
+        self.head = head
+
+    def forward(self, pixels: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        emb = torch.cat((self.clip.encode_image(pixels), self.clip.encode_text(tokens)), 1)
+        return self.head(emb.float())
+
+
+@contextmanager
+def _pickled_as_main(cls: type) -> Iterator[None]:
+    """Pickle `cls` under `__main__`, as a script's `torch.save(model)` does (the real file's format)."""
+    main = sys.modules["__main__"]
+    missing = object()
+    old_attr, old_module = getattr(main, cls.__name__, missing), cls.__module__
+    cls.__module__ = "__main__"
+    setattr(main, cls.__name__, cls)
+    try:
+        yield
+    finally:
+        cls.__module__ = old_module
+        if old_attr is missing:
+            delattr(main, cls.__name__)
+        else:
+            setattr(main, cls.__name__, old_attr)
+
+
+class DeFake(Detector):
+    PLUGIN = "defake"
+    WEIGHT_ROLES = ("clip", "head")
+    OPTIONAL_WEIGHT_ROLES = ("captioner",)
+    OUTPUT = "softmax"
+    OPTIONS = {
+        "fake_index": ((int,), 1, "index of the fake class among the 2 logits (0 or 1)"),
+        "image_size": ((int,), 224, "the square size images are resized to"),
+        "caption_num_beams": ((int,), 3, "BLIP beam width"),
+        "caption_max_length": ((int,), 60, "BLIP maximum caption length"),
+        "caption_min_length": ((int,), 5, "BLIP minimum caption length"),
+    }
+
+    def build_preprocessing(self) -> Preprocessing:
+        size = self.options["image_size"]
+        return Preprocessing(
+            resize=(size, size), crop=None, mean=CLIP_MEAN, std=CLIP_STD, interpolation="bicubic"
+        )
+
+    def load_model(self) -> nn.Module:
+        _, clip_path = self.weight_ref("clip")
+        clip = load_pickled_module(clip_path, self.spec.allow_pickle, self.what("clip"))
+        if not (hasattr(clip, "encode_image") and hasattr(clip, "encode_text")):
+            raise CheckpointError(
+                f"{self.what('clip')}: {clip_path} is not a CLIP module (got {type(clip).__name__})"
+            )
+        _, head_path = self.weight_ref("head")
+        remap = {"__main__.NeuralNet": HEAD_CLASS}
+        obj = load_pickled_module(head_path, self.spec.allow_pickle, self.what("head"), remap)
+        if not isinstance(obj, nn.Module):
+            raise CheckpointError(
+                f"{self.what('head')}: {head_path} is not a module (got {type(obj).__name__})"
+            )
+        head = NeuralNet()
+        load_into(head, obj.state_dict(), head_path, self.what("head"))
+        self._captioner: Any = None
+        return DeFakeModel(clip.float(), head)
+
+    def forward(self, pixels: torch.Tensor, texts: Sequence[str] | None = None) -> torch.Tensor:
+        import open_clip
+
+        if texts is None:
+            raise ValueError(f"detector '{self.name}' needs one caption per image")
+        # open_clip's tokenizer is OpenAI's BPE with the same 77-token context (truncating long captions).
+        tokens = open_clip.tokenize(list(texts)).to(self.device)
+        return self.model(pixels, tokens)
+
+    def texts_for(self, images: Sequence[Image.Image], texts: Sequence[str] | None) -> Sequence[str]:
+        if texts is not None:
+            if len(texts) != len(images):
+                raise ValueError(f"{len(images)} images but {len(texts)} captions")
+            return texts
+        if self.weight_ref("captioner") is None:
+            raise ValueError(
+                f"detector '{self.name}' needs captions: pass texts=, or set weights.captioner in its spec"
+            )
+        return self.caption(images)
+
+    @torch.inference_mode()
+    def caption(self, images: Sequence[Image.Image]) -> list[str]:
+        """BLIP captions with the paper's generation settings (loads the captioner once)."""
+        from transformers import BlipForConditionalGeneration, BlipProcessor
+
+        if self._captioner is None:
+            _, ref = self.weight_ref("captioner")
+            try:
+                processor = BlipProcessor.from_pretrained(ref)
+                model = BlipForConditionalGeneration.from_pretrained(ref).to(self.device).eval()
+            except OSError as exc:
+                raise CheckpointError(f"{self.what('captioner')}: cannot load BLIP {ref!r}: {exc}") from exc
+            self._captioner = (processor, model)
+        processor, model = self._captioner
+        inputs = processor(images=[im.convert("RGB") for im in images], return_tensors="pt").to(self.device)
+        out = model.generate(
+            **inputs,
+            num_beams=self.options["caption_num_beams"],
+            max_length=self.options["caption_max_length"],
+            min_length=self.options["caption_min_length"],
+        )
+        return [t.strip() for t in processor.batch_decode(out, skip_special_tokens=True)]
+
+    @classmethod
+    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
+        from ...models import ensure_tiny
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        cfg = tiny_clip_config(EMBED, image_size=224, patch_size=32)
+        if not tiny:  # the real ViT-B/32 shape
+            cfg["vision_cfg"].update(layers=12, width=768, head_width=64)
+            cfg["text_cfg"].update(width=512, heads=8, layers=12)
+        with seeded(seed):
+            clip = build_open_clip(cfg)
+            head = NeuralNet()
+        torch.save(clip, out_dir / "finetune_clip.pt")
+        with _pickled_as_main(NeuralNet):
+            torch.save(head, out_dir / "clip_linear.pt")
+        captioner = ensure_tiny(out_dir / "tiny", "captioner")
+        weights = {
+            "clip": str(out_dir / "finetune_clip.pt"),
+            "head": str(out_dir / "clip_linear.pt"),
+            "captioner": str(captioner),
+        }
+        return RandomWeights(weights=weights, allow_pickle=True)

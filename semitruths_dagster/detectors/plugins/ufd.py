@@ -1,0 +1,76 @@
+"""UniversalFakeDetect (Ojha et al., CVPR 2023): frozen CLIP ViT-L/14 image features -> Linear(768, 1).
+
+Paper code (`validate.py`, `models/clip_models.py`): CenterCrop(224) with no resize, ToTensor, CLIP
+mean/std; `fc(clip.encode_image(x))`, `.sigmoid()`. Checkpoint `fc_weights.pth` is the head only, a plain
+state dict {weight [1, 768], bias [1]} loaded with `model.fc.load_state_dict`. The backbone is OpenAI's
+ViT-L/14 (`open_clip:ViT-L-14/openai`). Random stand-in: a tiny open_clip ViT (2 layers of width 32) with
+the real 224 px input and 768-d output, so the head file has the real shapes and keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..backbones import (
+    CLIP_MEAN,
+    CLIP_STD,
+    build_open_clip,
+    load_open_clip,
+    save_open_clip_folder,
+    seeded,
+    tiny_clip_config,
+)
+from ..base import Detector, RandomWeights
+from ..checkpoints import load_into, read_tensors, select_state_dict
+from ..preprocessing import Preprocessing
+
+FEATURES = 768  # CLIP ViT-L/14 image embedding width
+
+
+class UFDModel(nn.Module):
+    """CLIP image encoder (frozen) + `fc`, as `CLIPModel` in the paper code."""
+
+    def __init__(self, clip: nn.Module, features: int = FEATURES) -> None:
+        super().__init__()
+        self.model = clip
+        self.fc = nn.Linear(features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.model.encode_image(x))
+
+
+class UniversalFakeDetect(Detector):
+    PLUGIN = "universal_fake_detect"
+    WEIGHT_ROLES = ("backbone", "head")
+    OPTIONS = {"crop": ((int,), 224, "the centre crop side (an integer)")}
+
+    def build_preprocessing(self) -> Preprocessing:
+        return Preprocessing(resize=None, crop=self.options["crop"], mean=CLIP_MEAN, std=CLIP_STD)
+
+    def load_model(self) -> nn.Module:
+        kind, ref = self.weight_ref("backbone")
+        clip = load_open_clip(kind, ref, self.what("backbone"))
+        model = UFDModel(clip, FEATURES)
+        _, head = self.weight_ref("head")
+        state = select_state_dict(read_tensors(head, self.what("head")), None, head, self.what("head"))
+        load_into(model.fc, state, head, self.what("head"))
+        return model
+
+    @classmethod
+    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
+        out_dir = Path(out_dir)
+        cfg = tiny_clip_config(FEATURES, image_size=224, patch_size=32 if tiny else 14)
+        if not tiny:  # the real ViT-L/14 shape (large: 428 M parameters)
+            cfg["vision_cfg"].update(layers=24, width=1024, head_width=64)
+            cfg["text_cfg"].update(width=768, heads=12, layers=12)
+        with seeded(seed):
+            clip = build_open_clip(cfg)
+            fc = nn.Linear(FEATURES, 1)
+        save_open_clip_folder(clip, cfg, out_dir / "backbone")
+        torch.save(fc.state_dict(), out_dir / "fc_weights.pth")
+        return RandomWeights(
+            weights={"backbone": str(out_dir / "backbone"), "head": str(out_dir / "fc_weights.pth")}
+        )

@@ -1,0 +1,188 @@
+"""Evaluate one detector: metrics at its default and a calibrated threshold, breakdowns, intervals, curves.
+
+Input: y_true (1 = fake), scores = P(fake), and per-row attributes (dataset, method, generator, metric
+bins, localization, scene bins, original / perturbed label, ...). Output: an `EvaluationResult`, plain
+data (JSON-able with `to_dict`) that the plots, the HTML report and the leaderboard read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .bootstrap import confusion_intervals, ranking_intervals, recall_intervals
+from .classification import as_inputs, threshold_metrics
+from .groups import Categorical, Table, breakdown, encode_attributes, pair_categorical, ranked_pairs
+from .ranking import (
+    ap_from_counts,
+    auc_from_counts,
+    binned_counts,
+    pr_curve_points,
+    ranked_counts,
+    roc_curve_points,
+    thin_curve,
+)
+from .thresholds import fpr_at, threshold_at_fpr
+
+DEFAULT_PAIR_COLUMNS = ("original_label", "perturbed_label")
+
+
+@dataclass
+class EvaluationResult:
+    """Everything measured for one detector; threshold-dependent parts are keyed 'default' / 'calibrated'.
+
+    `breakdowns[which][attribute]` and `pairs[which]` are column tables (numpy arrays; lists after a
+    JSON round trip): value / n_fake / detected / recall / recall_lo / recall_hi (+ n_real / flagged /
+    fpr for attributes; rank / pair for edit pairs, lowest recall first).
+    """
+
+    detector: str
+    random_weights: bool
+    n_rows: int
+    n_real: int
+    n_fake: int
+    thresholds: dict[str, float]
+    target_fpr: float
+    metrics: dict[str, dict[str, float]]
+    intervals: dict[str, dict[str, list[float]]]
+    ranking: dict[str, float]
+    ranking_intervals: dict[str, list[float]]
+    breakdowns: dict[str, dict[str, Table]]
+    pairs: dict[str, Table]
+    curves: dict[str, dict[str, list[float]]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe content (NaN and infinities become None)."""
+        return _clean(asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationResult:
+        """Inverse of `to_dict` (tables come back as lists; every consumer here takes both)."""
+        return cls(**dict(data))
+
+    def headline(self, which: str = "default") -> dict[str, Any]:
+        """The leaderboard figures at one threshold."""
+        m = self.metrics[which]
+        keys = (
+            "accuracy",
+            "balanced_accuracy",
+            "real_recall",
+            "fake_recall",
+            "fake_precision",
+            "fake_f1",
+            "macro_f1",
+        )
+        return {"threshold": self.thresholds[which], **{k: m[k] for k in keys}}
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float | np.floating):
+        return None if not math.isfinite(float(obj)) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def _with_intervals(table: Table, level: float) -> Table:
+    lo, hi = recall_intervals(table["detected"], table["n_fake"], level)
+    return {**table, "recall_lo": lo, "recall_hi": hi}
+
+
+def evaluate_detector(
+    y_true: Any,
+    scores: Any,
+    attributes: Mapping[str, Any] | None = None,
+    *,
+    detector: str = "detector",
+    random_weights: bool = False,
+    threshold: float = 0.5,
+    target_fpr: float = 0.05,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    max_bins: int = 1000,
+    pair_columns: tuple[str, str] = DEFAULT_PAIR_COLUMNS,
+    min_pair_count: int = 1,
+) -> EvaluationResult:
+    """Evaluate one detector's scores. `attributes`: column name -> values (or pre-encoded `Categorical`s,
+    see `encode_attributes`, to share the encoding across detectors). The two `pair_columns`, when present,
+    form the directional edit pairs instead of getting breakdowns of their own."""
+    y, s = as_inputs(y_true, scores)
+    cats: dict[str, Categorical] = encode_attributes(attributes or {})
+    for name, cat in cats.items():
+        if len(cat) != y.size:
+            raise ValueError(f"attribute '{name}' has {len(cat)} rows, scores have {y.size}")
+    pairs_cat = None
+    if all(c in cats for c in pair_columns):
+        pairs_cat = pair_categorical(cats.pop(pair_columns[0]), cats.pop(pair_columns[1]))
+
+    thresholds = {"default": float(threshold), "calibrated": threshold_at_fpr(y, s, target_fpr)}
+    metrics, intervals, breakdowns, pairs = {}, {}, {}, {}
+    for k, (which, t) in enumerate(thresholds.items()):
+        if math.isnan(t):  # no real rows: nothing to calibrate on
+            continue
+        m = threshold_metrics(y, s, t)
+        m["fpr"] = fpr_at(y, s, t)
+        metrics[which] = m
+        counts = {c: int(m[c]) for c in ("tp", "fp", "fn", "tn")}
+        intervals[which] = {
+            n: list(v) for n, v in confusion_intervals(counts, n_boot, [seed, k], level).items()
+        }
+        predicted = s > t
+        breakdowns[which] = {
+            name: _with_intervals(breakdown(y, predicted, cat), level) for name, cat in cats.items()
+        }
+        if pairs_cat is not None:
+            pairs[which] = _with_intervals(ranked_pairs(y, predicted, pairs_cat, min_pair_count), level)
+
+    ranked = ranked_counts(y, s)
+    ranking = {
+        "roc_auc": float(auc_from_counts(ranked.pos, ranked.neg)),
+        "average_precision": float(ap_from_counts(ranked.pos, ranked.neg)),
+    }
+    rank_iv = ranking_intervals(binned_counts(ranked, max_bins), n_boot, [seed, 100], level)
+    fpr, tpr, _ = roc_curve_points(ranked)
+    precision, recall = pr_curve_points(ranked)
+    fpr, tpr = thin_curve(fpr, tpr)
+    recall, precision = thin_curve(recall, precision)
+    return EvaluationResult(
+        detector=detector,
+        random_weights=bool(random_weights),
+        n_rows=int(y.size),
+        n_real=int((~y).sum()),
+        n_fake=int(y.sum()),
+        thresholds=thresholds,
+        target_fpr=float(target_fpr),
+        metrics=metrics,
+        intervals=intervals,
+        ranking=ranking,
+        ranking_intervals={n: list(v) for n, v in rank_iv.items()},
+        breakdowns=breakdowns,
+        pairs=pairs,
+        curves={
+            "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+            "pr": {"recall": recall.tolist(), "precision": precision.tolist()},
+        },
+        settings={
+            "n_boot": n_boot,
+            "seed": seed,
+            "level": level,
+            "max_bins": max_bins,
+            "rule": "fake iff score > threshold",
+        },
+    )

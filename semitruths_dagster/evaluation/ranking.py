@@ -1,0 +1,103 @@
+"""Threshold-free metrics (ROC-AUC, average precision) and curves, from one sort of the scores.
+
+Computed the way scikit-learn does (`_binary_clf_curve`: distinct thresholds in decreasing order, ties
+kept together; AUC by the trapezoid rule; AP = sum (R_n - R_{n-1}) P_n), so results equal
+`roc_auc_score` / `average_precision_score`. The same formulas run on per-bin counts for the bootstrap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RankedCounts:
+    """Positives (fakes) and negatives (reals) per distinct score (or score bin), highest score first."""
+
+    thresholds: np.ndarray
+    pos: np.ndarray
+    neg: np.ndarray
+
+    @property
+    def n_pos(self) -> int:
+        return int(self.pos.sum())
+
+    @property
+    def n_neg(self) -> int:
+        return int(self.neg.sum())
+
+
+def ranked_counts(y_true: np.ndarray, scores: np.ndarray) -> RankedCounts:
+    """Group rows by distinct score, descending: counts of fakes and reals at each score."""
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], y_true[order].astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    pos = np.add.reduceat(y, starts) if s.size else np.zeros(0, np.int64)
+    sizes = np.diff(np.r_[starts, s.size])
+    return RankedCounts(s[starts], pos, sizes - pos)
+
+
+def binned_counts(counts: RankedCounts, max_bins: int) -> RankedCounts:
+    """Merge neighbouring distinct scores into at most `max_bins` bins of about equal row count.
+
+    Exact (no merge) when there are at most `max_bins` distinct scores; merging only adds ties, which the
+    formulas count as half-wins, so the binned AUC differs from the exact one by at most the tied share.
+    """
+    if counts.pos.size <= max_bins:
+        return counts
+    cum = np.cumsum(counts.pos + counts.neg)
+    edges = np.searchsorted(cum, np.linspace(0, cum[-1], max_bins + 1)[1:-1], side="left")
+    starts = np.unique(np.r_[0, edges + 1])
+    starts = starts[starts < counts.pos.size]
+    return RankedCounts(
+        counts.thresholds[starts], np.add.reduceat(counts.pos, starts), np.add.reduceat(counts.neg, starts)
+    )
+
+
+def auc_from_counts(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """ROC-AUC from per-group counts (last axis = groups, highest score first); NaN without both classes.
+
+    Trapezoids over the ROC points = P(fake scores above real) + half P(tie).
+    """
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    n_pos, n_neg = pos.sum(-1), neg.sum(-1)
+    neg_above = np.cumsum(neg, -1) - neg  # reals strictly above each group
+    wins = (pos * (n_neg[..., None] - neg_above - neg)).sum(-1) + 0.5 * (pos * neg).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n_pos > 0) & (n_neg > 0), wins / (n_pos * n_neg), np.nan)
+
+
+def ap_from_counts(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """Average precision from per-group counts (last axis = groups, highest first); NaN without fakes."""
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    tps, fps = np.cumsum(pos, -1), np.cumsum(neg, -1)
+    n_pos = tps[..., -1] if tps.shape[-1] else np.zeros(tps.shape[:-1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tps + fps > 0, tps / (tps + fps), 1.0)
+        ap = (pos * precision).sum(-1) / n_pos
+    return np.where(n_pos > 0, ap, np.nan)
+
+
+def roc_curve_points(counts: RankedCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) starting at (0, 0) with threshold +inf, as scikit-learn's roc_curve
+    (without its drop_intermediate thinning)."""
+    tpr = np.r_[0.0, np.cumsum(counts.pos) / max(counts.n_pos, 1)]
+    fpr = np.r_[0.0, np.cumsum(counts.neg) / max(counts.n_neg, 1)]
+    return fpr, tpr, np.r_[np.inf, counts.thresholds]
+
+
+def pr_curve_points(counts: RankedCounts) -> tuple[np.ndarray, np.ndarray]:
+    """(precision, recall) from the highest threshold down, as the steps AP integrates."""
+    tps, fps = np.cumsum(counts.pos), np.cumsum(counts.neg)
+    precision = np.divide(tps, tps + fps, out=np.ones(tps.shape), where=(tps + fps) > 0)
+    return precision, tps / max(counts.n_pos, 1)
+
+
+def thin_curve(x: np.ndarray, y: np.ndarray, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """At most `max_points` points of a curve (evenly by index, ends kept), enough to draw it."""
+    if x.size <= max_points:
+        return x, y
+    idx = np.unique(np.linspace(0, x.size - 1, max_points).round().astype(int))
+    return x[idx], y[idx]

@@ -1,0 +1,126 @@
+"""The saliency stages (paper 3.2, B.2): scores per edited image, then pass / fail over all datasets.
+
+`saliency_scores` (per partition) measures each edit: CLIP image similarity original vs edited, CLIP
+similarity of the edited image and the perturbed text, directional similarity (the paper's formula),
+BRISQUE, and whether it is black. `saliency_labels` (over every partition) turns the scores into
+pass / fail with the first failing rule, with percentile windows over the whole dataset or fixed ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from ..models import LoadedModel, clip_image_embeddings, clip_text_embeddings
+from ..provenance import code_version, params_json, utc_now
+from ..storage import ImageStore
+from .perceptual import BrisqueScorer
+from .saliency import PRESETS, apply_saliency, directional_similarity, is_black_image, percentile_thresholds
+
+SCORES_TABLE = "saliency_scores"
+LABELS_TABLE = "saliency_labels"
+_META = {"code_version": pl.Utf8, "created_at": pl.Datetime("us", "UTC")}
+SCORES_SCHEMA: dict[str, pl.DataType] = {
+    "generation_id": pl.Utf8, "dataset": pl.Utf8, "generator": pl.Utf8, "method": pl.Utf8,
+    "clip_image_similarity": pl.Float64, "clip_edit_text_similarity": pl.Float64,
+    "directional_similarity": pl.Float64, "directional_degenerate": pl.Boolean, "brisque": pl.Float64,
+    "black": pl.Boolean, "clip_model": pl.Utf8, "clip_random_weights": pl.Boolean, **_META,
+}
+LABELS_SCHEMA: dict[str, pl.DataType] = {
+    "generation_id": pl.Utf8, "dataset": pl.Utf8, "generator": pl.Utf8, "method": pl.Utf8,
+    "passed": pl.Boolean, "first_failure": pl.Utf8, "failures": pl.List(pl.Utf8),
+    "threshold_source": pl.Utf8, "thresholds": pl.Utf8, "rows_considered": pl.Int64, **_META,
+}
+
+
+@dataclass(frozen=True)
+class SaliencyParams:
+    """The `saliency` section of semitruths.yaml."""
+
+    thresholds: str = "percentile"  # percentile | released (the released fixed thresholds)
+    clip_image_percentiles: tuple[float, float] = (20.0, 80.0)  # paper; the release used (20, 95)
+    directional_min_percentile: float = 23.0
+    brisque_max: float = 70.0
+    black_threshold: int = 5  # every channel <= this counts as black
+    batch_size: int = 16
+
+
+def _chunks(rows: Sequence[dict], size: int) -> Iterator[Sequence[dict]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def score_saliency(
+    generations: Sequence[dict], originals: dict[str, str], store: ImageStore, clip: LoadedModel,
+    params: SaliencyParams,
+) -> list[dict]:
+    """One scores row per generation. `originals`: image_id -> store path of the source image.
+
+    Generations carry `original_text` (mask label or caption) and `prompt` (the perturbed text).
+    """
+    brisque = BrisqueScorer()
+    out: list[dict] = []
+    for part in _chunks(list(generations), params.batch_size):
+        edits = [store.open(g["image_path"]).convert("RGB") for g in part]
+        origs = [store.open(originals[g["image_id"]]).convert("RGB") for g in part]
+        oi, ei = clip_image_embeddings(clip, origs).numpy(), clip_image_embeddings(clip, edits).numpy()
+        ot = clip_text_embeddings(clip, [g["original_text"] for g in part]).numpy()
+        et = clip_text_embeddings(clip, [g["prompt"] for g in part]).numpy()
+        directional = directional_similarity(oi, ei, ot, et)
+        black = [bool(is_black_image(np.asarray(e), params.black_threshold)[0]) for e in edits]
+        scores = brisque.score(edits)
+        for i, g in enumerate(part):
+            out.append({
+                "generation_id": g["generation_id"], "dataset": g["dataset"], "generator": g["generator"],
+                "method": g["method"], "clip_image_similarity": float(np.dot(oi[i], ei[i])),
+                "clip_edit_text_similarity": float(np.dot(ei[i], et[i])),
+                "directional_similarity": _finite(directional.values[i]),
+                "directional_degenerate": bool(directional.degenerate[i]), "brisque": _finite(scores[i]),
+                "black": black[i], "clip_model": clip.name, "clip_random_weights": clip.random_weights,
+            })
+    now, version = utc_now(), code_version()
+    return [row | {"code_version": version, "created_at": now} for row in out]
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _array(frame: pl.DataFrame, column: str) -> np.ndarray:
+    return frame[column].cast(pl.Float64).fill_null(np.nan).to_numpy()
+
+
+def label_saliency(scores: pl.DataFrame, params: SaliencyParams) -> list[dict]:
+    """Pass / fail for every scored edit, with thresholds over all of `scores` (or the released ones)."""
+    if scores.is_empty():
+        return []
+    if params.thresholds == "percentile":
+        thresholds = percentile_thresholds(
+            clip_image_sim=_array(scores, "clip_image_similarity"),
+            directional_sim=_array(scores, "directional_similarity"),
+            clip_image_pct=params.clip_image_percentiles,
+            directional_pct=(params.directional_min_percentile, None),
+            brisque_max=params.brisque_max, black_threshold=params.black_threshold,
+        )
+    elif params.thresholds in PRESETS:
+        thresholds = PRESETS[params.thresholds]
+    else:
+        raise ValueError(f"saliency.thresholds must be 'percentile' or one of {sorted(PRESETS)}")
+    result = apply_saliency(
+        thresholds, is_black=scores["black"].to_numpy(), brisque=_array(scores, "brisque"),
+        clip_image_sim=_array(scores, "clip_image_similarity"),
+        clip_edit_text_sim=_array(scores, "clip_edit_text_similarity"),
+        directional_sim=_array(scores, "directional_similarity"),
+    )
+    now, version, text = utc_now(), code_version(), params_json(thresholds.to_dict())
+    return [
+        {"generation_id": g, "dataset": d, "generator": gen, "method": m, "passed": bool(result.passed[i]),
+         "first_failure": result.first_failure[i], "failures": list(result.failures[i]),
+         "threshold_source": thresholds.source, "thresholds": text, "rows_considered": scores.height,
+         "code_version": version, "created_at": now}
+        for i, (g, d, gen, m) in enumerate(scores.select("generation_id", "dataset", "generator", "method").iter_rows())
+    ]
+
