@@ -1,0 +1,239 @@
+"""Throughput of the generation stage: images/s and peak memory per generator and method.
+
+    .venv/bin/python benchmarks/generation.py                       # tiny models, CPU, 64 px, 10 steps
+    .venv/bin/python benchmarks/generation.py --arch full --size 512 --steps 50 --dtype fp16 \\
+        --batch 1 4 --generators sd15 sdxl --compile both            # full-size random weights on a GPU
+
+`--arch tiny` loads the tiny random-weight generators through the same from_pretrained path as the hub
+ids. `--arch full` builds the real architectures' full sizes (SD 1.5: 860 M UNet; SDXL inpainting: 2.6 B
+UNet) with random weights, in memory on the device: timings are those of the real models (weights do not
+change the arithmetic), the images are noise. Kandinsky 2.2 has no full-size build (see
+semitruths_dagster/generation/full_random.py). Prompt-to-prompt runs one image per edit: null-text
+inversion (`--null-inner-steps` Adam steps per DDIM step) + the two-branch edit, so its images/s counts
+whole edits. Peak memory: CUDA max allocated per row on a GPU; on the CPU the process's peak RSS so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from semitruths_dagster.generation import (  # noqa: E402
+    DeviceSettings,
+    EditItem,
+    InpaintItem,
+    LoadedPipeline,
+    P2PParams,
+    edit,
+    generator_spec,
+    inpaint,
+    load_pipeline,
+    peak_memory,
+    resolve_generator,
+)
+from semitruths_dagster.generation.acceleration import apply_attention, compile_denoiser  # noqa: E402
+from semitruths_dagster.generation.full_random import FULL_FAMILIES, build_full  # noqa: E402
+
+
+def sample_inputs(size: int, n: int) -> list[tuple[Image.Image, Image.Image]]:
+    """n seeded (image, soft mask) pairs at size x size: a real photo (skimage) and a centred ellipse."""
+    from PIL import ImageDraw, ImageFilter
+    from skimage import data
+
+    photos = [data.chelsea(), data.astronaut(), data.coffee(), data.rocket()]
+    out = []
+    for i in range(n):
+        image = Image.fromarray(photos[i % len(photos)]).convert("RGB").resize((size, size))
+        mask = Image.new("L", (size, size), 0)
+        ImageDraw.Draw(mask).ellipse([size // 4, size // 4, 3 * size // 4, 3 * size // 4], fill=255)
+        out.append((image, mask.filter(ImageFilter.GaussianBlur(max(1, size // 32)))))
+    return out
+
+
+def load(args, generator: str, method: str, settings: DeviceSettings, tiny_root: Path) -> LoadedPipeline:
+    if args.arch == "tiny":
+        return load_pipeline(resolve_generator(generator, "tiny", tiny_root=tiny_root), method, settings)
+    family = generator_spec(generator).family
+    device, dtype = settings.torch_device(), settings.torch_dtype()
+    start = time.perf_counter()
+    pipe = build_full(family, method, device, dtype)
+    apply_attention(pipe, settings.attention)
+    compiled = settings.compile_unet and method == "inpainting"
+    if compiled:
+        compile_denoiser(pipe, settings.compile_mode)
+    ref = resolve_generator(generator, "paper")
+    return LoadedPipeline(
+        pipe=pipe,
+        generator=generator,
+        method=method,
+        ref=ref,
+        device=device,
+        dtype=dtype,
+        settings=settings,
+        random_weights=True,
+        safety_checker=False,
+        compiled=compiled,
+        load_s=time.perf_counter() - start,
+    )
+
+
+def run_once(loaded: LoadedPipeline, args, batch: int, inputs, seed0: int) -> int:
+    """One timed unit of work; returns the number of images made."""
+    if loaded.method == "inpainting":
+        items = [
+            InpaintItem(
+                f"b{seed0 + i}",
+                img,
+                mask,
+                "a red vintage car",
+                seed=seed0 + i,
+                steps=args.steps,
+                size=args.size,
+                prior_steps=args.prior_steps,
+            )
+            for i, (img, mask) in enumerate(inputs[:batch])
+        ]
+        return len(list(inpaint(loaded, items, DeviceSettings(batch_size=batch))))
+    params = P2PParams(steps=args.steps, size=args.size, null_inner_steps=args.null_inner_steps)
+    img, _ = inputs[0]
+    items = [EditItem(f"e{seed0}", img, "a photo of a cat", "a photo of a dog", seed=seed0)]
+    return len(list(edit(loaded, items, params=params)))
+
+
+def bench(args, generator: str, method: str, batch: int, compile_unet: bool, tiny_root: Path) -> dict:
+    settings = DeviceSettings(
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=batch,
+        attention=args.attention,
+        compile_unet=compile_unet,
+        compile_mode=args.compile_mode,
+    )
+    loaded = load(args, generator, method, settings, tiny_root)
+    if method == "p2p":
+        batch = 1
+    inputs = sample_inputs(args.size, batch)
+    sync = torch.cuda.synchronize if loaded.device.type == "cuda" else (lambda: None)
+    with peak_memory(loaded.device) as mem:
+        start = time.perf_counter()
+        for w in range(args.warmup):  # first call: lazy init, cuDNN autotune, torch.compile
+            run_once(loaded, args, batch, inputs, seed0=1000 + w)
+        sync()
+        warm_s = time.perf_counter() - start
+        start = time.perf_counter()
+        images = sum(run_once(loaded, args, batch, inputs, seed0=r * batch) for r in range(args.repeats))
+        sync()
+        elapsed = time.perf_counter() - start
+    return {
+        "generator": generator,
+        "method": method,
+        "arch": args.arch,
+        "device": str(loaded.device),
+        "dtype": str(loaded.dtype).removeprefix("torch."),
+        "size": args.size,
+        "steps": args.steps,
+        "batch": batch,
+        "compile": loaded.compiled,
+        "attention": args.attention,
+        "img/s": images / elapsed,
+        "s/img": elapsed / images,
+        "warmup_s": warm_s,
+        "load_s": loaded.load_s,
+        "peak_MiB": mem["peak_bytes"] / 2**20,
+        "mem": mem["kind"],
+    }
+
+
+COLUMNS = [
+    "generator",
+    "method",
+    "arch",
+    "device",
+    "dtype",
+    "size",
+    "steps",
+    "batch",
+    "compile",
+    "attention",
+    "img/s",
+    "s/img",
+    "warmup_s",
+    "load_s",
+    "peak_MiB",
+    "mem",
+]
+
+
+def print_table(rows: list[dict]) -> None:
+    def fmt(v) -> str:
+        return (
+            f"{v:.3f}"
+            if isinstance(v, float) and abs(v) < 100
+            else (f"{v:.0f}" if isinstance(v, float) else str(v))
+        )
+
+    cells = [[fmt(r[c]) for c in COLUMNS] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(COLUMNS)]
+    print(" | ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True)))
+    print("-+-".join("-" * w for w in widths))
+    for row in cells:
+        print(" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", choices=["tiny", "full"], default="tiny")
+    ap.add_argument("--generators", nargs="+", default=["sd14", "sd15", "openjourney", "sdxl", "kandinsky22"])
+    ap.add_argument("--methods", nargs="+", default=["inpainting", "p2p"], choices=["inpainting", "p2p"])
+    ap.add_argument("--size", type=int, default=None, help="working side in px (tiny: 64; full: 512)")
+    ap.add_argument("--steps", type=int, default=None, help="denoising steps (tiny: 10; full: 50)")
+    ap.add_argument("--batch", type=int, nargs="+", default=[1])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--dtype", default="auto", help="auto | fp32 | fp16 | bf16")
+    ap.add_argument("--attention", default="sdpa", help="sdpa | eager | xformers | sdpa-flash | ...")
+    ap.add_argument("--compile", choices=["off", "on", "both"], default="off", help="torch.compile the UNet")
+    ap.add_argument("--compile-mode", default=None)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--null-inner-steps", type=int, default=10)
+    ap.add_argument("--prior-steps", type=int, default=25, help="Kandinsky prior steps (diffusers' default)")
+    ap.add_argument("--tiny-root", type=Path, default=None, help="tiny model cache (default: a temp dir)")
+    args = ap.parse_args(argv)
+    args.size = args.size or (64 if args.arch == "tiny" else 512)
+    args.steps = args.steps or (10 if args.arch == "tiny" else 50)
+    torch.manual_seed(0)
+    np.random.seed(0)
+    tiny_root = args.tiny_root or Path(tempfile.mkdtemp(prefix="semitruths-bench-tiny-"))
+    compiles = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
+    rows = []
+    for generator in args.generators:
+        spec = generator_spec(generator)
+        for method in args.methods:
+            if method not in spec.methods:
+                continue
+            if args.arch == "full" and spec.family not in FULL_FAMILIES:
+                print(
+                    f"# skipped {generator}: no full-size random build for family '{spec.family}'",
+                    file=sys.stderr,
+                )
+                continue
+            for batch in args.batch if method == "inpainting" else [1]:
+                for compile_unet in compiles if method == "inpainting" else [False]:
+                    rows.append(bench(args, generator, method, batch, compile_unet, tiny_root))
+                    print(
+                        f"# done {generator} {method} batch={batch} compile={compile_unet}", file=sys.stderr
+                    )
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Random-weight pipelines at the real architectures' full size, for throughput benchmarks only.
+
+Configs written out from the published model configs (no hub): SD 1.5 (UNet 860 M parameters, CLIP
+ViT-L/14 text encoder, the SD VAE) and SDXL inpainting (UNet 2.6 B, CLIP-L + OpenCLIP bigG text encoders).
+Built in memory directly on the target device and dtype; never saved. Kandinsky 2.2 at full size is not
+provided: its prior (ViT-bigG image + text towers, a 20-layer prior transformer) and decoder configs are
+not reproduced here with confidence, and a wrong config would give misleading timings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
+
+FULL_FAMILIES = ("sd1", "sdxl")
+
+
+def _clip_text(
+    hidden: int, layers: int, heads: int, ff: int, projection: int, act: str = "quick_gelu"
+) -> Any:
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        vocab_size=CLIP_VOCAB_SIZE,
+        hidden_size=hidden,
+        intermediate_size=ff,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        max_position_embeddings=77,
+        projection_dim=projection,
+        hidden_act=act,
+        bos_token_id=49406,
+        eos_token_id=49407,
+    )
+
+
+def _sd_vae(scaling_factor: float) -> Any:
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        sample_size=512,
+        scaling_factor=scaling_factor,
+    )
+
+
+def full_sd1(device: torch.device, in_channels: int = 4, p2p: bool = False) -> Any:
+    """SD 1.5 at full size: StableDiffusionInpaintPipeline (or StableDiffusionPipeline for p2p)."""
+    from diffusers import PNDMScheduler, StableDiffusionInpaintPipeline, StableDiffusionPipeline
+    from transformers import CLIPTextModel
+
+    with torch.device(device):  # initialise the weights where they will run (schedulers stay on the CPU)
+        unet, vae = _sd1_unet(in_channels), _sd_vae(0.18215)
+        text_encoder = CLIPTextModel(_clip_text(768, 12, 12, 3072, 768)).eval()
+    cls = StableDiffusionPipeline if p2p else StableDiffusionInpaintPipeline
+    return cls(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=clip_tokenizer(),
+        unet=unet,
+        scheduler=PNDMScheduler(
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            skip_prk_steps=True,
+            set_alpha_to_one=False,
+            steps_offset=1,
+        ),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def _sd1_unet(in_channels: int) -> Any:
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=64,
+        in_channels=in_channels,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        block_out_channels=(320, 640, 1280, 1280),
+        layers_per_block=2,
+        cross_attention_dim=768,
+        attention_head_dim=8,
+    )
+
+
+def full_sdxl_inpaint(device: torch.device) -> Any:
+    """SDXL inpainting 0.1 at full size."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    with torch.device(device):
+        unet, vae = _sdxl_unet(), _sd_vae(0.13025)
+        text_encoder = CLIPTextModel(_clip_text(768, 12, 12, 3072, 768)).eval()
+        text_encoder_2 = CLIPTextModelWithProjection(_clip_text(1280, 32, 20, 5120, 1280, "gelu")).eval()
+    return StableDiffusionXLInpaintPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=clip_tokenizer(),
+        tokenizer_2=clip_tokenizer(pad_token="!"),
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            steps_offset=1,
+            timestep_spacing="leading",
+        ),
+        requires_aesthetics_score=False,
+        force_zeros_for_empty_prompt=True,
+    )
+
+
+def _sdxl_unet() -> Any:
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=128,
+        in_channels=9,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(320, 640, 1280),
+        layers_per_block=2,
+        transformer_layers_per_block=(1, 2, 10),
+        attention_head_dim=(5, 10, 20),
+        use_linear_projection=True,
+        cross_attention_dim=2048,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=256,
+        projection_class_embeddings_input_dim=2816,
+    )
+
+
+def build_full(family: str, method: str, device: torch.device, dtype: torch.dtype, seed: int = 0) -> Any:
+    """A full-size random-weight pipeline of a family, initialised directly on the device."""
+    if family not in FULL_FAMILIES:
+        raise ValueError(
+            f"no full-size random build for family '{family}' (available: {', '.join(FULL_FAMILIES)})"
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        pipe = full_sdxl_inpaint(device) if family == "sdxl" else full_sd1(device, p2p=method == "p2p")
+    if device.type != "meta":  # 'meta' only checks that the configs build
+        pipe.to(device=device, dtype=dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def parameter_count(model: Any) -> int:
+    """Number of parameters of a torch module."""
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,166 @@
+"""Inpainting: a masked region of a real image is regenerated from a prompt (the perturbed mask label).
+
+Items are batched by settings.batch_size; each item has its own torch.Generator seeded from its seed, so a
+batch gives the same images as one item at a time (up to float rounding of batched kernels).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PIL import Image
+
+from .acceleration import attention_context
+from .loading import LoadedPipeline
+from .registry import INPAINTING, generator_spec
+from .results import RESAMPLE, GenerationResult, as_size, is_black
+from .settings import DeviceSettings
+
+
+@dataclass
+class InpaintItem:
+    """One inpainting request.
+
+    image: the real image (RGB); mask: the preprocessed soft mask (L, white = regenerate; diffusers
+    binarises it at 0.5). steps / guidance / size default to the generator's defaults (registry); size is
+    the working size (int side or (width, height)). strength: SD / SDXL denoising strength (None: the
+    pipeline's default, 1.0 for SD, 0.9999 for SDXL). prior_steps / prior_guidance: Kandinsky's prior.
+    """
+
+    key: str
+    image: Image.Image
+    mask: Image.Image
+    prompt: str
+    seed: int
+    steps: int | None = None
+    guidance: float | None = None
+    size: int | tuple[int, int] | None = None
+    negative_prompt: str | None = None
+    strength: float | None = None
+    prior_steps: int | None = None
+    prior_guidance: float | None = None
+
+
+# Defaults of diffusers' __call__ signatures, so that what ran is recorded even when left unset.
+STRENGTH_DEFAULT = {"sd1": 1.0, "sdxl": 0.9999}
+PRIOR_DEFAULTS = {"prior_steps": 25, "prior_guidance": 4.0}
+
+
+def _resolved(item: InpaintItem, generator: str) -> dict[str, Any]:
+    spec = generator_spec(generator)
+    out: dict[str, Any] = {
+        "steps": item.steps if item.steps is not None else spec.default_steps,
+        "guidance": item.guidance if item.guidance is not None else spec.default_guidance,
+        "size": as_size(item.size if item.size is not None else spec.default_size),
+    }
+    if spec.family in STRENGTH_DEFAULT:
+        out["strength"] = item.strength if item.strength is not None else STRENGTH_DEFAULT[spec.family]
+    if spec.family == "kandinsky22":
+        out["prior_steps"] = (
+            item.prior_steps if item.prior_steps is not None else PRIOR_DEFAULTS["prior_steps"]
+        )
+        out["prior_guidance"] = (
+            item.prior_guidance if item.prior_guidance is not None else PRIOR_DEFAULTS["prior_guidance"]
+        )
+    return out
+
+
+def _batches(
+    items: Iterable[InpaintItem], generator: str, batch_size: int
+) -> Iterator[tuple[dict[str, Any], list[InpaintItem]]]:
+    """Consecutive items with the same call parameters, at most batch_size at a time."""
+    batch: list[InpaintItem] = []
+    params: dict[str, Any] | None = None
+    for item in items:
+        p = {**_resolved(item, generator), "has_negative": item.negative_prompt is not None}
+        if batch and (p != params or len(batch) >= batch_size):
+            yield params, batch  # type: ignore[misc]
+            batch = []
+        params = p
+        batch.append(item)
+    if batch:
+        yield params, batch  # type: ignore[misc]
+
+
+def _call_kwargs(loaded: LoadedPipeline, params: dict[str, Any], batch: list[InpaintItem]) -> dict[str, Any]:
+    w, h = params["size"]
+    # CPU generators on every device: diffusers then draws the noise on the CPU and moves it, so a seed
+    # gives the same starting noise on any machine (CUDA generators differ from CPU ones).
+    kwargs: dict[str, Any] = {
+        "prompt": [it.prompt for it in batch],
+        "image": [it.image.convert("RGB").resize((w, h), RESAMPLE) for it in batch],
+        "mask_image": [it.mask.convert("L").resize((w, h), Image.Resampling.BILINEAR) for it in batch],
+        "height": h,
+        "width": w,
+        "num_inference_steps": params["steps"],
+        "guidance_scale": params["guidance"],
+        "generator": [torch.Generator("cpu").manual_seed(int(it.seed)) for it in batch],
+    }
+    if params["has_negative"]:
+        kwargs["negative_prompt"] = [it.negative_prompt for it in batch]
+    if "strength" in params:
+        kwargs["strength"] = params["strength"]
+    if "prior_steps" in params:
+        kwargs["prior_num_inference_steps"] = params["prior_steps"]
+        kwargs["prior_guidance_scale"] = params["prior_guidance"]
+    return kwargs
+
+
+def _scheduler_name(pipe: Any) -> str:
+    return type(getattr(pipe, "scheduler", None)).__name__
+
+
+def inpaint(
+    loaded: LoadedPipeline, items: Iterable[InpaintItem], settings: DeviceSettings | None = None
+) -> Iterator[GenerationResult]:
+    """Inpaint every item (lazily, batch by batch) and yield one result per item, in order.
+
+    settings: for the batch size (defaults to the settings the pipeline was loaded with).
+    """
+    if loaded.method != INPAINTING:
+        raise ValueError(f"pipeline was loaded for '{loaded.method}', not inpainting")
+    settings = settings or loaded.settings
+    for params, batch in _batches(items, loaded.generator, settings.batch_size):
+        kwargs = _call_kwargs(loaded, params, batch)
+        start = time.perf_counter()
+        with torch.inference_mode(), attention_context(loaded.settings.attention):
+            out = loaded.pipe(**kwargs)
+        elapsed = (time.perf_counter() - start) / len(batch)
+        nsfw = getattr(out, "nsfw_content_detected", None)
+        extra = {k: params[k] for k in ("strength", "prior_steps", "prior_guidance") if k in params}
+        extra["mask_binarized_by_pipeline"] = True
+        extra["noise_generator"] = "cpu"
+        extra["compiled"] = loaded.compiled
+        extra["attention"] = loaded.settings.attention
+        for i, (item, image) in enumerate(zip(batch, out.images, strict=True)):
+            resized = image.resize(item.image.size, RESAMPLE) if image.size != item.image.size else image
+            yield GenerationResult(
+                key=item.key,
+                image=resized,
+                generator=loaded.generator,
+                method=INPAINTING,
+                ref=loaded.ref.ref,
+                hub_id=loaded.ref.hub_id,
+                random_weights=loaded.random_weights,
+                prompt=item.prompt,
+                negative_prompt=item.negative_prompt,
+                seed=int(item.seed),
+                steps=params["steps"],
+                guidance=float(params["guidance"]),
+                scheduler=_scheduler_name(loaded.pipe),
+                pipeline=loaded.pipeline_class,
+                working_size=params["size"],
+                output_size=resized.size,
+                black=is_black(image),
+                nsfw_flagged=None if nsfw is None else bool(nsfw[i]),
+                safety_checker=loaded.safety_checker,
+                device=str(loaded.device),
+                dtype=str(loaded.dtype).removeprefix("torch."),
+                batch_size=len(batch),
+                elapsed_s=elapsed,
+                params=dict(extra),
+            )

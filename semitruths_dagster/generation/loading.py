@@ -1,0 +1,183 @@
+"""Load a generator's diffusers pipeline once per process, from a hub id, a local copy or a tiny folder.
+
+Inpainting goes through `AutoPipelineForInpainting.from_pretrained` (for the SD 1.x text-to-image
+checkpoints that is StableDiffusionInpaintPipeline on a 4-channel UNet; for Kandinsky 2.2 the combined
+prior + decoder pipeline). Prompt-based editing loads `StableDiffusionPipeline.from_pretrained` and uses
+its components. Weights load from safetensors only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .acceleration import apply_attention, compile_denoiser, place
+from .quiet import quiet_progress
+from .registry import INPAINTING, METHODS, P2P, GeneratorRef, generator_spec
+from .settings import DeviceSettings
+from .tiny import ensure_tiny_generator, read_marker
+
+
+class GeneratorUnavailableError(RuntimeError):
+    """A generator's model cannot be loaded; the message names the generator, its ref, and the fix."""
+
+    def __init__(self, ref: GeneratorRef, cause: BaseException | str) -> None:
+        self.ref = ref
+        if ref.is_hub:
+            where = f"hub id '{ref.ref}'"
+            hint = (
+                "No model hub is reachable (HF_HUB_OFFLINE) or the model is not in the local hub cache. "
+                f"Download it where a hub is reachable (`hf download {ref.ref}`), then set "
+                f"`generation.overrides.{ref.generator}: /path/to/local/copy` in semitruths.yaml, "
+                "or use `generation.profile: tiny` for random-weight stand-ins."
+            )
+        else:
+            where = f"directory '{ref.ref}'"
+            hint = (
+                "Check that the folder holds a diffusers pipeline saved with save_pretrained "
+                f"(model_index.json + safetensors; set by `generation.overrides.{ref.generator}`)."
+            )
+        super().__init__(f"generator '{ref.generator}' ({where}) could not be loaded: {cause}. {hint}")
+
+
+@dataclass
+class LoadedPipeline:
+    """A pipeline ready to run, with everything a result must record about it."""
+
+    pipe: Any
+    generator: str
+    method: str
+    ref: GeneratorRef
+    device: torch.device
+    dtype: torch.dtype
+    settings: DeviceSettings
+    random_weights: bool
+    safety_checker: bool
+    compiled: bool
+    load_s: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def family(self) -> str:
+        return generator_spec(self.generator).family
+
+    @property
+    def pipeline_class(self) -> str:
+        return type(self.pipe).__name__
+
+
+_CACHE: dict[tuple, LoadedPipeline] = {}
+_LOCK = threading.Lock()
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def _check_available(ref: GeneratorRef) -> None:
+    """Fail fast, before diffusers starts, when the ref cannot possibly load."""
+    if ref.source == "tiny":
+        return
+    if not ref.is_hub:
+        if not (Path(ref.ref) / "model_index.json").is_file():
+            raise GeneratorUnavailableError(ref, "no model_index.json in that directory")
+        return
+    if _offline():
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(ref.ref, "model_index.json", revision=ref.revision)
+        if not isinstance(found, str):
+            raise GeneratorUnavailableError(ref, "not in the local hub cache")
+
+
+def _from_pretrained(ref: GeneratorRef, method: str, dtype: torch.dtype) -> Any:
+    from diffusers import AutoPipelineForInpainting, StableDiffusionPipeline
+    from diffusers.utils import deprecation_utils
+
+    # diffusers renamed `torch_dtype` to `dtype` (the old name still works there, with a warning).
+    dtype_key = "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
+    kwargs: dict[str, Any] = {dtype_key: dtype, "use_safetensors": True}
+    if ref.is_hub and ref.revision:
+        kwargs["revision"] = ref.revision
+    if method == INPAINTING:
+        return AutoPipelineForInpainting.from_pretrained(ref.ref, **kwargs)
+    # Prompt-to-prompt decodes latents itself: the safety checker is never run, so it is not loaded.
+    return StableDiffusionPipeline.from_pretrained(
+        ref.ref, safety_checker=None, requires_safety_checker=False, **kwargs
+    )
+
+
+def load_pipeline(ref: GeneratorRef, method: str, settings: DeviceSettings | None = None) -> LoadedPipeline:
+    """Load (once per process, keyed by generator, method, ref and settings) a generator's pipeline.
+
+    A tiny ref is built first if missing. Raises GeneratorUnavailableError for a hub id that is not
+    reachable or cached, or a folder without a pipeline.
+    """
+    settings = settings or DeviceSettings()
+    spec = generator_spec(ref.generator)
+    if method not in METHODS or method not in spec.methods:
+        raise ValueError(f"generator '{ref.generator}' does not support method '{method}' ({spec.methods})")
+    key = (ref.generator, method, ref.ref, ref.revision, *settings.cache_key())
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        start = time.perf_counter()
+        if ref.source == "tiny":
+            ensure_tiny_generator(Path(ref.ref).parent, ref.generator)
+        _check_available(ref)
+        device, dtype = settings.torch_device(), settings.torch_dtype()
+        try:
+            with quiet_progress():
+                pipe = _from_pretrained(ref, method, dtype)
+        except (OSError, ValueError, RuntimeError) as exc:  # not cached, unreachable, or a bad folder
+            raise GeneratorUnavailableError(ref, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        pipe.set_progress_bar_config(disable=True)
+        notes: list[str] = []
+        # Prompt-to-prompt calls the VAE and UNet directly (and differentiates through the UNet), which
+        # offload hooks do not support; an SD 1.x UNet fits on any GPU that runs it anyway.
+        offload = settings.cpu_offload and method == INPAINTING
+        place(pipe, device, offload)
+        if settings.cpu_offload and (device.type != "cuda" or not offload):
+            notes.append("cpu_offload ignored: " + ("not on a GPU" if device.type != "cuda" else "p2p"))
+        apply_attention(pipe, settings.attention)
+        compiled = False
+        if settings.compile_unet and method == INPAINTING:
+            compile_denoiser(pipe, settings.compile_mode)
+            compiled = True
+        elif settings.compile_unet:
+            notes.append("compile_unet ignored for p2p: attention processors change per edit")
+        if method == P2P:
+            pipe.unet.requires_grad_(False)  # null-text optimisation differentiates w.r.t. embeddings only
+            pipe.vae.requires_grad_(False)
+            pipe.text_encoder.requires_grad_(False)
+        marker = read_marker(ref.ref) if not ref.is_hub else {}
+        loaded = LoadedPipeline(
+            pipe=pipe,
+            generator=ref.generator,
+            method=method,
+            ref=ref,
+            device=device,
+            dtype=dtype,
+            settings=settings,
+            random_weights=bool(marker.get("random_weights", False)),
+            safety_checker=getattr(pipe, "safety_checker", None) is not None,
+            compiled=compiled,
+            load_s=time.perf_counter() - start,
+            notes=notes,
+        )
+        _CACHE[key] = loaded
+        return loaded
+
+
+def clear_pipeline_cache() -> None:
+    """Forget every loaded pipeline (tests; freeing GPU memory between generators)."""
+    with _LOCK:
+        _CACHE.clear()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,148 @@
+"""The generators of the paper: name -> hub id, architecture family, methods; and resolving a name to a ref.
+
+A generator resolves to a `GeneratorRef`: a hub id (profile 'paper'), a local directory (an override), or
+a tiny random-weight folder this project builds (profile 'tiny'). All three load through the same
+`from_pretrained` call.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+INPAINTING = "inpainting"
+P2P = "p2p"
+METHODS = (INPAINTING, P2P)
+PROFILES = ("paper", "tiny")
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """One diffusion model of the paper.
+
+    family: 'sd1' (SD 1.x layout: one CLIP text encoder, AutoencoderKL), 'sdxl' (two text encoders),
+        'kandinsky22' (decoder + prior, MoVQ).
+    released_name: the `model` column of the released metadata.
+    default_size / default_steps / default_guidance: diffusers' call defaults for this pipeline (the
+        original code left them at defaults; we pass and record them explicitly).
+    paper: False for generators the paper did not use (kept for users' own runs and tests).
+    """
+
+    name: str
+    hub_id: str
+    family: str
+    methods: tuple[str, ...]
+    released_name: str
+    default_size: int = 512
+    default_steps: int = 50
+    default_guidance: float = 7.5
+    paper: bool = True
+
+
+GENERATORS: dict[str, GeneratorSpec] = {
+    g.name: g
+    for g in (
+        GeneratorSpec(
+            "sd14", "CompVis/stable-diffusion-v1-4", "sd1", (INPAINTING, P2P), "StableDiffusion_v4"
+        ),
+        GeneratorSpec(
+            "sd15",
+            "stable-diffusion-v1-5/stable-diffusion-v1-5",
+            "sd1",
+            (INPAINTING, P2P),
+            "StableDiffusion_v5",
+        ),
+        # The inpainting fine-tune: its default size is 1024 in diffusers; the paper's images are 512.
+        GeneratorSpec(
+            "sdxl",
+            "diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+            "sdxl",
+            (INPAINTING,),
+            "StableDiffusion_XL",
+            default_size=1024,
+        ),
+        GeneratorSpec("openjourney", "prompthero/openjourney", "sd1", (INPAINTING, P2P), "OpenJourney"),
+        GeneratorSpec(
+            "kandinsky22",
+            "kandinsky-community/kandinsky-2-2-decoder-inpaint",
+            "kandinsky22",
+            (INPAINTING,),
+            "Kandinsky_2_2",
+            default_steps=100,
+            default_guidance=4.0,
+        ),
+        # Not in the paper: SD 1.5's 9-channel inpainting fine-tune (the paper inpainted with the 4-channel
+        # text-to-image checkpoints above, which diffusers runs by blending latents outside the mask).
+        GeneratorSpec(
+            "sd15_inpainting",
+            "stable-diffusion-v1-5/stable-diffusion-inpainting",
+            "sd1",
+            (INPAINTING,),
+            "StableDiffusion_v5_inpainting",
+            paper=False,
+        ),
+    )
+}
+PAPER_GENERATORS = tuple(name for name, g in GENERATORS.items() if g.paper)
+
+
+@dataclass(frozen=True)
+class GeneratorRef:
+    """Where one generator's weights come from: source 'hub' | 'local' | 'tiny'; `ref` is the hub id or
+    the directory; `hub_id` is the hub model the ref stands for (recorded on every result)."""
+
+    generator: str
+    source: str
+    ref: str
+    hub_id: str | None = None
+    revision: str | None = None
+
+    @property
+    def is_hub(self) -> bool:
+        return self.source == "hub"
+
+
+def generator_spec(name: str) -> GeneratorSpec:
+    """The spec of a generator name; a clear error lists the known ones."""
+    try:
+        return GENERATORS[name]
+    except KeyError:
+        raise ValueError(f"unknown generator '{name}' (known: {', '.join(GENERATORS)})") from None
+
+
+def generators_for(method: str, paper_only: bool = True) -> list[str]:
+    """Generator names that support a method ('inpainting' or 'p2p')."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method '{method}' (known: {', '.join(METHODS)})")
+    return [n for n, g in GENERATORS.items() if method in g.methods and (g.paper or not paper_only)]
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", ".", "~")) or (os.sep in value and Path(value).expanduser().exists())
+
+
+def resolve_generator(
+    name: str,
+    profile: str = "tiny",
+    overrides: dict[str, str] | None = None,
+    tiny_root: str | os.PathLike | None = None,
+) -> GeneratorRef:
+    """Resolve a generator name under a profile; an override (hub id[@revision] or local path) wins."""
+    spec = generator_spec(name)
+    if profile not in PROFILES:
+        raise ValueError(f"unknown generation profile '{profile}' (known: {', '.join(PROFILES)})")
+    value = (overrides or {}).get(name)
+    if value:
+        value = str(value)
+        if _looks_like_path(value):
+            return GeneratorRef(name, "local", str(Path(value).expanduser().resolve()), spec.hub_id)
+        hub_id, _, revision = value.partition("@")
+        return GeneratorRef(name, "hub", hub_id, hub_id, revision or None)
+    if profile == "tiny":
+        if tiny_root is None:
+            raise ValueError(f"profile 'tiny' needs a tiny_root folder to build generator '{name}' in")
+        from .tiny import tiny_generator_dir
+
+        return GeneratorRef(name, "tiny", str(tiny_generator_dir(tiny_root, name)), spec.hub_id)
+    return GeneratorRef(name, "hub", spec.hub_id, spec.hub_id)

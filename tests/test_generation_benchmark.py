@@ -1,0 +1,42 @@
+"""The generation benchmark runs end to end on a tiny model and prints its table; full-size configs build."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "generation.py"
+
+
+def test_benchmark_prints_a_table(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_generation", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = [
+        "--generators",
+        "sd14",
+        "--methods",
+        "inpainting",
+        "--steps",
+        "1",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+    ]
+    module.main([*args, "--batch", "1", "2", "--tiny-root", str(tmp_path)])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("generator") and "img/s" in lines[0] and "peak_MiB" in lines[0]
+    assert len(lines) == 4 and all(line.startswith("sd14") for line in lines[2:])
+
+
+def test_full_size_configs_have_the_real_parameter_counts():
+    """Built on the meta device (no memory): SD 1.5's UNet has 859.5 M parameters, SDXL's 2.567 B."""
+    from semitruths_dagster.generation.full_random import build_full, parameter_count
+
+    sd = build_full("sd1", "inpainting", torch.device("meta"), torch.float16)
+    assert round(parameter_count(sd.unet) / 1e6, 1) == 859.5
+    xl = build_full("sdxl", "inpainting", torch.device("meta"), torch.float16)
+    assert round(parameter_count(xl.unet) / 1e9, 3) == 2.567
