@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import polars as pl
-from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableSchema
+from dagster import AssetExecutionContext, MetadataValue, MultiPartitionKey, TableColumn, TableSchema
 
 from resources.project import ProjectResource
 from semitruths_dagster import quarantine
@@ -28,6 +28,14 @@ def markdown_table(frame: pl.DataFrame, limit: int = 10) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
+def partition_of(context: AssetExecutionContext) -> dict[str, str]:
+    """The run's partition as table folders: {"dataset": ...} or {"dataset": ..., "generator": ...}."""
+    if not context.has_partition_key:
+        return {}
+    key = context.partition_key
+    return dict(key.keys_by_dimension) if isinstance(key, MultiPartitionKey) else {"dataset": key}
+
+
 def publish_partition(
     context: AssetExecutionContext,
     project: ProjectResource,
@@ -41,7 +49,7 @@ def publish_partition(
 ) -> tuple[pl.DataFrame, dict]:
     """Replace this partition of `table` (and of the stage's quarantine when `rejections` is given);
     an unpartitioned asset replaces the whole table. Returns the frame and the metadata to report."""
-    partition = {"dataset": context.partition_key} if context.has_partition_key else {}
+    partition = partition_of(context)
     store = project.tables()
     frame = pl.DataFrame(list(rows), schema=schema, orient="row")
     path = store.write(table, partition, frame, schema)
@@ -53,7 +61,7 @@ def publish_partition(
     }
     written = [table]
     if rejections is not None:
-        store.write(quarantine.TABLE, quarantine.partition(stage or table, context.partition_key),
+        store.write(quarantine.TABLE, quarantine.partition(stage or table, partition["dataset"]),
                     quarantine.quarantine_rows(rejections), quarantine.SCHEMA)
         written.append(quarantine.TABLE)
         for r in rejections:

@@ -16,12 +16,16 @@ import time
 from pathlib import Path
 
 from .config import PROJECT_ROOT, load_config
+from .generation.stage import GenerationParams
 from .storage import Warehouse
 
-# (asset selection, per dataset?) in dependency order; later stages append their steps here.
-DEMO_STEPS: list[tuple[str, bool]] = [
-    ("source_images,masks,perturbed_prompts", True),
-    ("prompt_filters", False),  # cutoffs over every dataset at once
+# (asset selection, partitioned by) in dependency order; later stages append their steps here.
+# "dataset": once per dataset; "generation": once per dataset x generator; None: once, over everything.
+DEMO_STEPS: list[tuple[str, str | None]] = [
+    ("source_images,masks,perturbed_prompts", "dataset"),
+    ("prompt_filters", None),  # cutoffs over every dataset at once
+    ("generations,saliency_scores,change_metrics", "generation"),
+    ("saliency_labels,bins", None),
 ]
 UI_HOST = "127.0.0.1"
 
@@ -82,8 +86,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
     started = time.monotonic()
     for dataset in datasets:
         config.source(dataset)  # fail early on a name that is not configured
-    for selection, per_dataset in DEMO_STEPS:
-        for partition in datasets if per_dataset else [None]:
+    generators = config.params("generation", GenerationParams).generators
+    partitions = {
+        "dataset": datasets,
+        "generation": [f"{d}|{g}" for d in datasets for g in generators],  # dimensions in name order
+        None: [None],
+    }
+    for selection, scope in DEMO_STEPS:
+        for partition in partitions[scope]:
             materialize(selection, partition)
     print(f"\nDemo finished in {time.monotonic() - started:.1f} s for {', '.join(datasets)}.")
     print_summary()

@@ -2,17 +2,19 @@
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
+import assets.generations
 import assets.masks
+import assets.metrics
 import assets.prompts
 import assets.sources
 from assets.jobs import cross_dataset, dataset_pipeline
-from resources import ModelsResource, ProjectResource
+from resources import GpuResource, ModelsResource, ProjectResource
 
-STAGE_MODULES = [assets.sources, assets.masks, assets.prompts]
+STAGE_MODULES = [assets.sources, assets.masks, assets.prompts, assets.generations, assets.metrics]
 
 defs = Definitions(
     assets=load_assets_from_modules(STAGE_MODULES),
     asset_checks=load_asset_checks_from_modules(STAGE_MODULES),
     jobs=[dataset_pipeline, cross_dataset],
-    resources={"project": ProjectResource(), "models": ModelsResource()},
+    resources={"project": ProjectResource(), "models": ModelsResource(), "gpu": GpuResource()},
 )

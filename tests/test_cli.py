@@ -35,6 +35,13 @@ def test_demo_materializes_the_embedded_sample(tmp_path):
         assert sorted(m for (m,) in magnitudes) == ["large", "medium", "small"]
         kept = con.execute("SELECT count(*) FROM prompt_filters WHERE kept").fetchone()[0]
         assert kept > 0
+        methods = con.execute("SELECT DISTINCT method FROM generations").fetchall()
+        assert sorted(m for (m,) in methods) == ["inpainting", "p2p"]
+        generators = con.execute("SELECT count(DISTINCT generator) FROM generations").fetchone()[0]
+        assert generators == 5
+        for table in ("saliency_labels", "change_metrics", "bins"):
+            assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == con.execute(
+                "SELECT count(*) FROM generations").fetchone()[0], table
     # The runs are recorded in the persistent instance that `dagster dev` reads.
     assert (tmp_path / "dagster_home" / "dagster.yaml").resolve() == (REPO / "dagster.yaml").resolve()
     assert any((tmp_path / "dagster_home").rglob("*.db"))

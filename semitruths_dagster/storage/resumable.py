@@ -59,8 +59,8 @@ class ResumablePartition:
         if keep is not None:
             frame = frame.filter(pl.col(self.key).is_in(sorted(keep)))
         self.store.write(self.table, self.partition, frame, self.schema)
-        for chunk in self._chunks():
-            chunk.unlink()
+        for leftover in self._chunks() + list(self.chunk_dir.glob("*.tmp")):  # .tmp: a killed run's torn write
+            leftover.unlink()
         return self.store.read(self.table, self.partition)
 
     def reset(self) -> None:

@@ -1,0 +1,110 @@
+"""`generations`: the edited images of one dataset by one generator (inpainting and prompt-to-prompt)."""
+
+import base64
+import io
+
+import polars as pl
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
+    asset,
+)
+from PIL import Image
+
+from resources import GpuResource, ProjectResource
+from semitruths_dagster.generation import resolve_generator, stage
+from semitruths_dagster.storage.resumable import ResumablePartition
+
+from .common import column_schema, counts_table, markdown_table, partition_of
+from .masks import masks
+from .partitions import generation_partitions
+from .prompts import perturbed_prompts, prompt_filters
+from .sources import source_images
+
+BY_DATASET = MultiToSingleDimensionPartitionMapping(partition_dimension_name="dataset")
+
+
+class GenerationRunConfig(Config):
+    force: bool = False  # redo every item of the partition, even those already made
+
+
+def thumbnails(frame: pl.DataFrame, project: ProjectResource, limit: int = 6, side: int = 96) -> str:
+    """A few edited images, inline, for the asset's page in the UI."""
+    cells = []
+    store = project.images()
+    for row in frame.head(limit).iter_rows(named=True):
+        image = store.open(row["image_path"]).convert("RGB")
+        image.thumbnail((side, side), Image.BICUBIC)
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        data = base64.b64encode(buf.getvalue()).decode()
+        cells.append(f"![{row['prompt'][:40]}](data:image/png;base64,{data}) `{row['method']}: {row['prompt'][:40]}`")
+    return "\n\n".join(cells) or "_no images_"
+
+
+@asset(
+    partitions_def=generation_partitions,
+    deps=[
+        AssetDep(source_images, partition_mapping=BY_DATASET),
+        AssetDep(masks, partition_mapping=BY_DATASET),
+        AssetDep(perturbed_prompts, partition_mapping=BY_DATASET),
+        prompt_filters,
+    ],
+    group_name="generation",
+    kinds={"pytorch", "diffusers", "parquet"},
+    code_version="generations-v1",
+    pool="gpu",
+)
+def generations(context: AssetExecutionContext, config: GenerationRunConfig, project: ProjectResource,
+                gpu: GpuResource) -> MaterializeResult:
+    """One row per edited image: the edit request it answers (request, image, mask, magnitude,
+    original and perturbed text), the generator and method (inpainting / p2p), seed, steps, guidance,
+    scheduler, working size, the image's store path and hash, the black-image flag, and whether the
+    weights were random (the tiny profile: such images are noise, for plumbing only). Items commit in
+    small chunks: a killed run resumes where it stopped; a finished partition is not redone unless
+    `force` is set."""
+    cfg = project.config()
+    partition = partition_of(context)
+    dataset, generator = partition["dataset"], partition["generator"]
+    params = cfg.params("generation", stage.GenerationParams)
+    profile = params.profile or cfg.models.profile
+    params = params.for_profile(profile)
+    tables = project.tables()
+    prompts = tables.read("perturbed_prompts", {"dataset": dataset})
+    if params.only_kept:
+        kept = tables.read_all("prompt_filters").filter("kept").select("request_id")
+        prompts = prompts.join(kept, on="request_id", how="semi")
+    mask_rows = tables.read("masks", {"dataset": dataset}).filter("eligible")
+    images = tables.read("source_images", {"dataset": dataset})
+    tiny_root = cfg.storage_root / "models" / "tiny"
+
+    def load(method: str):
+        return gpu.pipeline(generator, method, profile, params.overrides, tiny_root)
+
+    ref = resolve_generator(generator, profile, params.overrides, tiny_root)
+    items = stage.plan(
+        prompts.to_dicts(), dict(zip(mask_rows["mask_id"], mask_rows["preprocessed_mask_path"], strict=True)),
+        dict(zip(images["image_id"], images["image_path"], strict=True)), generator, params,
+        model_ref=f"{profile}:{ref.hub_id or ref.ref}", seed=cfg.seed,  # stable across storage moves
+    )
+    resumable = ResumablePartition(tables, stage.TABLE, partition, "generation_id", stage.SCHEMA)
+    frame, counts = stage.run_partition(items, resumable, project.images(), load, params, config.force,
+                                        log=context.log.info)
+    project.warehouse().refresh([stage.TABLE])
+    metadata = {
+        "dagster/row_count": frame.height,
+        "dagster/column_schema": column_schema(stage.SCHEMA),
+        "made_this_run": counts["made"],
+        "already_done": counts["resumed_from"],
+        "black_images": int(frame["black"].sum() or 0),
+        "by_method": counts_table(frame, "method", "magnitude"),
+        "preview": MetadataValue.md(markdown_table(frame.select("method", "prompt", "seed", "steps", "black"))),
+        "thumbnails": MetadataValue.md(thumbnails(frame, project)),
+    }
+    if frame.height and frame["random_weights"].any():
+        metadata["warning"] = "Random-weight (tiny) generators: these images are noise, for plumbing only."
+    return MaterializeResult(metadata=metadata)

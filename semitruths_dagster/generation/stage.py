@@ -1,0 +1,178 @@
+"""The `generations` stage: every kept edit request of one dataset through one generator.
+
+Inpainting rows use the mask's preprocessed soft mask and the perturbed label as prompt; prompt-based
+editing rows turn the caption into the perturbed caption. Work is committed in small chunks
+(`ResumablePartition`): a killed run resumes with the items not yet done, and a rerun of a finished
+partition does nothing. Each item's id covers the request, the generator and every setting, so a
+changed setting makes new items and drops the stale ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+import polars as pl
+
+from ..prompts.records import derive_seed, request_id
+from ..provenance import code_version, utc_now
+from ..storage import ImageStore
+from ..storage.resumable import ResumablePartition
+from .inpaint import InpaintItem, inpaint
+from .loading import LoadedPipeline
+from .p2p.edit import EditItem, P2PParams, edit
+from .registry import INPAINTING, METHODS, P2P, PAPER_GENERATORS, generator_spec
+from .results import GenerationResult
+
+TABLE = "generations"
+SCHEMA: dict[str, pl.DataType] = {
+    "generation_id": pl.Utf8, "request_id": pl.Utf8, "dataset": pl.Utf8, "image_id": pl.Utf8,
+    "mask_id": pl.Utf8, "method": pl.Utf8, "generator": pl.Utf8, "magnitude": pl.Utf8,
+    "original_text": pl.Utf8, "prompt": pl.Utf8, "negative_prompt": pl.Utf8, "seed": pl.Int64,
+    "steps": pl.Int32, "guidance": pl.Float64, "scheduler": pl.Utf8, "pipeline": pl.Utf8,
+    "working_size": pl.List(pl.Int32), "output_size": pl.List(pl.Int32), "image_path": pl.Utf8,
+    "image_sha256": pl.Utf8, "black": pl.Boolean, "nsfw_flagged": pl.Boolean, "safety_checker": pl.Boolean,
+    "random_weights": pl.Boolean, "model_ref": pl.Utf8, "hub_id": pl.Utf8, "device": pl.Utf8, "dtype": pl.Utf8,
+    "batch_size": pl.Int32, "elapsed_s": pl.Float64, "params": pl.Utf8, "code_version": pl.Utf8,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """The `generation` section of semitruths.yaml."""
+
+    profile: str = ""  # tiny | paper; empty = models.profile
+    overrides: dict[str, str] = field(default_factory=dict)  # generator -> hub id[@revision] or local dir
+    generators: tuple[str, ...] = PAPER_GENERATORS
+    methods: tuple[str, ...] = METHODS
+    steps: int | None = None  # None: each generator's default (50; Kandinsky 2.2: 100)
+    guidance: float | None = None  # None: each generator's default (7.5; Kandinsky 2.2: 4.0)
+    size: int | None = 512  # working size (the paper's images are 512 px); None: the pipeline's default
+    chunk_size: int = 4  # items committed together
+    only_kept: bool = True  # only requests that passed prompt_filters
+    p2p: dict = field(default_factory=dict)  # P2PParams fields (null_inner_steps, cross_replace_steps, ...)
+    # Settings that replace the above under the tiny profile: random weights make noise at any setting.
+    tiny: dict = field(default_factory=lambda: {"size": 64, "steps": 10, "p2p": {"null_inner_steps": 2}})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "generators", tuple(self.generators))
+        object.__setattr__(self, "methods", tuple(self.methods))
+        for name in self.generators:
+            generator_spec(name)  # unknown names fail here, with the list of known ones
+
+    def for_profile(self, profile: str) -> GenerationParams:
+        """These parameters with the `tiny` section applied when the tiny profile runs."""
+        return replace(self, **self.tiny, tiny={}) if profile == "tiny" and self.tiny else self
+
+    def p2p_params(self) -> P2PParams:
+        values = {"steps": self.steps or 50, "guidance": self.guidance or 7.5} | dict(self.p2p)
+        if self.size:
+            values.setdefault("size", self.size)
+        return P2PParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One edit to make: the request, the generator and the settings that make it unique."""
+
+    generation_id: str
+    request: dict
+    method: str
+    seed: int
+    image_path: str
+    mask_path: str | None
+
+
+def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str], generator: str,
+         params: GenerationParams, model_ref: str, seed: int) -> list[WorkItem]:
+    """The items of one (dataset, generator) partition. `masks`: mask_id -> preprocessed mask path;
+    `images`: image_id -> image path (both in the image store)."""
+    methods = [m for m in params.methods if m in generator_spec(generator).methods]
+    settings = {"steps": params.steps, "guidance": params.guidance, "size": params.size, "ref": model_ref,
+                "p2p": asdict(params.p2p_params()) if P2P in methods else None}
+    items = []
+    for row in prompts:
+        if row["method"] not in methods or not row["valid"]:
+            continue
+        settings_for = settings if row["method"] == P2P else {**settings, "p2p": None}
+        items.append(WorkItem(
+            generation_id=request_id("generation", row["request_id"], generator, row["method"], settings_for, seed),
+            request=row, method=row["method"], seed=derive_seed(seed, row["request_id"], generator),
+            image_path=images[row["image_id"]],
+            mask_path=masks.get(row["mask_id"]) if row["method"] == INPAINTING else None,
+        ))
+    return items
+
+
+def _inpaint_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams) -> Iterator[InpaintItem]:
+    for item in items:
+        yield InpaintItem(
+            key=item.generation_id, image=store.open(item.image_path).convert("RGB"),
+            mask=store.open(item.mask_path).convert("L"), prompt=item.request["perturbed"], seed=item.seed,
+            steps=params.steps, guidance=params.guidance, size=params.size,
+        )
+
+
+def _edit_items(items: Sequence[WorkItem], store: ImageStore) -> Iterator[EditItem]:
+    for item in items:
+        yield EditItem(key=item.generation_id, image=store.open(item.image_path).convert("RGB"),
+                       source_caption=item.request["original"], target_caption=item.request["perturbed"],
+                       seed=item.seed)
+
+
+def _row(item: WorkItem, result: GenerationResult, store: ImageStore, stage_params: dict) -> dict:
+    path, sha = store.put_png(result.image)
+    record = result.record()
+    request = item.request
+    return {
+        "generation_id": item.generation_id, "request_id": request["request_id"], "dataset": request["dataset"],
+        "image_id": request["image_id"], "mask_id": request["mask_id"], "method": item.method,
+        "generator": result.generator, "magnitude": request["magnitude"], "original_text": request["original"],
+        "prompt": result.prompt, "negative_prompt": result.negative_prompt, "seed": result.seed,
+        "steps": result.steps, "guidance": result.guidance, "scheduler": result.scheduler,
+        "pipeline": result.pipeline, "working_size": record["working_size"], "output_size": record["output_size"],
+        "image_path": path, "image_sha256": sha, "black": result.black, "nsfw_flagged": result.nsfw_flagged,
+        "safety_checker": result.safety_checker, "random_weights": result.random_weights,
+        "model_ref": result.ref, "hub_id": result.hub_id, "device": result.device, "dtype": result.dtype,
+        "batch_size": result.batch_size, "elapsed_s": result.elapsed_s,
+        # What the pipeline was called with, and the stage settings that chose it.
+        "params": json.dumps({"call": result.params, "stage": stage_params}, sort_keys=True, default=str),
+    }
+
+
+def run_partition(
+    items: Sequence[WorkItem], partition: ResumablePartition, store: ImageStore,
+    load: Callable[[str], LoadedPipeline], params: GenerationParams, force: bool = False,
+    log: Callable[[str], None] = print,
+) -> tuple[pl.DataFrame, dict]:
+    """Make the items not yet done, committing every `chunk_size`; returns the partition and counts."""
+    if force:
+        partition.reset()
+    done = partition.done_keys()
+    todo = [i for i in items if i.generation_id not in done]
+    log(f"{len(items)} items, {len(items) - len(todo)} already done, {len(todo)} to make")
+    now, version, stage_params = utc_now(), code_version(), asdict(params)
+    made = 0
+    for method in METHODS:
+        batch = [i for i in todo if i.method == method]
+        if not batch:
+            continue
+        loaded = load(method)
+        by_id = {i.generation_id: i for i in batch}
+        results = (inpaint(loaded, _inpaint_items(batch, store, params)) if method == INPAINTING
+                   else edit(loaded, _edit_items(batch, store), params=params.p2p_params()))
+        pending: list[dict] = []
+        for result in results:
+            row = _row(by_id[result.key], result, store, stage_params)
+            pending.append(row | {"code_version": version, "created_at": now})
+            if len(pending) >= params.chunk_size:
+                partition.write_chunk(pending)
+                made += len(pending)
+                log(f"committed {made}/{len(todo)}")
+                pending = []
+        partition.write_chunk(pending)
+        made += len(pending)
+    frame = partition.finalize(keep={i.generation_id for i in items})
+    return frame, {"items": len(items), "made": made, "resumed_from": len(items) - len(todo)}
