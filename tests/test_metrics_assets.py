@@ -25,9 +25,12 @@ def handmade_edits(project: ProjectResource) -> dict[str, str]:
     prompt = tables.read("perturbed_prompts", {"dataset": "sample"}).filter(pl.col("method") == "inpainting").row(0, named=True)
     original = np.asarray(store.open(image["image_path"]).convert("RGB"))
     square = original.copy()
-    square[100 : 100 + SIDE, 200 : 200 + SIDE] = 255 - square[100 : 100 + SIDE, 200 : 200 + SIDE] // 4
+    patch = square[100 : 100 + SIDE, 200 : 200 + SIDE]
+    # Every channel moves by at least 128: every pixel of the square is above Algorithm 2's threshold.
+    square[100 : 100 + SIDE, 200 : 200 + SIDE] = np.where(patch > 127, 0, 255)
     shift = original.copy()
-    shift[..., 0] = np.clip(shift[..., 0].astype(int) + 10, 0, 255).astype(np.uint8)
+    red = shift[..., 0].astype(int)
+    shift[..., 0] = np.where(red <= 245, red + 10, red - 10)  # every pixel's red moves by exactly 10
     kinds = {"identical": original, "square": square, "shift": shift, "black": np.zeros_like(original)}
     rows = []
     for i, (kind, pixels) in enumerate(kinds.items()):
@@ -80,7 +83,7 @@ def test_square_edit_area_after_dilation(measured):
 def test_uniform_shift_exact_mse(measured):
     row = measured["change_metrics"]["shift"]
     original = measured["change_metrics"]["identical"]
-    assert row["mse"] == pytest.approx(100 / (255**2 * 3), rel=0.01)  # +10 on red (a few pixels clip at 255)
+    assert row["mse"] == pytest.approx(100 / (255**2 * 3), rel=1e-9)
     assert row["post_edit_ratio"] == 0 and original["mse"] == 0  # below Algorithm 2's per-pixel threshold
 
 
