@@ -15,7 +15,11 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from .config import PROJECT_ROOT, load_config
+from .detectors import add_spec, write_random_detector
+from .detectors.stage import DetectorParams
 from .generation.stage import GenerationParams
 from .storage import Warehouse
 
@@ -26,6 +30,9 @@ DEMO_STEPS: list[tuple[str, str | None]] = [
     ("prompt_filters", None),  # cutoffs over every dataset at once
     ("generations,saliency_scores,change_metrics", "generation"),
     ("saliency_labels,bins", None),
+    ("detector_predictions", "prediction"),
+    ("evaluation", "detector"),
+    ("leaderboard", None),
 ]
 UI_HOST = "127.0.0.1"
 
@@ -87,9 +94,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
     for dataset in datasets:
         config.source(dataset)  # fail early on a name that is not configured
     generators = config.params("generation", GenerationParams).generators
+    detectors = register_demo_detectors(config)
     partitions = {
         "dataset": datasets,
         "generation": [f"{d}|{g}" for d in datasets for g in generators],  # dimensions in name order
+        "prediction": [f"{d}|{n}" for d in datasets for n in detectors],
+        "detector": detectors,
         None: [None],
     }
     for selection, scope in DEMO_STEPS:
@@ -97,6 +107,42 @@ def cmd_demo(args: argparse.Namespace) -> None:
             materialize(selection, partition)
     print(f"\nDemo finished in {time.monotonic() - started:.1f} s for {', '.join(datasets)}.")
     print_summary()
+
+
+def detector_params(config) -> tuple[DetectorParams, Path]:
+    params = config.params("detectors", DetectorParams)
+    return params, params.registry_dir(config.path.parent)
+
+
+def sync_detector_partitions() -> list[str]:
+    """Add a Dagster partition per registered detector (what the registry sensor does on a tick)."""
+    out = subprocess.run([sys.executable, "-m", "assets.registry_sync"], check=True, cwd=PROJECT_ROOT,
+                         env=dagster_env(), capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def register_demo_detectors(config) -> list[str]:
+    """The demo's detectors: real plugins on seeded random weights, saved in their real checkpoint
+    formats and labelled random_weights (every report they make says so first)."""
+    params, registry = detector_params(config)
+    for plugin in params.demo:
+        write_random_detector(plugin, registry, params.weights_dir(config.path.parent))
+    return sync_detector_partitions()
+
+
+def cmd_detector(args: argparse.Namespace) -> None:
+    config = load_config()
+    params, registry = detector_params(config)
+    if args.action == "add":
+        data = yaml.safe_load(Path(args.spec).read_text())
+        base = Path(args.spec).resolve().parent
+        for role, ref in (data.get("weights") or {}).items():  # keep relative weight paths pointing where they did
+            if isinstance(ref, str) and (base / ref).exists():
+                data["weights"][role] = str((base / ref).resolve())
+        path = add_spec(registry, data, overwrite=args.overwrite)
+    else:
+        path = write_random_detector(args.spec, registry, params.weights_dir(config.path.parent), name=args.name)
+    print(f"registered {path}; with `semitruths ui` running, its predictions and report follow by themselves")
 
 
 def cmd_ui(args: argparse.Namespace) -> None:
@@ -128,6 +174,13 @@ def main(argv: list[str] | None = None) -> None:
     ui.set_defaults(func=cmd_ui)
     sub.add_parser("warehouse", help="refresh the DuckDB views and print row counts").set_defaults(
         func=cmd_warehouse)
+    det = sub.add_parser("detector", help="register a detector spec in the registry the sensor watches")
+    det.add_argument("action", choices=["add", "add-random"],
+                     help="add: copy a spec file in; add-random: a plugin with seeded random weights")
+    det.add_argument("spec", help="spec file (add) or plugin name (add-random)")
+    det.add_argument("--name", help="add-random: the detector's name")
+    det.add_argument("--overwrite", action="store_true", help="replace a spec of the same name")
+    det.set_defaults(func=cmd_detector)
     sub.add_parser("env", help="print the DAGSTER_HOME export for using `dagster` directly").set_defaults(
         func=cmd_env)
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
+import assets.detectors
 import assets.generations
 import assets.masks
 import assets.metrics
@@ -10,11 +11,13 @@ import assets.sources
 from assets.jobs import cross_dataset, dataset_pipeline
 from resources import GpuResource, ModelsResource, ProjectResource
 
-STAGE_MODULES = [assets.sources, assets.masks, assets.prompts, assets.generations, assets.metrics]
+STAGE_MODULES = [assets.sources, assets.masks, assets.prompts, assets.generations, assets.metrics, assets.detectors]
 
 defs = Definitions(
     assets=load_assets_from_modules(STAGE_MODULES),
     asset_checks=load_asset_checks_from_modules(STAGE_MODULES),
     jobs=[dataset_pipeline, cross_dataset],
+    sensors=[assets.detectors.detector_registry, assets.detectors.evaluation_automation],
+    schedules=[assets.detectors.detector_reevaluation],
     resources={"project": ProjectResource(), "models": ModelsResource(), "gpu": GpuResource()},
 )

@@ -1,0 +1,239 @@
+"""Detectors: their predictions (dataset x detector), evaluation (per detector) and the leaderboard.
+
+Detectors are dynamic partitions: `detector_registry` (a sensor) adds one when a spec appears in the
+registry folder and requests that detector's predictions, and nothing else; declarative automation
+then evaluates it and refreshes the leaderboard. A schedule re-evaluates every detector on a cron.
+"""
+
+import base64
+import json
+from pathlib import Path
+
+import polars as pl
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    AssetSelection,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    DynamicPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    MultiPartitionsDefinition,
+    MultiToSingleDimensionPartitionMapping,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    asset,
+    schedule,
+    sensor,
+)
+
+from resources import ProjectResource
+from semitruths_dagster.config import load_config
+from semitruths_dagster.detectors import build_detector, load_registry
+from semitruths_dagster.detectors import stage as predict_stage
+from semitruths_dagster.evaluation import stage as eval_stage
+from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
+
+from .common import counts_table, partition_of, publish_partition
+from .generations import generations
+from .masks import masks
+from .metrics import bins, saliency_labels
+from .partitions import dataset_partitions
+from .sources import source_images
+
+detector_partitions = DynamicPartitionsDefinition(name="detectors")
+prediction_partitions = MultiPartitionsDefinition({"dataset": dataset_partitions, "detector": detector_partitions})
+BY_DATASET = MultiToSingleDimensionPartitionMapping(partition_dimension_name="dataset")
+BY_DETECTOR = MultiToSingleDimensionPartitionMapping(partition_dimension_name="detector")
+ALL = AllPartitionMapping()
+# Re-evaluate when any of the detector's predictions changed and none is still running. Datasets with
+# no predictions yet do not block it (unlike eager()), so one backfilled dataset is enough to start.
+AFTER_UPSTREAM = (
+    AutomationCondition.any_deps_updated().since_last_handled()
+    & ~AutomationCondition.any_deps_in_progress()
+    & ~AutomationCondition.in_progress()
+).with_label("after_upstream_updates")
+
+
+def detector_params(project: ProjectResource) -> tuple[predict_stage.DetectorParams, Path]:
+    config = project.config()
+    return config.params("detectors", predict_stage.DetectorParams), config.path.parent
+
+
+@asset(
+    partitions_def=prediction_partitions,
+    deps=[AssetDep(source_images, partition_mapping=BY_DATASET), AssetDep(masks, partition_mapping=BY_DATASET),
+          AssetDep(generations, partition_mapping=ALL), saliency_labels],
+    group_name="detectors",
+    kinds={"pytorch", "parquet"},
+    code_version="detector_predictions-v1",
+)
+def detector_predictions(context: AssetExecutionContext, project: ProjectResource) -> MaterializeResult:
+    """One row per (detector, image) of the dataset, real and edited images alike: P(fake), the
+    threshold and the call, the preprocessing signature with the mask-aware crop box, and the cache
+    key (detector, version, image hash, preprocessing). Scores already in the partition under the
+    same key are reused, not recomputed. `random_weights` marks detectors with random weights."""
+    partition = partition_of(context)
+    dataset, name = partition["dataset"], partition["detector"]
+    params, base = detector_params(project)
+    specs = load_registry(params.registry_dir(base))
+    if name not in specs:
+        raise ValueError(f"detector '{name}' is not in the registry {params.registry_dir(base)}")
+    detector = build_detector(specs[name], device=params.device)
+    tables = project.tables()
+    edits = tables.read_all("generations")
+    edits = edits.filter(pl.col("dataset") == dataset) if edits.height else edits
+    if params.only_salient and edits.height:
+        salient = tables.read_all("saliency_labels").filter("passed").select("generation_id")
+        edits = edits.join(salient, on="generation_id", how="semi")
+    targets = predict_stage.plan_targets(tables.read("source_images", {"dataset": dataset}), edits,
+                                         tables.read("masks", {"dataset": dataset}))
+    predict_stage.choose_boxes(detector, targets, project.images(), params.crop_threshold, project.config().seed)
+    cached = {}
+    if tables.exists(predict_stage.TABLE, partition):
+        earlier = tables.read(predict_stage.TABLE, partition)
+        cached = dict(zip(earlier["cache_key"], earlier["score"], strict=True))
+    rows = predict_stage.predict_partition(detector, targets, project.images(), dataset, cached, params.batch_size)
+    frame, metadata = publish_partition(
+        context, project, table=predict_stage.TABLE, rows=rows, schema=predict_stage.SCHEMA,
+        preview_columns=["image_kind", "image_id", "score", "predicted_fake", "crop_box"],
+    )
+    metadata |= {"scored_now": int((~frame["reused_from_cache"]).sum()) if frame.height else 0,
+                 "by_kind": counts_table(frame, "image_kind", "predicted_fake")}
+    if detector.random_weights:
+        metadata["warning"] = f"{name} has random weights: its scores are noise."
+    return MaterializeResult(metadata=metadata)
+
+
+def _image(path: Path) -> str:
+    return f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
+
+
+@asset(
+    partitions_def=detector_partitions,
+    deps=[AssetDep(detector_predictions, partition_mapping=BY_DETECTOR), bins],
+    group_name="detectors",
+    kinds={"parquet", "html"},
+    code_version="evaluation-v1",
+    automation_condition=AFTER_UPSTREAM,
+)
+def evaluation(context: AssetExecutionContext, project: ProjectResource) -> MaterializeResult:
+    """One row per detector: precision, recall, F1, accuracy, balanced accuracy, ROC-AUC and AP at the
+    default threshold and at a calibrated one (the target false-positive rate on real images), with
+    bootstrap intervals; fake recall broken down by dataset, method, generator, magnitude, every metric
+    bin, localization, scene bins and directional edit, in the result JSON, PNG plots and an HTML
+    report under `<storage>/reports/<detector>/`."""
+    name = context.partition_key
+    params, base = detector_params(project)
+    spec = load_registry(params.registry_dir(base))[name]
+    tables = project.tables()
+    predictions = tables.read_all(predict_stage.TABLE).filter(pl.col("detector") == name)
+    frame = eval_stage.attribute_frame(predictions, tables.read_all("generations"), tables.read_all("bins"),
+                                       tables.read_all("masks"))
+    out_dir = project.config().storage_root / "reports" / name
+    row, result = eval_stage.evaluate(
+        frame, name, spec.version, spec.random_weights, predictions["threshold"][0], params.target_fpr,
+        params.n_boot, project.config().seed, out_dir)
+    project.tables().write(eval_stage.TABLE, {"detector": name}, [row], eval_stage.SCHEMA)
+    project.warehouse().refresh([eval_stage.TABLE])
+    plots = sorted(out_dir.glob("*.png"))
+    metadata = {
+        "dagster/row_count": 1,
+        "report": MetadataValue.path(row["report_path"]),
+        "roc_auc": row["roc_auc"],
+        "default_fake_recall": row["default_fake_recall"],
+        "calibrated_threshold": row["calibrated_threshold"],
+        "calibrated_fake_recall": row["calibrated_fake_recall"],
+        "plots": MetadataValue.md("\n\n".join(_image(p) for p in plots[:6])),
+    }
+    if spec.random_weights:
+        metadata["warning"] = f"{name} has random weights: every figure of this evaluation is noise."
+    return MaterializeResult(metadata=metadata)
+
+
+@asset(
+    deps=[AssetDep(evaluation, partition_mapping=ALL)],
+    group_name="detectors",
+    kinds={"parquet", "html"},
+    code_version="leaderboard-v1",
+    automation_condition=AFTER_UPSTREAM,
+)
+def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> MaterializeResult:
+    """One row per evaluated detector, best ROC-AUC first: headline metrics at the default and the
+    calibrated threshold, and whether the detector had random weights."""
+    evaluations = project.tables().read_all(eval_stage.TABLE)
+    rows, results = eval_stage.leaderboard_rows(evaluations["result_path"].to_list() if evaluations.height else [])
+    table = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+    schema = {k: pl.Utf8 if k == "detector" else pl.Boolean if k == "random_weights" else pl.Float64
+              for k in (rows[0] if rows else {"detector": None})}
+    frame, metadata = publish_partition(context, project, table=eval_stage.LEADERBOARD_TABLE, rows=rows,
+                                        schema=schema, preview_columns=list(schema)[:6])
+    if table:
+        html = write_leaderboard_html(table, project.config().storage_root / "reports" / "leaderboard.html")
+        metadata |= {"leaderboard": MetadataValue.md(leaderboard_markdown(table)), "report": MetadataValue.path(str(html))}
+    return MaterializeResult(metadata=metadata)
+
+
+def registry_fingerprints(registry: Path) -> dict[str, str]:
+    """Detector name -> version + spec file contents: a change to either re-runs that detector."""
+    specs = load_registry(registry) if registry.is_dir() else {}
+    return {name: f"{spec.version}:{Path(spec.source).read_text()}" for name, spec in specs.items()}
+
+
+@sensor(
+    name="detector_registry",
+    asset_selection=AssetSelection.assets(detector_predictions),
+    minimum_interval_seconds=15,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Adds a detector partition when its spec appears in the registry and requests its predictions.",
+)
+def detector_registry(context: SensorEvaluationContext):
+    config = load_config()
+    params = config.params("detectors", predict_stage.DetectorParams)
+    registry = params.registry_dir(config.path.parent)
+    seen = json.loads(context.cursor) if context.cursor else {}
+    current = registry_fingerprints(registry)
+    changed = sorted(n for n, f in current.items() if seen.get(n) != f)
+    removed = sorted(set(seen) - set(current))
+    if not changed and not removed:
+        return SkipReason(f"no new or changed detector specs in {registry}")
+    existing = set(context.instance.get_dynamic_partitions(detector_partitions.name))
+    # Only the new or changed detectors' partitions run; every other detector is left alone.
+    requests = [RunRequest(run_key=f"{name}:{hash(current[name])}:{dataset}",
+                           partition_key=f"{dataset}|{name}")  # dimensions in name order
+                for name in changed for dataset in config.dataset_names]
+    return SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[
+            detector_partitions.build_add_request([n for n in changed if n not in existing]),
+            detector_partitions.build_delete_request([n for n in removed if n in existing]),
+        ],
+        cursor=json.dumps(current),
+    )
+
+
+evaluation_automation = AutomationConditionSensorDefinition(
+    "evaluation_automation",
+    target=AssetSelection.assets(evaluation, leaderboard),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+)
+
+
+@schedule(
+    cron_schedule=load_config().params("detectors", predict_stage.DetectorParams).schedule,
+    target=AssetSelection.assets(evaluation),
+    default_status=DefaultScheduleStatus.RUNNING,
+    name="detector_reevaluation",
+    description="Re-evaluates every registered detector (then the leaderboard follows by automation).",
+)
+def detector_reevaluation(context: ScheduleEvaluationContext):
+    for name in context.instance.get_dynamic_partitions(detector_partitions.name):
+        yield RunRequest(run_key=f"{name}:{context.scheduled_execution_time.isoformat()}", partition_key=name)
