@@ -6,6 +6,7 @@ then evaluates it and refreshes the leaderboard. A schedule re-evaluates every d
 """
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -198,15 +199,18 @@ def detector_registry(context: SensorEvaluationContext):
     config = load_config()
     params = config.params("detectors", predict_stage.DetectorParams)
     registry = params.registry_dir(config.path.parent)
-    seen = json.loads(context.cursor) if context.cursor else {}
     current = registry_fingerprints(registry)
+    existing = set(context.instance.get_dynamic_partitions(detector_partitions.name))
+    # First tick: detectors that already have a partition (registered by `semitruths demo` or
+    # `python -m assets.registry_sync`, which materialize them too) count as handled.
+    seen = json.loads(context.cursor) if context.cursor else {n: f for n, f in current.items() if n in existing}
     changed = sorted(n for n, f in current.items() if seen.get(n) != f)
     removed = sorted(set(seen) - set(current))
     if not changed and not removed:
         return SkipReason(f"no new or changed detector specs in {registry}")
-    existing = set(context.instance.get_dynamic_partitions(detector_partitions.name))
     # Only the new or changed detectors' partitions run; every other detector is left alone.
-    requests = [RunRequest(run_key=f"{name}:{hash(current[name])}:{dataset}",
+    digest = {n: hashlib.sha256(current[n].encode()).hexdigest()[:12] for n in changed}
+    requests = [RunRequest(run_key=f"{name}:{digest[name]}:{dataset}",
                            partition_key=f"{dataset}|{name}")  # dimensions in name order
                 for name in changed for dataset in config.dataset_names]
     return SensorResult(

@@ -76,11 +76,16 @@ def print_summary() -> None:
     print("\nTables (DuckDB views over Parquet partitions):")
     for table in warehouse.tables.tables():
         (count,) = warehouse.query(f'SELECT count(*) FROM "{table}"')[0]
-        print(f"  {table:<16} {count:>8} rows")
+        print(f"  {table:<22} {count:>8} rows")
     rules = warehouse.query("SELECT stage, rule, count(*) FROM quarantine GROUP BY ALL ORDER BY ALL") \
         if "quarantine" in warehouse.tables.tables() else []
     for stage, rule, count in rules:
         print(f"  quarantine: {stage}/{rule}: {count}")
+    reports = sorted((config.storage_root / "reports").glob("*/report.html"))
+    for report in reports:
+        print(f"Report:    {report}")
+    if (config.storage_root / "reports" / "leaderboard.html").is_file():
+        print(f"Leaderboard: {config.storage_root / 'reports' / 'leaderboard.html'}")
     print(f"\nStorage:   {config.storage_root}")
     print(f"Warehouse: duckdb {warehouse.path}   (e.g. SELECT * FROM masks)")
     print(f"Dagster:   DAGSTER_HOME={dagster_home()}")

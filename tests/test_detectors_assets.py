@@ -91,9 +91,10 @@ def test_sensor_requests_exactly_the_new_detectors_partitions(tmp_path):
             if getattr(request, "partition_keys", None):
                 instance.add_dynamic_partitions("detectors", list(request.partition_keys))
 
-        # Nothing new: nothing runs.
-        idle = detector_registry(build_sensor_context(instance=instance, cursor=first.cursor))
-        assert not isinstance(idle, SensorResult) or not idle.run_requests
+        # Nothing new: nothing runs; nor on a first tick that finds the detector's partition already there.
+        for cursor in (first.cursor, None):
+            idle = detector_registry(build_sensor_context(instance=instance, cursor=cursor))
+            assert not isinstance(idle, SensorResult) or not idle.run_requests
 
         write_random_detector("universal_fake_detect", registry, tmp_path / "w")
         second = detector_registry(build_sensor_context(instance=instance, cursor=first.cursor))
