@@ -25,7 +25,7 @@ def env_for(tmp_path: Path, config: Path | None) -> dict[str, str]:
 
 def test_demo_materializes_the_embedded_sample(tmp_path):
     env = env_for(tmp_path, None)  # the repository's own semitruths.yaml
-    out = subprocess.run([BIN / "semitruths", "demo"], env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    out = subprocess.run([BIN / "semitruths", "demo"], env=env, cwd=REPO, capture_output=True, text=True, timeout=1800)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "Demo finished" in out.stdout and "semitruths ui" in out.stdout
     with duckdb.connect(str(tmp_path / "storage" / "warehouse.duckdb"), read_only=True) as con:
