@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
@@ -70,6 +71,11 @@ def publish_partition(
         metadata["quarantined_by_rule"] = MetadataValue.json(dict(Counter(r.rule for r in rejections)))
     project.warehouse().refresh(written)
     return frame, metadata
+
+
+def inline_png(data: bytes, alt: str = "image") -> str:
+    """Markdown for a PNG shown inline on the asset's page in the UI."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(data).decode()})"
 
 
 def counts_table(frame: pl.DataFrame, *columns: str) -> MetadataValue:

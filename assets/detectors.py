@@ -5,7 +5,6 @@ registry folder and requests that detector's predictions, and nothing else; decl
 then evaluates it and refreshes the leaderboard. A schedule re-evaluates every detector on a cron.
 """
 
-import base64
 import hashlib
 import json
 from pathlib import Path
@@ -42,7 +41,7 @@ from semitruths_dagster.detectors import stage as predict_stage
 from semitruths_dagster.evaluation import stage as eval_stage
 from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
 
-from .common import counts_table, partition_of, publish_partition
+from .common import counts_table, inline_png, partition_of, publish_partition
 from .generations import generations
 from .masks import masks
 from .metrics import bins, saliency_labels
@@ -113,10 +112,6 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     return MaterializeResult(metadata=metadata)
 
 
-def _image(path: Path) -> str:
-    return f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
-
-
 @asset(
     partitions_def=detector_partitions,
     deps=[AssetDep(detector_predictions, partition_mapping=BY_DETECTOR), bins],
@@ -152,7 +147,7 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
         "default_fake_recall": row["default_fake_recall"],
         "calibrated_threshold": row["calibrated_threshold"],
         "calibrated_fake_recall": row["calibrated_fake_recall"],
-        "plots": MetadataValue.md("\n\n".join(_image(p) for p in plots[:6])),
+        "plots": MetadataValue.md("\n\n".join(inline_png(p.read_bytes(), p.stem) for p in plots[:6])),
     }
     if spec.random_weights:
         metadata["warning"] = f"{name} has random weights: every figure of this evaluation is noise."

@@ -1,6 +1,5 @@
 """`generations`: the edited images of one dataset by one generator (inpainting and prompt-to-prompt)."""
 
-import base64
 import io
 
 import polars as pl
@@ -19,7 +18,7 @@ from resources import GpuResource, ProjectResource
 from semitruths_dagster.generation import resolve_generator, stage
 from semitruths_dagster.storage.resumable import ResumablePartition
 
-from .common import column_schema, counts_table, markdown_table, partition_of
+from .common import column_schema, counts_table, inline_png, markdown_table, partition_of
 from .masks import masks
 from .partitions import generation_partitions
 from .prompts import perturbed_prompts, prompt_filters
@@ -41,8 +40,7 @@ def thumbnails(frame: pl.DataFrame, project: ProjectResource, limit: int = 6, si
         image.thumbnail((side, side), Image.BICUBIC)
         buf = io.BytesIO()
         image.save(buf, format="PNG")
-        data = base64.b64encode(buf.getvalue()).decode()
-        cells.append(f"![{row['prompt'][:40]}](data:image/png;base64,{data}) `{row['method']}: {row['prompt'][:40]}`")
+        cells.append(f"{inline_png(buf.getvalue(), row['prompt'][:40])} `{row['method']}: {row['prompt'][:40]}`")
     return "\n\n".join(cells) or "_no images_"
 
 
@@ -76,7 +74,11 @@ def generations(context: AssetExecutionContext, config: GenerationRunConfig, pro
     tables = project.tables()
     prompts = tables.read("perturbed_prompts", {"dataset": dataset})
     if params.only_kept:
-        kept = tables.read_all("prompt_filters").filter("kept").select("request_id")
+        filters = tables.read_all("prompt_filters")
+        if filters.is_empty():
+            raise ValueError("prompt_filters is not materialized: materialize it first, or set "
+                             "generation.only_kept: false in semitruths.yaml")
+        kept = filters.filter("kept").select("request_id")
         prompts = prompts.join(kept, on="request_id", how="semi")
     mask_rows = tables.read("masks", {"dataset": dataset}).filter("eligible")
     images = tables.read("source_images", {"dataset": dataset})

@@ -1,6 +1,5 @@
 """Saliency, change metrics and bins of the edited images (paper 3.1, 3.2, C.2, C.3)."""
 
-import base64
 import io
 import json
 
@@ -21,7 +20,7 @@ from matplotlib.figure import Figure
 from resources import ModelsResource, ProjectResource
 from semitruths_dagster.metrics import bins_stage, change_stage, saliency_stage
 
-from .common import counts_table, partition_of, publish_partition
+from .common import counts_table, inline_png, partition_of, publish_partition
 from .generations import generations
 from .masks import masks
 from .partitions import generation_partitions
@@ -57,7 +56,7 @@ def histograms(frame: pl.DataFrame, columns: list[str], cutoffs: dict[str, list[
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
-    return f"![histograms](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
+    return inline_png(buf.getvalue(), "histograms")
 
 
 @asset(

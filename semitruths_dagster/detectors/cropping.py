@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..masks import binarize
 from .preprocessing import CropBox, Preprocessing
 
 DEFAULT_THRESHOLD = 0.7
@@ -40,8 +41,7 @@ def binarize_mask(mask: np.ndarray) -> np.ndarray:
     values = np.asarray(mask)
     if values.ndim == 3:
         values = values.max(axis=-1)
-    peak = values.max() if values.size else 0
-    return values > peak / 2 if peak > 0 else np.zeros(values.shape, dtype=bool)
+    return binarize(values)[0]  # the rule the masks stage measured the mask with
 
 
 def mask_share(mask: np.ndarray, box: CropBox) -> float:
