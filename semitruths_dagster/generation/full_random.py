@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from .clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
+from .tiny_sd import sd1_scheduler
 
 FULL_FAMILIES = ("sd1", "sdxl")
 
@@ -53,7 +54,7 @@ def _sd_vae(scaling_factor: float) -> Any:
 
 def full_sd1(device: torch.device, in_channels: int = 4, p2p: bool = False) -> Any:
     """SD 1.5 at full size: StableDiffusionInpaintPipeline (or StableDiffusionPipeline for p2p)."""
-    from diffusers import PNDMScheduler, StableDiffusionInpaintPipeline, StableDiffusionPipeline
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
     from transformers import CLIPTextModel
 
     with torch.device(device):  # initialise the weights where they will run (schedulers stay on the CPU)
@@ -65,14 +66,7 @@ def full_sd1(device: torch.device, in_channels: int = 4, p2p: bool = False) -> A
         text_encoder=text_encoder,
         tokenizer=clip_tokenizer(),
         unet=unet,
-        scheduler=PNDMScheduler(
-            beta_start=0.00085,
-            beta_end=0.012,
-            beta_schedule="scaled_linear",
-            skip_prk_steps=True,
-            set_alpha_to_one=False,
-            steps_offset=1,
-        ),
+        scheduler=sd1_scheduler(),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,

@@ -32,6 +32,20 @@ def _text_config(projection_dim: int = 32, pad_token_id: int = 1) -> Any:
     )
 
 
+def sd1_scheduler() -> Any:
+    """The PNDM scheduler SD 1.x checkpoints ship with (same settings at every size)."""
+    from diffusers import PNDMScheduler
+
+    return PNDMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        skip_prk_steps=True,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+
+
 def tiny_vae(scaling_factor: float = 0.18215, force_upcast: bool = False) -> Any:
     """A 4-level AutoencoderKL: downsamples by 8 like SD's VAE, with 16-32 channels."""
     from diffusers import AutoencoderKL
@@ -72,21 +86,13 @@ def tiny_sd1_unet(in_channels: int = 4) -> Any:
 def build_sd1(out: Path, in_channels: int = 4) -> Any:
     """SD 1.x: StableDiffusionPipeline (4 input channels: sd14, sd15, openjourney, used for inpainting by
     latent blending and for prompt-to-prompt) or StableDiffusionInpaintPipeline (9 channels)."""
-    from diffusers import PNDMScheduler, StableDiffusionInpaintPipeline, StableDiffusionPipeline
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
     from transformers import CLIPTextModel
 
     unet = tiny_sd1_unet(in_channels)
     vae = tiny_vae()
     text_encoder = CLIPTextModel(_text_config()).eval()
-    # SD 1.x ships a PNDM scheduler with these settings.
-    scheduler = PNDMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        skip_prk_steps=True,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    scheduler = sd1_scheduler()
     cls = StableDiffusionInpaintPipeline if in_channels == 9 else StableDiffusionPipeline
     # No safety checker: a random CLIP would flag at random. Recorded as safety_checker=False on results.
     pipe = cls(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .tables import PART_FILE, TableStore
+from .tables import TableStore
 
 CHUNK_DIR = "_chunks"
 
@@ -70,5 +70,3 @@ class ResumablePartition:
         if self.final.is_file():
             self.final.unlink()
 
-
-__all__ = ["PART_FILE", "ResumablePartition"]
