@@ -40,12 +40,14 @@ from semitruths_dagster.detectors import build_detector, load_registry
 from semitruths_dagster.detectors import stage as predict_stage
 from semitruths_dagster.evaluation import stage as eval_stage
 from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
+from semitruths_dagster.sources.released_edits import TABLE as RELEASED_TABLE
 
 from .common import counts_table, inline_png, partition_of, publish_partition
 from .generations import generations
 from .masks import masks
 from .metrics import bins, saliency_labels
 from .partitions import dataset_partitions
+from .released import released_edits, released_frame
 from .sources import source_images
 
 detector_partitions = DynamicPartitionsDefinition(name="detectors")
@@ -70,7 +72,8 @@ def detector_params(project: ProjectResource) -> tuple[predict_stage.DetectorPar
 @asset(
     partitions_def=prediction_partitions,
     deps=[AssetDep(source_images, partition_mapping=BY_DATASET), AssetDep(masks, partition_mapping=BY_DATASET),
-          AssetDep(generations, partition_mapping=ALL), saliency_labels],
+          AssetDep(released_edits, partition_mapping=BY_DATASET), AssetDep(generations, partition_mapping=ALL),
+          saliency_labels],
     group_name="detectors",
     kinds={"pytorch", "parquet"},
     code_version="detector_predictions-v1",
@@ -93,6 +96,12 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     if params.only_salient and edits.height:
         salient = tables.read_all("saliency_labels").filter("passed").select("generation_id")
         edits = edits.join(salient, on="generation_id", how="semi")
+    # A released evaluation set's edits are scored as given (the release kept salient edits only).
+    released = released_frame(project, dataset)
+    if released.height:
+        columns = ["generation_id", "image_id", "mask_id", "method", "image_path", "image_sha256", "mask_path"]
+        generated = [edits.select(columns[:-1])] if edits.height else []
+        edits = pl.concat([*generated, released.select(columns)], how="diagonal_relaxed")
     targets = predict_stage.plan_targets(tables.read("source_images", {"dataset": dataset}), edits,
                                          tables.read("masks", {"dataset": dataset}))
     predict_stage.choose_boxes(detector, targets, project.images(), params.crop_threshold, project.config().seed)
@@ -114,7 +123,8 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
 
 @asset(
     partitions_def=detector_partitions,
-    deps=[AssetDep(detector_predictions, partition_mapping=BY_DETECTOR), bins],
+    deps=[AssetDep(detector_predictions, partition_mapping=BY_DETECTOR), bins,
+          AssetDep(released_edits, partition_mapping=ALL)],
     group_name="detectors",
     kinds={"parquet", "html"},
     code_version="evaluation-v1",
@@ -132,7 +142,7 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     tables = project.tables()
     predictions = tables.read_all(predict_stage.TABLE).filter(pl.col("detector") == name)
     frame = eval_stage.attribute_frame(predictions, tables.read_all("generations"), tables.read_all("bins"),
-                                       tables.read_all("masks"))
+                                       tables.read_all("masks"), tables.read_all(RELEASED_TABLE))
     out_dir = project.config().storage_root / "reports" / name
     row, result = eval_stage.evaluate(
         frame, name, spec.version, spec.random_weights, predictions["threshold"][0], params.target_fpr,

@@ -5,12 +5,13 @@ from dagster import AssetSelection, define_asset_job
 from .masks import masks
 from .partitions import dataset_partitions
 from .prompts import perturbed_prompts, prompt_filters
+from .released import released_edits
 from .sources import source_images
 
 # Every per-dataset asset, in dependency order; later per-dataset stages join this selection.
 dataset_pipeline = define_asset_job(
     "dataset_pipeline",
-    selection=AssetSelection.assets(source_images, masks, perturbed_prompts),
+    selection=AssetSelection.assets(source_images, released_edits, masks, perturbed_prompts),
     partitions_def=dataset_partitions,
     description="Materialize every per-dataset stage for one source dataset.",
 )

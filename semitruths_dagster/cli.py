@@ -26,7 +26,7 @@ from .storage import Warehouse
 # (asset selection, partitioned by) in dependency order; later stages append their steps here.
 # "dataset": once per dataset; "generation": once per dataset x generator; None: once, over everything.
 DEMO_STEPS: list[tuple[str, str | None]] = [
-    ("source_images,masks,perturbed_prompts", "dataset"),
+    ("source_images,released_edits,masks,perturbed_prompts", "dataset"),
     ("prompt_filters", None),  # cutoffs over every dataset at once
     ("generations,saliency_scores,change_metrics", "generation"),
     ("saliency_labels,bins", None),
@@ -163,6 +163,21 @@ def cmd_warehouse(args: argparse.Namespace) -> None:
     print_summary()
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from .sources.released_export import export_released
+    from .storage import ImageStore, TableStore
+
+    root = load_config().storage_root
+    try:
+        counts = export_released(TableStore(root), ImageStore(root), Path(args.out).resolve(), args.only_salient)
+    except (FileExistsError, ValueError) as exc:
+        sys.exit(f"semitruths export: {exc}")
+    print(f"exported {counts['real']} real and {counts['fake']} edited images to {args.out} (metadata.csv); "
+          f"read it back with a source `{{adapter: released, root: {args.out}}}`")
+    if counts["random_weights"]:
+        print("RANDOM WEIGHTS: the edits were made by random-weight models (noise, for plumbing only).")
+
+
 def cmd_env(args: argparse.Namespace) -> None:
     print(f"export DAGSTER_HOME={dagster_home()}")
 
@@ -186,6 +201,10 @@ def main(argv: list[str] | None = None) -> None:
     det.add_argument("--name", help="add-random: the detector's name")
     det.add_argument("--overwrite", action="store_true", help="replace a spec of the same name")
     det.set_defaults(func=cmd_detector)
+    export = sub.add_parser("export", help="write the results in the released evaluation set's layout")
+    export.add_argument("out", help="a new folder for metadata.csv and the image folders")
+    export.add_argument("--only-salient", action="store_true", help="only edits that passed saliency (as released)")
+    export.set_defaults(func=cmd_export)
     sub.add_parser("env", help="print the DAGSTER_HOME export for using `dagster` directly").set_defaults(
         func=cmd_env)
     args = parser.parse_args(argv)

@@ -7,11 +7,12 @@ import assets.generations
 import assets.masks
 import assets.metrics
 import assets.prompts
+import assets.released
 import assets.sources
 from assets.jobs import cross_dataset, dataset_pipeline
 from resources import GpuResource, ModelsResource, ProjectResource
 
-STAGE_MODULES = [assets.sources, assets.masks, assets.prompts, assets.generations, assets.metrics, assets.detectors]
+STAGE_MODULES = [assets.sources, assets.released, assets.masks, assets.prompts, assets.generations, assets.metrics, assets.detectors]
 
 defs = Definitions(
     assets=load_assets_from_modules(STAGE_MODULES),

@@ -23,11 +23,13 @@ SAMPLE_DATASETS = ["ADE20K", "CelebAHQ", "CityScapes", "HumanParsing", "OpenImag
 
 _WORK = Path(tempfile.mkdtemp(prefix="semitruths-tests-"))
 BROKEN_ROOT = _WORK / "broken"
+RELEASED_ROOT = _WORK / "released"
 TEST_CONFIG = _WORK / "semitruths.yaml"
 
 
 def _write_test_config() -> None:
-    sources = {"sample": {"adapter": "embedded"}, "broken": {"adapter": "standardized", "root": str(BROKEN_ROOT)}}
+    sources = {"sample": {"adapter": "embedded"}, "broken": {"adapter": "standardized", "root": str(BROKEN_ROOT)},
+               "released": {"adapter": "released", "root": str(RELEASED_ROOT)}}
     for name in SAMPLE_DATASETS:
         sources[name] = {"adapter": "standardized", "root": str(SHARED_SAMPLE), "dataset": name}
     TEST_CONFIG.write_text(yaml.safe_dump({"storage": {"root": "${SEMITRUTHS_STORAGE:-%s}" % (_WORK / "storage")}, "sources": sources}))
@@ -58,3 +60,11 @@ def broken_source() -> dict[str, str]:
     from tests.broken_inputs import make_broken_source
 
     return make_broken_source(BROKEN_ROOT)
+
+
+@pytest.fixture(scope="session")
+def released_set(shared_sample):
+    """A released-format evaluation set built from the shared sample (see tests/released_inputs.py)."""
+    from tests.released_inputs import make_released_set
+
+    return make_released_set(RELEASED_ROOT, shared_sample)

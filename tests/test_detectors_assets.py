@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
+import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -25,9 +27,14 @@ from assets.metrics import bins, change_metrics, saliency_labels, saliency_score
 from assets.prompts import perturbed_prompts, prompt_filters
 from assets.sources import source_images
 from resources import GpuResource, ModelsResource, ProjectResource
-from semitruths_dagster.config import load_config
+from semitruths_dagster.config import SourceConfig, load_config
 from semitruths_dagster.detectors import write_random_detector
 from semitruths_dagster.detectors.stage import DetectorParams
+from semitruths_dagster.sources.released import parse_released
+from semitruths_dagster.sources.released_edits import SCHEMA as RELEASED_SCHEMA
+from semitruths_dagster.sources.released_edits import build_edits
+from semitruths_dagster.sources.released_export import export_released
+from semitruths_dagster.storage import ImageStore
 from tests.conftest import TEST_CONFIG
 
 
@@ -71,7 +78,8 @@ def test_predictions_evaluation_and_report_for_a_registered_detector(graph):
         report = fh.read()
     first_text = report.split("<body>", 1)[-1].lstrip()
     assert "random weights" in first_text[:400].lower()
-    assert 0 <= row["roc_auc"] <= 1 and row["n_real"] == 4
+    assert "random-weight generators" in first_text[:800]  # the tiny profile's edits are noise too
+    assert 0 <= row["roc_auc"] <= 1 and row["n_real"] == 4 and row["edits_random_weights"] == edits.height
     assert materialize([leaderboard], resources=resources, instance=instance).success
     board = project.tables().read_all("leaderboard")
     assert board["detector"].to_list() == ["npr-random"] and board["random_weights"].all()
@@ -117,3 +125,34 @@ def test_automation_evaluates_only_the_detector_whose_predictions_landed(graph):
                                             cursor=first.cursor)
     requested = set(result.get_requested_partitions(evaluation.key))
     assert requested == {"npr-random"}  # not the detector whose predictions did not change
+
+
+def test_export_in_the_released_layout_reads_back_as_given(graph, tmp_path):
+    """`semitruths export` writes what `adapter: released` reads: same edits, metrics and bins."""
+    project, _, _ = graph
+    tables = project.tables()
+    edits = tables.read_all("generations")
+    counts = export_released(tables, project.images(), tmp_path / "export")
+    assert counts["real"] == 4 and counts["fake"] == edits.height and counts["random_weights"]
+    assert (tmp_path / "export" / "EXPORT.md").read_text().startswith("RANDOM WEIGHTS")
+    table = parse_released(SourceConfig(name="back", adapter="released", root=tmp_path / "export"))
+    assert not table.rejections and len(table.reals) == 4
+    rows: list[dict] = []
+    made, rejections = build_edits(table, "back", ImageStore(tmp_path / "store"), set(), rows.extend)
+    assert made == edits.height and not rejections
+    back = pl.DataFrame(rows, schema=RELEASED_SCHEMA, orient="row").with_columns(
+        generation_id=pl.col("released_row").map_elements(lambda r: json.loads(r)["generation_id"], pl.Utf8))
+    given = (edits.select("generation_id", "generator", "method", "magnitude", "image_sha256")
+             .join(tables.read_all("change_metrics").select("generation_id", "mse", "ssim", "sentence_similarity",
+                                                            "n_components"), on="generation_id")
+             .join(tables.read_all("bins").select("generation_id", "area_ratio_bin5", "lpips_bin5"),
+                   on="generation_id"))
+    merged = given.join(back, on="generation_id", suffix="_back")
+    assert merged.height == edits.height
+    for column in ("generator", "method", "magnitude", "image_sha256", "area_ratio_bin5", "lpips_bin5"):
+        assert merged[column].to_list() == merged[f"{column}_back"].to_list(), column
+    for column in ("mse", "ssim", "n_components"):
+        assert np.allclose(merged[column].to_numpy(), merged[f"{column}_back"].to_numpy(), equal_nan=True)
+    # the release stored 1 - max(cos, 0), so a negative similarity comes back as 0
+    cos = merged["sentence_similarity"].to_numpy()
+    assert np.allclose(np.maximum(cos, 0), merged["sentence_similarity_back"].to_numpy(), equal_nan=True)

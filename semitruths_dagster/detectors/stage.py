@@ -73,12 +73,13 @@ class Target:
 
 def plan_targets(images: pl.DataFrame, edits: pl.DataFrame, masks: pl.DataFrame) -> list[Target]:
     """Real images (label 0) and edited images (label 1) of one dataset; inpainting edits carry the
-    binarized mask their crop is chosen from."""
+    binarized mask their crop is chosen from (the `masks` stage's, else the edit's own `mask_path`: a
+    released edit whose original's masks were not processed)."""
     mask_paths = dict(zip(masks["mask_id"], masks["mask_path"], strict=True))
     targets = [Target(0, r["image_id"], None, r["image_path"], r["image_sha256"])
                for r in images.sort("image_id").iter_rows(named=True)]
     for r in edits.sort("generation_id").iter_rows(named=True):
-        mask = mask_paths.get(r["mask_id"]) if r["method"] == "inpainting" else None
+        mask = (mask_paths.get(r["mask_id"]) or r.get("mask_path")) if r["method"] == "inpainting" else None
         targets.append(Target(1, r["image_id"], r["generation_id"], r["image_path"], r["image_sha256"], mask))
     return targets
 

@@ -23,6 +23,7 @@ def leaderboard(results: Sequence[EvaluationResult]) -> Table:
         "rank": [],
         "detector": [],
         "random_weights": [],
+        "edits_random_weights": [],  # edited images made by random-weight generators: noise
         "n_rows": [],
         "roc_auc": [],
         "average_precision": [],
@@ -35,6 +36,7 @@ def leaderboard(results: Sequence[EvaluationResult]) -> Table:
         cols["rank"].append(i)
         cols["detector"].append(r.detector)
         cols["random_weights"].append(r.random_weights)
+        cols["edits_random_weights"].append(int(r.settings.get("edits_random_weights") or 0))
         cols["n_rows"].append(r.n_rows)
         cols["roc_auc"].append(r.ranking["roc_auc"])
         cols["average_precision"].append(r.ranking["average_precision"])

@@ -63,6 +63,11 @@ def render_html(result: EvaluationResult, figures: dict[str, Path] | None = None
     """The report as one HTML string."""
     title = f"Semi-Truths evaluation: {result.detector}"
     banner = random_weights_banner(result.detector) if result.random_weights else ""
+    noise = result.settings.get("edits_random_weights") or 0
+    if noise:
+        banner = (f"{banner} " if banner else "RANDOM WEIGHTS: ") + (
+            f"{noise} of {result.n_fake} edited images were made by random-weight generators (the tiny profile): "
+            "they are noise, not edits, so no figure here says anything about real edits.")
     first = (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(banner or title, quote=False)}</title>'
         f"</head><body>{f'<p class=banner>{html.escape(banner, quote=False)}</p>' if banner else ''}"

@@ -16,6 +16,7 @@ import polars as pl
 
 from ..metrics.bins_stage import scene_bins
 from ..provenance import code_version, utc_now
+from ..sources.released_edits import released_bins
 from .evaluate import EvaluationResult, evaluate_detector
 from .leaderboard import leaderboard
 from .plots import make_figures
@@ -26,27 +27,60 @@ LEADERBOARD_TABLE = "leaderboard"
 _HEAD = ("accuracy", "balanced_accuracy", "real_recall", "fake_recall", "fake_precision", "fake_f1", "macro_f1")
 SCHEMA: dict[str, pl.DataType] = {
     "detector": pl.Utf8, "detector_version": pl.Utf8, "random_weights": pl.Boolean, "n_real": pl.Int64,
-    "n_edited": pl.Int64, "roc_auc": pl.Float64, "average_precision": pl.Float64,
+    "n_edited": pl.Int64, "edits_random_weights": pl.Int64, "roc_auc": pl.Float64, "average_precision": pl.Float64,
     **{f"{w}_{k}": pl.Float64 for w in ("default", "calibrated") for k in ("threshold", *_HEAD)},
     "target_fpr": pl.Float64, "result_path": pl.Utf8, "report_path": pl.Utf8, "datasets": pl.List(pl.Utf8),
     "code_version": pl.Utf8, "created_at": pl.Datetime("us", "UTC"),
 }
 EDIT_COLUMNS = ("method", "generator", "magnitude")
+SCENES = ("scene_diversity", "scene_complexity")
 
 
 def attribute_frame(predictions: pl.DataFrame, generations: pl.DataFrame, bins: pl.DataFrame,
-                    masks: pl.DataFrame) -> pl.DataFrame:
-    """Predictions with their attributes: edits joined on generation_id, reals on image_id."""
-    edits = generations.select("generation_id", *EDIT_COLUMNS, original_label=pl.when(pl.col("method") == "inpainting")
-                               .then(pl.col("original_text")), perturbed_label=pl.when(pl.col("method") == "inpainting")
-                               .then(pl.col("prompt")))
-    bin_columns = [c for c in bins.columns if c.endswith(("_bin", "_bin5")) or c == "localization"]
-    frame = predictions.join(edits, on="generation_id", how="left")
-    if not bins.is_empty():
-        frame = frame.join(bins.select("generation_id", *bin_columns), on="generation_id", how="left")
-    scenes, _ = scene_bins(masks)
-    return frame.join(scenes.select("image_id", "dataset", "scene_diversity_bin", "scene_complexity_bin"),
-                      on=["image_id", "dataset"], how="left")
+                    masks: pl.DataFrame, released: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Predictions with their attributes: edits joined on generation_id, reals on image_id. Edits of
+    a released evaluation set bring their own bins (as released, plus the paper's three levels over the
+    whole set) and their given scene bins."""
+    edit_frames, bin_frames, given_scenes = [], [], None
+    if not generations.is_empty():
+        edit_frames.append(_edit_attributes(generations))
+        if not bins.is_empty():
+            bin_frames.append(bins.select("generation_id", *_bin_columns(bins)))
+    if released is not None and not released.is_empty():
+        released = released_bins(released)
+        edit_frames.append(_edit_attributes(released))
+        given = released.select("generation_id", *_bin_columns(released))
+        bin_frames.append(given.select(c for c in given.columns if given[c].null_count() < given.height))
+        given_scenes = released.select("generation_id", *(pl.col(f"{s}_bin").alias(f"given_{s}_bin") for s in SCENES))
+    frame = predictions
+    for extra in (edit_frames, bin_frames):
+        if extra:
+            frame = frame.join(pl.concat(extra, how="diagonal_relaxed"), on="generation_id", how="left")
+    scenes, _ = scene_bins(masks) if not masks.is_empty() else (None, None)
+    if scenes is not None:
+        frame = frame.join(scenes.select("image_id", "dataset", *(f"{s}_bin" for s in SCENES)),
+                           on=["image_id", "dataset"], how="left")
+    else:
+        frame = frame.with_columns(pl.lit(None, pl.Utf8).alias(f"{s}_bin") for s in SCENES)
+    if given_scenes is not None:  # a released edit's scene bins are taken as given
+        frame = frame.join(given_scenes, on="generation_id", how="left").with_columns(
+            pl.coalesce(f"given_{s}_bin", f"{s}_bin").alias(f"{s}_bin") for s in SCENES
+        ).drop(f"given_{s}_bin" for s in SCENES)
+    return frame
+
+
+def _edit_attributes(edits: pl.DataFrame) -> pl.DataFrame:
+    inpainting = pl.col("method") == "inpainting"
+    noise = pl.col("random_weights") if "random_weights" in edits.columns else pl.lit(None, pl.Boolean)
+    return edits.select("generation_id", *EDIT_COLUMNS, original_label=pl.when(inpainting).then(pl.col("original_text")),
+                        perturbed_label=pl.when(inpainting).then(pl.col("prompt")),
+                        edit_random_weights=noise.cast(pl.Boolean))
+
+
+def _bin_columns(frame: pl.DataFrame) -> list[str]:
+    """Metric bins and localization; scene bins come with the images (from `masks`)."""
+    return [c for c in frame.columns if (c.endswith(("_bin", "_bin5")) or c == "localization")
+            and not c.startswith(SCENES)]
 
 
 def evaluate(frame: pl.DataFrame, detector: str, version: str, random_weights: bool, threshold: float,
@@ -54,20 +88,25 @@ def evaluate(frame: pl.DataFrame, detector: str, version: str, random_weights: b
     """The evaluation row of one detector; writes result JSON, figures and HTML report to `out_dir`."""
     skip = {"cache_key", "detector", "detector_version", "plugin", "label", "image_kind", "image_id",
             "generation_id", "image_sha256", "score", "threshold", "predicted_fake", "random_weights",
-            "preprocessing", "crop_box", "crop_mask_share", "reused_from_cache", "code_version", "created_at"}
+            "preprocessing", "crop_box", "crop_mask_share", "reused_from_cache", "code_version", "created_at",
+            "edit_random_weights"}
     attributes = {c: np.asarray(frame[c].to_list(), dtype=object) for c in frame.columns if c not in skip}
     result = evaluate_detector(
         frame["label"].to_numpy(), frame["score"].to_numpy(), attributes, detector=detector,
         random_weights=random_weights, threshold=threshold, target_fpr=target_fpr, n_boot=n_boot, seed=seed,
         pair_columns=("original_label", "perturbed_label"),
     )
+    # Edits made by random-weight generators are noise: the report says so first, like random detectors.
+    if "edit_random_weights" in frame.columns:
+        result.settings["edits_random_weights"] = int(frame["edit_random_weights"].fill_null(False).sum())
     out_dir.mkdir(parents=True, exist_ok=True)
     result_path = out_dir / "result.json"
     result_path.write_text(result.to_json())
     make_figures(result, out_dir)
     report = write_html_report(result, out_dir / "report.html", figures_dir=out_dir)
     row = {"detector": detector, "detector_version": version, "random_weights": random_weights,
-           "n_real": result.n_real, "n_edited": result.n_fake, "roc_auc": result.ranking["roc_auc"],
+           "n_real": result.n_real, "n_edited": result.n_fake,
+           "edits_random_weights": result.settings.get("edits_random_weights", 0), "roc_auc": result.ranking["roc_auc"],
            "average_precision": result.ranking["average_precision"], "target_fpr": target_fpr,
            "result_path": str(result_path), "report_path": str(report),
            "datasets": sorted(frame["dataset"].unique().to_list()),

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..config import ConfigError, SourceConfig
 from .base import ImageEntry, MaskEntry, Rejection, SourceListing
 from .native import NATIVE_FORMATS
+from .released import list_released
 from .standardized import SourceError, list_standardized
 
 
@@ -29,10 +30,17 @@ def _embedded(source: SourceConfig, storage_root: Path) -> SourceListing:
     return list_standardized(source, root)
 
 
+def _released(source: SourceConfig, storage_root: Path) -> SourceListing:
+    if source.root is None:
+        raise ConfigError(f"source '{source.name}': the released adapter needs a 'root' (the evaluation set's folder)")
+    return list_released(source)
+
+
 Adapter = Callable[[SourceConfig, Path], SourceListing]
 ADAPTERS: dict[str, Adapter] = {
     "standardized": _standardized,
     "embedded": _embedded,
+    "released": _released,  # the released evaluation set: its edits come in through `released_edits`
 }
 
 
