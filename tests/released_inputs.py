@@ -3,7 +3,7 @@
 The ten shared images are the real rows; each gets three edits (two inpainting models, one p2p), made
 here by recolouring the mask region or shifting the whole image. The csv keeps the release's quirks:
 numbers as text with spaces or exponents, empty cells and 'nan', five-level `*_category` bins in mixed
-case, one unknown bin level and one unreadable number. Six more rows each break one rule.
+case, one unknown bin level and one unreadable number. Seven more rows each break one rule.
 """
 
 from __future__ import annotations
@@ -120,4 +120,6 @@ def make_released_set(root: Path, sample: Path) -> ReleasedSet:
         writer = csv.DictWriter(fh, fieldnames=HEADER, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+        fh.write("a_short_row,with,three_fields\n")  # breaks csv_row_shape (a real row's stage: source_images)
+    out.broken["(short row)"] = "csv_row_shape"
     return out

@@ -14,7 +14,6 @@ or re-measured.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from ..config import SourceConfig
 from .base import ImageEntry, MaskEntry, Rejection, SourceListing
-from .standardized import METADATA_FILE, SourceError, parse_list
+from .standardized import METADATA_FILE, SourceError, parse_list, read_rows
 
 STAGE_IMAGES = "source_images"
 STAGE_EDITS = "released_edits"
@@ -130,22 +129,15 @@ def parse_released(source: SourceConfig, root: Path | None = None) -> ReleasedTa
     if not csv_path.is_file():
         raise ReleasedFormatError(f"source '{source.name}': {csv_path} not found (the released layout needs it)")
     table = ReleasedTable(source.name, root.resolve(), csv_path, [], [])
-    parsed: list[tuple[int, dict[str, str]]] = []
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        table.header = header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise ReleasedFormatError(f"{csv_path}: missing column(s) {missing}; header is {header}")
-        for fields in reader:
-            line = reader.line_num
-            if not any(f.strip() for f in fields):
-                continue
-            if len(fields) != len(header):
-                table.rejections.append(Rejection(STAGE_IMAGES, source.name, None, str(csv_path), "csv_row_shape",
-                                                  f"{len(fields)} fields, header has {len(header)}", line))
-                continue
-            parsed.append((line, {k: v.strip() for k, v in zip(header, fields, strict=True)}))
+
+    def bad_shape(line: int, message: str) -> None:
+        table.rejections.append(Rejection(STAGE_IMAGES, source.name, None, str(csv_path), "csv_row_shape", message, line))
+
+    try:
+        parsed = list(read_rows(csv_path, REQUIRED_COLUMNS, bad_shape))
+    except SourceError as exc:
+        raise ReleasedFormatError(str(exc)) from None
+    table.header = header = list(parsed[0][1]) if parsed else []
     table.category_columns = _category_columns(header, [f for _, f in parsed])
     seen_paths: set[str] = set()
     for line, row in parsed:
