@@ -62,15 +62,21 @@ def publish_partition(
     }
     written = [table]
     if rejections is not None:
-        store.write(quarantine.TABLE, quarantine.partition(stage or table, partition["dataset"]),
-                    quarantine.quarantine_rows(rejections), quarantine.SCHEMA)
+        metadata |= write_rejections(context, project, stage or table, partition["dataset"], rejections)
         written.append(quarantine.TABLE)
-        for r in rejections:
-            context.log.warning(f"quarantined {r.item_id or '-'} ({r.file or '-'}): {r.message} [{r.rule}]")
-        metadata["quarantined"] = len(rejections)
-        metadata["quarantined_by_rule"] = MetadataValue.json(dict(Counter(r.rule for r in rejections)))
     project.warehouse().refresh(written)
     return frame, metadata
+
+
+def write_rejections(context: AssetExecutionContext, project: ProjectResource, stage: str, dataset: str,
+                     rejections: Sequence[Rejection]) -> dict:
+    """Replace the stage's quarantine partition for `dataset`, log each item; returns UI metadata."""
+    project.tables().write(quarantine.TABLE, quarantine.partition(stage, dataset),
+                           quarantine.quarantine_rows(rejections), quarantine.SCHEMA)
+    for r in rejections:
+        context.log.warning(f"quarantined {r.item_id or '-'} ({r.file or '-'}, line {r.line}): {r.message} [{r.rule}]")
+    return {"quarantined": len(rejections),
+            "quarantined_by_rule": MetadataValue.json(dict(Counter(r.rule for r in rejections)))}
 
 
 def inline_png(data: bytes, alt: str = "image") -> str:

@@ -19,7 +19,7 @@ from semitruths_dagster.sources.released import edit_ids, parse_released
 from semitruths_dagster.sources.released_edits import SCHEMA, TABLE, build_edits
 from semitruths_dagster.storage.resumable import ResumablePartition
 
-from .common import column_schema, counts_table, markdown_table, partition_of
+from .common import column_schema, counts_table, markdown_table, partition_of, write_rejections
 from .partitions import dataset_partitions
 
 CHECKS = [
@@ -54,15 +54,11 @@ def released_edits(context: AssetExecutionContext, project: ProjectResource):
         frame = resumable.finalize(keep=set())
         yield MaterializeResult(metadata={"dagster/row_count": 0, "note": f"source '{dataset}' is a "
                                           f"'{source.adapter}' source: its edits come from `generations`"})
-        made, rejections = 0, []
     else:
         table = parse_released(source)
         made, rejections = build_edits(table, dataset, project.images(), resumable.done_keys(), resumable.write_chunk)
         frame = resumable.finalize(keep=edit_ids(table))
-        tables.write(quarantine.TABLE, quarantine.partition(TABLE, dataset), quarantine.quarantine_rows(rejections),
-                     quarantine.SCHEMA)
-        for r in rejections:
-            context.log.warning(f"quarantined {r.item_id or '-'} (line {r.line}): {r.message} [{r.rule}]")
+        quarantined = write_rejections(context, project, TABLE, dataset, rejections)
         project.warehouse().refresh([TABLE, quarantine.TABLE])
         issues = Counter(i.split(":")[0] for row in frame["issues"].to_list() for i in row or [])
         yield MaterializeResult(metadata={
@@ -71,8 +67,7 @@ def released_edits(context: AssetExecutionContext, project: ProjectResource):
             "source_file": MetadataValue.path(str(table.csv_path)),
             "copied_this_run": made,
             "already_done": frame.height - made,
-            "quarantined": len(rejections),
-            "quarantined_by_rule": MetadataValue.json(dict(Counter(r.rule for r in rejections))),
+            **quarantined,
             "unreadable_cells_by_column": MetadataValue.json(dict(issues)),
             "bins_given": MetadataValue.json(table.category_columns),
             "by_method": counts_table(frame, "method", "generator"),
