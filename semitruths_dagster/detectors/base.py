@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from .cache import prediction_cache_key
-from .checkpoints import resolve_weight_ref
+from .checkpoints import load_into, read_tensors, resolve_weight_ref, select_state_dict, strip_prefix
 from .cropping import DEFAULT_MAX_TRIES, CropChoice, crop_box_for_mask
 from .preprocessing import CropBox, Preprocessing
 from .spec import DetectorSpec
@@ -122,6 +122,13 @@ class Detector(ABC):
     def what(self, role: str) -> str:
         """How errors name a weight: detector, spec file and role."""
         return f"detector '{self.name}' ({self.spec.source or 'in-memory spec'}) weights.{role}"
+
+    def load_state(self, module: torch.nn.Module, role: str, key: str | None = None, prefix: str = "") -> None:
+        """Strictly load a local weight file (safetensors or torch weights_only, never unpickled code)
+        into `module`: `obj[key]` when the format wraps the state dict, `prefix` dropped from its keys."""
+        _, path = self.weight_ref(role)
+        state = select_state_dict(read_tensors(path, self.what(role)), key, path, self.what(role))
+        load_into(module, strip_prefix(state, prefix) if prefix else state, path, self.what(role))
 
     # --- running --------------------------------------------------------------------------------
     def forward(self, pixels: torch.Tensor, texts: Sequence[str] | None = None) -> torch.Tensor:

@@ -25,6 +25,8 @@ from .tiny_tokenizers import bert_like_tokenizer, llama_like_tokenizer
 # Bump when a recipe changes, so old folders are not mistaken for the new recipe.
 TINY_RECIPE_VERSION = "1"
 TINY_SEED = 0
+# Every tiny transformer: two layers of width 32 (two heads), enough to run the real code paths.
+TINY_WIDTH = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
@@ -48,20 +50,14 @@ def _build_vlm(out: Path) -> Any:
     # 32 px tiles of 8 px patches; the pinpoints play the role of the real model's 336 px anyres grid.
     pinpoints = [[32, 64], [64, 32], [64, 64]]
     vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
+        **TINY_WIDTH,
         image_size=32,
         patch_size=8,
         projection_dim=32,
     )
     text = MistralConfig(
         vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
+        **TINY_WIDTH,
         num_key_value_heads=1,
         head_dim=16,
         max_position_embeddings=4096,
@@ -114,10 +110,7 @@ def _build_captioner(out: Path) -> Any:
     # BLIP's decoder starts from [DEC] and stops at [SEP], as in Salesforce/blip-image-captioning-large.
     text = BlipTextConfig(
         vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
+        **TINY_WIDTH,
         encoder_hidden_size=32,
         max_position_embeddings=64,
         bos_token_id=tok.bos_token_id,
@@ -126,10 +119,7 @@ def _build_captioner(out: Path) -> Any:
         eos_token_id=tok.sep_token_id,
     )
     vision = BlipVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
+        **TINY_WIDTH,
         image_size=32,
         patch_size=8,
     )
@@ -147,10 +137,7 @@ def _build_llm(out: Path) -> Any:
     tok = llama_like_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
+        **TINY_WIDTH,
         num_key_value_heads=1,
         head_dim=16,
         max_position_embeddings=4096,

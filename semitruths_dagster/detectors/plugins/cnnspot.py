@@ -17,7 +17,6 @@ from torchvision.models.resnet import Bottleneck, ResNet
 
 from ..backbones import seeded
 from ..base import Detector, RandomWeights
-from ..checkpoints import load_into, read_tensors, select_state_dict, strip_prefix
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..spec import DetectorSpec, SpecError
 
@@ -50,11 +49,8 @@ class CNNSpot(Detector):
 
     def load_model(self) -> nn.Module:
         model = build_resnet(self.options["layers"])
-        _, path = self.weight_ref("model")
-        obj = read_tensors(path, self.what("model"))
-        state = select_state_dict(obj, self.options["state_key"], path, self.what("model"))
         # Checkpoints saved from nn.DataParallel prefix every key with 'module.'.
-        load_into(model, strip_prefix(state, "module."), path, self.what("model"))
+        self.load_state(model, "model", key=self.options["state_key"], prefix="module.")
         return model
 
     @classmethod

@@ -20,7 +20,6 @@ from torchvision.models.resnet import Bottleneck
 
 from ..backbones import seeded
 from ..base import Detector, RandomWeights
-from ..checkpoints import load_into, read_tensors, select_state_dict, strip_prefix
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
 
@@ -89,11 +88,7 @@ class NPR(Detector):
 
     def load_model(self) -> nn.Module:
         model = NPRNet()
-        _, path = self.weight_ref("model")
-        state = select_state_dict(
-            read_tensors(path, self.what("model")), self.options["state_key"], path, self.what("model")
-        )
-        load_into(model, strip_prefix(state, "module."), path, self.what("model"))
+        self.load_state(model, "model", key=self.options["state_key"], prefix="module.")
         return model
 
     @classmethod

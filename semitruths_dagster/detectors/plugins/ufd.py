@@ -24,7 +24,6 @@ from ..backbones import (
     tiny_clip_config,
 )
 from ..base import Detector, RandomWeights
-from ..checkpoints import load_into, read_tensors, select_state_dict
 from ..preprocessing import Preprocessing
 
 FEATURES = 768  # CLIP ViT-L/14 image embedding width
@@ -54,9 +53,7 @@ class UniversalFakeDetect(Detector):
         kind, ref = self.weight_ref("backbone")
         clip = load_open_clip(kind, ref, self.what("backbone"))
         model = UFDModel(clip, FEATURES)
-        _, head = self.weight_ref("head")
-        state = select_state_dict(read_tensors(head, self.what("head")), None, head, self.what("head"))
-        load_into(model.fc, state, head, self.what("head"))
+        self.load_state(model.fc, "head")
         return model
 
     @classmethod
