@@ -333,3 +333,43 @@ def test_edit_batches_by_the_batch_size_setting(loaded, photo):
     sizes = [r.batch_size for r in edit(loaded, items, DeviceSettings(device="cpu", batch_size=2), params)]
     assert sizes == [2, 2, 1]
     assert [r.batch_size for r in edit(loaded, items[:2], params=params)] == [1, 1]  # loaded with batch 1
+
+
+def test_the_stage_runs_p2p_in_batches_of_the_gpu_batch_size(loaded, photo, tmp_path):
+    """`generations` passes the gpu resource's batch size; the rows carry the new columns."""
+    from semitruths_dagster.generation import stage
+    from semitruths_dagster.storage import ImageStore, TableStore
+    from semitruths_dagster.storage.resumable import ResumablePartition
+
+    store = ImageStore(tmp_path / "images")
+    path, _ = store.put_png(photo)
+    params = stage.GenerationParams(
+        generators=("sd14",), methods=("p2p",), size=64, steps=2, p2p={"null_inner_steps": 1}
+    )
+    request = {
+        "dataset": "d",
+        "image_id": "a",
+        "mask_id": None,
+        "magnitude": "small",
+        "original": SOURCE,
+        "perturbed": SWAP,
+    }
+    items = [
+        stage.WorkItem(f"g{i}", {**request, "request_id": f"r{i}"}, "p2p", i, path, None) for i in range(3)
+    ]
+    partition = ResumablePartition(
+        TableStore(tmp_path / "tables"),
+        stage.TABLE,
+        {"dataset": "d", "generator": "sd14"},
+        "generation_id",
+        stage.SCHEMA,
+    )
+    frame, _ = stage.run_partition(
+        items, partition, store, lambda method: loaded, params, log=lambda s: None, batch_size=2
+    )
+    frame = frame.sort("generation_id")
+    assert frame["batch_size"].to_list() == [2, 2, 1]
+    assert (
+        frame["inversion_dtype"].to_list() == ["float32"] * 3
+        and (frame["reconstruction_latent_mse"] > 0).all()
+    )

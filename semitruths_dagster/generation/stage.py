@@ -150,9 +150,11 @@ def _row(item: WorkItem, result: GenerationResult, store: ImageStore, stage_para
 def run_partition(
     items: Sequence[WorkItem], partition: ResumablePartition, store: ImageStore,
     load: Callable[[str], LoadedPipeline], params: GenerationParams, force: bool = False,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = print, batch_size: int | None = None,
 ) -> tuple[pl.DataFrame, dict]:
-    """Make the items not yet done, committing every `chunk_size`; returns the partition and counts."""
+    """Make the items not yet done, committing every `chunk_size`; returns the partition and counts.
+    batch_size: items per UNet call for both methods (None: the loaded pipeline's settings; the `gpu`
+    resource's, which a cached pipeline loaded under another batch size would not carry)."""
     if force:
         partition.reset()
     done = partition.done_keys()
@@ -165,9 +167,10 @@ def run_partition(
         if not batch:
             continue
         loaded = load(method)
+        device = replace(loaded.settings, batch_size=batch_size) if batch_size else loaded.settings
         by_id = {i.generation_id: i for i in batch}
-        results = (inpaint(loaded, _inpaint_items(batch, store, params)) if method == INPAINTING
-                   else edit(loaded, _edit_items(batch, store), params=params.p2p_params()))
+        results = (inpaint(loaded, _inpaint_items(batch, store, params), device) if method == INPAINTING
+                   else edit(loaded, _edit_items(batch, store), device, params=params.p2p_params()))
         pending: list[dict] = []
         for result in results:
             row = _row(by_id[result.key], result, store, stage_params)
