@@ -130,7 +130,7 @@ def null_text_invert(
         for j in range(inner_steps):
             if not active:
                 break
-            rows = torch.tensor(active)
+            rows = torch.tensor(active, device=x.device)
             with torch.enable_grad():
                 e_u = _eps(unet, x[rows], t, torch.cat([nulls[b] for b in active]))
                 prev = ddim_step(scheduler, e_u + guidance * (e_c[rows] - e_u), t, x[rows])
