@@ -239,7 +239,7 @@ def test_self_attention_is_injected_up_to_32x32_queries():
 @pytest.fixture(scope="module")
 def loaded_half(tmp_path_factory):
     ref = resolve_generator("sd14", "tiny", tiny_root=tmp_path_factory.mktemp("tiny-p2p-half"))
-    return load_pipeline(ref, "p2p", DeviceSettings(device="cpu", dtype="bfloat16"))
+    return load_pipeline(ref, "p2p", DeviceSettings(device="cpu", dtype="float16"))
 
 
 def _unet_call_dtypes(pipe, params):
@@ -273,11 +273,11 @@ def test_inversion_runs_in_float32_in_a_half_precision_pipeline(loaded_half):
     # DDIM inversion: 1 call per step; null-text: per step 1 conditional + the Adam steps used + 1 guided
     assert len(inverting) == 2 + 2 * 2 + details["null_text_inner_steps_used"] and len(editing) == 2
     assert all(w == x == torch.float32 for _, w, x in inverting)
-    assert all(w == x == torch.bfloat16 for _, w, x in editing)
-    assert unchanged and pipe.unet.dtype == torch.bfloat16  # cast back exactly
-    assert details["inversion_dtype"] == "float32" and details["edit_dtype"] == "bfloat16"
+    assert all(w == x == torch.float16 for _, w, x in editing)
+    assert unchanged and pipe.unet.dtype == torch.float16  # cast back exactly
+    assert details["inversion_dtype"] == "float32" and details["edit_dtype"] == "float16"
     calls, details, _ = _unet_call_dtypes(pipe, replace(params, inversion_dtype="pipeline"))
-    assert {w for _, w, _ in calls} == {torch.bfloat16} and details["inversion_dtype"] == "bfloat16"
+    assert {w for _, w, _ in calls} == {torch.float16} and details["inversion_dtype"] == "float16"
 
 
 def test_reconstruction_mse_is_the_hand_computed_one(loaded, photo):
