@@ -152,6 +152,7 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
     if not sources:
         raise ConfigError(f"{cfg_path}: 'sources' names no dataset")
 
+    _check_conditions(raw.get("conditions"), cfg_path)
     storage = raw.get("storage") or {}
     root = _resolve(base, storage_root or storage.get("root") or "var/storage")
     models = dict(raw.get("models") or {})
@@ -168,3 +169,16 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
         seed=int(raw.get("seed", 0)),
         raw=raw,
     )
+
+
+def _check_conditions(section: Any, cfg_path: Path) -> None:
+    """Post-processing conditions are checked at load, so a bad name stops before any run."""
+    from .conditions import ConditionParams  # late: conditions import ConfigError from here
+
+    if section is not None and not isinstance(section, dict):
+        raise ConfigError(f"{cfg_path}: section 'conditions' must be a mapping")
+    try:
+        build_section(ConditionParams, section, f"{cfg_path}: conditions")
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith(str(cfg_path)) else f"{cfg_path}: {message}") from None
