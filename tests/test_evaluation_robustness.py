@@ -1,0 +1,64 @@
+"""Robustness and controls tables, and the report section with its figures."""
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from semitruths_dagster.evaluation.robustness import (
+    controls_table,
+    draw_figures,
+    response_curves,
+    robustness_html,
+    robustness_table,
+    worst_condition,
+)
+
+
+def _frame() -> pl.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for condition, shift in (("clean", 2.0), ("jpeg_q75", 0.5)):
+        for label in (0, 1):
+            for _i in range(100):
+                score = 1 / (1 + np.exp(-(rng.normal(0, 1) + label * shift - 1)))
+                rows.append({"condition": condition, "control": None, "label": label, "score": score,
+                             "area_ratio": rng.uniform(0, 0.3) if label else None})
+    for control, label, shift in (("pasted_back", 1, 0.0), ("vae_roundtrip", 0, 2.0)):
+        for _ in range(50):
+            rows.append({"condition": "clean", "control": control, "label": label,
+                         "score": 1 / (1 + np.exp(-(rng.normal(0, 1) + shift - 1))), "area_ratio": None})
+    return pl.DataFrame(rows, schema={"condition": pl.Utf8, "control": pl.Utf8, "label": pl.Int8,
+                                      "score": pl.Float64, "area_ratio": pl.Float64})
+
+
+def test_robustness_table_drops_from_clean_at_the_clean_threshold():
+    table = robustness_table(_frame(), default_threshold=0.5, target_fpr=0.05)
+    assert table["condition"] == ["clean", "jpeg_q75"]
+    assert table["roc_auc_drop"][0] == 0.0
+    assert table["roc_auc_drop"][1] == pytest.approx(table["roc_auc"][0] - table["roc_auc"][1])
+    assert table["roc_auc_drop"][1] > 0.1  # the weaker condition separates worse
+    assert worst_condition(table) == ("jpeg_q75", table["roc_auc"][1])
+
+
+def test_controls_table_reads_like_the_confounds():
+    table = controls_table(_frame(), target_fpr=0.05)
+    rows = dict(zip(table["rows"], table["flagged_fake"], strict=True))
+    assert set(rows) == {"real", "edits", "pasted_back", "vae_roundtrip"}
+    assert rows["real"] <= 0.05
+    # the made-up detector sees the VAE: round trips are flagged like edits, pasted-back edits are not
+    assert rows["vae_roundtrip"] > 0.3 and rows["pasted_back"] < rows["edits"]
+    assert all(table["meaning"]) and math.isnan(table["auroc_vs_real"][0])
+
+
+def test_report_section_has_tables_and_figures(tmp_path):
+    frame = _frame()
+    table = robustness_table(frame, 0.5, 0.05)
+    curves = response_curves(frame, threshold=0.5, n_boot=20, seed=0)
+    assert set(curves) == {"area_ratio"}
+    figures = draw_figures(frame, table, curves, tmp_path, random_weights=True)
+    assert {"reliability", "robustness", "response_area_ratio"} <= set(figures)
+    assert all(p.stat().st_size > 1000 for p in figures.values())
+    page = robustness_html(table, controls_table(frame, 0.05), curves, figures, random_weights=True)
+    assert "Robustness to post-processing" in page and "pasted_back" in page and "Random weights" in page
