@@ -62,3 +62,25 @@ def test_report_section_has_tables_and_figures(tmp_path):
     assert all(p.stat().st_size > 1000 for p in figures.values())
     page = robustness_html(table, controls_table(frame, 0.05), curves, figures, random_weights=True)
     assert "Robustness to post-processing" in page and "pasted_back" in page and "Random weights" in page
+
+
+def test_evaluate_robustness_writes_summary_section_and_leaderboard_columns(tmp_path):
+    from semitruths_dagster.evaluation.robustness import (
+        append_to_report,
+        evaluate_robustness,
+        leaderboard_columns,
+    )
+
+    frame = _frame()
+    attributes = frame.filter(pl.col("control").is_null() & (pl.col("condition") == "clean"))
+    summary = evaluate_robustness(frame, attributes, 0.5, 0.05, 10, 0, tmp_path, random_weights=True)
+    assert summary["worst_condition"] == "jpeg_q75" and 0 <= summary["pasted_back_recall"] <= 1
+    report = tmp_path / "report.html"
+    report.write_text("<html><body><h1>x</h1></body></html>")
+    append_to_report(report, summary["html"])
+    text = report.read_text()
+    assert text.index("Controls: the edit or the pipeline?") < text.index("</body></html>")
+    columns = leaderboard_columns(tmp_path / "result.json")
+    assert columns["worst_condition"] == "jpeg_q75"
+    assert columns["pasted_back_recall"] == pytest.approx(summary["pasted_back_recall"])
+    assert leaderboard_columns(tmp_path / "nowhere" / "result.json")["worst_condition"] is None

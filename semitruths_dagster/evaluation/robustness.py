@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,61 @@ def robustness_html(table: dict[str, list], controls: dict[str, list], curves: d
         data = base64.b64encode(Path(path).read_bytes()).decode()
         parts.append(f'<h3>{html.escape(name)}</h3><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
     return "\n".join(parts)
+
+
+def evaluate_robustness(predictions: pl.DataFrame, attributes: pl.DataFrame | None, default_threshold: float,
+                        target_fpr: float, n_boot: int, seed: int, out_dir: Path,
+                        random_weights: bool) -> dict[str, Any]:
+    """Tables, curves and figures of one detector; writes `robustness.json` and the PNGs to `out_dir`
+    and returns the summary (with the report section's HTML under `html`). `attributes`: the clean
+    predictions joined with their change metrics (for the response curves), when known."""
+    table = robustness_table(predictions, default_threshold, target_fpr)
+    controls = controls_table(predictions, target_fpr)
+    threshold = clean_threshold(predictions, target_fpr)
+    curves = response_curves(attributes, threshold, n_boot, seed) if attributes is not None and \
+        not math.isnan(threshold) else {}
+    figures = draw_figures(predictions, table, curves, out_dir, random_weights)
+    worst, worst_auc = worst_condition(table)
+    recall = dict(zip(controls["rows"], controls["flagged_fake"], strict=True))
+    summary = {
+        "random_weights": random_weights, "calibrated_threshold": threshold, "robustness": table,
+        "controls": controls, "worst_condition": worst, "worst_condition_roc_auc": worst_auc,
+        "pasted_back_recall": recall.get("pasted_back", math.nan),
+        "vae_roundtrip_flagged": recall.get("vae_roundtrip", math.nan),
+        "format_matched_recall": recall.get("format_matched", math.nan),
+        "curves": {m: {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()}
+                   for m, c in curves.items()},
+        "figures": {k: str(v) for k, v in figures.items()},
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "robustness.json").write_text(json.dumps(summary, default=_json_default, indent=1))
+    summary["html"] = robustness_html(table, controls, curves, figures, random_weights)
+    return summary
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def append_to_report(report: Path, section: str) -> None:
+    """Insert the section before the report's closing tags (the report stays one self-contained file)."""
+    text = report.read_text(encoding="utf-8")
+    marker = "</body></html>"
+    report.write_text(text.replace(marker, f"{section}\n{marker}") if marker in text else text + section,
+                      encoding="utf-8")
+
+
+def leaderboard_columns(result_path: str | Path) -> dict[str, Any]:
+    """Worst condition and pasted-back recall of one detector, from the `robustness.json` beside its
+    result (None when the detector has not been judged under conditions or controls)."""
+    path = Path(result_path).parent / "robustness.json"
+    summary = json.loads(path.read_text()) if path.is_file() else {}
+
+    def number(key: str) -> float | None:
+        value = summary.get(key)
+        return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else float(value)
+
+    return {"worst_condition": summary.get("worst_condition"), "worst_condition_roc_auc": number("worst_condition_roc_auc"),
+            "pasted_back_recall": number("pasted_back_recall")}
