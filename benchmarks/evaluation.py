@@ -114,6 +114,8 @@ def main() -> None:
         "--reports", type=Path, default=None, help="also write HTML reports (with figures) here"
     )
     parser.add_argument("--trace", action="store_true", help="also measure each step's traced peak (slower)")
+    parser.add_argument("--conditions", action="store_true",
+                        help="also time post-processing conditions and controls per 1,000 images")
     args = parser.parse_args()
 
     if args.trace:
@@ -152,6 +154,10 @@ def main() -> None:
         if c in ("rank", "detector", "roc_auc", "default_accuracy", "calibrated_fake_recall")
     }
     print(leaderboard_markdown(top))
+    if args.conditions:
+        from conditions_cost import print_table, rows
+
+        print_table(rows(), 512)
 
 
 if __name__ == "__main__":
