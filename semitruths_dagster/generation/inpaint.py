@@ -45,27 +45,17 @@ class InpaintItem:
     prior_guidance: float | None = None
 
 
-# Defaults of diffusers' __call__ signatures, so that what ran is recorded even when left unset.
-STRENGTH_DEFAULT = {"sd1": 1.0, "sdxl": 0.9999}
-PRIOR_DEFAULTS = {"prior_steps": 25, "prior_guidance": 4.0}
-
-
 def _resolved(item: InpaintItem, generator: str) -> dict[str, Any]:
-    spec = generator_spec(generator)
+    """What runs, with the family's defaults (diffusers' call defaults) filled in, so it is recorded."""
+    facts = generator_spec(generator).facts
     out: dict[str, Any] = {
-        "steps": item.steps if item.steps is not None else spec.default_steps,
-        "guidance": item.guidance if item.guidance is not None else spec.default_guidance,
-        "size": as_size(item.size if item.size is not None else spec.default_size),
+        "steps": item.steps if item.steps is not None else facts.default_steps,
+        "guidance": item.guidance if item.guidance is not None else facts.default_guidance,
+        "size": as_size(item.size if item.size is not None else facts.default_size),
     }
-    if spec.family in STRENGTH_DEFAULT:
-        out["strength"] = item.strength if item.strength is not None else STRENGTH_DEFAULT[spec.family]
-    if spec.family == "kandinsky22":
-        out["prior_steps"] = (
-            item.prior_steps if item.prior_steps is not None else PRIOR_DEFAULTS["prior_steps"]
-        )
-        out["prior_guidance"] = (
-            item.prior_guidance if item.prior_guidance is not None else PRIOR_DEFAULTS["prior_guidance"]
-        )
+    for key, default in facts.call_defaults().items():
+        value = getattr(item, key)
+        out[key] = value if value is not None else default
     return out
 
 
