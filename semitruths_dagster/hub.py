@@ -87,6 +87,15 @@ class ModelUnavailableError(RuntimeError):
         super().__init__(f"{ref.what} ({where}) could not be loaded: {cause}. {hint}")
 
 
+def resolve_device(device: Any = "auto") -> Any:
+    """The torch device of the one device setting: 'auto' is the first CUDA device if any, else the CPU."""
+    import torch
+
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def parse_revision(value: str) -> tuple[str, str | None]:
     """'org/model@rev' -> ('org/model', 'rev'); no '@' -> (value, None)."""
     hub_id, _, revision = value.partition("@")

@@ -20,6 +20,7 @@ from .registry import (
     load_registry,
     load_spec,
     random_spec,
+    registry_fingerprints,
     validate_spec,
     write_random_detector,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "mask_share",
     "prediction_cache_key",
     "random_spec",
+    "registry_fingerprints",
     "read_tensors",
     "resolve_weight_ref",
     "validate_spec",

@@ -156,6 +156,12 @@ def validate_spec(
     return spec
 
 
+def registry_fingerprints(folder: str | Path) -> dict[str, str]:
+    """Detector name -> version + spec file contents: a change to either re-runs that detector."""
+    specs = load_registry(folder) if Path(folder).is_dir() else {}
+    return {name: f"{spec.version}:{Path(spec.source).read_text()}" for name, spec in specs.items()}
+
+
 def load_spec(path: str | Path) -> DetectorSpec:
     """Read and validate one YAML spec; relative weight paths resolve against its folder."""
     path = Path(path)

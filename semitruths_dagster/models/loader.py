@@ -14,17 +14,10 @@ from typing import Any
 
 import torch
 
-from ..hub import CACHE, ModelRef, ModelUnavailableError, is_random, open_clip_name
+from ..hub import CACHE, ModelRef, ModelUnavailableError, is_random, open_clip_name, resolve_device
 from .handle import LoadedModel
 from .profiles import resolve_model
 from .tiny import ensure_tiny
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' is the first CUDA device when there is one, else the CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None = None) -> torch.dtype:
