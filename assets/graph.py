@@ -1,13 +1,12 @@
 """What is derived from the asset graph instead of being listed by hand: the jobs (one per partitioning)
 and the demo's steps (the graph in topological order, cut where the partitioning changes).
 
-`python -m assets.graph` prints the steps as JSON for `semitruths demo`, which launches each step once
-per partition key through Dagster's CLI.
+`python -m assets.demo_steps` prints the steps as JSON for `semitruths demo`, which launches each step
+once per partition key through Dagster's CLI.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from dagster import AssetKey, AssetsDefinition, AssetSelection, define_asset_job
@@ -63,8 +62,3 @@ def pipeline_jobs(assets: Sequence[AssetsDefinition]) -> list:
         for scope, keys in sorted(scopes.items())
     ]
 
-
-if __name__ == "__main__":
-    from semitruths_dagster.definitions import STAGE_ASSETS
-
-    print(json.dumps([{"select": names, "over": list(scope)} for names, scope in steps(STAGE_ASSETS)]))

@@ -102,7 +102,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def demo_steps() -> list[dict]:
     """The graph's steps in dependency order, derived from the asset definitions (assets/graph.py)."""
-    out = subprocess.run([sys.executable, "-m", "assets.graph"], check=True, cwd=PROJECT_ROOT,
+    out = subprocess.run([sys.executable, "-m", "assets.demo_steps"], check=True, cwd=PROJECT_ROOT,
                          env=dagster_env(), capture_output=True, text=True)
     return json.loads(out.stdout)
 

@@ -8,15 +8,17 @@ saves a plugin's random weights in its real checkpoint format and registers a sp
 
 from __future__ import annotations
 
+from dataclasses import make_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 
+from ..config import build_section, typed
 from .base import Detector
 from .plugins import DETECTOR_PLUGINS
-from .spec import NAME_RE, TOP_KEYS, DetectorSpec, SpecError
+from .spec import NAME_RE, NOT_YAML_KEYS, DetectorSpec, SpecError
 
 
 def build_detector(spec: DetectorSpec, device: str | torch.device = "cpu") -> Detector:
@@ -67,93 +69,68 @@ def write_random_detector(
     return add_spec(registry_dir, spec)
 
 
-def _check_type(source: Any, key: str, value: Any, types: tuple[type, ...], what: str) -> None:
-    # bool is an int in Python: never accept True for a number.
-    if isinstance(value, bool) and bool not in types:
-        raise SpecError(source, key, f"expected {what}, got {value!r}")
-    if not isinstance(value, types):
-        raise SpecError(source, key, f"expected {what}, got {type(value).__name__} {value!r}")
-
-
 def validate_spec(
     data: Any, source: str | Path | None = None, base_dir: str | Path | None = None
 ) -> DetectorSpec:
-    """Validate a parsed spec mapping against the common schema and its plugin's schema.
+    """Validate a parsed spec mapping against the common schema and its plugin's schema (both through
+    `build_section`, like every section of the configuration).
 
     Raises `SpecError` naming `source` and the offending key.
     """
+    def fail(key: str, problem: str) -> SpecError:
+        return SpecError(source, key, problem)
+
     if not isinstance(data, dict):
-        raise SpecError(source, "<root>", f"a spec must be a mapping, got {type(data).__name__}")
-    for key in data:
-        if key not in TOP_KEYS:
-            raise SpecError(source, str(key), f"unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
-    for key in ("name", "plugin", "version", "weights"):
-        if key not in data:
-            raise SpecError(source, key, "missing (required)")
-    name = data["name"]
-    _check_type(source, "name", name, (str,), "a string")
-    if not NAME_RE.match(name):
-        raise SpecError(source, "name", f"{name!r} must match {NAME_RE.pattern}")
-    plugin = data["plugin"]
-    _check_type(source, "plugin", plugin, (str,), "a string")
-    if plugin not in DETECTOR_PLUGINS:
-        raise SpecError(source, "plugin", f"unknown plugin {plugin!r} (known: {', '.join(sorted(DETECTOR_PLUGINS))})")
-    cls = DETECTOR_PLUGINS[plugin]
-    version = data["version"]
-    _check_type(source, "version", version, (str, int, float), "a string")
-    weights = data["weights"]
-    _check_type(source, "weights", weights, (dict,), "a mapping of role -> path or hub id")
+        raise fail("<root>", f"a spec must be a mapping, got {type(data).__name__}")
+    allowed = ", ".join(sorted(set(DetectorSpec.__dataclass_fields__) - set(NOT_YAML_KEYS)))
+    for key in NOT_YAML_KEYS:
+        if key in data:
+            raise fail(key, f"unknown key (allowed: {allowed})")
+    spec = build_section(DetectorSpec, data, str(source), fail)
+    if not NAME_RE.match(spec.name):
+        raise fail("name", f"{spec.name!r} must match {NAME_RE.pattern}")
+    if spec.plugin not in DETECTOR_PLUGINS:
+        raise fail("plugin", f"unknown plugin {spec.plugin!r} (known: {', '.join(sorted(DETECTOR_PLUGINS))})")
+    cls = DETECTOR_PLUGINS[spec.plugin]
     roles = set(cls.WEIGHT_ROLES) | set(cls.OPTIONAL_WEIGHT_ROLES)
     for role in cls.WEIGHT_ROLES:
-        if role not in weights:
-            raise SpecError(
-                source, f"weights.{role}", f"missing (plugin {plugin} needs {list(cls.WEIGHT_ROLES)})"
-            )
-    for role, ref in weights.items():
+        if role not in spec.weights:
+            raise fail(f"weights.{role}", f"missing (plugin {spec.plugin} needs {list(cls.WEIGHT_ROLES)})")
+    for role, ref in spec.weights.items():
         if role not in roles:
-            raise SpecError(
-                source, f"weights.{role}", f"unknown role for plugin {plugin} (roles: {sorted(roles)})"
-            )
-        _check_type(source, f"weights.{role}", ref, (str,), "a path or hub id")
+            raise fail(f"weights.{role}", f"unknown role for plugin {spec.plugin} (roles: {sorted(roles)})")
+        if not isinstance(ref, str):
+            raise fail(f"weights.{role}", f"expected a path or hub id, got {type(ref).__name__} {ref!r}")
         if not ref.strip():
-            raise SpecError(source, f"weights.{role}", "empty")
-    options = data.get("options") or {}
-    _check_type(source, "options", options, (dict,), "a mapping")
-    for opt, value in options.items():
-        if opt not in cls.OPTIONS:
-            raise SpecError(
-                source,
-                f"options.{opt}",
-                f"unknown option for plugin {plugin} (options: {sorted(cls.OPTIONS)})",
-            )
-        types, _default, doc = cls.OPTIONS[opt]
-        if value is not None:
-            _check_type(source, f"options.{opt}", value, types, doc)
-    threshold = data.get("threshold")
-    if threshold is not None:
-        _check_type(source, "threshold", threshold, (int, float), "a number in [0, 1]")
-        if not 0.0 <= float(threshold) <= 1.0:
-            raise SpecError(source, "threshold", f"{threshold} is outside [0, 1]")
-    for flag in ("random_weights", "allow_pickle"):
-        if flag in data:
-            _check_type(source, flag, data[flag], (bool,), "true or false")
-    description = data.get("description", "")
-    _check_type(source, "description", description, (str,), "a string")
-    spec = DetectorSpec(
-        name=name,
-        plugin=plugin,
-        version=str(version),
-        weights={str(k): str(v) for k, v in weights.items()},
-        options=dict(options),
-        threshold=None if threshold is None else float(threshold),
-        random_weights=bool(data.get("random_weights", False)),
-        allow_pickle=bool(data.get("allow_pickle", False)),
-        description=description,
+            raise fail(f"weights.{role}", "empty")
+
+    def option_error(key: str, problem: str) -> SpecError:
+        if problem.startswith("unknown key"):
+            problem = f"unknown option for plugin {spec.plugin} (options: {sorted(cls.OPTIONS)})"
+        return fail(f"options.{key}", problem)
+
+    build_section(options_class(cls), spec.options, str(source), option_error)
+    if spec.threshold is not None and not 0.0 <= float(spec.threshold) <= 1.0:
+        raise fail("threshold", f"{spec.threshold} is outside [0, 1]")
+    spec = replace(
+        spec,
+        version=str(spec.version),
+        weights={str(k): str(v) for k, v in spec.weights.items()},
+        options=dict(spec.options),
+        threshold=None if spec.threshold is None else float(spec.threshold),
         source=None if source is None else str(source),
         base_dir=None if base_dir is None else str(base_dir),
     )
     cls.check_spec(spec)  # plugin-specific rules (e.g. DE-FAKE's pickle guard), also SpecErrors
     return spec
+
+
+def options_class(plugin: type[Detector]) -> type:
+    """A plugin's OPTIONS schema (name -> (types, default, description)) as a parameters dataclass."""
+    return make_dataclass(f"{plugin.__name__}Options", [
+        (name, Any, typed(types, doc, default_factory=lambda d=default: d))
+        for name, (types, default, doc) in plugin.OPTIONS.items()
+    ])
 
 
 def registry_fingerprints(folder: str | Path) -> dict[str, str]:

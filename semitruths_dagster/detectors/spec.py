@@ -21,22 +21,14 @@ Validation (`registry.validate_spec`, which knows the plugins) raises `SpecError
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import typed
+
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-TOP_KEYS = {
-    "name",
-    "plugin",
-    "version",
-    "weights",
-    "options",
-    "threshold",
-    "random_weights",
-    "allow_pickle",
-    "description",
-}
+NOT_YAML_KEYS = ("source", "base_dir")
 
 
 class SpecError(ValueError):
@@ -52,17 +44,17 @@ class SpecError(ValueError):
 class DetectorSpec:
     """One validated registry entry. `weights` values are as written; `base_dir` resolves relative paths."""
 
-    name: str
-    plugin: str
-    version: str
-    weights: dict[str, str]
-    options: dict[str, Any] = field(default_factory=dict)
-    threshold: float | None = None
-    random_weights: bool = False
-    allow_pickle: bool = False
-    description: str = ""
-    source: str | None = None  # the YAML file it came from
-    base_dir: str | None = None  # folder that relative weight paths are relative to
+    name: str = typed((str,), "a string")
+    plugin: str = typed((str,), "a string")
+    version: str = typed((str, int, float), "a string")
+    weights: dict[str, str] = typed((dict,), "a mapping of role -> path or hub id")
+    options: dict[str, Any] = typed((dict,), "a mapping", default_factory=dict)
+    threshold: float | None = typed((int, float), "a number in [0, 1]", default=None)
+    random_weights: bool = typed((bool,), "true or false", default=False)
+    allow_pickle: bool = typed((bool,), "true or false", default=False)
+    description: str = typed((str,), "a string", default="")
+    source: str | None = None  # the YAML file it came from (not a YAML key)
+    base_dir: str | None = None  # folder that relative weight paths are relative to (not a YAML key)
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML content of this spec (without where it was read from)."""
