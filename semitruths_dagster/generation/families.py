@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..hub import seeded
 from ..registry import Registry
 
 # build_tiny(build folder, final folder): saves a random-weight pipeline in the hub layout.
@@ -114,12 +115,9 @@ FULL_FAMILIES = tuple(name for name, f in FAMILIES.items() if f.full is not None
 
 def build_full(name: str, method: str, device: Any, dtype: Any, seed: int = 0) -> Any:
     """A full-size random-weight pipeline of a family, initialised directly on the device."""
-    import torch
-
     if name not in FULL_FAMILIES:
         raise ValueError(f"no full-size random build for family '{name}' (available: {', '.join(FULL_FAMILIES)})")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         pipe = FAMILIES[name].full(device, method)
     if device.type != "meta":  # 'meta' only checks that the configs build
         pipe.to(device=device, dtype=dtype)
