@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .adapters import SOURCE_ADAPTERS, SourceAdapter, list_source
-from .base import ImageEntry, MaskEntry, Rejection, SourceListing
+from .adapters import SOURCE_ADAPTERS, list_source
+from .base import ImageEntry, MaskEntry, Rejection, SourceAdapter, SourceListing
 from .standardized import SourceError
 
 __all__ = [

@@ -1,35 +1,19 @@
 """Source adapters: each turns one configured source into a SourceListing (images + masks).
 
-A new format: one module with a `SourceAdapter` subclass, and one line in `SOURCE_ADAPTERS`. Adapters
+A new format: one module with a `SourceAdapter` subclass (`base.py`), and one line in `SOURCE_ADAPTERS`. Adapters
 for the benchmarks' own formats go in `native/`.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar
 
 from ..config import ConfigError, SourceConfig
 from ..registry import Registry
-from .base import SourceListing
+from .base import SourceAdapter, SourceListing
 from .native import NATIVE_FORMATS
 from .released import list_released
 from .standardized import list_standardized
-
-
-class SourceAdapter(ABC):
-    """Lists one source's images and masks; `ROOT` says what its `root` is (None: it needs none)."""
-
-    ROOT: ClassVar[str | None] = None
-
-    def list(self, source: SourceConfig, storage_root: Path) -> SourceListing:
-        if self.ROOT and source.root is None:
-            raise ConfigError(f"source '{source.name}': the {source.adapter} adapter needs a 'root' ({self.ROOT})")
-        return self.read(source, storage_root)
-
-    @abstractmethod
-    def read(self, source: SourceConfig, storage_root: Path) -> SourceListing: ...
 
 
 class StandardizedAdapter(SourceAdapter):
