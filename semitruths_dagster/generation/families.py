@@ -1,15 +1,17 @@
-"""Per-family facts of the diffusion models: a new architecture family is one entry of `FAMILIES`.
+"""Per-architecture facts of the diffusion models: a new family is one entry of `FAMILIES`.
 
-A family is what decides how a generator's weights are laid out and called: its tiny random-weight
-builder, diffusers' call defaults (size, steps, guidance, inpainting strength, Kandinsky's prior) that
-every result records even when left unset, and an optional full-size random build for benchmarks.
+A family says how to build its tiny random-weight stand-in, which call arguments diffusers defaults to
+that every result records even when left unset (inpainting strength, Kandinsky's prior), and optionally
+how to build it at full size with random weights for benchmarks. A generator (`registry.GENERATORS`)
+names its family and its own working size, steps and guidance.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ..hub import seeded
@@ -21,31 +23,29 @@ TinyBuilder = Callable[[Path, Path], Any]
 
 @dataclass(frozen=True)
 class Family:
-    """name; build_tiny; default_size / default_steps / default_guidance: diffusers' call defaults;
-    strength: the inpainting strength passed (None: the pipeline takes none); prior_steps /
-    prior_guidance: a prior's call defaults (None: no prior); refresh_tiny: fix-up of an existing tiny
-    folder (Kandinsky re-points its model card at the prior after the cache moved); full: the
-    full-size random build for benchmarks (None: not provided)."""
+    """One architecture.
+
+    build_tiny: (build folder, final folder) -> builds the tiny random-weight pipeline in the hub layout.
+    call_defaults: call arguments passed and recorded explicitly (diffusers' __call__ defaults: inpainting
+        strength, Kandinsky's prior); keys are this project's names, mapped by `CALL_KEYWORDS`.
+    refresh_tiny: fix-up of an existing tiny folder (Kandinsky re-points its model card at the prior
+        after the cache folder moved).
+    full: (device, method) -> the full-size random-weight pipeline for benchmarks (None: not provided).
+    """
 
     name: str
     build_tiny: TinyBuilder
-    default_size: int = 512
-    default_steps: int = 50
-    default_guidance: float = 7.5
-    strength: float | None = None
-    prior_steps: int | None = None
-    prior_guidance: float | None = None
+    call_defaults: Mapping[str, Any] = field(default_factory=dict)
     refresh_tiny: Callable[[Path], None] | None = None
     full: Callable[[Any, str], Any] | None = None
 
-    def call_defaults(self) -> dict[str, Any]:
-        """Method-specific parameters this family's inpainting call takes, with their defaults."""
-        out: dict[str, Any] = {}
-        if self.strength is not None:
-            out["strength"] = self.strength
-        if self.prior_steps is not None:
-            out |= {"prior_steps": self.prior_steps, "prior_guidance": self.prior_guidance}
-        return out
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "call_defaults", MappingProxyType(dict(self.call_defaults)))
+
+
+# Our name -> the diffusers __call__ keyword.
+CALL_KEYWORDS = {"strength": "strength", "prior_steps": "prior_num_inference_steps",
+                 "prior_guidance": "prior_guidance_scale"}
 
 
 def _sd1(tmp: Path, target: Path) -> Any:
@@ -94,14 +94,14 @@ FAMILIES: Registry[Family] = Registry("generator family", Family, {
     f.name: f
     for f in (
         # SD 1.x layout: one CLIP text encoder, AutoencoderKL; 4-channel text-to-image UNet.
-        Family("sd1", _sd1, strength=1.0, full=_sd1_full),
+        Family("sd1", _sd1, {"strength": 1.0}, full=_sd1_full),
         # SD 1.x with the 9-channel inpainting UNet (image + mask + masked-image latents).
-        Family("sd1_inpainting", _sd1_inpainting, strength=1.0),
+        Family("sd1_inpainting", _sd1_inpainting, {"strength": 1.0}),
         # Two text encoders; diffusers' SDXL inpainting default strength is 0.9999.
-        Family("sdxl", _sdxl, default_size=1024, strength=0.9999, full=_sdxl_full),
+        Family("sdxl", _sdxl, {"strength": 0.9999}, full=_sdxl_full),
         # Decoder + prior, MoVQ.
-        Family("kandinsky22", _kandinsky22, default_steps=100, default_guidance=4.0, prior_steps=25,
-               prior_guidance=4.0, refresh_tiny=_kandinsky22_refresh),
+        Family("kandinsky22", _kandinsky22, {"prior_steps": 25, "prior_guidance": 4.0},
+               refresh_tiny=_kandinsky22_refresh),
     )
 })
 

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from .acceleration import attention_context
+from .families import CALL_KEYWORDS
 from .loading import LoadedPipeline
 from .registry import INPAINTING, generator_spec
 from .results import RESAMPLE, GenerationResult, as_size, is_black
@@ -47,13 +48,13 @@ class InpaintItem:
 
 def _resolved(item: InpaintItem, generator: str) -> dict[str, Any]:
     """What runs, with the family's defaults (diffusers' call defaults) filled in, so it is recorded."""
-    facts = generator_spec(generator).facts
+    spec = generator_spec(generator)
     out: dict[str, Any] = {
-        "steps": item.steps if item.steps is not None else facts.default_steps,
-        "guidance": item.guidance if item.guidance is not None else facts.default_guidance,
-        "size": as_size(item.size if item.size is not None else facts.default_size),
+        "steps": item.steps if item.steps is not None else spec.default_steps,
+        "guidance": item.guidance if item.guidance is not None else spec.default_guidance,
+        "size": as_size(item.size if item.size is not None else spec.default_size),
     }
-    for key, default in facts.call_defaults().items():
+    for key, default in spec.facts.call_defaults.items():
         value = getattr(item, key)
         out[key] = value if value is not None else default
     return out
@@ -92,11 +93,7 @@ def _call_kwargs(loaded: LoadedPipeline, params: dict[str, Any], batch: list[Inp
     }
     if params["has_negative"]:
         kwargs["negative_prompt"] = [it.negative_prompt for it in batch]
-    if "strength" in params:
-        kwargs["strength"] = params["strength"]
-    if "prior_steps" in params:
-        kwargs["prior_num_inference_steps"] = params["prior_steps"]
-        kwargs["prior_guidance_scale"] = params["prior_guidance"]
+    kwargs |= {CALL_KEYWORDS[k]: params[k] for k in generator_spec(loaded.generator).facts.call_defaults}
     return kwargs
 
 
@@ -121,7 +118,7 @@ def inpaint(
             out = loaded.pipe(**kwargs)
         elapsed = (time.perf_counter() - start) / len(batch)
         nsfw = getattr(out, "nsfw_content_detected", None)
-        extra = {k: params[k] for k in ("strength", "prior_steps", "prior_guidance") if k in params}
+        extra = {k: params[k] for k in generator_spec(loaded.generator).facts.call_defaults}
         extra["mask_binarized_by_pipeline"] = True
         extra["noise_generator"] = "cpu"
         extra["compiled"] = loaded.compiled

@@ -24,9 +24,11 @@ METHODS = (INPAINTING, P2P)
 class GeneratorSpec:
     """One diffusion model of the paper.
 
-    family: a key of `families.FAMILIES` (architecture, tiny builder, call defaults: the original code
-        left them at diffusers' defaults; we pass and record them explicitly).
+    family: a key of `families.FAMILIES` (architecture: tiny builder, recorded call defaults).
     released_name: the `model` column of the released metadata.
+    default_size / default_steps / default_guidance: the working size, steps and guidance the model runs
+        at unless the configuration says otherwise (diffusers' call defaults for this pipeline: the
+        original code left them at defaults; we pass and record them explicitly).
     paper: False for generators the paper did not use (kept for users' own runs and tests).
     """
 
@@ -35,23 +37,15 @@ class GeneratorSpec:
     family: str
     methods: tuple[str, ...]
     released_name: str
+    default_size: int = 512
+    default_steps: int = 50
+    default_guidance: float = 7.5
     paper: bool = True
 
     @property
     def facts(self) -> Family:
+        """The family entry of this generator's architecture."""
         return family(self.family)
-
-    @property
-    def default_size(self) -> int:
-        return self.facts.default_size
-
-    @property
-    def default_steps(self) -> int:
-        return self.facts.default_steps
-
-    @property
-    def default_guidance(self) -> float:
-        return self.facts.default_guidance
 
 
 # A new generator: one entry here (a new architecture: one entry in `families.FAMILIES` too).
@@ -75,6 +69,7 @@ GENERATORS: Registry[GeneratorSpec] = Registry("generator", GeneratorSpec, {
             "sdxl",
             (INPAINTING,),
             "StableDiffusion_XL",
+            default_size=1024,
         ),
         GeneratorSpec("openjourney", "prompthero/openjourney", "sd1", (INPAINTING, P2P), "OpenJourney"),
         GeneratorSpec(
@@ -83,6 +78,8 @@ GENERATORS: Registry[GeneratorSpec] = Registry("generator", GeneratorSpec, {
             "kandinsky22",
             (INPAINTING,),
             "Kandinsky_2_2",
+            default_steps=100,
+            default_guidance=4.0,
         ),
         # Not in the paper: SD 1.5's 9-channel inpainting fine-tune (the paper inpainted with the 4-channel
         # text-to-image checkpoints above, which diffusers runs by blending latents outside the mask).
