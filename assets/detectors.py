@@ -34,14 +34,17 @@ from dagster import (
 )
 
 from resources import PROJECT, ProjectResource
+from semitruths_dagster.conditions import ConditionParams
 from semitruths_dagster.detectors import build_detector, load_registry, registry_fingerprints
 from semitruths_dagster.detectors import stage as predict_stage
+from semitruths_dagster.evaluation import robustness
 from semitruths_dagster.evaluation import stage as eval_stage
 from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
 from semitruths_dagster.sources.released_edits import TABLE as RELEASED_TABLE
 from semitruths_dagster.sources.released_edits import released_frame
 
 from .common import counts_table, inline_png, partition_of, publish_partition
+from .controls import controls
 from .generations import generations
 from .masks import masks
 from .metrics import bins, saliency_labels
@@ -61,6 +64,27 @@ AFTER_UPSTREAM = (
 ).with_label("after_upstream_updates")
 
 
+ROBUSTNESS_PREVIEW = ("condition", "roc_auc", "roc_auc_drop", "tpr_at_5fpr", "eer", "fake_recall_calibrated",
+                      "fake_recall_calibrated_drop", "ece")
+
+
+def clean_rows(predictions: pl.DataFrame) -> pl.DataFrame:
+    """The clean condition's real images and edits, without the condition and control columns."""
+    if "condition" not in predictions.columns:
+        return predictions
+    return predictions.filter((pl.col("condition") == "clean") & pl.col("control").is_null()).drop(
+        "condition", "control")
+
+
+def with_change_metrics(predictions: pl.DataFrame, change: pl.DataFrame) -> pl.DataFrame | None:
+    """Clean predictions with each edit's continuous change metrics (for the response curves)."""
+    columns = [c for c in robustness.RESPONSE_METRICS if c in change.columns]
+    if change.is_empty() or not columns:
+        return None
+    return predictions.join(change.select("generation_id", *columns).unique("generation_id"), on="generation_id",
+                            how="left")
+
+
 def detector_params(project: ProjectResource) -> predict_stage.DetectorParams:
     return project.config().params("detectors", predict_stage.DetectorParams)
 
@@ -73,7 +97,7 @@ def registry_dir(project: ProjectResource) -> Path:
     partitions_def=prediction_partitions,
     deps=[AssetDep(source_images, partition_mapping=BY_DATASET), AssetDep(masks, partition_mapping=BY_DATASET),
           AssetDep(released_edits, partition_mapping=BY_DATASET), AssetDep(generations, partition_mapping=ALL),
-          saliency_labels],
+          AssetDep(controls, partition_mapping=ALL), saliency_labels],
     group_name="detectors",
     kinds={"pytorch", "parquet"},
     code_version="detector_predictions-v1",
@@ -91,14 +115,18 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
         raise ValueError(f"detector '{name}' is not in the registry {registry_dir(project)}")
     detector = build_detector(specs[name], device=project.device)
     tables = project.tables()
-    rows = predict_stage.predict_dataset(detector, dataset, tables, project.images(),
-                                         released_frame(tables, config.source(dataset)), params, config.seed)
+    conditions = config.params("conditions", ConditionParams)
+    rows, rejections = predict_stage.predict_dataset(
+        detector, dataset, tables, project.images(), released_frame(tables, config.source(dataset)), params,
+        config.seed, conditions.for_detector(name), conditions.seed_or(config.seed))
     frame, metadata = publish_partition(
         context, project, table=predict_stage.TABLE, rows=rows, schema=predict_stage.SCHEMA,
-        preview_columns=["image_kind", "image_id", "score", "predicted_fake", "crop_box"],
+        preview_columns=["image_kind", "condition", "control", "image_id", "score", "predicted_fake"],
+        stage=f"{predict_stage.TABLE}.{name}", rejections=rejections,
     )
     metadata |= {"scored_now": int((~frame["reused_from_cache"]).sum()) if frame.height else 0,
-                 "by_kind": counts_table(frame, "image_kind", "predicted_fake")}
+                 "by_kind": counts_table(frame, "image_kind", "predicted_fake"),
+                 "by_condition": counts_table(frame, "condition", "control")}
     if detector.random_weights:
         metadata["warning"] = f"{name} has random weights: its scores are noise."
     return MaterializeResult(metadata=metadata)
@@ -123,13 +151,20 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     params = detector_params(project)
     spec = load_registry(registry_dir(project))[name]
     tables = project.tables()
-    predictions = tables.read_all(predict_stage.TABLE).filter(pl.col("detector") == name)
+    every = tables.read_all(predict_stage.TABLE).filter(pl.col("detector") == name)
+    # The headline evaluation is the clean images and edits; conditions and controls are judged apart.
+    predictions = clean_rows(every)
     frame = eval_stage.attribute_frame(predictions, tables.read_all("generations"), tables.read_all("bins"),
                                        tables.read_all("masks"), tables.read_all(RELEASED_TABLE))
     out_dir = project.config().storage_root / "reports" / name
     row, result = eval_stage.evaluate(
         frame, name, spec.version, spec.random_weights, predictions["threshold"][0], params.target_fpr,
         params.n_boot, project.config().seed, out_dir)
+    summary = robustness.evaluate_robustness(
+        every, with_change_metrics(predictions, tables.read_all("change_metrics")), predictions["threshold"][0],
+        params.target_fpr, min(params.n_boot, 200), project.config().seed, out_dir / "robustness",
+        spec.random_weights)
+    robustness.append_to_report(Path(row["report_path"]), summary["html"])
     project.tables().write(eval_stage.TABLE, {"detector": name}, [row], eval_stage.SCHEMA)
     project.warehouse().refresh([eval_stage.TABLE])
     plots = sorted(out_dir.glob("*.png"))
@@ -141,6 +176,11 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
         "calibrated_threshold": row["calibrated_threshold"],
         "calibrated_fake_recall": row["calibrated_fake_recall"],
         "plots": MetadataValue.md("\n\n".join(inline_png(p.read_bytes(), p.stem) for p in plots[:6])),
+        "robustness": MetadataValue.md(robustness.table_markdown(summary["robustness"], ROBUSTNESS_PREVIEW)),
+        "controls": MetadataValue.md(robustness.table_markdown(summary["controls"])),
+        "worst_condition": str(summary["worst_condition"]),
+        "robustness_figures": MetadataValue.md("\n\n".join(
+            inline_png(Path(p).read_bytes(), k) for k, p in summary["figures"].items())),
     }
     if spec.random_weights:
         metadata["warning"] = f"{name} has random weights: every figure of this evaluation is noise."
@@ -159,6 +199,8 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
     calibrated threshold, and whether the detector had random weights."""
     evaluations = project.tables().read_all(eval_stage.TABLE)
     rows, results = eval_stage.leaderboard_rows(evaluations["result_path"].to_list() if evaluations.height else [])
+    paths = dict(zip(evaluations["detector"], evaluations["result_path"], strict=True)) if evaluations.height else {}
+    rows = [r | robustness.leaderboard_columns(paths[r["detector"]]) for r in rows]
     table = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
     schema = eval_stage.leaderboard_schema(rows)
     frame, metadata = publish_partition(context, project, table=eval_stage.LEADERBOARD_TABLE, rows=rows,

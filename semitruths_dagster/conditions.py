@@ -22,7 +22,6 @@ from PIL import Image
 from scipy import ndimage
 from skimage.util import random_noise
 
-from .config import ConfigError
 from .prompts.records import derive_seed
 
 CLEAN = "clean"
@@ -39,6 +38,10 @@ _STEPS: dict[str, tuple[re.Pattern, type, tuple[float, float], str]] = {
 }
 _ALL_OPS = ", ".join(["clean", "jpeg_q{1-100}", "webp_q{1-100}", "resize_{0.05-4}", "blur_sigma_{s}",
                       "noise_std_{0-1}", "crop_{0.1-1}", "and a+b combinations"])
+
+
+class ConditionError(ValueError):
+    """A condition name or the `conditions` section breaks a rule (a ConfigError once the file is named)."""
 
 
 class ConditionFailed(RuntimeError):
@@ -83,9 +86,9 @@ class Condition:
 
 
 def parse_condition(name: str, where: str = "conditions") -> Condition:
-    """One condition from its name; a ConfigError naming `where` and the rule broken otherwise."""
+    """One condition from its name; a ConditionError naming `where` and the rule broken otherwise."""
     if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{where}: a condition name must be a non-empty string, got {name!r}")
+        raise ConditionError(f"{where}: a condition name must be a non-empty string, got {name!r}")
     if name == CLEAN:
         return Condition(name)
     steps = []
@@ -102,10 +105,10 @@ def _parse_step(part: str, name: str, where: str) -> Step:
         value = kind(float(match.group(1)))
         if not low <= value <= high or (kind is float and value == 0 and op in ("blur", "noise")):
             empty = " (it would leave an empty image)" if op in ("resize", "crop") and value < low else ""
-            raise ConfigError(f"{where}: condition {name!r}: {what} {match.group(1)} is outside "
+            raise ConditionError(f"{where}: condition {name!r}: {what} {match.group(1)} is outside "
                               f"[{low:g}, {high:g}]{empty}")
         return Step(op, float(value))
-    raise ConfigError(f"{where}: unknown condition {name!r} (step {part!r}); known: {_ALL_OPS}")
+    raise ConditionError(f"{where}: unknown condition {name!r} (step {part!r}); known: {_ALL_OPS}")
 
 
 def _jpeg(image: Image.Image, quality: float, _seed: int) -> Image.Image:
@@ -168,23 +171,23 @@ class ConditionParams:
 
     def __post_init__(self) -> None:
         if isinstance(self.names, str) or not isinstance(self.names, Sequence):
-            raise ConfigError(f"conditions.names: expected a list of condition names, got {self.names!r}")
+            raise ConditionError(f"conditions.names: expected a list of condition names, got {self.names!r}")
         names = tuple(dict.fromkeys([CLEAN, *self.names]))
         object.__setattr__(self, "names", names)
         parsed = {n: parse_condition(n, f"conditions.names[{n!r}]") for n in names}
         seen: dict[str, str] = {}
         for n, c in parsed.items():
             if c.signature in seen:
-                raise ConfigError(f"conditions.names: {n!r} is the same condition as {seen[c.signature]!r}")
+                raise ConditionError(f"conditions.names: {n!r} is the same condition as {seen[c.signature]!r}")
             seen[c.signature] = n
         if not isinstance(self.per_detector, dict):
-            raise ConfigError("conditions.per_detector: expected a mapping detector -> list of conditions")
+            raise ConditionError("conditions.per_detector: expected a mapping detector -> list of conditions")
         for detector, subset in self.per_detector.items():
             if isinstance(subset, str) or not isinstance(subset, Sequence):
-                raise ConfigError(f"conditions.per_detector.{detector}: expected a list, got {subset!r}")
+                raise ConditionError(f"conditions.per_detector.{detector}: expected a list, got {subset!r}")
             unknown = [s for s in subset if s not in parsed]
             if unknown:
-                raise ConfigError(f"conditions.per_detector.{detector}: {unknown} not in conditions.names "
+                raise ConditionError(f"conditions.per_detector.{detector}: {unknown} not in conditions.names "
                                   f"{list(names)}")
 
     def conditions(self) -> list[Condition]:

@@ -194,12 +194,11 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
 
 def _check_conditions(section: Any, cfg_path: Path) -> None:
     """Post-processing conditions are checked at load, so a bad name stops before any run."""
-    from .conditions import ConditionParams  # late: conditions import ConfigError from here
+    from .conditions import ConditionError, ConditionParams
 
     if section is not None and not isinstance(section, dict):
         raise ConfigError(f"{cfg_path}: section 'conditions' must be a mapping")
     try:
         build_section(ConditionParams, section, f"{cfg_path}: conditions")
-    except ConfigError as exc:
-        message = str(exc)
-        raise ConfigError(message if message.startswith(str(cfg_path)) else f"{cfg_path}: {message}") from None
+    except ConditionError as exc:
+        raise ConfigError(f"{cfg_path}: {exc}") from None

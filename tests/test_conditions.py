@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semitruths_dagster.conditions import ConditionFailed, ConditionParams, parse_condition
+from semitruths_dagster.conditions import ConditionError, ConditionFailed, ConditionParams, parse_condition
 from semitruths_dagster.config import ConfigError, load_config
 
 
@@ -71,7 +71,7 @@ def test_per_detector_subset_defaults_to_all():
     params = ConditionParams(names=["jpeg_q75", "resize_0.5"], per_detector={"npr": ["jpeg_q75"]})
     assert [c.name for c in params.for_detector("ufd")] == ["clean", "jpeg_q75", "resize_0.5"]
     assert [c.name for c in params.for_detector("npr")] == ["clean", "jpeg_q75"]
-    with pytest.raises(ConfigError, match="per_detector.npr"):
+    with pytest.raises(ConditionError, match="per_detector.npr"):
         ConditionParams(names=["jpeg_q75"], per_detector={"npr": ["blur_sigma_1"]})
 
 

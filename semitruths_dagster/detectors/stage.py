@@ -2,8 +2,9 @@
 
 Edited inpainting images are cropped where their mask is (mask-aware crop, Algorithm 1 fixed); a
 real image takes the crop box of its first edited twin, so real and edited images go through the
-same preprocessing and nothing depends on the label. Scores are cached by (detector, version, image
-hash, preprocessing): a rerun scores only images it has not scored under the same preprocessing.
+same preprocessing and nothing depends on the label. Every image (and every control image) is scored
+under each post-processing condition the detector runs (`conditions.py`). Scores are cached by
+(detector, version, image hash, preprocessing, condition): a rerun scores only the missing triples.
 """
 
 from __future__ import annotations
@@ -15,19 +16,24 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ..conditions import CLEAN, Condition
+from ..controls.stage import TABLE as CONTROLS_TABLE
 from ..prompts.records import derive_seed
 from ..provenance import code_version, utc_now
+from ..sources.base import Rejection
 from ..storage import ImageStore, TableStore
 from .base import Detector
+from .conditioned import score_conditions
 from .preprocessing import CropBox
 
 TABLE = "detector_predictions"
+CLEAN_CONDITION = Condition(CLEAN)
 SCHEMA: dict[str, pl.DataType] = {
     "cache_key": pl.Utf8, "dataset": pl.Utf8, "detector": pl.Utf8, "detector_version": pl.Utf8,
     "plugin": pl.Utf8, "label": pl.Int8, "image_kind": pl.Utf8, "image_id": pl.Utf8, "generation_id": pl.Utf8,
     "image_sha256": pl.Utf8, "score": pl.Float64, "threshold": pl.Float64, "predicted_fake": pl.Boolean,
     "random_weights": pl.Boolean, "preprocessing": pl.Utf8, "crop_box": pl.List(pl.Int32),
-    "crop_mask_share": pl.Float64, "reused_from_cache": pl.Boolean, "code_version": pl.Utf8,
+    "crop_mask_share": pl.Float64, "condition": pl.Utf8, "control": pl.Utf8, "reused_from_cache": pl.Boolean, "code_version": pl.Utf8,
     "created_at": pl.Datetime("us", "UTC"),
 }
 
@@ -68,6 +74,7 @@ class Target:
     mask_path: str | None = None
     box: CropBox | None = None
     share: float | None = None
+    control: str | None = None  # a confound control (controls/), judged beside the edits
 
 
 def plan_targets(images: pl.DataFrame, edits: pl.DataFrame, masks: pl.DataFrame) -> list[Target]:
@@ -116,39 +123,64 @@ def edits_to_score(generations: pl.DataFrame, salient: pl.DataFrame | None, rele
     return pl.concat([*generated, released.select([*EDIT_COLUMNS, "mask_path"])], how="diagonal_relaxed")
 
 
+def control_targets(controls: pl.DataFrame, targets: Sequence[Target]) -> list[Target]:
+    """Control images as targets, each with the crop box of the image it stands for (its edit for
+    pasted-back and format-matched, its real image for a VAE round trip); a control whose image is
+    not scored (an edit that is not salient) is left out."""
+    edits = {t.generation_id: t for t in targets if t.label == 1}
+    reals = {t.image_id: t for t in targets if t.label == 0}
+    out = []
+    for r in controls.sort("control_id").iter_rows(named=True) if controls.height else []:
+        twin = edits.get(r["generation_id"]) if r["generation_id"] else reals.get(r["image_id"])
+        if twin is not None:
+            out.append(Target(r["label"], r["image_id"], r["generation_id"], r["image_path"], r["image_sha256"],
+                              box=twin.box, share=twin.share, control=r["control"]))
+    return out
+
+
 def predict_dataset(detector: Detector, dataset: str, tables: TableStore, images: ImageStore,
-                    released: pl.DataFrame, params: DetectorParams, seed: int) -> list[dict]:
-    """Every row of one detector's partition of one dataset: real images and edits to score, mask-aware
-    crop boxes, and scores (those already in the partition under the same cache key are reused)."""
+                    released: pl.DataFrame, params: DetectorParams, seed: int,
+                    conditions: Sequence[Condition] = (CLEAN_CONDITION,),
+                    condition_seed: int = 0) -> tuple[list[dict], list[Rejection]]:
+    """Every row of one detector's partition of one dataset: real images, edits and their controls
+    under every condition, mask-aware crop boxes, and scores (those already in the partition under the
+    same cache key are reused); and the (image, condition) pairs that failed, for the quarantine."""
     salient = tables.read_all("saliency_labels") if params.only_salient else None
     edits = edits_to_score(tables.read_all("generations"), salient, released, dataset)
     by_dataset = {"dataset": dataset}
     targets = plan_targets(tables.read("source_images", by_dataset), edits, tables.read("masks", by_dataset))
     choose_boxes(detector, targets, images, params.crop_threshold, seed)
+    controls = tables.read_all(CONTROLS_TABLE)
+    if controls.height:
+        targets += control_targets(controls.filter(pl.col("dataset") == dataset), targets)
     partition = {"dataset": dataset, "detector": detector.name}
     cached: dict[str, float] = {}
     if tables.exists(TABLE, partition):
         earlier = tables.read(TABLE, partition)
         cached = dict(zip(earlier["cache_key"], earlier["score"], strict=True))
-    return predict_partition(detector, targets, images, dataset, cached, params.batch_size)
+    return predict_partition(detector, targets, images, dataset, cached, params.batch_size, conditions,
+                             condition_seed)
 
 
 def predict_partition(detector: Detector, targets: Sequence[Target], store: ImageStore, dataset: str,
-                      cached: dict[str, float], batch_size: int) -> list[dict]:
-    """Rows for every target; scores found in `cached` (cache key -> score) are reused, not recomputed."""
-    keys = [detector.cache_key(t.sha256, t.box) for t in targets]
-    todo = [i for i, k in enumerate(keys) if k not in cached]
-    scores = dict(cached)
-    for start in range(0, len(todo), batch_size):
-        part = todo[start : start + batch_size]
-        images = [store.open(targets[i].image_path).convert("RGB") for i in part]
-        values = detector.score(images, boxes=[targets[i].box for i in part], batch_size=batch_size)
-        scores.update({keys[i]: float(v) for i, v in zip(part, values, strict=True)})
-    now, version, fresh = utc_now(), code_version(), set(todo)
-    return [
-        detector.prediction(t.sha256, t.box, scores[keys[i]]).to_row()
-        | {"dataset": dataset, "label": t.label, "image_kind": "edited" if t.label else "real",
-           "image_id": t.image_id, "generation_id": t.generation_id, "crop_mask_share": t.share,
-           "reused_from_cache": i not in fresh, "code_version": version, "created_at": now}
-        for i, t in enumerate(targets)
-    ]
+                      cached: dict[str, float], batch_size: int,
+                      conditions: Sequence[Condition] = (CLEAN_CONDITION,),
+                      condition_seed: int = 0) -> tuple[list[dict], list[Rejection]]:
+    """Rows for every (target, condition); scores found in `cached` (cache key -> score) are reused,
+    not recomputed. A target that fails under a condition is a rejection, not a row."""
+    outcomes = score_conditions(detector, targets, store, conditions, cached, batch_size, condition_seed)
+    now, version = utc_now(), code_version()
+    rows, rejections = [], []
+    for o in outcomes:
+        t = targets[o.index]
+        if o.error is not None:
+            rejections.append(Rejection(f"{TABLE}.{detector.name}", dataset, t.generation_id or t.image_id,
+                                        t.image_path, "condition_failed", o.error))
+            continue
+        rows.append(detector.prediction(t.sha256, o.box, o.score).to_row()
+                    | {"cache_key": o.cache_key, "dataset": dataset, "label": t.label,
+                       "image_kind": "control" if t.control else "edited" if t.label else "real",
+                       "image_id": t.image_id, "generation_id": t.generation_id, "crop_mask_share": t.share,
+                       "condition": o.condition.name, "control": t.control,
+                       "reused_from_cache": not o.fresh, "code_version": version, "created_at": now})
+    return rows, rejections

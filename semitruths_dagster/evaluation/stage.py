@@ -130,5 +130,5 @@ def leaderboard_rows(result_paths: list[str]) -> tuple[list[dict], list[Evaluati
 
 def leaderboard_schema(rows: list[dict]) -> dict[str, pl.DataType]:
     """The leaderboard table's columns: the detector's name, the random-weights flag, metrics."""
-    return {k: pl.Utf8 if k == "detector" else pl.Boolean if k == "random_weights" else pl.Float64
+    return {k: pl.Utf8 if k in ("detector", "worst_condition") else pl.Boolean if k == "random_weights" else pl.Float64
             for k in (rows[0] if rows else {"detector": None})}
