@@ -57,11 +57,21 @@ def read_tensors(path: str | os.PathLike, what: str) -> Any:
     """The content of a weight file without unpickling code: safetensors, or torch weights_only."""
     p = require_file(path, what)
     if p.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(p), device="cpu")
+        try:
+            return load_file(str(p), device="cpu")
+        except (SafetensorError, OSError) as exc:
+            raise CheckpointError(f"{what}: {p} is not a readable safetensors file (truncated?): {exc}") from exc
     try:
+        # map_location: checkpoints saved on a GPU load on a machine without one.
         return torch.load(p, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError) as exc:  # a truncated zip archive or pickle stream
+        raise CheckpointError(
+            f"{what}: {p} is not a readable torch checkpoint (truncated or not a checkpoint): "
+            f"{str(exc).splitlines()[0]}"
+        ) from exc
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{what}: {p} holds pickled Python objects, not only tensors, so the safe loader "

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from ..base import Detector
+from .bfree import BFree
 from .cnnspot import CNNSpot
 from .commfor import CommunityForensics
 from .defake import DeFake
+from .drct import DRCT
 from .npr import NPR
 from .ufd import UniversalFakeDetect
 
 PLUGINS: dict[str, type[Detector]] = {
-    cls.PLUGIN: cls for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake)
+    cls.PLUGIN: cls
+    for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT)
 }
 
-__all__ = ["NPR", "PLUGINS", "CNNSpot", "CommunityForensics", "DeFake", "UniversalFakeDetect"]
+__all__ = ["DRCT", "NPR", "BFree", "PLUGINS", "CNNSpot", "CommunityForensics", "DeFake", "UniversalFakeDetect"]
