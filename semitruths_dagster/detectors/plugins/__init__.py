@@ -6,6 +6,7 @@ from ..base import Detector
 from .bfree import BFree
 from .cnnspot import CNNSpot
 from .commfor import CommunityForensics
+from .cospy import CoSpy
 from .defake import DeFake
 from .drct import DRCT
 from .npr import NPR
@@ -13,7 +14,7 @@ from .ufd import UniversalFakeDetect
 
 PLUGINS: dict[str, type[Detector]] = {
     cls.PLUGIN: cls
-    for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT)
+    for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy)
 }
 
-__all__ = ["DRCT", "NPR", "BFree", "PLUGINS", "CNNSpot", "CommunityForensics", "DeFake", "UniversalFakeDetect"]
+__all__ = ["DRCT", "CoSpy", "NPR", "BFree", "PLUGINS", "CNNSpot", "CommunityForensics", "DeFake", "UniversalFakeDetect"]
