@@ -12,7 +12,7 @@ import os
 import pickle
 import re
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,12 @@ def require_file(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
-def read_tensors(path: str | os.PathLike, what: str) -> Any:
-    """The content of a weight file without unpickling code: safetensors, or torch weights_only."""
+def read_tensors(path: str | os.PathLike, what: str, safe_globals: Sequence[Any] = ()) -> Any:
+    """The content of a weight file without unpickling code: safetensors, or torch weights_only.
+
+    `safe_globals`: plain-data classes a format stores beside its tensors that weights_only may rebuild
+    (AIDE's training `args`, an argparse.Namespace); nothing else is allowed.
+    """
     p = require_file(path, what)
     if p.suffix == ".safetensors":
         from safetensors import SafetensorError
@@ -66,7 +70,8 @@ def read_tensors(path: str | os.PathLike, what: str) -> Any:
             raise CheckpointError(f"{what}: {p} is not a readable safetensors file (truncated?): {exc}") from exc
     try:
         # map_location: checkpoints saved on a GPU load on a machine without one.
-        return torch.load(p, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(p, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError) as exc:  # a truncated zip archive or pickle stream
         raise CheckpointError(
             f"{what}: {p} is not a readable torch checkpoint (truncated or not a checkpoint): "
@@ -78,6 +83,25 @@ def read_tensors(path: str | os.PathLike, what: str) -> Any:
             f"(torch.load weights_only=True) refused it. If it is a pickled whole model from a source you "
             f"trust, use a plugin that supports that format with `allow_pickle: true` in the spec. "
             f"Detail: {str(exc).splitlines()[0]}"
+        ) from exc
+
+
+def read_checkpoint(
+    path: str | os.PathLike, what: str, allow_pickle: bool, safe_globals: Sequence[Any] = ()
+) -> Any:
+    """`read_tensors`, or, for a checkpoint that also pickles Python objects (SPAI's yacs config), a full
+    unpickling when the spec allows it by name (`allow_pickle: true`)."""
+    try:
+        return read_tensors(path, what, safe_globals)
+    except CheckpointError as exc:
+        if not allow_pickle or "holds pickled Python objects" not in str(exc):
+            raise
+    try:
+        return torch.load(Path(path), map_location="cpu", weights_only=False)
+    except ModuleNotFoundError as exc:
+        raise CheckpointError(
+            f"{what}: {path} pickles objects of the module '{exc.name}', which is not installed "
+            f"(pip install {exc.name.split('.')[0]})"
         ) from exc
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..base import Detector
+from .aide import AIDE
 from .bfree import BFree
 from .cnnspot import CNNSpot
 from .commfor import CommunityForensics
@@ -14,7 +15,7 @@ from .ufd import UniversalFakeDetect
 
 PLUGINS: dict[str, type[Detector]] = {
     cls.PLUGIN: cls
-    for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy)
+    for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy, AIDE)
 }
 
-__all__ = ["DRCT", "CoSpy", "NPR", "BFree", "PLUGINS", "CNNSpot", "CommunityForensics", "DeFake", "UniversalFakeDetect"]
+__all__ = ["AIDE", "DRCT", "CoSpy", "NPR", "BFree", "PLUGINS", "CNNSpot", "CommunityForensics", "DeFake", "UniversalFakeDetect"]
