@@ -15,7 +15,9 @@ def weight_file(kind: str, ref: str, filename: str | None, what: str) -> Path:
     """The local path of `filename` in a hub repo or local folder, or of the local file `ref` itself."""
     if kind == "hub":
         if filename is None:
-            raise CheckpointError(f"{what}: hub id {ref!r} given, but this weight must be a single local file")
+            raise CheckpointError(
+                f"{what}: hub id {ref!r} given, but this weight must be a single local file"
+            )
         from huggingface_hub import hf_hub_download
 
         try:

@@ -11,11 +11,24 @@ from .cospy import CoSpy
 from .defake import DeFake
 from .drct import DRCT
 from .npr import NPR
+from .spai import SPAI
 from .ufd import UniversalFakeDetect
 
 PLUGINS: dict[str, type[Detector]] = {
     cls.PLUGIN: cls
-    for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy, AIDE)
+    for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy, AIDE, SPAI)
 }
 
-__all__ = ["AIDE", "DRCT", "CoSpy", "NPR", "BFree", "PLUGINS", "CNNSpot", "CommunityForensics", "DeFake", "UniversalFakeDetect"]
+__all__ = [
+    "AIDE",
+    "DRCT",
+    "CoSpy",
+    "NPR",
+    "BFree",
+    "PLUGINS",
+    "SPAI",
+    "CNNSpot",
+    "CommunityForensics",
+    "DeFake",
+    "UniversalFakeDetect",
+]

@@ -47,7 +47,10 @@ TRUNK_PREFIX = "openclip_convnext_xxl."
 CONVNEXT_FEATURES = 3072
 RESNET_FEATURES = 2048
 TINY_RESNET = [1, 1, 1, 1]
-TINY_CONVNEXT = {"depths": [1, 1, 1, 0], "dims": [8, 16, 32, CONVNEXT_FEATURES]}  # last stage: its downsample only
+TINY_CONVNEXT = {
+    "depths": [1, 1, 1, 0],
+    "dims": [8, 16, 32, CONVNEXT_FEATURES],
+}  # last stage: its downsample only
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,9 @@ def build_trunk(timm_kwargs: dict[str, Any]) -> nn.Module:
 
 
 class AIDEModel(nn.Module):
-    def __init__(self, resnet_layers: list[int], trunk_kwargs: dict[str, Any], selection: PatchSelection) -> None:
+    def __init__(
+        self, resnet_layers: list[int], trunk_kwargs: dict[str, Any], selection: PatchSelection
+    ) -> None:
         super().__init__()
         self.selection = selection
         self.hpf = HPF()
@@ -152,7 +157,9 @@ class AIDEModel(nn.Module):
         clip_mean, clip_std = torch.tensor(CLIP_MEAN), torch.tensor(CLIP_STD)
         # ImageNet-normalised -> CLIP-normalised, as the paper code converts before the CLIP ConvNeXt.
         self.register_buffer("to_clip_scale", (imagenet_std / clip_std).view(3, 1, 1), persistent=False)
-        self.register_buffer("to_clip_shift", ((imagenet_mean - clip_mean) / clip_std).view(3, 1, 1), persistent=False)
+        self.register_buffer(
+            "to_clip_shift", ((imagenet_mean - clip_mean) / clip_std).view(3, 1, 1), persistent=False
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = torch.stack([self.selection.select(img) for img in images])  # (B, 5, C, size, size)
@@ -177,7 +184,11 @@ class AIDE(Detector):
         "fake_index": ((int,), 1, "index of the fake class among the 2 logits"),
         "state_key": ((str,), "model", "the checkpoint entry holding the state dict"),
         "resnet_layers": ((list,), [3, 4, 6, 3], "Bottlenecks per ResNet stage (ResNet-50: [3, 4, 6, 3])"),
-        "trunk_kwargs": ((dict,), {}, "extra timm.create_model arguments for the ConvNeXt trunk (tiny stand-ins)"),
+        "trunk_kwargs": (
+            (dict,),
+            {},
+            "extra timm.create_model arguments for the ConvNeXt trunk (tiny stand-ins)",
+        ),
     }
 
     def build_preprocessing(self) -> Preprocessing:

@@ -69,9 +69,21 @@ class BFree(Detector):
     PLUGIN = "bfree"
     WEIGHT_ROLES = ("model",)
     OPTIONS = {
-        "arch": ((str,), ARCH, "the config's arch when the weight is a bare .pth (timm_c5i<crop>_<timm model>)"),
-        "norm_type": ((str,), "resnet", f"the config's norm_type when the weight is a bare .pth: {sorted(NORMS)}"),
-        "timm_kwargs": ((dict,), {}, "extra timm.create_model arguments (tiny stand-ins: depth, embed_dim, ...)"),
+        "arch": (
+            (str,),
+            ARCH,
+            "the config's arch when the weight is a bare .pth (timm_c5i<crop>_<timm model>)",
+        ),
+        "norm_type": (
+            (str,),
+            "resnet",
+            f"the config's norm_type when the weight is a bare .pth: {sorted(NORMS)}",
+        ),
+        "timm_kwargs": (
+            (dict,),
+            {},
+            "extra timm.create_model arguments (tiny stand-ins: depth, embed_dim, ...)",
+        ),
     }
 
     @cached_property
@@ -79,10 +91,16 @@ class BFree(Detector):
         """The release's config.yaml when the weight is a folder or hub repo, else the options."""
         kind, ref = self.weight_ref("model")
         if kind == "local" and not Path(ref).is_dir():
-            return {"arch": self.options["arch"], "norm_type": self.options["norm_type"], "weights_file": None}
+            return {
+                "arch": self.options["arch"],
+                "norm_type": self.options["norm_type"],
+                "weights_file": None,
+            }
         path = weight_file(kind, ref, CONFIG_FILE, self.what("model"))
         if not path.is_file():
-            raise CheckpointError(f"{self.what('model')}: {ref} has no {CONFIG_FILE} (B-Free's release has one)")
+            raise CheckpointError(
+                f"{self.what('model')}: {ref} has no {CONFIG_FILE} (B-Free's release has one)"
+            )
         config = yaml.safe_load(path.read_text()) or {}
         missing = [k for k in ("arch", "norm_type", "weights_file") if k not in config]
         if missing:
@@ -130,4 +148,6 @@ class BFree(Detector):
             "weights_file": WEIGHTS_FILE,
         }
         (out_dir / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=True))
-        return RandomWeights(weights={"model": str(out_dir)}, options={"timm_kwargs": kwargs} if kwargs else {})
+        return RandomWeights(
+            weights={"model": str(out_dir)}, options={"timm_kwargs": kwargs} if kwargs else {}
+        )

@@ -98,7 +98,9 @@ def load_vae(kind: str, ref: str, what: str) -> nn.Module:
     try:
         return AutoencoderKL.from_pretrained(where, subfolder=sub, use_safetensors=None).eval()
     except Exception as exc:  # offline and not cached, no such repo, not a VAE: all mean "cannot load"
-        raise CheckpointError(f"{what}: cannot load an AutoencoderKL from {ref!r}: {str(exc).splitlines()[0]}") from exc
+        raise CheckpointError(
+            f"{what}: cannot load an AutoencoderKL from {ref!r}: {str(exc).splitlines()[0]}"
+        ) from exc
 
 
 class CoSpy(Detector):
@@ -122,7 +124,9 @@ class CoSpy(Detector):
         vae = load_vae(*self.weight_ref("vae"), self.what("vae"))
         model = CoSpyModel(clip, vae, tuple(self.options["artifact_layers"]))
         sem, path = self._state("semantic")
-        load_into(model.sem_fc, {k.removeprefix("fc."): v for k, v in sem.items()}, path, self.what("semantic"))
+        load_into(
+            model.sem_fc, {k.removeprefix("fc."): v for k, v in sem.items()}, path, self.what("semantic")
+        )
         art, path = self._state("artifact")
         vae_keys = {k.removeprefix(VAE_PREFIX): v for k, v in art.items() if k.startswith(VAE_PREFIX)}
         rest = {k: v for k, v in art.items() if not k.startswith(VAE_PREFIX)}
@@ -151,11 +155,14 @@ class CoSpy(Detector):
         save_open_clip_folder(clip, cfg, out_dir / "backbone")
         vae.save_pretrained(str(out_dir / "vae"))
         # The release's three files: heads only, the whole artefact branch (VAE included), the fusion head.
-        torch.save({f"fc.{k}": v for k, v in model.sem_fc.state_dict().items()}, out_dir / "semantic_weights.pth")
+        torch.save(
+            {f"fc.{k}": v for k, v in model.sem_fc.state_dict().items()}, out_dir / "semantic_weights.pth"
+        )
         torch.save(model.art.state_dict(), out_dir / "artifact_weights.pth")
         torch.save({f"fc.{k}": v for k, v in model.fc.state_dict().items()}, out_dir / "fusion_weights.pth")
         weights = {role: str(out_dir / f"{role}_weights.pth") for role in ("semantic", "artifact", "fusion")}
         options: dict[str, Any] = {"artifact_layers": layers} if tiny else {}
         return RandomWeights(
-            weights={"backbone": str(out_dir / "backbone"), "vae": str(out_dir / "vae"), **weights}, options=options
+            weights={"backbone": str(out_dir / "backbone"), "vae": str(out_dir / "vae"), **weights},
+            options=options,
         )

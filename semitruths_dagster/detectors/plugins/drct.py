@@ -44,7 +44,9 @@ class ConvNeXtEmbedding(nn.Module):
         super().__init__()
         import timm
 
-        self.model = timm.create_model("convnext_base", pretrained=False, num_classes=EMBEDDING, **timm_kwargs)
+        self.model = timm.create_model(
+            "convnext_base", pretrained=False, num_classes=EMBEDDING, **timm_kwargs
+        )
         self.fc = nn.Linear(EMBEDDING, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,7 +110,9 @@ class DRCT(Detector):
         )
 
     def load_model(self) -> nn.Module:
-        model = build_drct(self.options["variant"], dict(self.options["timm_kwargs"]), self.options["clip_cfg"])
+        model = build_drct(
+            self.options["variant"], dict(self.options["timm_kwargs"]), self.options["clip_cfg"]
+        )
         _, path = self.weight_ref("model")
         state = select_state_dict(read_tensors(path, self.what("model")), None, path, self.what("model"))
         load_into(model, strip_prefix(state, "module."), path, self.what("model"))
@@ -136,4 +140,6 @@ class DRCT(Detector):
             model = build_drct("clip-ViT-L-14", {}, cfg)
         path = out_dir / "clip-ViT-L-14_224_drct_amp_crop.pth"
         torch.save(model.state_dict(), path)
-        return RandomWeights(weights={"model": str(path)}, options={"variant": "clip-ViT-L-14", "clip_cfg": cfg})
+        return RandomWeights(
+            weights={"model": str(path)}, options={"variant": "clip-ViT-L-14", "clip_cfg": cfg}
+        )
