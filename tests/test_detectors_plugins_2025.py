@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,11 +86,11 @@ def test_truncated_checkpoint_is_one_clear_error(specs, tmp_path, plugin):
         dst = tmp_path / os.path.basename(src)
         dst.mkdir()
         for name in os.listdir(src):
-            (dst / name).write_bytes(open(os.path.join(src, name), "rb").read())
+            (dst / name).write_bytes(Path(src, name).read_bytes())
         target = dst / "model_epoch_best.pth"
     else:
         dst = target = tmp_path / os.path.basename(src)
-    data = open(src if not os.path.isdir(src) else os.path.join(src, "model_epoch_best.pth"), "rb").read()
+    data = Path(src, "model_epoch_best.pth" if os.path.isdir(src) else "").read_bytes()
     target.write_bytes(data[: len(data) // 2])
     with pytest.raises(
         CheckpointError, match=rf"weights\.{role}: .*not a readable torch checkpoint \(truncated"
@@ -102,7 +103,7 @@ def test_truncated_checkpoint_is_one_clear_error(specs, tmp_path, plugin):
 
 def test_bfree_release_folder_format(specs, detectors):
     folder = specs["bfree"].weights["model"]
-    config = yaml.safe_load(open(os.path.join(folder, "config.yaml")))
+    config = yaml.safe_load(Path(folder, "config.yaml").read_text())
     assert (
         config["arch"] == "timm_c5i504_vit_base_patch14_reg4_dinov2.lvd142m"
         and config["norm_type"] == "resnet"
