@@ -8,6 +8,7 @@ hand-made images against the paper code's rules (sizes, crop boxes, padding, nor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -425,3 +426,39 @@ def test_cli_add_random(plugin, tmp_path, monkeypatch, capsys):
     spec = load_spec(path)
     assert spec.random_weights and spec.plugin == plugin
     assert build_detector(spec).random_weights
+
+
+# --- checkpoints saved on a GPU --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _tagged_as_cuda():
+    """torch.save records every storage as living on 'cuda:0', as a checkpoint saved from a GPU does."""
+    entry = (0, lambda storage: "cuda:0", lambda storage, location: None)
+    torch.serialization._package_registry.insert(0, entry)
+    try:
+        yield
+    finally:
+        torch.serialization._package_registry.remove(entry)
+
+
+@pytest.mark.parametrize("plugin", PLUGINS_2025)
+def test_checkpoint_saved_on_a_gpu_loads_on_cpu(specs, tmp_path, plugin):
+    spec = specs[plugin]
+    role = {"cospy": "artifact"}.get(plugin, "model")
+    src = Path(spec.weights[role])
+    if src.is_dir():  # B-Free's release folder
+        dst = tmp_path / src.name
+        dst.mkdir()
+        (dst / "config.yaml").write_bytes((src / "config.yaml").read_bytes())
+        file, out = src / "model_epoch_best.pth", dst / "model_epoch_best.pth"
+    else:
+        file = out = dst = tmp_path / src.name
+    obj = torch.load(src if not src.is_dir() else file, weights_only=False)  # our own test file
+    with _tagged_as_cuda():
+        torch.save(obj, out)
+    if not torch.cuda.is_available():  # the file really asks for a GPU: a plain torch.load refuses it
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(out, weights_only=False)
+    det = build_detector(_respec(spec, weights={**spec.weights, role: str(dst)}))
+    assert next(det.model.parameters()).device.type == "cpu"
