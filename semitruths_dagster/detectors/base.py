@@ -136,6 +136,16 @@ class Detector(ABC):
         """Raw model outputs for a batch; text-using detectors override this."""
         return self.model(pixels)
 
+    def forward_crops(self, pixels: torch.Tensor, texts: Sequence[str] | None = None) -> torch.Tensor:
+        """`forward`, except that a (B, n, C, H, W) batch of n crops per image (five-crop preprocessing)
+        gets the mean of each image's n outputs, as B-Free's wrapper averages its five crops' logits."""
+        if pixels.dim() != 5:
+            return self.forward(pixels, texts)
+        b, n = pixels.shape[:2]
+        repeated = None if texts is None else [t for t in texts for _ in range(n)]
+        out = self.forward(pixels.flatten(0, 1), repeated)
+        return out.reshape(b, n, *out.shape[1:]).mean(1)
+
     def texts_for(self, images: Sequence[Image.Image], texts: Sequence[str] | None) -> Sequence[str] | None:
         """Texts the model needs besides the pixels (DE-FAKE's captions); None for image-only detectors."""
         return texts
@@ -183,7 +193,7 @@ class Detector(ABC):
                 sub = [j for j, t in zip(idx, tensors, strict=True) if t.shape == shape]
                 pixels = torch.stack([tensors[j - start] for j in sub]).to(self.device)
                 sub_texts = [texts[j] for j in sub] if texts is not None else None
-                out[sub] = self.to_probability(self.forward(pixels, sub_texts)).cpu().double().numpy()
+                out[sub] = self.to_probability(self.forward_crops(pixels, sub_texts)).cpu().double().numpy()
         return out
 
     def predict(
@@ -203,7 +213,7 @@ class Detector(ABC):
 
     def prediction(self, image_sha256: str, box: CropBox | None, score: float) -> Prediction:
         """The one row builder of a score: cache key, preprocessing signature, call at the threshold."""
-        used = box if self.preprocessing.crop is not None else None
+        used = box if self.preprocessing.movable_crop else None
         return Prediction(
             detector=self.name,
             detector_version=self.version,

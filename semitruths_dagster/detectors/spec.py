@@ -3,7 +3,7 @@
 A spec names a detector and says which plugin runs it, with which weights and options:
 
     name: ufd                      # unique; [a-z0-9_-]
-    plugin: universal_fake_detect  # a key of `PLUGINS`
+    plugin: universal_fake_detect  # a key of `DETECTOR_PLUGINS`
     version: "1"                   # bump when weights or code change: predictions are cached by it
     weights:                       # role -> local path (relative to this file) or hub ref
       backbone: open_clip:ViT-L-14/openai
