@@ -3,6 +3,8 @@ triples scored, reports with robustness and controls tables, leaderboard columns
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 import yaml
@@ -12,7 +14,6 @@ from assets.controls import controls
 from assets.detectors import detector_predictions, evaluation, leaderboard
 from assets.generations import generations
 from assets.masks import masks
-from assets.metrics import bins, change_metrics, saliency_labels, saliency_scores
 from assets.prompts import perturbed_prompts, prompt_filters
 from assets.sources import source_images
 from resources import GpuResource, ModelsResource, ProjectResource
@@ -38,9 +39,8 @@ def test_conditions_and_controls_end_to_end(tmp_path):
     assert materialize([source_images, masks, perturbed_prompts], partition_key="sample", resources=resources).success
     assert materialize([prompt_filters], resources=resources).success
     key = MultiPartitionKey({"dataset": "sample", "generator": "sd14"})
-    assert materialize([generations, saliency_scores, change_metrics, controls], partition_key=key,
-                       resources=resources).success
-    assert materialize([saliency_labels, bins], resources=resources).success
+    # no saliency or bins: only_salient is off, and the evaluation reads missing tables as empty
+    assert materialize([generations, controls], partition_key=key, resources=resources).success
     made = project.tables().read_all("controls")
     assert set(made["control"]) == {"vae_roundtrip", "format_matched", "pasted_back"}
     assert made.filter(pl.col("control") == "vae_roundtrip")["vae"].str.starts_with("tiny:").all()
@@ -65,7 +65,7 @@ def test_conditions_and_controls_end_to_end(tmp_path):
 
     assert materialize([evaluation], partition_key="npr-random", resources=resources2, instance=instance).success
     row = project2.tables().read("evaluation", {"detector": "npr-random"}).row(0, named=True)
-    report = open(row["report_path"]).read()
+    report = Path(row["report_path"]).read_text()
     assert "Robustness to post-processing" in report and "Controls: the edit or the pipeline?" in report
     assert "resize_0.5" in report and "pasted_back" in report
     assert materialize([leaderboard], resources=resources2, instance=instance).success
