@@ -78,9 +78,9 @@ def clean_rows(predictions: pl.DataFrame) -> pl.DataFrame:
 
 def with_change_metrics(predictions: pl.DataFrame, change: pl.DataFrame) -> pl.DataFrame | None:
     """Clean predictions with each edit's continuous change metrics (for the response curves)."""
-    columns = [c for c in robustness.RESPONSE_METRICS if c in change.columns]
+    columns = [c for c in robustness.RESPONSE_METRICS if c in change.columns and c not in predictions.columns]
     if change.is_empty() or not columns:
-        return None
+        return predictions
     return predictions.join(change.select("generation_id", *columns).unique("generation_id"), on="generation_id",
                             how="left")
 
@@ -161,7 +161,7 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
         frame, name, spec.version, spec.random_weights, predictions["threshold"][0], params.target_fpr,
         params.n_boot, project.config().seed, out_dir)
     summary = robustness.evaluate_robustness(
-        every, with_change_metrics(predictions, tables.read_all("change_metrics")), predictions["threshold"][0],
+        every, with_change_metrics(frame, tables.read_all("change_metrics")), predictions["threshold"][0],
         params.target_fpr, min(params.n_boot, 200), project.config().seed, out_dir / "robustness",
         spec.random_weights)
     robustness.append_to_report(Path(row["report_path"]), summary["html"])

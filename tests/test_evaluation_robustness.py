@@ -84,3 +84,17 @@ def test_evaluate_robustness_writes_summary_section_and_leaderboard_columns(tmp_
     assert columns["worst_condition"] == "jpeg_q75"
     assert columns["pasted_back_recall"] == pytest.approx(summary["pasted_back_recall"])
     assert leaderboard_columns(tmp_path / "nowhere" / "result.json")["worst_condition"] is None
+
+
+def test_by_bin_table_judges_each_bins_edits_against_every_real():
+    from semitruths_dagster.evaluation.decision import decision_metrics
+    from semitruths_dagster.evaluation.robustness import by_bin_table
+
+    frame = _frame().filter(pl.col("control").is_null() & (pl.col("condition") == "clean")).with_columns(
+        pl.when(pl.col("label") == 1).then(pl.when(pl.col("area_ratio") > 0.15).then(pl.lit("large"))
+                                           .otherwise(pl.lit("small"))).alias("area_ratio_bin"))
+    table = by_bin_table(frame, 0.5, 0.6)
+    assert table["bin"] == ["large", "small"] and sum(table["n_fake"]) == 100
+    large = frame.filter((pl.col("label") == 0) | (pl.col("area_ratio_bin") == "large"))
+    expected = decision_metrics(large["label"].to_numpy(), large["score"].to_numpy(), 0.5, 0.6)
+    assert table["roc_auc"][0] == pytest.approx(expected["roc_auc"])

@@ -82,6 +82,25 @@ def robustness_table(frame: pl.DataFrame, default_threshold: float, target_fpr: 
     return {k: [r[k] for r in rows] for k in (rows[0] if rows else {"condition": None})} if rows else {}
 
 
+def by_bin_table(attributes: pl.DataFrame, default_threshold: float, threshold: float,
+                 columns: tuple[str, ...] = ("area_ratio_bin", "post_edit_ratio_bin", "lpips_bin", "magnitude",
+                                             "localization")) -> dict[str, list]:
+    """Decision metrics of each bin's edits against every real image, at the clean calibrated threshold
+    (clean condition, no controls)."""
+    reals = attributes.filter(pl.col("label") == 0)
+    rows = []
+    for column in (c for c in columns if c in attributes.columns):
+        edits = attributes.filter((pl.col("label") == 1) & pl.col(column).is_not_null())
+        for value in sorted(edits[column].unique().to_list()):
+            part = pl.concat([reals.select("label", "score"),
+                              edits.filter(pl.col(column) == value).select("label", "score")])
+            m = decision_metrics(part["label"].to_numpy(), part["score"].to_numpy(), default_threshold, threshold)
+            rows.append({"attribute": column, "bin": str(value), "n_fake": m["n_fake"],
+                         **{k: m[k] for k in ("roc_auc", "average_precision", "tpr_at_5fpr", "eer",
+                                              "fake_recall_calibrated", "balanced_accuracy_calibrated")}})
+    return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+
+
 def worst_condition(table: dict[str, list], metric: str = "roc_auc") -> tuple[str | None, float]:
     """The condition with the lowest `metric` (NaN rows skipped)."""
     pairs = [(c, v) for c, v in zip(table.get("condition", []), table.get(metric, []), strict=True)
@@ -223,14 +242,15 @@ def evaluate_robustness(predictions: pl.DataFrame, attributes: pl.DataFrame | No
     table = robustness_table(predictions, default_threshold, target_fpr)
     controls = controls_table(predictions, target_fpr)
     threshold = clean_threshold(predictions, target_fpr)
-    curves = response_curves(attributes, threshold, n_boot, seed) if attributes is not None and \
-        not math.isnan(threshold) else {}
+    usable = attributes is not None and not math.isnan(threshold)
+    curves = response_curves(attributes, threshold, n_boot, seed) if usable else {}
+    bins = by_bin_table(attributes, default_threshold, threshold) if usable else {}
     figures = draw_figures(predictions, table, curves, out_dir, random_weights)
     worst, worst_auc = worst_condition(table)
     recall = dict(zip(controls["rows"], controls["flagged_fake"], strict=True))
     summary = {
         "random_weights": random_weights, "calibrated_threshold": threshold, "robustness": table,
-        "controls": controls, "worst_condition": worst, "worst_condition_roc_auc": worst_auc,
+        "controls": controls, "by_bin": bins, "worst_condition": worst, "worst_condition_roc_auc": worst_auc,
         "pasted_back_recall": recall.get("pasted_back", math.nan),
         "vae_roundtrip_flagged": recall.get("vae_roundtrip", math.nan),
         "format_matched_recall": recall.get("format_matched", math.nan),
@@ -241,6 +261,8 @@ def evaluate_robustness(predictions: pl.DataFrame, attributes: pl.DataFrame | No
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "robustness.json").write_text(json.dumps(summary, default=_json_default, indent=1))
     summary["html"] = robustness_html(table, controls, curves, figures, random_weights)
+    if bins:
+        summary["html"] += "\n<h2>Decision metrics by bin (clean)</h2>" + table_html(bins)
     return summary
 
 
