@@ -12,7 +12,6 @@ from dagster import (
 )
 
 from resources import GpuResource, ProjectResource
-from semitruths_dagster.controls import CONTROLS
 from semitruths_dagster.controls import stage as controls_stage
 from semitruths_dagster.generation import resolve_generator
 from semitruths_dagster.generation.stage import GenerationParams
@@ -51,6 +50,7 @@ def controls(context: AssetExecutionContext, config: ControlsRunConfig, project:
     partition = partition_of(context)
     dataset, generator = partition["dataset"], partition["generator"]
     params = cfg.params("generation", GenerationParams)
+    wanted = cfg.params("controls", controls_stage.ControlParams)
     profile = params.profile or cfg.models.profile
     params = params.for_profile(profile)
     tables = project.tables()
@@ -60,7 +60,8 @@ def controls(context: AssetExecutionContext, config: ControlsRunConfig, project:
     mask_rows = tables.read("masks", {"dataset": dataset})
     items = controls_stage.plan_controls(
         tables.read("source_images", {"dataset": dataset}), edits if edits is not None else edits_empty(),
-        dict(zip(mask_rows["mask_id"], mask_rows["preprocessed_mask_path"], strict=True)), generator, CONTROLS)
+        dict(zip(mask_rows["mask_id"], mask_rows["preprocessed_mask_path"], strict=True)), generator,
+        wanted.kinds, wanted.limit)
 
     def load_vae():
         return controls_stage.pipeline_vae(

@@ -76,3 +76,18 @@ def test_a_broken_edit_fails_alone(world):
     resumable = ResumablePartition(tables, TABLE, {"dataset": "d", "generator": "sd1"}, "control_id", SCHEMA)
     frame, counts, failed = run_controls(items, resumable, store, "d", "sd1", lambda: None, "-", False)
     assert frame.height == 1 and len(failed) == 1 and "format_matched" in failed[0][1]
+
+
+def test_limit_keeps_the_first_of_each_control_by_id(world):
+    from semitruths_dagster.controls.stage import ControlParams
+
+    store, images, edits, masks, tables = world
+    everything = plan_controls(images, edits, masks, "sd1", ["vae_roundtrip", "format_matched"])
+    one = plan_controls(images, edits, masks, "sd1", ["vae_roundtrip", "format_matched"], limit=1)
+    assert sorted(i.control for i in one) == ["format_matched", "vae_roundtrip"]
+    assert all(i in everything for i in one)
+    assert min((i for i in everything if i.control == "vae_roundtrip"), key=lambda i: i.control_id) in one
+    with pytest.raises(ValueError, match="controls.kinds"):
+        ControlParams(kinds=["blur"])
+    with pytest.raises(ValueError, match="controls.limit"):
+        ControlParams(limit=0)

@@ -20,7 +20,7 @@ from PIL import Image
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore
 from ..storage.resumable import ResumablePartition
-from .images import format_matched, paste_back, vae_roundtrip
+from .images import CONTROLS, format_matched, paste_back, vae_roundtrip
 
 TABLE = "controls"
 SCHEMA: dict[str, pl.DataType] = {
@@ -30,6 +30,24 @@ SCHEMA: dict[str, pl.DataType] = {
     "mask_path": pl.Utf8, "random_weights": pl.Boolean, "code_version": pl.Utf8,
     "created_at": pl.Datetime("us", "UTC"),
 }
+
+
+@dataclass(frozen=True)
+class ControlParams:
+    """The `controls` section of semitruths.yaml: which controls to make, and at most how many of each
+    per (dataset, generator) (the first by control id, a seeded hash: None = all)."""
+
+    kinds: tuple[str, ...] = CONTROLS
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kinds", tuple(self.kinds))
+        unknown = sorted(set(self.kinds) - set(CONTROLS))
+        if unknown:
+            raise ValueError(f"controls.kinds: unknown {unknown} (known: {list(CONTROLS)})")
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
+                                       or self.limit < 1):
+            raise ValueError(f"controls.limit: expected a positive integer or null, got {self.limit!r}")
 
 
 @dataclass(frozen=True)
@@ -50,7 +68,7 @@ def control_id(control: str, generator: str, item: str) -> str:
 
 
 def plan_controls(images: pl.DataFrame, edits: pl.DataFrame, soft_masks: dict[str, str], generator: str,
-                  controls: Sequence[str]) -> list[ControlItem]:
+                  controls: Sequence[str], limit: int | None = None) -> list[ControlItem]:
     """The control items of one (dataset, generator): `images` are the dataset's real images, `edits`
     the generator's edits of them, `soft_masks` mask_id -> the preprocessed (blurred) mask path."""
     sources = dict(zip(images["image_id"], images["image_path"], strict=True))
@@ -70,7 +88,11 @@ def plan_controls(images: pl.DataFrame, edits: pl.DataFrame, soft_masks: dict[st
         if "format_matched" in controls:
             items.append(ControlItem(control_id("format_matched", generator, r["generation_id"]),
                                      "format_matched", **common))
-    return items
+    if limit is None:
+        return items
+    kept = [i for kind in controls for i in sorted((i for i in items if i.control == kind),
+                                                    key=lambda i: i.control_id)[:limit]]
+    return sorted(kept, key=items.index)
 
 
 def _make(item: ControlItem, store: ImageStore, vae: Callable[[], object] | None) -> tuple[Image.Image | bytes, dict]:
