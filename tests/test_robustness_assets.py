@@ -27,7 +27,7 @@ def _project(root, names):
     config = yaml.safe_load(TEST_CONFIG.read_text()) | {
         "detectors": {"registry": str(root / "registry"), "weights": str(root / "weights"), "n_boot": 50,
                       "only_salient": False},
-        "conditions": {"names": names}}
+        "conditions": {"names": names}, "controls": {"limit": 2}}
     path = root / f"semitruths-{len(names)}.yaml"
     path.write_text(yaml.safe_dump(config))
     project = ProjectResource(config_path=str(path), storage_root=str(root / "storage"))
@@ -42,7 +42,7 @@ def test_conditions_and_controls_end_to_end(tmp_path):
     # no saliency or bins: only_salient is off, and the evaluation reads missing tables as empty
     assert materialize([generations, controls], partition_key=key, resources=resources).success
     made = project.tables().read_all("controls")
-    assert set(made["control"]) == {"vae_roundtrip", "format_matched", "pasted_back"}
+    assert set(made["control"]) == {"vae_roundtrip", "format_matched", "pasted_back"} and made.height == 6
     assert made.filter(pl.col("control") == "vae_roundtrip")["vae"].str.starts_with("tiny:").all()
 
     write_random_detector("npr", tmp_path / "registry", tmp_path / "weights")
