@@ -57,3 +57,28 @@ def test_an_image_failing_under_a_condition_is_reported_alone(detector, tmp_path
     out = score_conditions(detector, targets, store, [parse_condition("resize_0.05")], {}, 8, 0)
     assert [r.error is None for r in out] == [True, True, False]
     assert "empty" in out[2].error and out[2].score is None
+
+
+def test_prediction_rows_carry_condition_and_control_and_failures_become_rejections(detector, tmp_path):
+    from semitruths_dagster.detectors.stage import SCHEMA, predict_partition
+
+    store, targets = ImageStore(tmp_path), _targets(tmp_path, 2)
+    targets.append(Target(1, "img0", "g0", targets[1].image_path, targets[1].sha256, control="pasted_back"))
+    Image.new("RGB", (8, 8)).save(tmp_path / "tiny.png")
+    targets.append(Target(0, "tiny", None, "tiny.png", file_sha256(tmp_path / "tiny.png")))
+    conditions = [parse_condition("clean"), parse_condition("resize_0.05")]
+    rows, rejections = predict_partition(detector, targets, store, "d", {}, 8, conditions, 0)
+    assert len(rows) == 4 + 3 and len(rejections) == 1  # the 8x8 image has no resize_0.05
+    assert rejections[0].rule == "condition_failed" and rejections[0].item_id == "tiny"
+    assert rejections[0].stage == f"detector_predictions.{detector.name}"
+    assert {r["condition"] for r in rows} == {"clean", "resize_0.05"}
+    controls = [r for r in rows if r["control"]]
+    assert len(controls) == 2 and all(r["image_kind"] == "control" for r in controls)
+    assert set(rows[0]) == set(SCHEMA)
+    # the control has its edit's bytes: one key, scored once, one score; rows stay unique by control
+    assert len({r["cache_key"] for r in rows}) == len(rows) - 2
+    assert len({(r["cache_key"], r["control"]) for r in rows}) == len(rows)
+    by_key = {}
+    for r in rows:
+        by_key.setdefault(r["cache_key"], set()).add(r["score"])
+    assert all(len(scores) == 1 for scores in by_key.values())

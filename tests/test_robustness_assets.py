@@ -53,7 +53,7 @@ def test_conditions_and_controls_end_to_end(tmp_path):
     rows = project.tables().read("detector_predictions", {"dataset": "sample", "detector": "npr-random"})
     per_condition = rows.group_by("condition").len().sort("condition")
     assert per_condition["condition"].to_list() == ["clean", "jpeg_q75"]
-    assert per_condition["len"][0] == per_condition["len"][1] and rows["cache_key"].is_unique().all()
+    assert per_condition["len"][0] == per_condition["len"][1] and rows.select("cache_key", "control").is_unique().all()
     n_per_condition = per_condition["len"][0]
     assert rows.filter(pl.col("control").is_not_null()).height == 2 * made.height
 

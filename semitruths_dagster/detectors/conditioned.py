@@ -57,12 +57,15 @@ def score_conditions(detector: Detector, targets: Sequence[Scorable], store: Ima
     out: list[ConditionedScore] = []
     for condition in conditions:
         todo: list[ConditionedScore] = []
+        twins: dict[str, list[ConditionedScore]] = {}  # same bytes, box and condition: scored once
         for i, t in enumerate(targets):
             key = condition_cache_key(detector, t.sha256, t.box, condition)
             item = ConditionedScore(i, condition, key, cached.get(key), key not in cached, t.box)
             out.append(item)
             if item.fresh:
-                todo.append(item)
+                if key not in twins:
+                    todo.append(item)
+                twins.setdefault(key, []).append(item)
         for start in range(0, len(todo), batch_size):
             part, images = [], []
             for item in todo[start : start + batch_size]:
@@ -84,6 +87,9 @@ def score_conditions(detector: Detector, targets: Sequence[Scorable], store: Ima
             values = detector.score(images, boxes=[p.box for p in part], batch_size=batch_size)
             for item, value in zip(part, values, strict=True):
                 item.score = float(value)
+        for first, *rest in twins.values():
+            for twin in rest:
+                twin.score, twin.box, twin.error = first.score, first.box, first.error
     return out
 
 
