@@ -162,7 +162,7 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
         params.n_boot, project.config().seed, out_dir)
     summary = robustness.evaluate_robustness(
         every, with_change_metrics(frame, tables.read_all("change_metrics")), predictions["threshold"][0],
-        params.target_fpr, min(params.n_boot, 200), project.config().seed, out_dir / "robustness",
+        params.target_fpr, min(params.n_boot, 200), project.config().seed, out_dir / robustness.ROBUSTNESS_DIR,
         spec.random_weights)
     robustness.append_to_report(Path(row["report_path"]), summary["html"])
     project.tables().write(eval_stage.TABLE, {"detector": name}, [row], eval_stage.SCHEMA)

@@ -73,7 +73,7 @@ def test_evaluate_robustness_writes_summary_section_and_leaderboard_columns(tmp_
 
     frame = _frame()
     attributes = frame.filter(pl.col("control").is_null() & (pl.col("condition") == "clean"))
-    summary = evaluate_robustness(frame, attributes, 0.5, 0.05, 10, 0, tmp_path, random_weights=True)
+    summary = evaluate_robustness(frame, attributes, 0.5, 0.05, 10, 0, tmp_path / "robustness", random_weights=True)
     assert summary["worst_condition"] == "jpeg_q75" and 0 <= summary["pasted_back_recall"] <= 1
     report = tmp_path / "report.html"
     report.write_text("<html><body><h1>x</h1></body></html>")

@@ -46,6 +46,7 @@ CONTROL_MEANING = {
                      "detector sees the VAE, not the edit",
     "real": "the real images: the false-positive rate the threshold was calibrated to",
 }
+ROBUSTNESS_DIR = "robustness"  # beside a detector's result.json: robustness.json and the figures
 RESPONSE_METRICS = ("area_ratio", "post_edit_ratio", "lpips", "dreamsim", "sentence_similarity")
 
 
@@ -281,9 +282,9 @@ def append_to_report(report: Path, section: str) -> None:
 
 
 def leaderboard_columns(result_path: str | Path) -> dict[str, Any]:
-    """Worst condition and pasted-back recall of one detector, from the `robustness.json` beside its
+    """Worst condition and pasted-back recall of one detector, from the `robustness/robustness.json` beside its
     result (None when the detector has not been judged under conditions or controls)."""
-    path = Path(result_path).parent / "robustness.json"
+    path = Path(result_path).parent / ROBUSTNESS_DIR / "robustness.json"
     summary = json.loads(path.read_text()) if path.is_file() else {}
 
     def number(key: str) -> float | None:
