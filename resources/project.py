@@ -19,10 +19,10 @@ class ProjectResource(ConfigurableResource):
         return load_config(self.config_path or None, self.storage_root or None)
 
     def tables(self) -> TableStore:
-        return TableStore(self.config().storage_root)
+        return TableStore(self.config().storage_location)
 
     def images(self) -> ImageStore:
-        return ImageStore(self.config().storage_root)
+        return ImageStore(self.config().storage_location)
 
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.config().storage_root)
+        return Warehouse(self.config().storage_location)

@@ -71,7 +71,7 @@ def materialize(selection: str, partition: str | None = None) -> None:
 
 def print_summary() -> None:
     config = load_config()
-    warehouse = Warehouse(config.storage_root)
+    warehouse = Warehouse(config.storage_location)
     warehouse.refresh()
     print("\nTables (DuckDB views over Parquet partitions):")
     for table in warehouse.tables.tables():
@@ -81,13 +81,16 @@ def print_summary() -> None:
         if "quarantine" in warehouse.tables.tables() else []
     for stage, rule, count in rules:
         print(f"  quarantine: {stage}/{rule}: {count}")
-    reports = sorted((config.storage_root / "reports").glob("*/report.html"))
-    for report in reports:
+    reports = warehouse.root / "reports"
+    for report in sorted(reports.glob("*/report.html")) if reports.exists() else []:
         print(f"Report:    {report}")
-    if (config.storage_root / "reports" / "leaderboard.html").is_file():
-        print(f"Leaderboard: {config.storage_root / 'reports' / 'leaderboard.html'}")
-    print(f"\nStorage:   {config.storage_root}")
-    print(f"Warehouse: duckdb {warehouse.path}   (e.g. SELECT * FROM masks)")
+    if (reports / "leaderboard.html").is_file():
+        print(f"Leaderboard: {reports / 'leaderboard.html'}")
+    print(f"\nStorage:   {config.storage_location}")
+    if warehouse.shared_file:
+        print(f"Warehouse: duckdb {warehouse.path}   (e.g. SELECT * FROM masks)")
+    else:
+        print('Warehouse: semitruths warehouse --query "SELECT * FROM masks"   (views over the object store)')
     print(f"Dagster:   DAGSTER_HOME={dagster_home()}")
     print("Open the UI: .venv/bin/semitruths ui   (http://127.0.0.1:3000)")
 
@@ -160,14 +163,18 @@ def cmd_ui(args: argparse.Namespace) -> None:
 
 
 def cmd_warehouse(args: argparse.Namespace) -> None:
-    print_summary()
+    if not args.query:
+        print_summary()
+        return
+    for row in Warehouse(load_config().storage_location).query(args.query):
+        print("\t".join(map(str, row)))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
     from .sources.released_export import export_released
     from .storage import ImageStore, TableStore
 
-    root = load_config().storage_root
+    root = load_config().storage_location
     try:
         counts = export_released(TableStore(root), ImageStore(root), Path(args.out).resolve(), args.only_salient)
     except (FileExistsError, ValueError) as exc:
@@ -192,8 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     ui.add_argument("--host", default=UI_HOST, help="bind address (default 127.0.0.1: this machine only)")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)
-    sub.add_parser("warehouse", help="refresh the DuckDB views and print row counts").set_defaults(
-        func=cmd_warehouse)
+    wh = sub.add_parser("warehouse", help="refresh the DuckDB views and print row counts, or answer --query")
+    wh.add_argument("--query", help="SQL over the stage tables (local folder or object store), rows tab-separated")
+    wh.set_defaults(func=cmd_warehouse)
     det = sub.add_parser("detector", help="register a detector spec in the registry the sensor watches")
     det.add_argument("action", choices=["add", "add-random"],
                      help="add: copy a spec file in; add-random: a plugin with seeded random weights")

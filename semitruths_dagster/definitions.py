@@ -10,6 +10,7 @@ import assets.prompts
 import assets.released
 import assets.sources
 from assets.jobs import cross_dataset, dataset_pipeline
+from assets.placement import executor
 from resources import GpuResource, ModelsResource, ProjectResource
 
 STAGE_MODULES = [assets.sources, assets.released, assets.masks, assets.prompts, assets.generations, assets.metrics, assets.detectors]
@@ -20,5 +21,6 @@ defs = Definitions(
     jobs=[dataset_pipeline, cross_dataset],
     sensors=[assets.detectors.detector_registry, assets.detectors.evaluation_automation],
     schedules=[assets.detectors.detector_reevaluation],
+    executor=executor(),
     resources={"project": ProjectResource(), "models": ModelsResource(), "gpu": GpuResource()},
 )

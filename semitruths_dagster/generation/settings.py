@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..devices import auto_device
+
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -45,9 +47,9 @@ class DeviceSettings:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 
     def torch_device(self) -> torch.device:
-        """The device 'auto' stands for on this machine."""
+        """The device 'auto' stands for on this machine (a leased card, never one another run holds)."""
         if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            return torch.device(auto_device())
         return torch.device(self.device)
 
     def torch_dtype(self) -> torch.dtype:

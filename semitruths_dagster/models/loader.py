@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ..devices import auto_device
 from .handle import TINY_MARKER, LoadedModel, ModelUnavailableError
 from .profiles import ModelRef, resolve_model
 from .tiny import ensure_tiny
@@ -25,9 +26,9 @@ _LOCK = threading.Lock()
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' is the first CUDA device when there is one, else the CPU."""
+    """'auto' is a CUDA device leased by this process when there is one (see devices.py), else the CPU."""
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(auto_device())
     return torch.device(device)
 
 
