@@ -185,6 +185,18 @@ def cmd_export(args: argparse.Namespace) -> None:
         print("RANDOM WEIGHTS: the edits were made by random-weight models (noise, for plumbing only).")
 
 
+def cmd_deploy(args: argparse.Namespace) -> None:
+    from .deploy.check import run_checks
+
+    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / "var" / "dagster_home").resolve()
+    findings = run_checks(load_config(), home)
+    for finding in findings:
+        print(finding.line())
+    if not all(f.ok for f in findings):
+        sys.exit("semitruths deploy check: something is missing (see MISSING above and README 'Scaling out')")
+    print("every component is reachable")
+
+
 def cmd_env(args: argparse.Namespace) -> None:
     print(f"export DAGSTER_HOME={dagster_home()}")
 
@@ -213,6 +225,9 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("out", help="a new folder for metadata.csv and the image folders")
     export.add_argument("--only-salient", action="store_true", help="only edits that passed saliency (as released)")
     export.set_defaults(func=cmd_export)
+    deploy = sub.add_parser("deploy", help="scale-out: check the instance database, broker, workers and storage")
+    deploy.add_argument("action", choices=["check"])
+    deploy.set_defaults(func=cmd_deploy)
     sub.add_parser("env", help="print the DAGSTER_HOME export for using `dagster` directly").set_defaults(
         func=cmd_env)
     args = parser.parse_args(argv)

@@ -34,6 +34,10 @@ class SourceConfig:
     dataset: str | None = None  # filter on the metadata's `dataset` column (standardized layout)
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    # `shards: N` splits a source into N partitions `<name>.shard<i>` (by a stable hash of the image id),
+    # so that a backfill can put one GPU on each; cross-dataset assets read every shard.
+    shards: int = 1
+    shard: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,12 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
             raise ConfigError(f"{where}: needs at least an 'adapter'")
         spec = dict(spec)
         spec["root"] = _resolve(base, spec.get("root"))
-        sources[str(name)] = build_section(SourceConfig, {"name": str(name), **spec}, where)
+        shards = spec.get("shards", 1)
+        if not isinstance(shards, int) or shards < 1:
+            raise ConfigError(f"{where}.shards: must be a whole number >= 1, got {shards!r}")
+        for i in range(shards):
+            key = f"{name}.shard{i}" if shards > 1 else str(name)
+            sources[key] = build_section(SourceConfig, {**spec, "name": key, "shard": i}, where)
     if not sources:
         raise ConfigError(f"{cfg_path}: 'sources' names no dataset")
 

@@ -117,3 +117,22 @@ def test_object_store_keys_stay_inside_their_prefix():
         with pytest.raises(ValueError, match="leaves its prefix"):
             inside(root, bad)
     assert storage_path("memory://bucket/prefix").protocol == "memory"
+
+
+def test_a_sharded_source_is_one_partition_per_shard_and_the_shards_split_its_images(tmp_path):
+    from semitruths_dagster.sources import list_source
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"sources: {{sample: {{adapter: embedded, shards: 3}}}}\nstorage: {{root: {tmp_path / 's'}}}\n")
+    config = load_config(cfg)
+    assert config.dataset_names == ["sample.shard0", "sample.shard1", "sample.shard2"]
+    (tmp_path / "w.yaml").write_text(f"sources: {{sample: {{adapter: embedded}}}}\nstorage: {{root: {tmp_path / 's'}}}\n")
+    whole = load_config(tmp_path / "w.yaml")
+    everything = {i.image_id for i in list_source(whole.source("sample"), whole.storage_root).images}
+    shards = [{i.image_id for i in list_source(config.source(n), config.storage_root).images} for n in config.dataset_names]
+    assert set().union(*shards) == everything and sum(map(len, shards)) == len(everything)  # disjoint, complete
+    assert sum(1 for s in shards if s) >= 2  # the four sample photos do spread over the shards
+    bad = tmp_path / "b.yaml"
+    bad.write_text("sources: {sample: {adapter: embedded, shards: 0}}\n")
+    with pytest.raises(ConfigError, match="sources.sample.shards"):
+        load_config(bad)

@@ -6,6 +6,8 @@ and one line in ADAPTERS. Adapters for the benchmarks' own formats go in `native
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,7 +58,21 @@ def list_source(source: SourceConfig, storage_root: Path) -> SourceListing:
         raise ConfigError(
             f"source '{source.name}': unknown adapter '{source.adapter}' (known: {', '.join(ADAPTERS)}).{hint}"
         ) from None
-    return adapter(source, storage_root)
+    listing = adapter(source, storage_root)
+    return shard_of(listing, source.shard, source.shards) if source.shards > 1 else listing
+
+
+def shard_index(item_id: str, shards: int) -> int:
+    """Which shard an image belongs to: a stable hash of its id (the same on every host and run)."""
+    return int.from_bytes(hashlib.sha256(item_id.encode()).digest()[:8], "big") % shards
+
+
+def shard_of(listing: SourceListing, shard: int, shards: int) -> SourceListing:
+    """The images (and rejected items) of one shard; items without an id go to shard 0."""
+    keep = [image for image in listing.images if shard_index(image.image_id, shards) == shard]
+    rejected = [r for r in listing.rejections
+                if (shard_index(r.item_id, shards) if r.item_id else 0) == shard]
+    return dataclasses.replace(listing, images=keep, rejections=rejected)
 
 
 __all__ = [
