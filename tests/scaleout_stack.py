@@ -94,10 +94,10 @@ def s3(bucket: str):
         server.stop()
 
 
-def celery_worker(queue: str, env: dict[str, str], repo: Path, log: Path) -> subprocess.Popen:
+def celery_worker(queue: str, env: dict[str, str], repo: Path, log: Path, name: str = "") -> subprocess.Popen:
     """`dagster-celery worker start` on one queue, concurrency 1, as its own process group."""
     exe = Path(os.sys.executable).parent / "dagster-celery"
     cmd = [str(exe), "worker", "start", "-y", str(repo / "deploy" / "celery.yaml"), "-q", queue,
-           "-n", f"{queue}@%h", "-l", "INFO", "--", "--concurrency=1"]
+           "-n", f"{name or queue}@%h", "-l", "INFO", "--", "--concurrency=1"]
     return subprocess.Popen(cmd, cwd=repo, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             start_new_session=True)
