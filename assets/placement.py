@@ -13,7 +13,7 @@ from typing import Any
 
 from dagster import ExecutorDefinition, multiprocess_executor
 
-from semitruths_dagster.config import load_config
+from resources import PROJECT
 from semitruths_dagster.deploy import ExecutionParams
 
 CELERY_QUEUE_TAG = "dagster-celery/queue"
@@ -26,7 +26,7 @@ VISIBILITY_TIMEOUT_S = 14 * 24 * 3600
 
 @cache
 def execution_params() -> ExecutionParams:
-    return load_config().params("execution", ExecutionParams)
+    return PROJECT.config().params("execution", ExecutionParams)
 
 
 def gpu_op_tags(params: ExecutionParams | None = None) -> dict[str, Any]:
