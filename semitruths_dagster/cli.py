@@ -19,11 +19,12 @@ from pathlib import Path
 
 import yaml
 
-from .config import PROJECT_ROOT, load_config
+from .config import PROJECT_ROOT, ConfigError, load_config
 from .detectors import add_spec, write_random_detector
 from .detectors.stage import DetectorParams
 from .generation.stage import GenerationParams
 from .storage import Warehouse
+from .storage.location import StorageError
 
 UI_HOST = "127.0.0.1"
 
@@ -228,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except subprocess.CalledProcessError as exc:
         sys.exit(f"semitruths: step failed ({exc.returncode}): {' '.join(exc.cmd)}")
+    except (ConfigError, StorageError) as exc:  # one line naming the file and the setting
+        sys.exit(f"semitruths: {exc}")
 
 
 if __name__ == "__main__":
