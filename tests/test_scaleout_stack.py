@@ -159,3 +159,46 @@ def test_sample_slice_runs_on_celery_gpu_steps_on_the_gpu_worker(env, workers):
     assert total == distinct > 0
     images = cli(e, "warehouse", "--query", "SELECT image_path FROM generations").stdout.split()
     assert all(f"{BUCKET}/run/{p}" in listing for p in images)
+
+
+def generation_rows(env: dict) -> tuple[int, int, list[str]]:
+    out = cli(env, "warehouse", "--query", "SELECT generation_id, image_path FROM generations").stdout.split("\n")
+    rows = [line.split("\t") for line in out if line.strip()]
+    return len(rows), len({r[0] for r in rows}), [r[1] for r in rows]
+
+
+def test_gpu_worker_killed_mid_partition_then_rerun_finishes_without_redoing_chunks(env, workers):
+    e = env["env"]
+    total, distinct, _ = generation_rows(e)
+    assert total == distinct > 2, "the slice test materializes the partition first"
+    force = json.dumps({"ops": {"generations": {"config": {"force": True}}}})
+    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "semitruths_dagster.definitions",
+           "--select", "generations", "--partition", "sample|sd15", "--config-json", force]
+    run = subprocess.Popen(cmd, env=e, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    chunks = f"{BUCKET}/run/tables/generations/dataset=sample/generator=sd15/_chunks"
+    probe = f"import s3fs; print(len(s3fs.S3FileSystem().glob('{chunks}/chunk-*.parquet')))"
+    deadline = time.monotonic() + 600
+    while int(py(e, probe).stdout.strip() or 0) < 1:  # the forced run has committed its first chunk
+        assert time.monotonic() < deadline and run.poll() is None, "no chunk was committed"
+        time.sleep(1)
+    os.killpg(workers["gpu"].pid, signal.SIGKILL)  # the GPU worker dies mid-partition
+    workers["gpu"].wait()
+    os.killpg(run.pid, signal.SIGKILL)  # its run waits on a step that will never report; end it too
+    run.wait()
+    committed = int(py(e, probe).stdout.strip())
+    assert committed >= 1
+    workers["gpu"] = stack.celery_worker("gpu", e, REPO, env["base"] / "worker-gpu-2.log")
+    rerun = materialize(e, "generations", "sample|sd15")
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    after, after_distinct, images = generation_rows(e)
+    assert after == after_distinct == total  # exactly one row per request
+    listing = set(py(e, f"import s3fs; print('\\n'.join(s3fs.S3FileSystem().find('{BUCKET}/run/images')))").stdout.split())
+    assert all(f"{BUCKET}/run/{p}" in listing for p in images)  # every image present
+    done = py(e, """
+from dagster import AssetKey, DagsterInstance
+ev = DagsterInstance.get().get_latest_materialization_event(AssetKey("generations"))
+md = ev.asset_materialization.metadata
+print(md["already_done"].value, md["made_this_run"].value)""").stdout.split()
+    already, made = int(done[0]), int(done[1])
+    assert already >= committed and already + made == total  # finished chunks were not redone
