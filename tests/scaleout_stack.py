@@ -97,7 +97,7 @@ def s3(bucket: str):
 def celery_worker(queue: str, env: dict[str, str], repo: Path, log: Path, name: str = "") -> subprocess.Popen:
     """`dagster-celery worker start` on one queue, concurrency 1, as its own process group."""
     exe = Path(os.sys.executable).parent / "dagster-celery"
-    cmd = [str(exe), "worker", "start", "-y", str(repo / "deploy" / "celery.yaml"), "-q", queue,
+    cmd = [str(exe), "worker", "start", "-A", "dagster_celery.app", "-y", str(repo / "deploy" / "celery.yaml"), "-q", queue,
            "-n", f"{name or queue}@%h", "-l", "INFO", "--", "--concurrency=1"]
     return subprocess.Popen(cmd, cwd=repo, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             start_new_session=True)
