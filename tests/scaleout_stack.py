@@ -99,5 +99,6 @@ def celery_worker(queue: str, env: dict[str, str], repo: Path, log: Path, name: 
     exe = Path(os.sys.executable).parent / "dagster-celery"
     cmd = [str(exe), "worker", "start", "-A", "dagster_celery.app", "-y", str(repo / "deploy" / "celery.yaml"), "-q", queue,
            "-n", f"{name or queue}@%h", "-l", "INFO", "--", "--concurrency=1"]
+    env = dict(env, PATH=f"{exe.parent}{os.pathsep}{env.get('PATH', '')}")  # it runs `celery` from PATH
     return subprocess.Popen(cmd, cwd=repo, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             start_new_session=True)
