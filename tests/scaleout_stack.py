@@ -98,7 +98,7 @@ def celery_worker(queue: str, env: dict[str, str], repo: Path, log: Path, name: 
     """`dagster-celery worker start` on one queue, concurrency 1, as its own process group."""
     exe = Path(os.sys.executable).parent / "dagster-celery"
     cmd = [str(exe), "worker", "start", "-A", "dagster_celery.app", "-y", str(repo / "deploy" / "celery.yaml"), "-q", queue,
-           "-n", f"{name or queue}@%h", "-l", "INFO", "--", "--concurrency=1"]
+           "-n", name or queue, "-l", "INFO", "--", "--concurrency=1"]
     env = dict(env, PATH=f"{exe.parent}{os.pathsep}{env.get('PATH', '')}")  # it runs `celery` from PATH
     return subprocess.Popen(cmd, cwd=repo, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             start_new_session=True)

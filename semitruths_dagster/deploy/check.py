@@ -94,8 +94,8 @@ def check_broker_and_workers(params: ExecutionParams, timeout_s: float = 3.0) ->
     for queue in (params.gpu_queue, params.cpu_queue):
         workers = sorted(w for w, queues in replies.items() if any(q["name"] == queue for q in queues))
         fix = ("one per GPU: CUDA_VISIBLE_DEVICES=<i> dagster-celery worker start -A dagster_celery.app -y deploy/celery.yaml "
-               f"-q {queue} -n {queue}<i>@%h -- --concurrency 1") if queue == params.gpu_queue else \
-              f"dagster-celery worker start -A dagster_celery.app -y deploy/celery.yaml -q {queue} -n {queue}@%h"
+               f"-q {queue} -n {queue}<i> -- --concurrency 1") if queue == params.gpu_queue else \
+              f"dagster-celery worker start -A dagster_celery.app -y deploy/celery.yaml -q {queue} -n {queue}"
         found.append(Finding(f"workers on queue '{queue}'", bool(workers),
                              ", ".join(workers) if workers else f"none; start {fix}"))
     return found
