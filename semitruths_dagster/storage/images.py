@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +81,14 @@ class ImageStore:
 
     def read_bytes(self, relpath: str) -> bytes:
         return self.abspath(relpath).read_bytes()
+
+    def local_path(self, relpath: str) -> Path:
+        """A local file with the blob's bytes, for code that opens paths itself. On an object store the
+        blob is copied once into a per-worker cache; names are content hashes, so a copy never goes stale."""
+        path = self.abspath(relpath)
+        if is_local(path):
+            return path
+        cached = inside(Path(tempfile.gettempdir()) / "semitruths-blob-cache", relpath)
+        if not cached.is_file():
+            write_atomic(cached, lambda fh: fh.write(path.read_bytes()))
+        return cached
