@@ -11,9 +11,9 @@ from assets.masks import masks
 from assets.metrics import bins, change_metrics, saliency_labels, saliency_scores
 from assets.prompts import perturbed_prompts
 from assets.sources import source_images
-from resources import ModelsResource, ProjectResource
+from resources import GpuResource, ModelsResource, ProjectResource
 from semitruths_dagster.generation import stage
-from tests.conftest import TEST_CONFIG
+from tests.conftest import TEST_CONFIG, share_tiny_models
 
 SIDE = 64  # the hand-made square edit
 
@@ -46,9 +46,10 @@ def handmade_edits(project: ProjectResource) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def measured(tmp_path_factory):
+def measured(tmp_path_factory, tiny_models):
     project = ProjectResource(config_path=str(TEST_CONFIG), storage_root=str(tmp_path_factory.mktemp("m") / "storage"))
-    resources = {"project": project, "models": ModelsResource()}
+    share_tiny_models(project.storage_root, tiny_models)
+    resources = {"project": project, "models": ModelsResource(), "gpu": GpuResource()}
     assert materialize([source_images, masks, perturbed_prompts], partition_key="sample", resources=resources).success
     ids = handmade_edits(project)
     key = MultiPartitionKey({"dataset": "sample", "generator": "sd14"})
