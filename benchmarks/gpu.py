@@ -11,8 +11,8 @@ Rows (each with items/s, s/item, peak memory and the paper's 2 minutes per image
               sd14, sd15 and openjourney share one architecture (measured for each all the same).
               Kandinsky 2.2 has no full-size random build yet: its row says so (the smoke run measures
               its tiny build).
-  p2p         prompt-to-prompt (null-text inversion + two-branch edit) at batch 1, and batched when the
-              library offers it (`P2P_BATCHED`, the hook for issue 13 item 3; until then the row says so).
+  p2p         prompt-to-prompt (null-text inversion + two-branch edit, sd15) at batch 1 and batched
+              (several edits per UNet call, each with its own null embeddings; `run_p2p`).
   detector    P(fake) of the demo's detectors (NPR, UFD; random weights), at their input size.
   LPIPS       AlexNet LPIPS pairs/s at 512 px (`LpipsScorer` on the device, batched).
 
@@ -53,12 +53,6 @@ VARIANTS_FOR = ("sd15", "sdxl")  # dtype and torch.compile variants (the others 
 DETECTORS = ["npr", "universal_fake_detect"]
 COLUMNS = ["what", "model", "dtype", "compile", "batch", "size", "steps", "items/s", "s/item", "peak_MiB",
            "x paper", "note"]
-
-try:  # batched prompt-to-prompt (issue 13 item 3) plugs in here once the library has it
-    from semitruths_dagster.generation.p2p import edit_batched as P2P_BATCHED  # type: ignore[attr-defined]
-except ImportError:
-    P2P_BATCHED = None
-
 
 def settings(args: Namespace, generator: str) -> Namespace:
     """benchmarks/generation.py's arguments for one generator (SDXL works at 1024 px on the GPU)."""
@@ -120,9 +114,8 @@ def inpainting_rows(args: Namespace, tiny_root: Path) -> list[dict]:
 
 def p2p_rows(args: Namespace, tiny_root: Path) -> list[dict]:
     dtype = "fp32" if args.smoke else "fp16"
-    rows = [generation_row(args, args.p2p_generator, "p2p", 1, dtype, False, tiny_root)]
-    if P2P_BATCHED is None:
-        rows.append(skipped("p2p", args.p2p_generator, "batched p2p not in the library yet (issue 13 item 3)"))
+    rows = [generation_row(args, args.p2p_generator, "p2p", batch, dtype, False, tiny_root)
+            for batch in (1, args.p2p_batch)]
     print("# p2p done", file=sys.stderr, flush=True)
     return rows
 
@@ -198,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     args.dtype, args.warmup = "auto", 1
     args.batches = args.batches or ([2] if args.smoke else [4, 8])
     args.null_inner_steps, args.prior_steps = (1, 2) if args.smoke else (10, 25)
-    args.p2p_generator = "sd15"
+    args.p2p_generator, args.p2p_batch = "sd15", 2 if args.smoke else 8
     args.detector_batch, args.lpips_batch = (4, 4) if args.smoke else (32, 16)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
