@@ -62,6 +62,8 @@ def _row_counts(result) -> dict[str, int]:
 def _failure_text(result) -> str:
     lines = []
     for event in result.all_events:
-        if event.event_type == DagsterEventType.STEP_FAILURE and event.step_failure_data.error:
-            lines.append(f"{event.step_key}: {event.step_failure_data.error.to_string().strip()}")
-    return "\n".join(lines) or "see the run in the UI (semitruths ui)"
+        error = event.step_failure_data.error if event.event_type == DagsterEventType.STEP_FAILURE else None
+        while error is not None:  # the error and its causes; the full stack traces are in the run's logs
+            lines.append(f"  {event.step_key}: {error.cls_name}: {error.message.strip()}")
+            error = error.cause
+    return "\n".join(lines + ["  (stack traces: the run's page in the UI, `semitruths ui`)"])
