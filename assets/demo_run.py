@@ -24,6 +24,15 @@ class StepFailed(RuntimeError):
     """A materialization failed; the message names the step, the partition, the run id and the error."""
 
 
+def graph_steps() -> list[tuple[list[str], tuple[str, ...]]]:
+    """The demo's steps from the graph (what `python -m assets.demo_steps` prints), in this process."""
+    from semitruths_dagster.definitions import STAGE_ASSETS
+
+    from .graph import steps
+
+    return steps(STAGE_ASSETS)
+
+
 def sync_detector_partitions() -> list[str]:
     return sync(DagsterInstance.get())
 

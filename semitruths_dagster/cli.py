@@ -8,6 +8,8 @@ partitions survive restarts and show up in `dagster dev`.
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -23,17 +25,6 @@ from .detectors.stage import DetectorParams
 from .generation.stage import GenerationParams
 from .storage import Warehouse
 
-# (asset selection, partitioned by) in dependency order; later stages append their steps here.
-# "dataset": once per dataset; "generation": once per dataset x generator; None: once, over everything.
-DEMO_STEPS: list[tuple[str, str | None]] = [
-    ("source_images,released_edits,masks,perturbed_prompts", "dataset"),
-    ("prompt_filters", None),  # cutoffs over every dataset at once
-    ("generations,saliency_scores,change_metrics", "generation"),
-    ("saliency_labels,bins", None),
-    ("detector_predictions", "prediction"),
-    ("evaluation", "detector"),
-    ("leaderboard", None),
-]
 UI_HOST = "127.0.0.1"
 
 
@@ -95,7 +86,7 @@ def print_summary() -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     os.environ.update(dagster_env(), SEMITRUTHS_DEMO="1")  # the demo runs in this process: its instance,
     filter_harmless_warnings()  # the `demo:` settings of semitruths.yaml, a console without known noise
-    from assets.demo_run import StepFailed, materialize_steps, sync_detector_partitions
+    from assets.demo_run import StepFailed, graph_steps, materialize_steps, sync_detector_partitions
 
     config = load_config()
     datasets = args.dataset or [s.name for s in config.sources.values() if s.adapter == "embedded"]
@@ -103,22 +94,26 @@ def cmd_demo(args: argparse.Namespace) -> None:
         config.source(dataset)  # fail early on a name that is not configured
     generators = config.params("generation", GenerationParams).generators
     detectors = register_demo_detectors(config, sync_detector_partitions)
-    partitions = {
-        "dataset": datasets,
-        "generation": [f"{d}|{g}" for d in datasets for g in generators],  # dimensions in name order
-        "prediction": [f"{d}|{n}" for d in datasets for n in detectors],
-        "detector": detectors,
-        None: [None],
-    }
-    console = StageConsole(len(DEMO_STEPS))
-    print(f"Demo on {', '.join(datasets)}: {len(DEMO_STEPS)} stages, every run recorded in DAGSTER_HOME "
+    values = {"dataset": datasets, "generator": generators, "detector": detectors}
+    # One run per partition key: the step's dimensions (in name order) joined by '|'; none: one run.
+    plan = [(",".join(select), ["|".join(key) or None for key in itertools.product(*(values[d] for d in over))])
+            for select, over in graph_steps()]
+    console = StageConsole(len(plan))
+    print(f"Demo on {', '.join(datasets)}: {len(plan)} stages, every run recorded in DAGSTER_HOME "
           f"(logs in the UI); random-weight models: the images and scores are plumbing, not science.", flush=True)
     try:
-        materialize_steps([(selection, partitions[scope]) for selection, scope in DEMO_STEPS], console)
+        materialize_steps(plan, console)
     except StepFailed as exc:  # a failed step: its error and run id, not a Dagster traceback wall
         sys.exit(f"semitruths demo: {exc}")
     print(f"\nDemo finished in {console.elapsed():.1f} s for {', '.join(datasets)}.")
     print_summary()
+
+
+def demo_steps() -> list[dict]:
+    """The graph's steps in dependency order, derived from the asset definitions (assets/graph.py)."""
+    out = subprocess.run([sys.executable, "-m", "assets.demo_steps"], check=True, cwd=PROJECT_ROOT,
+                         env=dagster_env(), capture_output=True, text=True)
+    return json.loads(out.stdout)
 
 
 def detector_params(config) -> tuple[DetectorParams, Path]:

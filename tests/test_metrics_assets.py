@@ -15,6 +15,8 @@ from resources import GpuResource, ModelsResource, ProjectResource
 from semitruths_dagster.generation import stage
 from tests.conftest import TEST_CONFIG, share_tiny_models
 
+pytestmark = pytest.mark.slow  # materializes the graph up to bins
+
 SIDE = 64  # the hand-made square edit
 
 
