@@ -12,7 +12,7 @@ Python-level allocation several fold, so timings under --trace are pessimistic).
 Then, in the same run, a notebook-style baseline of the same evaluation (`baseline_detector`): a pandas
 DataFrame, scikit-learn's metrics overall and per group of every attribute and of the directional pairs
 (`groupby(...).apply`), threshold 0.5 only (no intervals, no calibrated threshold). It runs in a fresh
-child process on the same synthetic rows (same seed), on `--baseline-detectors` detectors (default 2: one
+child process on the same synthetic rows (same seed), on `--baseline-detectors` detectors (default 1: it
 takes minutes); the ratio compares seconds per detector. Peak memory of both: the peak resident memory
 above what the process held once the rows were built (so the rows themselves do not count).
 """
@@ -178,7 +178,7 @@ def main() -> None:
         "--reports", type=Path, default=None, help="also write HTML reports (with figures) here"
     )
     parser.add_argument("--trace", action="store_true", help="also measure each step's traced peak (slower)")
-    parser.add_argument("--baseline-detectors", type=int, default=2,
+    parser.add_argument("--baseline-detectors", type=int, default=1,
                         help="detectors for the notebook-style baseline (0: skip it)")
     args = parser.parse_args()
 
