@@ -11,7 +11,7 @@ from assets.masks import masks
 from assets.metrics import bins, change_metrics, saliency_labels, saliency_scores
 from assets.prompts import perturbed_prompts
 from assets.sources import source_images
-from resources import GpuResource, ModelsResource, ProjectResource
+from resources import ModelsResource, ProjectResource
 from semitruths_dagster.generation import stage
 from tests.conftest import TEST_CONFIG, share_tiny_models
 
@@ -51,7 +51,7 @@ def handmade_edits(project: ProjectResource) -> dict[str, str]:
 def measured(tmp_path_factory, tiny_models):
     project = ProjectResource(config_path=str(TEST_CONFIG), storage_root=str(tmp_path_factory.mktemp("m") / "storage"))
     share_tiny_models(project.storage_root, tiny_models)
-    resources = {"project": project, "models": ModelsResource(), "gpu": GpuResource()}
+    resources = {"project": project, "models": ModelsResource()}
     assert materialize([source_images, masks, perturbed_prompts], partition_key="sample", resources=resources).success
     ids = handmade_edits(project)
     key = MultiPartitionKey({"dataset": "sample", "generator": "sd14"})
