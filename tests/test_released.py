@@ -168,3 +168,22 @@ def test_a_detector_is_judged_on_the_released_set_without_regenerating(released_
     assert not any(k.endswith("_right") for k in breakdowns)
     assert row["n_edited"] == edits.height and row["n_real"] == released_set.n_real
     assert row["edits_random_weights"] == 0  # the release says nothing of random weights: real edits
+
+
+def test_process_import_equals_thread_import(released_set, tmp_path, monkeypatch):
+    """The same rows (and store files) whether decoding runs in worker processes or on threads."""
+    from semitruths_dagster.sources import released_edits as stage
+
+    monkeypatch.setattr(stage, "PROCESS_MIN_ROWS", 1)  # the fixture is small: force the process pool
+    table = parse_released(load_config(TEST_CONFIG).source("released"))
+    frames = {}
+    for executor in ("thread", "process"):
+        rows: list[dict] = []
+        made, rejections = build_edits(table, "released", ImageStore(tmp_path / executor), set(), rows.extend,
+                                       chunk_size=4, workers=2, executor=executor)
+        assert made == len(released_set.edits) == len(rows)
+        frames[executor] = sorted((r["generation_id"], r["image_path"], r["image_sha256"], r["mask_path"], r["width"],
+                                   tuple(r["issues"])) for r in rows), sorted(x.rule for x in rejections)
+    assert frames["thread"] == frames["process"]
+    assert sorted(p.name for p in (tmp_path / "process").rglob("*.*")) == sorted(
+        p.name for p in (tmp_path / "thread").rglob("*.*"))
