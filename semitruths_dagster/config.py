@@ -36,6 +36,10 @@ class SourceConfig:
     dataset: str | None = None  # filter on the metadata's `dataset` column (standardized layout)
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    # `shards: N` splits a source into N partitions `<name>.shard<i>` (by a stable hash of the image id),
+    # so that a backfill can put one GPU on each; cross-dataset assets read every shard.
+    shards: int = 1
+    shard: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,14 @@ class ProjectConfig:
     models: ModelsConfig = ModelsConfig()
     seed: int = 0
     raw: dict[str, Any] = field(default_factory=dict)
+    # `storage.root` as given when it is an object-store URL (s3://bucket/prefix); `storage_root` is then
+    # the local per-worker cache (`storage.cache`) for model folders and rendered sources.
+    storage_url: str = ""
+
+    @property
+    def storage_location(self) -> str | Path:
+        """Where stage tables, chunks, images and reports live: the URL, else the local root."""
+        return self.storage_url or self.storage_root
 
     @property
     def dataset_names(self) -> list[str]:
@@ -184,12 +196,27 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
             raise ConfigError(f"{where}: needs at least an 'adapter'")
         spec = dict(spec)
         spec["root"] = _resolve(base, spec.get("root"))
-        sources[str(name)] = build_section(SourceConfig, {"name": str(name), **spec}, where)
+        shards = spec.get("shards", 1)
+        if not isinstance(shards, int) or shards < 1:
+            raise ConfigError(f"{where}.shards: must be a whole number >= 1, got {shards!r}")
+        for i in range(shards):
+            key = f"{name}.shard{i}" if shards > 1 else str(name)
+            sources[key] = build_section(SourceConfig, {**spec, "name": key, "shard": i}, where)
     if not sources:
         raise ConfigError(f"{cfg_path}: 'sources' names no dataset")
 
     storage = raw.get("storage") or {}
-    root = _resolve(base, storage_root or storage.get("root") or "var/storage")
+    root_value = str(storage_root or storage.get("root") or "var/storage")
+    storage_url = ""
+    if "://" in root_value and not root_value.startswith("file://"):
+        from .storage.location import StorageError, check_scheme  # late: storage imports polars / duckdb
+
+        try:
+            check_scheme(root_value)
+        except StorageError as exc:
+            raise ConfigError(f"{cfg_path}: {exc}") from None
+        storage_url, root_value = root_value.rstrip("/"), str(storage.get("cache") or "var/cache")
+    root = _resolve(base, root_value.removeprefix("file://"))
     models = dict(raw.get("models") or {})
     models["overrides"] = {
         k: str(_resolve(base, v)) if str(v).startswith((".", "/", "~")) else str(v)
@@ -203,4 +230,5 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
         models=build_section(ModelsConfig, models, f"{cfg_path}: models"),
         seed=int(raw.get("seed", 0)),
         raw=raw,
+        storage_url=storage_url,
     )

@@ -17,6 +17,7 @@ import polars as pl
 from ..metrics.bins_stage import scene_bins
 from ..provenance import code_version, utc_now
 from ..sources.released_edits import released_bins
+from ..storage.location import read_text
 from .evaluate import EvaluationResult, evaluate_detector
 from .leaderboard import leaderboard
 from .plots import make_figures
@@ -122,7 +123,7 @@ def _finite(value):
 
 def leaderboard_rows(result_paths: list[str]) -> tuple[list[dict], list[EvaluationResult]]:
     """One row per evaluated detector, best ROC-AUC first, from the stored results."""
-    results = [EvaluationResult.from_dict(json.loads(Path(p).read_text())) for p in result_paths]
+    results = [EvaluationResult.from_dict(json.loads(read_text(p))) for p in result_paths]
     table = leaderboard(results) if results else {}
     rows = [{k: _finite(table[k][i]) for k in table} for i in range(len(results))]
     return rows, results

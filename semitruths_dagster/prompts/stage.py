@@ -92,11 +92,11 @@ def build_prompt_rows(
 ) -> list[dict]:
     """Rows of the `perturbed_prompts` table for one dataset (stage tables in, table rows out)."""
     rows: list[PromptRow] = []
-    image_paths = {i["image_id"]: str(store.abspath(i["image_path"])) for i in images}
+    image_paths = {i["image_id"]: str(store.local_path(i["image_path"])) for i in images}
     if "inpainting" in params.methods:
         requests = [
             MaskRequest(m["dataset"], m["image_id"], m["mask_id"], m["label"], image_paths[m["image_id"]],
-                        str(store.abspath(m["mask_path"])))
+                        str(store.local_path(m["mask_path"])))
             for m in largest_masks([m for m in masks if m["eligible"]], params.masks_per_image)
         ]
         rows += perturb_masks(

@@ -59,7 +59,7 @@ def _copy(store: ImageStore, relpath: str, out: Path, target: str) -> str:
     target = f"{target}{Path(relpath).suffix}"
     path = resolve_inside(out, target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(store.abspath(relpath), path)
+    shutil.copyfile(store.local_path(relpath), path)
     return target
 
 
