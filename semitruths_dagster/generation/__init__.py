@@ -1,6 +1,6 @@
 """Generations: inpainting and prompt-to-prompt editing across the paper's diffusion models (no Dagster).
 
-`resolve_generator(name, profile, overrides, tiny_root)` -> `GeneratorRef`; `load_pipeline(ref, method,
+`resolve_generator(name, profile, overrides, tiny_root)` -> `hub.ModelRef`; `load_pipeline(ref, method,
 settings)` -> `LoadedPipeline` (cached per process); `inpaint(loaded, items)` and `edit(loaded, items)`
 yield `GenerationResult`s.
 """

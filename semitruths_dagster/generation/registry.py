@@ -1,6 +1,6 @@
 """The generators of the paper: name -> hub id, architecture family, methods; and resolving a name to a ref.
 
-A generator resolves to a `GeneratorRef`: a hub id (profile 'paper'), a local directory (an override), or
+A generator resolves to a `hub.ModelRef`: a hub id (profile 'paper'), a local directory (an override), or
 a tiny random-weight folder this project builds (profile 'tiny'). All three load through the same
 `from_pretrained` call.
 """
