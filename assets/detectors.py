@@ -45,7 +45,7 @@ from semitruths_dagster.sources.released_edits import TABLE as RELEASED_TABLE
 from .common import counts_table, inline_png, partition_of, publish_partition
 from .generations import generations
 from .masks import masks
-from .metrics import bins, saliency_labels
+from .metrics import bins, change_metrics, saliency_labels
 from .partitions import dataset_partitions
 from .released import released_edits, released_frame
 from .sources import source_images
@@ -73,7 +73,7 @@ def detector_params(project: ProjectResource) -> tuple[predict_stage.DetectorPar
     partitions_def=prediction_partitions,
     deps=[AssetDep(source_images, partition_mapping=BY_DATASET), AssetDep(masks, partition_mapping=BY_DATASET),
           AssetDep(released_edits, partition_mapping=BY_DATASET), AssetDep(generations, partition_mapping=ALL),
-          saliency_labels],
+          saliency_labels, AssetDep(change_metrics, partition_mapping=ALL)],
     group_name="detectors",
     kinds={"pytorch", "parquet"},
     code_version="detector_predictions-v1",
@@ -103,7 +103,8 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
         generated = [edits.select(columns[:-1])] if edits.height else []
         edits = pl.concat([*generated, released.select(columns)], how="diagonal_relaxed")
     targets = predict_stage.plan_targets(tables.read("source_images", {"dataset": dataset}), edits,
-                                         tables.read("masks", {"dataset": dataset}))
+                                         tables.read("masks", {"dataset": dataset}),
+                                         predict_stage.post_edit_masks(tables.read_all("change_metrics")))
     predict_stage.choose_boxes(detector, targets, project.images(), params.crop_threshold, project.config().seed)
     cached = {}
     if tables.exists(predict_stage.TABLE, partition):
