@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from ..metrics.bins_stage import scene_bins
 from ..paths import resolve_inside
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore, TableStore
@@ -79,7 +80,8 @@ def export_released(tables: TableStore, store: ImageStore, out: Path, only_salie
         raise ValueError("source_images is not materialized: nothing to export")
     masks, edits = tables.read_all("masks"), tables.read_all("generations")
     out.mkdir(parents=True)
-    scenes = _first_per(masks, "image_id")
+    # Scene bins by the one definition (bins_stage.scene_bins: mean +- std over every dataset at once).
+    scenes = _first_per(scene_bins(masks)[0], "image_id") if not masks.is_empty() else {}
     mask_rows = _first_per(masks, "mask_id")
     rows, random_weights = [], False
     for image in images.sort("dataset", "image_id").iter_rows(named=True):
