@@ -9,7 +9,6 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from PIL import Image
 
 from semitruths_dagster.detectors import Preprocessing, build_detector, crop_box_for_mask
 from semitruths_dagster.detectors import stage as predict_stage
