@@ -95,6 +95,8 @@ def evaluate(frame: pl.DataFrame, detector: str, version: str, random_weights: b
         frame["label"].to_numpy(), frame["score"].to_numpy(), attributes, detector=detector,
         random_weights=random_weights, threshold=threshold, target_fpr=target_fpr, n_boot=n_boot, seed=seed,
         pair_columns=("original_label", "perturbed_label"),
+        # Cluster bootstrap by source image: a real image and all its edits share (dataset, image_id).
+        clusters=(frame["dataset"] + "/" + frame["image_id"]).to_list(),
     )
     # Edits made by random-weight generators are noise: the report says so first, like random detectors.
     if "edit_random_weights" in frame.columns:
