@@ -17,6 +17,7 @@ import polars as pl
 from ..metrics.bins_stage import scene_bins
 from ..provenance import code_version, utc_now
 from ..sources.released_edits import released_bins
+from .caption_edits import changed_words
 from .evaluate import EvaluationResult, evaluate_detector
 from .leaderboard import leaderboard
 from .plots import make_figures
@@ -70,11 +71,16 @@ def attribute_frame(predictions: pl.DataFrame, generations: pl.DataFrame, bins: 
 
 
 def _edit_attributes(edits: pl.DataFrame) -> pl.DataFrame:
-    inpainting = pl.col("method") == "inpainting"
+    """Edit attributes; the directional edit is the label pair (inpainting) or the changed words of the
+    caption (prompt-based editing, `caption_edits.changed_words`)."""
     noise = pl.col("random_weights") if "random_weights" in edits.columns else pl.lit(None, pl.Boolean)
-    return edits.select("generation_id", *EDIT_COLUMNS, original_label=pl.when(inpainting).then(pl.col("original_text")),
-                        perturbed_label=pl.when(inpainting).then(pl.col("prompt")),
-                        edit_random_weights=noise.cast(pl.Boolean))
+    originals, perturbed = [], []
+    for method, text, prompt in edits.select("method", "original_text", "prompt").iter_rows():
+        pair = (text, prompt) if method == "inpainting" else changed_words(text, prompt)
+        originals.append(pair[0])
+        perturbed.append(pair[1])
+    return edits.select("generation_id", *EDIT_COLUMNS, edit_random_weights=noise.cast(pl.Boolean)).with_columns(
+        original_label=pl.Series(originals, dtype=pl.Utf8), perturbed_label=pl.Series(perturbed, dtype=pl.Utf8))
 
 
 def _bin_columns(frame: pl.DataFrame) -> list[str]:
