@@ -6,6 +6,7 @@ No Dagster here. `ModelRegistry(profile, overrides, tiny_root).load(role)` is th
 from .encoders import (
     clip_image_embeddings,
     clip_text_embeddings,
+    hf_clip_features,
     paired_cosine,
     sentence_embeddings,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "clip_image_embeddings",
     "clip_text_embeddings",
     "ensure_tiny",
+    "hf_clip_features",
     "load_model",
     "paired_cosine",
     "resolve_device",

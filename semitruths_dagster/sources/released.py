@@ -40,7 +40,9 @@ METRICS = {
     "ratio": "area_ratio", "ratio_rgb": "post_edit_ratio", "ratio_gray": "post_edit_ratio_gray",
     "mse_rgb": "mse", "mse_gray": "mse_gray", "ssim_rgb": "ssim", "ssim_gray": "ssim_gray",
     "lpips_score": "lpips", "dreamsim": "dreamsim", "sen_sim": "sentence_similarity",
-    "clip_sim": "clip_image_similarity", "direct_sim": "directional_similarity", "cap2_img2": "clip_edit_text_similarity",
+    # the release's saliency scores came from the original code (its CLIP, its directional formula)
+    "clip_sim": "clip_image_sim_original", "direct_sim": "directional_sim_original",
+    "cap2_img2": "clip_edit_text_sim_original",
     "cc_cluters_rgb": "n_components", "cc_clusters_rgb": "n_components", "cc_clusters_gray": "n_components_gray",
     "largest_component_size_rgb": "largest_component_ratio",
     "largest_component_size_gray": "largest_component_ratio_gray",

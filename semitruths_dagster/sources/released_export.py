@@ -28,8 +28,8 @@ from .released import RELEASED_MODELS, to_released_units
 
 MODEL_NAMES = {ours: released for released, ours in RELEASED_MODELS.items()}
 # (released column, our column) of the change metrics and saliency scores
-VALUES = [("cap2_img2", "clip_edit_text_similarity"), ("direct_sim", "directional_similarity"),
-          ("clip_sim", "clip_image_similarity"), ("dreamsim", "dreamsim"), ("lpips_score", "lpips"),
+VALUES = [("cap2_img2", "clip_edit_text_sim_original"), ("direct_sim", "directional_sim_original"),
+          ("clip_sim", "clip_image_sim_original"), ("dreamsim", "dreamsim"), ("lpips_score", "lpips"),
           ("sen_sim", "sentence_similarity"), ("mse_rgb", "mse"), ("ssim_rgb", "ssim"), ("ratio_rgb", "post_edit_ratio"),
           ("largest_component_size_rgb", "largest_component_ratio"), ("cc_cluters_rgb", "n_components"),
           ("cluster_dist_rgb", "max_centroid_distance")]
