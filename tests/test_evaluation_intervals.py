@@ -91,6 +91,9 @@ def test_wilson_group_intervals_never_collapse():
     assert lo[0] == pytest.approx(0.0, abs=1e-12) and hi[0] == pytest.approx(0.27753, abs=1e-4)
     assert lo[1] == pytest.approx(0.72247, abs=1e-4) and hi[1] == pytest.approx(1.0)
     assert lo[2] < 0.5 < hi[2] and np.isnan(lo[3]) and np.isnan(hi[3])
+    k = np.arange(51)
+    lo, hi = recall_intervals(k, np.full(51, 50))
+    assert (lo <= k / 50).all() and (hi >= k / 50).all()  # contains the estimate (plots draw lo..hi bars)
 
 
 def test_small_groups_shown_but_not_ranked_and_the_report_says_how():

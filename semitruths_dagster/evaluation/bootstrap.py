@@ -82,6 +82,8 @@ def recall_intervals(
     ok = totals > 0
     if ok.any():
         lo[ok], hi[ok] = proportion_confint(hits[ok], totals[ok], alpha=1.0 - level, method=method)
+        p = hits[ok] / totals[ok]  # the interval contains the estimate: no rounding past it at 0 or 1
+        lo[ok], hi[ok] = np.minimum(lo[ok], p), np.maximum(hi[ok], p)
     return lo, hi
 
 
