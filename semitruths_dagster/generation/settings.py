@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..hub import resolve_device
+
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -21,7 +23,8 @@ class DeviceSettings:
     device: 'auto' (first CUDA device if any, else CPU), 'cpu', 'cuda', 'cuda:1', ...
     dtype: 'auto' (float16 on a GPU, the dtype SD checkpoints are published in; float32 on the CPU, where
         half precision is slow or unsupported), or float32 / float16 / bfloat16 (fp32 / fp16 / bf16).
-    batch_size: items per pipeline call (inpainting). Prompt-based editing optimises one image at a time.
+    batch_size: items per pipeline call: inpainting, and prompt-to-prompt (null-text inversion and editing
+        of several images per UNet call, each with its own null embeddings and optimizer).
     attention: 'sdpa' (diffusers' default AttnProcessor2_0), 'eager' (AttnProcessor: plain matmul +
         softmax), 'xformers', 'sdpa-flash' / 'sdpa-efficient' / 'sdpa-math' / 'sdpa-cudnn' (SDPA restricted
         to one torch kernel), or 'backend:<name>' (diffusers' `set_attention_backend`, for models whose
@@ -46,9 +49,7 @@ class DeviceSettings:
 
     def torch_device(self) -> torch.device:
         """The device 'auto' stands for on this machine."""
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return resolve_device(self.device)
 
     def torch_dtype(self) -> torch.dtype:
         """The dtype 'auto' stands for on the resolved device."""
