@@ -19,6 +19,7 @@ from dagster import (
 from matplotlib.figure import Figure
 
 from resources import ModelsResource, ProjectResource
+from semitruths_dagster.hub import resolve_device
 from semitruths_dagster.metrics import bins_stage, change_stage, saliency_stage
 
 from .common import counts_table, inline_png, partition_of, publish_partition
@@ -158,7 +159,7 @@ def change_metrics(context: AssetExecutionContext, project: ProjectResource):
                 prompts.select("request_id", "sentence_similarity", "clip_text_similarity").to_dicts()}
     measured = change_stage.compute_change_metrics(
         rows, originals, dict(zip(mask_rows["mask_id"], mask_rows["area_ratio"], strict=True)), semantic,
-        project.images(), params)
+        project.images(), params, device=str(resolve_device(project.device)))  # LPIPS beside the generators
     frame, metadata = publish_partition(
         context, project, table=change_stage.TABLE, rows=measured, schema=change_stage.SCHEMA,
         preview_columns=["method", "area_ratio", "mse", "ssim", "post_edit_ratio", "n_components", "lpips"],

@@ -14,12 +14,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
 from .config import PROJECT_ROOT, load_config
+from .console import StageConsole, filter_harmless_warnings
 from .detectors import add_spec, write_random_detector
 from .detectors.stage import DetectorParams
 from .generation.stage import GenerationParams
@@ -84,19 +84,28 @@ def print_summary() -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    os.environ.update(dagster_env(), SEMITRUTHS_DEMO="1")  # the demo runs in this process: its instance,
+    filter_harmless_warnings()  # the `demo:` settings of semitruths.yaml, a console without known noise
+    from assets.demo_run import StepFailed, graph_steps, materialize_steps, sync_detector_partitions
+
     config = load_config()
     datasets = args.dataset or [s.name for s in config.sources.values() if s.adapter == "embedded"]
-    started = time.monotonic()
     for dataset in datasets:
         config.source(dataset)  # fail early on a name that is not configured
     generators = config.params("generation", GenerationParams).generators
-    detectors = register_demo_detectors(config)
+    detectors = register_demo_detectors(config, sync_detector_partitions)
     values = {"dataset": datasets, "generator": generators, "detector": detectors}
-    for step in demo_steps():
-        # One run per partition key: the step's dimensions (in name order) joined by '|'; none: one run.
-        for key in itertools.product(*(values[d] for d in step["over"])):
-            materialize(",".join(step["select"]), "|".join(key) or None)
-    print(f"\nDemo finished in {time.monotonic() - started:.1f} s for {', '.join(datasets)}.")
+    # One run per partition key: the step's dimensions (in name order) joined by '|'; none: one run.
+    plan = [(",".join(select), ["|".join(key) or None for key in itertools.product(*(values[d] for d in over))])
+            for select, over in graph_steps()]
+    console = StageConsole(len(plan))
+    print(f"Demo on {', '.join(datasets)}: {len(plan)} stages, every run recorded in DAGSTER_HOME "
+          f"(logs in the UI); random-weight models: the images and scores are plumbing, not science.", flush=True)
+    try:
+        materialize_steps(plan, console)
+    except StepFailed as exc:  # a failed step: its error and run id, not a Dagster traceback wall
+        sys.exit(f"semitruths demo: {exc}")
+    print(f"\nDemo finished in {console.elapsed():.1f} s for {', '.join(datasets)}.")
     print_summary()
 
 
@@ -119,13 +128,13 @@ def sync_detector_partitions() -> list[str]:
     return out.stdout.split()
 
 
-def register_demo_detectors(config) -> list[str]:
+def register_demo_detectors(config, sync=sync_detector_partitions) -> list[str]:
     """The demo's detectors: real plugins on seeded random weights, saved in their real checkpoint
     formats and labelled random_weights (every report they make says so first)."""
     params, registry = detector_params(config)
     for plugin in params.demo:
         write_random_detector(plugin, registry, params.weights_dir(config.path.parent))
-    return sync_detector_partitions()
+    return sync()
 
 
 def cmd_detector(args: argparse.Namespace) -> None:

@@ -17,6 +17,7 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_ENV = "SEMITRUTHS_CONFIG"
+DEMO_ENV = "SEMITRUTHS_DEMO"  # "1": apply the file's `demo:` section (set by `semitruths demo`)
 PARTITION_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -147,6 +148,18 @@ def build_section(cls: type, values: dict[str, Any] | None, where: str,
         raise fail("<root>", str(exc)) from None
 
 
+def with_demo_settings(raw: dict[str, Any], where: Path) -> dict[str, Any]:
+    """The file's settings with its `demo:` section laid over them, key by key within each section
+    (what `semitruths demo` runs: the same graph on fewer items)."""
+    demo = raw.get("demo") or {}
+    if not isinstance(demo, dict) or not all(isinstance(v, dict) for v in demo.values()):
+        raise ConfigError(f"{where}: 'demo' must map section names to mappings of settings")
+    merged = dict(raw)
+    for section, values in demo.items():
+        merged[section] = {**(raw.get(section) or {}), **values}
+    return merged
+
+
 def load_config(path: str | os.PathLike | None = None, storage_root: str | None = None) -> ProjectConfig:
     """Read and check the configuration file; `storage_root` overrides the file's value."""
     cfg_path = Path(path).resolve() if path else default_config_path()
@@ -158,6 +171,8 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
         raise ConfigError(f"{cfg_path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{cfg_path}: the top level must be a mapping")
+    if os.environ.get(DEMO_ENV) == "1":
+        raw = with_demo_settings(raw, cfg_path)
     base = cfg_path.parent
 
     sources: dict[str, SourceConfig] = {}

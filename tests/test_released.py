@@ -195,3 +195,22 @@ def test_component_columns_in_the_originals_units():
     assert one == {"n_components": 2, "largest_component_ratio": 100.0, "max_centroid_distance": -1.0}
     assert from_released_units({"n_components": None, "largest_component_ratio": None}, 10, 10) == {
         "n_components": None, "largest_component_ratio": None}
+
+
+def test_process_import_equals_thread_import(released_set, tmp_path, monkeypatch):
+    """The same rows (and store files) whether decoding runs in worker processes or on threads."""
+    from semitruths_dagster.sources import released_edits as stage
+
+    monkeypatch.setattr(stage, "PROCESS_MIN_ROWS", 1)  # the fixture is small: force the process pool
+    table = parse_released(load_config(TEST_CONFIG).source("released"))
+    frames = {}
+    for executor in ("thread", "process"):
+        rows: list[dict] = []
+        made, rejections = build_edits(table, "released", ImageStore(tmp_path / executor), set(), rows.extend,
+                                       chunk_size=4, workers=2, executor=executor)
+        assert made == len(released_set.edits) == len(rows)
+        frames[executor] = sorted((r["generation_id"], r["image_path"], r["image_sha256"], r["mask_path"], r["width"],
+                                   tuple(r["issues"])) for r in rows), sorted(x.rule for x in rejections)
+    assert frames["thread"] == frames["process"]
+    assert sorted(p.name for p in (tmp_path / "process").rglob("*.*")) == sorted(
+        p.name for p in (tmp_path / "thread").rglob("*.*"))

@@ -55,6 +55,7 @@ class GenerationParams:
     size: int | None = 512  # working size (the paper's images are 512 px); None: the pipeline's default
     chunk_size: int = 4  # items committed together
     only_kept: bool = True  # only requests that passed prompt_filters
+    max_per_method: int | None = None  # at most N edits per method and partition (table order): the demo
     p2p: dict = field(default_factory=dict)  # P2PParams fields (null_inner_steps, cross_replace_steps, ...)
     # Settings that replace the above under the tiny profile: random weights make noise at any setting.
     tiny: dict = field(default_factory=lambda: {"size": 64, "steps": 10, "p2p": {"null_inner_steps": 2}})
@@ -95,10 +96,14 @@ def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str],
     methods = [m for m in params.methods if m in generator_spec(generator).methods]
     settings = {"steps": params.steps, "guidance": params.guidance, "size": params.size, "ref": model_ref,
                 "p2p": asdict(params.p2p_params()) if P2P in methods else None}
-    items = []
+    items: list[WorkItem] = []
+    taken: dict[str, int] = {}
     for row in prompts:
         if row["method"] not in methods or not row["valid"]:
             continue
+        if params.max_per_method is not None and taken.get(row["method"], 0) >= params.max_per_method:
+            continue
+        taken[row["method"]] = taken.get(row["method"], 0) + 1
         settings_for = settings if row["method"] == P2P else {**settings, "p2p": None}
         items.append(WorkItem(
             generation_id=request_id("generation", row["request_id"], generator, row["method"], settings_for, seed),
