@@ -45,7 +45,7 @@ from semitruths_dagster.storage.location import publish_dir, publish_file
 from .common import counts_table, inline_png, partition_of, publish_partition
 from .generations import generations
 from .masks import masks
-from .metrics import bins, saliency_labels
+from .metrics import bins, change_metrics, saliency_labels
 from .partitions import detector_partitions, prediction_partitions
 from .placement import gpu_step
 from .released import released_edits
@@ -75,7 +75,7 @@ def registry_dir(project: ProjectResource) -> Path:
     partitions_def=prediction_partitions,
     deps=[AssetDep(source_images, partition_mapping=BY_DATASET), AssetDep(masks, partition_mapping=BY_DATASET),
           AssetDep(released_edits, partition_mapping=BY_DATASET), AssetDep(generations, partition_mapping=ALL),
-          saliency_labels],
+          saliency_labels, AssetDep(change_metrics, partition_mapping=ALL)],
     group_name="detectors",
     kinds={"pytorch", "parquet"},
     code_version="detector_predictions-v1",

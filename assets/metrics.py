@@ -72,19 +72,23 @@ def saliency_scores(context: AssetExecutionContext, project: ProjectResource,
                     models: ModelsResource) -> MaterializeResult:
     """One row per edited image: CLIP image similarity original vs edited, CLIP similarity of the
     edited image and the perturbed text, directional similarity (the paper's formula), BRISQUE of the
-    edited image (the brisque package's real SVM), and whether the image is black."""
+    edited image (the brisque package's real SVM), and whether the image is black; beside them the
+    three CLIP scores as the original code computed them (`*_original`: the `saliency` model role,
+    openai/clip-vit-base-patch32, its directional formula), which the `released` windows apply to."""
     config = project.config()
     params = config.params("saliency", saliency_stage.SaliencyParams)
     rows, originals = _inputs(project, context)
-    clip = models.registry(config).load("clip")
-    scored = saliency_stage.score_saliency(rows, originals, project.images(), clip, params)
+    registry = models.registry(config)
+    clip, original = registry.load("clip"), registry.load("saliency")
+    scored = saliency_stage.score_saliency(rows, originals, project.images(), clip, params, original)
     frame, metadata = publish_partition(
         context, project, table=saliency_stage.SCORES_TABLE, rows=scored, schema=saliency_stage.SCORES_SCHEMA,
         preview_columns=["method", "clip_image_similarity", "directional_similarity", "brisque", "black"],
     )
     metadata["histograms"] = MetadataValue.md(histograms(
-        frame, ["clip_image_similarity", "clip_edit_text_similarity", "directional_similarity", "brisque"]))
-    if clip.random_weights:
+        frame, ["clip_image_similarity", "clip_edit_text_similarity", "directional_similarity",
+                "directional_sim_original", "brisque"]))
+    if clip.random_weights or original.random_weights:
         metadata["warning"] = "CLIP has random weights (tiny profile): the CLIP similarities mean nothing."
     return MaterializeResult(metadata=metadata)
 

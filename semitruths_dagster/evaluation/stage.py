@@ -18,6 +18,7 @@ from ..metrics.bins_stage import scene_bins
 from ..provenance import code_version, utc_now
 from ..sources.released_edits import released_bins
 from ..storage.location import read_text
+from .caption_edits import changed_words
 from .evaluate import EvaluationResult, evaluate_detector
 from .leaderboard import leaderboard
 from .plots import make_figures
@@ -71,11 +72,16 @@ def attribute_frame(predictions: pl.DataFrame, generations: pl.DataFrame, bins: 
 
 
 def _edit_attributes(edits: pl.DataFrame) -> pl.DataFrame:
-    inpainting = pl.col("method") == "inpainting"
+    """Edit attributes; the directional edit is the label pair (inpainting) or the changed words of the
+    caption (prompt-based editing, `caption_edits.changed_words`)."""
     noise = pl.col("random_weights") if "random_weights" in edits.columns else pl.lit(None, pl.Boolean)
-    return edits.select("generation_id", *EDIT_COLUMNS, original_label=pl.when(inpainting).then(pl.col("original_text")),
-                        perturbed_label=pl.when(inpainting).then(pl.col("prompt")),
-                        edit_random_weights=noise.cast(pl.Boolean))
+    originals, perturbed = [], []
+    for method, text, prompt in edits.select("method", "original_text", "prompt").iter_rows():
+        pair = (text, prompt) if method == "inpainting" else changed_words(text, prompt)
+        originals.append(pair[0])
+        perturbed.append(pair[1])
+    return edits.select("generation_id", *EDIT_COLUMNS, edit_random_weights=noise.cast(pl.Boolean)).with_columns(
+        original_label=pl.Series(originals, dtype=pl.Utf8), perturbed_label=pl.Series(perturbed, dtype=pl.Utf8))
 
 
 def _bin_columns(frame: pl.DataFrame) -> list[str]:
@@ -89,13 +95,15 @@ def evaluate(frame: pl.DataFrame, detector: str, version: str, random_weights: b
     """The evaluation row of one detector; writes result JSON, figures and HTML report to `out_dir`."""
     skip = {"cache_key", "detector", "detector_version", "plugin", "label", "image_kind", "image_id",
             "generation_id", "image_sha256", "score", "threshold", "predicted_fake", "random_weights",
-            "preprocessing", "crop_box", "crop_mask_share", "reused_from_cache", "code_version", "created_at",
+            "preprocessing", "crop_box", "crop_mask_share", "crop_source", "crop_fallback", "reused_from_cache", "code_version", "created_at",
             "edit_random_weights"}
     attributes = {c: np.asarray(frame[c].to_list(), dtype=object) for c in frame.columns if c not in skip}
     result = evaluate_detector(
         frame["label"].to_numpy(), frame["score"].to_numpy(), attributes, detector=detector,
         random_weights=random_weights, threshold=threshold, target_fpr=target_fpr, n_boot=n_boot, seed=seed,
         pair_columns=("original_label", "perturbed_label"),
+        # Cluster bootstrap by source image: a real image and all its edits share (dataset, image_id).
+        clusters=(frame["dataset"] + "/" + frame["image_id"]).to_list(),
     )
     # Edits made by random-weight generators are noise: the report says so first, like random detectors.
     if "edit_random_weights" in frame.columns:

@@ -320,9 +320,11 @@ def pixel_metrics_for_pairs(
     *,
     mode: str = "RGB",
     ssim_win_size: int = 5,
+    return_masks: bool = False,
 ) -> PixelMetrics:
     """Like `pixel_metrics` for (original, edited) pairs of any sizes: aligns each edit to its original,
-    batches pairs of equal shape together, and returns the rows in input order."""
+    batches pairs of equal shape together, and returns the rows in input order. With `return_masks`,
+    `masks` is a list of (H, W) bool post-edit masks at each original's size."""
     if not pairs:
         empty = np.zeros((0, 16, 16, 3 if mode == "RGB" else 1), np.uint8)
         return pixel_metrics(empty, empty, params)
@@ -331,16 +333,21 @@ def pixel_metrics_for_pairs(
     for i, (o, _) in enumerate(aligned):
         groups.setdefault(o.shape, []).append(i)
     cols: dict[str, np.ndarray] = {}
+    masks: list = [None] * len(pairs)
     for idx in groups.values():
-        res = pixel_metrics(
+        metrics = pixel_metrics(
             np.stack([aligned[i][0] for i in idx]),
             np.stack([aligned[i][1] for i in idx]),
             params,
             ssim_win_size=ssim_win_size,
-        ).to_dict()
-        for k, v in res.items():
+            return_masks=return_masks,
+        )
+        for k, v in metrics.to_dict().items():
             cols.setdefault(k, np.zeros(len(pairs), dtype=v.dtype))[idx] = v
-    return PixelMetrics(**cols)
+        if return_masks:
+            for j, i in enumerate(idx):
+                masks[i] = metrics.masks[j]
+    return PixelMetrics(masks=masks if return_masks else None, **cols)
 
 
 # --------------------------------------------------------------------------- localized vs diffused

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
@@ -32,11 +32,14 @@ from .released import (
     ReleasedRow,
     ReleasedTable,
     edit_fields,
+    from_released_units,
     generation_id,
 )
 
 TABLE = "released_edits"
 METRIC_COLUMNS = tuple(dict.fromkeys(METRICS.values()))
+COMPONENT_METRICS = tuple(m for m in METRIC_COLUMNS if m.startswith(("n_components", "largest_component_ratio",
+                                                                      "max_centroid_distance")))
 BIN_COLUMNS = tuple(f"{m}{s}" for m in BINNED for s in ("_bin", "_bin5")) + tuple(f"{m}_bin" for m in SCENE)
 SCHEMA: dict[str, pl.DataType] = {
     "generation_id": pl.Utf8, "dataset": pl.Utf8, "image_id": pl.Utf8, "mask_id": pl.Utf8, "method": pl.Utf8,
@@ -65,6 +68,7 @@ def edit_row(table: ReleasedTable, r: ReleasedRow, dataset: str, store: ImageSto
     fields, issues = edit_fields(table, r)
     path = locate(table.root, r.fields["image_path"])
     image = load_rgb(path)
+    fields |= from_released_units({m: fields[m] for m in COMPONENT_METRICS if m in fields}, image.width, image.height)
     image_path, sha = store.put_file(path)
     mask_path = None
     if relpath := r.fields.get("mask_path"):
@@ -128,12 +132,6 @@ def _attempt(r: ReleasedRow) -> dict | Rejection:
         return Rejection(STAGE_EDITS, w["dataset"], r.fields["image_path"], exc.file, exc.rule, exc.message, r.line)
 
 
-def _share(values: Iterable, totals: np.ndarray) -> np.ndarray:
-    """Given sizes as a share of `totals`: values above 1 are taken as pixels (or pixel distances)."""
-    v = np.asarray(list(values), float)
-    return np.where(v > 1, v / totals, v)
-
-
 def released_bins(edits: pl.DataFrame) -> pl.DataFrame:
     """The paper's three-level bins (25th / 75th percentiles over every released edit given) where the
     release gave none, and localization from the given component statistics."""
@@ -144,9 +142,10 @@ def released_bins(edits: pl.DataFrame) -> pl.DataFrame:
         values = edits[metric].cast(pl.Float64).fill_null(np.nan).to_numpy()
         if edits[f"{metric}_bin"].null_count() == edits.height and np.isfinite(values).any():
             columns[f"{metric}_bin"] = assign_bins(values, compute_cutoffs(values, metric=metric)).labels.tolist()
+    # Stored in this project's units on import (`from_released_units`): a share, and pixels.
     width, height = edits["width"].to_numpy().astype(float), edits["height"].to_numpy().astype(float)
-    largest = _share(edits["largest_component_ratio"].fill_null(np.nan), width * height)
-    distance = _share(edits["max_centroid_distance"].fill_null(np.nan), np.hypot(width, height))
+    largest = edits["largest_component_ratio"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    distance = edits["max_centroid_distance"].cast(pl.Float64).fill_null(np.nan).to_numpy() / np.hypot(width, height)
     n_components = edits["n_components"].fill_null(np.nan).to_numpy()
     if np.isfinite(n_components).any():
         labels, _ = dataset_localization(largest, n_components, distance)
