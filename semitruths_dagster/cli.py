@@ -19,6 +19,7 @@ import yaml
 
 from .config import PROJECT_ROOT, load_config
 from .detectors import add_spec, write_random_detector
+from .detectors import cli_tools as detector_tools
 from .detectors.stage import DetectorParams
 from .generation.stage import GenerationParams
 from .storage import Warehouse
@@ -144,7 +145,12 @@ def cmd_detector(args: argparse.Namespace) -> None:
         for role, ref in (data.get("weights") or {}).items():  # keep relative weight paths pointing where they did
             if isinstance(ref, str) and (base / ref).exists():
                 data["weights"][role] = str((base / ref).resolve())
+        for item in data.get("golden") or []:  # golden images too
+            if isinstance(item, dict) and isinstance(item.get("image"), str) and (base / item["image"]).exists():
+                item["image"] = str((base / item["image"]).resolve())
         path = add_spec(registry, data, overwrite=args.overwrite)
+    elif args.action in ("verify", "convert", "fit-probe"):
+        sys.exit(detector_tools.run(args, config, params, registry))
     else:
         path = write_random_detector(args.spec, registry, params.weights_dir(config.path.parent), name=args.name)
     print(f"registered {path}; with `semitruths ui` running, its predictions and report follow by themselves")
@@ -195,11 +201,14 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("warehouse", help="refresh the DuckDB views and print row counts").set_defaults(
         func=cmd_warehouse)
     det = sub.add_parser("detector", help="register a detector spec in the registry the sensor watches")
-    det.add_argument("action", choices=["add", "add-random"],
-                     help="add: copy a spec file in; add-random: a plugin with seeded random weights")
-    det.add_argument("spec", help="spec file (add) or plugin name (add-random)")
-    det.add_argument("--name", help="add-random: the detector's name")
+    det.add_argument("action", choices=["add", "add-random", "verify", "convert", "fit-probe"],
+                     help="add: copy a spec file in; add-random: a plugin with seeded random weights; verify: "
+                          "digests + golden images of a registered detector; convert: its weights as "
+                          "safetensors + a spec; fit-probe: fit a linear_probe head on a split")
+    det.add_argument("spec", help="spec file (add), plugin (add-random), or detector name (verify, convert, fit-probe)")
+    det.add_argument("--name", help="add-random: the detector's name; convert: the converted spec's name")
     det.add_argument("--overwrite", action="store_true", help="replace a spec of the same name")
+    detector_tools.add_arguments(det)
     det.set_defaults(func=cmd_detector)
     export = sub.add_parser("export", help="write the results in the released evaluation set's layout")
     export.add_argument("out", help="a new folder for metadata.csv and the image folders")

@@ -19,7 +19,14 @@ import torch
 from PIL import Image
 
 from .cache import prediction_cache_key
-from .checkpoints import CheckpointError, load_into, read_tensors, resolve_weight_ref, select_state_dict, strip_prefix
+from .checkpoints import (
+    CheckpointError,
+    load_into,
+    read_tensors,
+    resolve_weight_ref,
+    select_state_dict,
+    strip_prefix,
+)
 from .cropping import DEFAULT_MAX_TRIES, CropChoice, crop_box_for_mask
 from .preprocessing import CropBox, Preprocessing
 from .spec import DetectorSpec
@@ -70,6 +77,9 @@ class Detector(ABC):
     OUTPUT: ClassVar[str] = "sigmoid"  # 'sigmoid' of one logit, or 'softmax' over logits (option fake_index)
 
     def __init__(self, spec: DetectorSpec, device: str | torch.device = "cpu") -> None:
+        from .verify import check_digests  # late: verify builds detectors
+
+        check_digests(spec)  # before anything reads the weights
         self.spec = spec
         self.options: dict[str, Any] = {k: default for k, (_t, default, _d) in self.OPTIONS.items()}
         self.options.update({k: v for k, v in spec.options.items() if v is not None})

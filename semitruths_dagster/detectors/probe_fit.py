@@ -76,9 +76,9 @@ def fit_probe(
     out_dir: Path, c: float = 1.0, options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit a probe head on the split of `dataset` and return the spec (as data) that points at it."""
+    from ..storage import ImageStore
     from .checkpoints import resolve_weight_ref
     from .plugins.linear_probe import HEAD_FILE, TRANSFORMS, FeatureExtractor, load_backbone, write_head
-    from ..storage import ImageStore
 
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"--fraction must be in (0, 1], got {fraction}")

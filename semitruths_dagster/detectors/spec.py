@@ -13,6 +13,10 @@ A spec names a detector and says which plugin runs it, with which weights and op
     random_weights: false          # true for random-weight stand-ins: flagged on every prediction
     allow_pickle: false            # true only for checkpoints that are pickled modules (runs their code)
     description: "..."             # optional
+    sha256:                        # optional: role -> digest of the local weight file (or folder, see verify.py)
+      head: 4771007457...
+    golden:                        # optional: images with the P(fake) the authors' code gives them
+      - {image: golden/fake.png, p_fake: 0.973, tolerance: 0.01}
 
 Validation errors are `SpecError`s that name the file and the key (`detectors/ufd.yaml: key 'weights.head':
 ...`), so a user can fix the file without reading code.
@@ -38,7 +42,19 @@ TOP_KEYS = {
     "random_weights",
     "allow_pickle",
     "description",
+    "sha256",
+    "golden",
 }
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class GoldenImage:
+    """An image and the P(fake) the detector must give it, within `tolerance`."""
+
+    image: str  # absolute, or relative to the spec's folder
+    p_fake: float
+    tolerance: float
 
 
 class SpecError(ValueError):
@@ -63,6 +79,8 @@ class DetectorSpec:
     random_weights: bool = False
     allow_pickle: bool = False
     description: str = ""
+    sha256: dict[str, str] = field(default_factory=dict)  # role -> expected digest of its local weights
+    golden: tuple[GoldenImage, ...] = ()
     source: str | None = None  # the YAML file it came from
     base_dir: str | None = None  # folder that relative weight paths are relative to
 
@@ -81,6 +99,10 @@ class DetectorSpec:
             out["threshold"] = self.threshold
         if self.description:
             out["description"] = self.description
+        if self.sha256:
+            out["sha256"] = dict(self.sha256)
+        if self.golden:
+            out["golden"] = [dict(g.__dict__) for g in self.golden]
         return out
 
 
@@ -158,6 +180,8 @@ def validate_spec(
             _check_type(source, flag, data[flag], (bool,), "true or false")
     description = data.get("description", "")
     _check_type(source, "description", description, (str,), "a string")
+    sha256 = _digests(source, data.get("sha256") or {}, weights, base_dir)
+    golden = _golden(source, data.get("golden") or [])
     spec = DetectorSpec(
         name=name,
         plugin=plugin,
@@ -168,11 +192,50 @@ def validate_spec(
         random_weights=bool(data.get("random_weights", False)),
         allow_pickle=bool(data.get("allow_pickle", False)),
         description=description,
+        sha256=sha256,
+        golden=golden,
         source=None if source is None else str(source),
         base_dir=None if base_dir is None else str(base_dir),
     )
     cls.check_spec(spec)  # plugin-specific rules (e.g. DE-FAKE's pickle guard), also SpecErrors
     return spec
+
+
+def _digests(source: Any, data: Any, weights: dict[str, str], base_dir: Any) -> dict[str, str]:
+    from .checkpoints import resolve_weight_ref
+
+    _check_type(source, "sha256", data, (dict,), "a mapping of weight role -> sha256 hex digest")
+    for role, digest in data.items():
+        key = f"sha256.{role}"
+        if role not in weights:
+            raise SpecError(source, key, f"no weight role {role!r} in this spec (roles: {sorted(weights)})")
+        _check_type(source, key, digest, (str,), "a sha256 hex digest")
+        if not SHA256_RE.match(digest.lower()):
+            raise SpecError(source, key, f"{digest!r} is not 64 hex digits")
+        if resolve_weight_ref(weights[role], base_dir)[0] == "hub":
+            raise SpecError(source, key, "digests apply to local files; download the hub weights (or run "
+                            "`semitruths detector convert`) and point the spec at the local copy")
+    return {str(k): str(v).lower() for k, v in data.items()}
+
+
+def _golden(source: Any, data: Any) -> tuple[GoldenImage, ...]:
+    _check_type(source, "golden", data, (list,), "a list of {image, p_fake, tolerance}")
+    out = []
+    for i, item in enumerate(data):
+        key = f"golden[{i}]"
+        _check_type(source, key, item, (dict,), "a mapping {image, p_fake, tolerance}")
+        if set(item) != {"image", "p_fake", "tolerance"}:
+            raise SpecError(source, key, f"needs exactly image, p_fake, tolerance (got {sorted(item)})")
+        _check_type(source, f"{key}.image", item["image"], (str,), "a path relative to the spec")
+        if ".." in Path(item["image"]).parts:
+            raise SpecError(source, f"{key}.image", "must not contain '..' (relative paths stay inside the spec's folder)")
+        for field_, upper in (("p_fake", 1.0), ("tolerance", 1.0)):
+            value = item[field_]
+            _check_type(source, f"{key}.{field_}", value, (int, float), "a number in [0, 1]")
+            if not 0.0 <= float(value) <= upper:
+                raise SpecError(source, f"{key}.{field_}", f"{value} is outside [0, 1]")
+        out.append(GoldenImage(item["image"], float(item["p_fake"]), float(item["tolerance"])))
+    return tuple(out)
 
 
 def load_spec(path: str | Path) -> DetectorSpec:

@@ -105,7 +105,7 @@ def read_head(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str,
         raise CheckpointError(f"{what}: {p} must be a .safetensors head written by `semitruths detector fit-probe`")
     try:
         with safe_open(str(p), framework="pt", device="cpu") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})  # noqa: SIM118
     except Exception as exc:  # truncated or not safetensors
         raise CheckpointError(f"{what}: {p} is not a readable safetensors file ({str(exc)[:120]})") from exc
 
