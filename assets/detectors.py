@@ -6,7 +6,6 @@ then evaluates it and refreshes the leaderboard. A schedule re-evaluates every d
 """
 
 import hashlib
-import json
 from pathlib import Path
 
 import polars as pl
@@ -34,10 +33,11 @@ from dagster import (
     sensor,
 )
 
-from resources import ProjectResource
+from resources import GpuResource, ProjectResource
 from semitruths_dagster.config import load_config
-from semitruths_dagster.detectors import build_detector, load_registry
+from semitruths_dagster.detectors import build_detector, scan_registry
 from semitruths_dagster.detectors import stage as predict_stage
+from semitruths_dagster.detectors.registry_review import read_cursor, review_registry
 from semitruths_dagster.evaluation import stage as eval_stage
 from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
 from semitruths_dagster.sources.released_edits import TABLE as RELEASED_TABLE
@@ -78,7 +78,7 @@ def detector_params(project: ProjectResource) -> tuple[predict_stage.DetectorPar
     kinds={"pytorch", "parquet"},
     code_version="detector_predictions-v1",
 )
-def detector_predictions(context: AssetExecutionContext, project: ProjectResource) -> MaterializeResult:
+def detector_predictions(context: AssetExecutionContext, project: ProjectResource, gpu: GpuResource) -> MaterializeResult:
     """One row per (detector, image) of the dataset, real and edited images alike: P(fake), the
     threshold and the call, the preprocessing signature with the mask-aware crop box, and the cache
     key (detector, version, image hash, preprocessing). Scores already in the partition under the
@@ -86,10 +86,12 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     partition = partition_of(context)
     dataset, name = partition["dataset"], partition["detector"]
     params, base = detector_params(project)
-    specs = load_registry(params.registry_dir(base))
+    specs, refused = scan_registry(params.registry_dir(base))
     if name not in specs:
-        raise ValueError(f"detector '{name}' is not in the registry {params.registry_dir(base)}")
-    detector = build_detector(specs[name], device=params.device)
+        raise ValueError(f"detector '{name}' is not a valid spec in {params.registry_dir(base)}: "
+                         + ("; ".join(refused.values()) or "no such name"))
+    device = gpu.settings()
+    detector = build_detector(specs[name], device=device.torch_device(), dtype=device.torch_dtype())
     tables = project.tables()
     edits = tables.read_all("generations")
     edits = edits.filter(pl.col("dataset") == dataset) if edits.height else edits
@@ -104,6 +106,7 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
         edits = pl.concat([*generated, released.select(columns)], how="diagonal_relaxed")
     targets = predict_stage.plan_targets(tables.read("source_images", {"dataset": dataset}), edits,
                                          tables.read("masks", {"dataset": dataset}))
+    targets = predict_stage.drop_training_images(detector, targets, dataset)
     predict_stage.choose_boxes(detector, targets, project.images(), params.crop_threshold, project.config().seed)
     cached = {}
     if tables.exists(predict_stage.TABLE, partition):
@@ -115,7 +118,9 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
         preview_columns=["image_kind", "image_id", "score", "predicted_fake", "crop_box"],
     )
     metadata |= {"scored_now": int((~frame["reused_from_cache"]).sum()) if frame.height else 0,
-                 "by_kind": counts_table(frame, "image_kind", "predicted_fake")}
+                 "by_kind": counts_table(frame, "image_kind", "predicted_fake"),
+                 "images_per_s": frame["images_per_s"][0] if frame.height else None,
+                 "device": f"{detector.device} {str(detector.dtype).removeprefix('torch.')} batch {params.batch_size}"}
     if detector.random_weights:
         metadata["warning"] = f"{name} has random weights: its scores are noise."
     return MaterializeResult(metadata=metadata)
@@ -138,7 +143,7 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     report under `<storage>/reports/<detector>/`."""
     name = context.partition_key
     params, base = detector_params(project)
-    spec = load_registry(params.registry_dir(base))[name]
+    spec = scan_registry(params.registry_dir(base))[0][name]
     tables = project.tables()
     predictions = tables.read_all(predict_stage.TABLE).filter(pl.col("detector") == name)
     frame = eval_stage.attribute_frame(predictions, tables.read_all("generations"), tables.read_all("bins"),
@@ -176,6 +181,8 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
     calibrated threshold, and whether the detector had random weights."""
     evaluations = project.tables().read_all(eval_stage.TABLE)
     rows, results = eval_stage.leaderboard_rows(evaluations["result_path"].to_list() if evaluations.height else [])
+    speeds = predict_stage.throughput(project.tables().read_all(predict_stage.TABLE))
+    rows = [r | {"images_per_s": speeds.get(r["detector"])} for r in rows]
     table = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
     schema = {k: pl.Utf8 if k == "detector" else pl.Boolean if k == "random_weights" else pl.Float64
               for k in (rows[0] if rows else {"detector": None})}
@@ -185,12 +192,6 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
         html = write_leaderboard_html(table, project.config().storage_root / "reports" / "leaderboard.html")
         metadata |= {"leaderboard": MetadataValue.md(leaderboard_markdown(table)), "report": MetadataValue.path(str(html))}
     return MaterializeResult(metadata=metadata)
-
-
-def registry_fingerprints(registry: Path) -> dict[str, str]:
-    """Detector name -> version + spec file contents: a change to either re-runs that detector."""
-    specs = load_registry(registry) if registry.is_dir() else {}
-    return {name: f"{spec.version}:{Path(spec.source).read_text()}" for name, spec in specs.items()}
 
 
 @sensor(
@@ -204,27 +205,35 @@ def detector_registry(context: SensorEvaluationContext):
     config = load_config()
     params = config.params("detectors", predict_stage.DetectorParams)
     registry = params.registry_dir(config.path.parent)
-    current = registry_fingerprints(registry)
     existing = set(context.instance.get_dynamic_partitions(detector_partitions.name))
-    # First tick: detectors that already have a partition (registered by `semitruths demo` or
-    # `python -m assets.registry_sync`, which materialize them too) count as handled.
-    seen = json.loads(context.cursor) if context.cursor else {n: f for n, f in current.items() if n in existing}
-    changed = sorted(n for n, f in current.items() if seen.get(n) != f)
-    removed = sorted(set(seen) - set(current))
-    if not changed and not removed:
-        return SkipReason(f"no new or changed detector specs in {registry}")
+    # New or changed specs are verified (weights load, digests, golden outputs) before any run; a refused
+    # spec is skipped with its reason and every other detector goes on.
+    cursor = read_cursor(context.cursor)
+    if cursor is None:
+        # First tick: detectors that already have a partition (registered by `semitruths demo` or
+        # `python -m assets.registry_sync`, which materialize them too) count as handled.
+        from semitruths_dagster.detectors.registry_review import fingerprint
+
+        specs, _ = scan_registry(registry)
+        cursor = ({n: fingerprint(s) for n, s in specs.items() if n in existing}, {})
+    review = review_registry(registry, *cursor)
+    for reason in review.refused.values():
+        context.log.warning(f"detector spec refused: {reason}")
+    if not review.accepted and not review.removed:
+        context.update_cursor(review.cursor())
+        return SkipReason(review.skip_reason(registry))
     # Only the new or changed detectors' partitions run; every other detector is left alone.
-    digest = {n: hashlib.sha256(current[n].encode()).hexdigest()[:12] for n in changed}
+    digest = {n: hashlib.sha256(review.seen[n].encode()).hexdigest()[:12] for n in review.accepted}
     requests = [RunRequest(run_key=f"{name}:{digest[name]}:{dataset}",
                            partition_key=f"{dataset}|{name}")  # dimensions in name order
-                for name in changed for dataset in config.dataset_names]
+                for name in review.accepted for dataset in config.dataset_names]
     return SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[
-            detector_partitions.build_add_request([n for n in changed if n not in existing]),
-            detector_partitions.build_delete_request([n for n in removed if n in existing]),
+            detector_partitions.build_add_request([n for n in review.accepted if n not in existing]),
+            detector_partitions.build_delete_request([n for n in review.removed if n in existing]),
         ],
-        cursor=json.dumps(current),
+        cursor=review.cursor(),
     )
 
 

@@ -6,15 +6,15 @@ What the `detector_registry` sensor does on its tick, for use without the daemon
 from dagster import DagsterInstance
 
 from semitruths_dagster.config import load_config
-from semitruths_dagster.detectors import stage
+from semitruths_dagster.detectors import scan_registry, stage
 
-from .detectors import detector_partitions, registry_fingerprints
+from .detectors import detector_partitions
 
 
 def sync(instance: DagsterInstance) -> list[str]:
     config = load_config()
     registry = config.params("detectors", stage.DetectorParams).registry_dir(config.path.parent)
-    names = sorted(registry_fingerprints(registry))
+    names = sorted(scan_registry(registry)[0])  # valid specs; invalid ones are the sensor's to report
     existing = set(instance.get_dynamic_partitions(detector_partitions.name))
     instance.add_dynamic_partitions(detector_partitions.name, [n for n in names if n not in existing])
     return names

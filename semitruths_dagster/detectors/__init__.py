@@ -16,12 +16,14 @@ from .plugins import PLUGINS
 from .preprocessing import CropBox, Preprocessing
 from .registry import build_detector, random_spec, write_random_detector
 from .spec import DetectorSpec, SpecError, add_spec, load_registry, load_spec, validate_spec
+from .verify import GoldenError, check_digests, scan_registry, verify_spec, weights_digest
 
 __all__ = [
     "PLUGINS",
     "CheckpointError",
     "CropBox",
     "CropChoice",
+    "GoldenError",
     "Detector",
     "DetectorSpec",
     "Prediction",
@@ -31,6 +33,7 @@ __all__ = [
     "add_spec",
     "binarize_mask",
     "build_detector",
+    "check_digests",
     "choose_crop_box",
     "crop_box_for_mask",
     "file_sha256",
@@ -42,6 +45,9 @@ __all__ = [
     "random_spec",
     "read_tensors",
     "resolve_weight_ref",
+    "scan_registry",
     "validate_spec",
+    "verify_spec",
+    "weights_digest",
     "write_random_detector",
 ]

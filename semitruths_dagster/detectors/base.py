@@ -76,7 +76,9 @@ class Detector(ABC):
     DEFAULT_THRESHOLD: ClassVar[float] = 0.5
     OUTPUT: ClassVar[str] = "sigmoid"  # 'sigmoid' of one logit, or 'softmax' over logits (option fake_index)
 
-    def __init__(self, spec: DetectorSpec, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ) -> None:
         from .verify import check_digests  # late: verify builds detectors
 
         check_digests(spec)  # before anything reads the weights
@@ -84,8 +86,9 @@ class Detector(ABC):
         self.options: dict[str, Any] = {k: default for k, (_t, default, _d) in self.OPTIONS.items()}
         self.options.update({k: v for k, v in spec.options.items() if v is not None})
         self.device = torch.device(device)
+        self.dtype = dtype  # weights and inputs; P(fake) is computed in float32 whatever it is
         self.preprocessing = self.build_preprocessing()
-        self.model = self.load_model().to(self.device).eval()
+        self.model = self.load_model().to(self.device, dtype=dtype).eval()
 
     # --- identity -------------------------------------------------------------------------------
     @property
@@ -217,7 +220,7 @@ class Detector(ABC):
             tensors = [self.preprocessing.apply(images[i], boxes[i]) for i in idx]
             for shape in dict.fromkeys(t.shape for t in tensors):
                 sub = [j for j, t in zip(idx, tensors, strict=True) if t.shape == shape]
-                pixels = torch.stack([tensors[j - start] for j in sub]).to(self.device)
+                pixels = torch.stack([tensors[j - start] for j in sub]).to(self.device, dtype=self.dtype)
                 sub_texts = [texts[j] for j in sub] if texts is not None else None
                 out[sub] = self.to_probability(self.forward(pixels, sub_texts)).cpu().double().numpy()
         return out

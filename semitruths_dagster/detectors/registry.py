@@ -16,9 +16,11 @@ from .plugins import PLUGINS
 from .spec import DetectorSpec, add_spec, load_spec, validate_spec
 
 
-def build_detector(spec: DetectorSpec, device: str | torch.device = "cpu") -> Detector:
-    """The loaded detector of a validated spec."""
-    return PLUGINS[spec.plugin](spec, device=device)
+def build_detector(
+    spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> Detector:
+    """The loaded detector of a validated spec, its weights on `device` in `dtype`."""
+    return PLUGINS[spec.plugin](spec, device=device, dtype=dtype)
 
 
 def random_spec(

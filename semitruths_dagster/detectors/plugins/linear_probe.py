@@ -71,7 +71,7 @@ class ProbeModel(nn.Module):
         self.head = head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.extractor(x).float())
+        return self.head(self.extractor(x).to(self.head.weight.dtype))
 
 
 def load_backbone(features: str, kind: str, ref: str, options: dict[str, Any], what: str) -> nn.Module:

@@ -61,7 +61,7 @@ class RINEHead(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: [N, blocks, width] CLS tokens -> [N, 1] logits."""
-        g = self.proj1(tokens.float())
+        g = self.proj1(tokens.to(self.alpha.dtype))
         z = (torch.softmax(self.alpha, dim=1) * g).sum(dim=1)
         return self.head(self.proj2(z))
 
