@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,7 +109,7 @@ def test_missing_golden_image_is_refused(npr, tmp_path):
 
 
 def test_truncated_file_and_extra_keys_and_pickle(npr, tmp_path):
-    data = open(npr.weights["model"], "rb").read()
+    data = Path(npr.weights["model"]).read_bytes()
     (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError) as exc:
         build_detector(_spec(npr, tmp_path, weights={"model": "cut.pth"}))
@@ -131,7 +132,7 @@ def test_truncated_file_and_extra_keys_and_pickle(npr, tmp_path):
 def test_registry_review_refuses_bad_specs_and_accepts_the_rest(npr, tmp_path):
     registry = tmp_path / "registry"
     add_spec(registry, npr)
-    data = open(npr.weights["model"], "rb").read()
+    data = Path(npr.weights["model"]).read_bytes()
     (tmp_path / "cut.pth").write_bytes(data[:1000])
     add_spec(registry, npr.to_dict() | {"name": "truncated", "weights": {"model": str(tmp_path / "cut.pth")}})
     add_spec(registry, npr.to_dict() | {"name": "wrong-digest", "sha256": {"model": "1" * 64}})
