@@ -113,6 +113,29 @@ def test_sensor_requests_exactly_the_new_detectors_partitions(tmp_path):
         shutil.rmtree(registry, ignore_errors=True)
 
 
+def test_sensor_skips_a_refused_spec_with_its_reason_and_runs_the_others(tmp_path):
+    config = load_config()
+    registry = config.params("detectors", DetectorParams).registry_dir(config.path.parent)
+    shutil.rmtree(registry, ignore_errors=True)
+    try:
+        write_random_detector("npr", registry, tmp_path / "w")
+        spec = yaml.safe_load((registry / "npr-random.yaml").read_text())
+        (registry / "bad-digest.yaml").write_text(yaml.safe_dump(spec | {"name": "bad-digest",
+                                                                         "sha256": {"model": "3" * 64}}))
+        instance = DagsterInstance.ephemeral()
+        first = detector_registry(build_sensor_context(instance=instance))
+        assert {r.partition_key for r in first.run_requests} == {f"{d}|npr-random" for d in config.dataset_names}
+        for request in first.dynamic_partitions_requests:
+            assert "bad-digest" not in (getattr(request, "partition_keys", None) or [])
+        idle = detector_registry(build_sensor_context(instance=instance, cursor=first.cursor))
+        assert not isinstance(idle, SensorResult)
+        reason = idle.skip_message
+        assert "1 refused" in reason and "bad-digest" in reason and "rule sha256.model" in reason
+        assert f"expected {'3' * 64}" in reason
+    finally:
+        shutil.rmtree(registry, ignore_errors=True)
+
+
 def test_automation_evaluates_only_the_detector_whose_predictions_landed(graph):
     project, resources, instance = graph
     instance.add_dynamic_partitions("detectors", ["other"])
