@@ -146,3 +146,10 @@ def test_linear_probe_head_is_safetensors_with_its_split(specs):
     assert torch.equal(det.preprocessing.apply(img), paper(img))
     assert det.score([img]).shape == (1,)
     assert not det.trained_on("sample", "anything")  # a random head has no training split
+
+
+def test_hub_ids_offline_fail_clearly(specs):
+    for plugin, role in (("c2p_clip", "model"), ("safe", "model"), ("rine", "head")):
+        spec = specs[plugin]
+        with pytest.raises(CheckpointError, match=f"weights.{role}: cannot get .* of hub repo 'someone/{plugin}'"):
+            build_detector(_respec(spec, weights={**spec.weights, role: f"someone/{plugin}"}))

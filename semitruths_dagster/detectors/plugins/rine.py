@@ -102,15 +102,18 @@ def head_shape(state: dict[str, torch.Tensor], path: Path, what: str) -> tuple[i
 class RINE(Detector):
     PLUGIN = "rine"
     WEIGHT_ROLES = ("backbone", "head")
-    OPTIONS = {"crop": ((int,), 224, "the centre crop side (an integer)")}
+    OPTIONS = {
+        "crop": ((int,), 224, "the centre crop side (an integer)"),
+        "filename": ((str,), CHECKPOINT, "the head file inside a local folder or hub repo"),
+    }
 
     def build_preprocessing(self) -> Preprocessing:
         return Preprocessing(resize=None, crop=self.options["crop"], mean=CLIP_MEAN, std=CLIP_STD)
 
     def load_model(self) -> nn.Module:
-        _, path = self.weight_ref("head")
+        path = self.weight_file("head", self.options["filename"])
         state = select_state_dict(read_tensors(path, self.what("head")), None, path, self.what("head"))
-        blocks, width, proj_dim, nproj = head_shape(state, Path(path), self.what("head"))
+        blocks, width, proj_dim, nproj = head_shape(state, path, self.what("head"))
         kind, ref = self.weight_ref("backbone")
         clip = load_open_clip(kind, ref, self.what("backbone"))
         have_blocks = len(clip.visual.transformer.resblocks)
