@@ -108,11 +108,14 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
                                          tables.read("masks", {"dataset": dataset}))
     targets = predict_stage.drop_training_images(detector, targets, dataset)
     predict_stage.choose_boxes(detector, targets, project.images(), params.crop_threshold, project.config().seed)
-    cached = {}
+    cached, earlier_speed = {}, None
     if tables.exists(predict_stage.TABLE, partition):
         earlier = tables.read(predict_stage.TABLE, partition)
         cached = dict(zip(earlier["cache_key"], earlier["score"], strict=True))
-    rows = predict_stage.predict_partition(detector, targets, project.images(), dataset, cached, params.batch_size)
+        speeds = earlier["images_per_s"].drop_nulls() if "images_per_s" in earlier.columns else []
+        earlier_speed = float(speeds[0]) if len(speeds) else None
+    rows = predict_stage.predict_partition(detector, targets, project.images(), dataset, cached, params.batch_size,
+                                           earlier_speed)
     frame, metadata = publish_partition(
         context, project, table=predict_stage.TABLE, rows=rows, schema=predict_stage.SCHEMA,
         preview_columns=["image_kind", "image_id", "score", "predicted_fake", "crop_box"],

@@ -68,9 +68,13 @@ def test_predictions_evaluation_and_report_for_a_registered_detector(graph):
     assert rows.filter(pl.col("label") == 0).height == 4 and rows.filter(pl.col("label") == 1).height == edits.height
     assert rows["random_weights"].all() and rows["score"].is_between(0, 1).all()
     assert rows["cache_key"].is_unique().all()
+    speed = rows["images_per_s"][0]
+    assert speed > 0 and (rows["images_per_s"] == speed).all()  # this run's throughput on each row
 
     again = materialize([detector_predictions], partition_key=key, resources=resources, instance=instance)
     assert again.asset_materializations_for_node("detector_predictions")[0].metadata["scored_now"].value == 0
+    rows = project.tables().read("detector_predictions", {"dataset": "sample", "detector": "npr-random"})
+    assert (rows["images_per_s"] == speed).all()  # a run that scored nothing keeps the last figure
 
     assert materialize([evaluation], partition_key="npr-random", resources=resources, instance=instance).success
     row = project.tables().read("evaluation", {"detector": "npr-random"}).row(0, named=True)
@@ -83,6 +87,7 @@ def test_predictions_evaluation_and_report_for_a_registered_detector(graph):
     assert materialize([leaderboard], resources=resources, instance=instance).success
     board = project.tables().read_all("leaderboard")
     assert board["detector"].to_list() == ["npr-random"] and board["random_weights"].all()
+    assert board["images_per_s"].to_list() == [pytest.approx(speed)]
 
 
 def test_sensor_requests_exactly_the_new_detectors_partitions(tmp_path):

@@ -101,8 +101,9 @@ def choose_boxes(detector: Detector, targets: Sequence[Target], store: ImageStor
 
 
 def predict_partition(detector: Detector, targets: Sequence[Target], store: ImageStore, dataset: str,
-                      cached: dict[str, float], batch_size: int) -> list[dict]:
-    """Rows for every target; scores found in `cached` (cache key -> score) are reused, not recomputed."""
+                      cached: dict[str, float], batch_size: int, earlier_speed: float | None = None) -> list[dict]:
+    """Rows for every target; scores found in `cached` (cache key -> score) are reused, not recomputed.
+    `images_per_s` is this run's, or `earlier_speed` (the partition's last figure) when it scored nothing."""
     keys = [detector.cache_key(t.sha256, t.box) for t in targets]
     todo = [i for i, k in enumerate(keys) if k not in cached]
     scores = dict(cached)
@@ -114,7 +115,7 @@ def predict_partition(detector: Detector, targets: Sequence[Target], store: Imag
         values = detector.score(images, boxes=[targets[i].box for i in part], batch_size=batch_size)
         seconds += time.perf_counter() - started
         scores.update({keys[i]: float(v) for i, v in zip(part, values, strict=True)})
-    speed = len(todo) / seconds if todo and seconds > 0 else None
+    speed = len(todo) / seconds if todo and seconds > 0 else earlier_speed
     now, version, fresh = utc_now(), code_version(), set(todo)
     return [
         {"cache_key": keys[i], "dataset": dataset, "detector": detector.name, "detector_version": detector.version,
