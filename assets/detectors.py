@@ -211,17 +211,13 @@ def detector_registry(context: SensorEvaluationContext):
     existing = set(context.instance.get_dynamic_partitions(detector_partitions.name))
     # New or changed specs are verified (weights load, digests, golden outputs) before any run; a refused
     # spec is skipped with its reason and every other detector goes on.
-    cursor = read_cursor(context.cursor)
-    if cursor is None:
-        # First tick: detectors that already have a partition (registered by `semitruths demo` or
-        # `python -m assets.registry_sync`, which materialize them too) count as handled.
-        from semitruths_dagster.detectors.registry_review import fingerprint
-
-        specs, _ = scan_registry(registry)
-        cursor = ({n: fingerprint(s) for n, s in specs.items() if n in existing}, {})
-    review = review_registry(registry, *cursor)
-    for reason in review.refused.values():
-        context.log.warning(f"detector spec refused: {reason}")
+    # First tick: detectors that already have a partition (registered by `semitruths demo` or
+    # `python -m assets.registry_sync`, which materialize them too) count as handled.
+    seen, refused = read_cursor(context.cursor, registry, existing)
+    review = review_registry(registry, seen, refused)
+    for path, reason in review.refused.items():
+        if path not in refused:  # newly refused: once in the tick log; the skip reason repeats it
+            context.log.warning(f"detector spec refused: {reason}")
     if not review.accepted and not review.removed:
         context.update_cursor(review.cursor())
         return SkipReason(review.skip_reason(registry))

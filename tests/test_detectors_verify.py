@@ -150,6 +150,7 @@ def test_registry_review_refuses_bad_specs_and_accepts_the_rest(npr, tmp_path):
     assert all("\n" not in r for r in reasons.values())
     # Next tick: nothing new, the refused stay refused (reasons still shown), nothing is verified again.
     seen, refused = read_cursor(review.cursor())
+    assert read_cursor(None, registry, {"npr-random"}) == ({"npr-random": review.seen["npr-random"]}, {})
     again = review_registry(registry, seen, refused, verify=lambda spec: pytest.fail("verified twice"))
     assert again.accepted == [] and set(again.refused) == set(review.refused)
     assert "4 refused" in again.skip_reason(registry)

@@ -38,10 +38,14 @@ class RegistryReview:
         return text
 
 
-def read_cursor(cursor: str | None) -> tuple[dict[str, str], dict[str, str]] | None:
-    """(seen, refused) of a cursor; None when there is none yet. Older cursors were a plain seen mapping."""
+def read_cursor(
+    cursor: str | None, folder: Path | None = None, existing: set[str] | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(seen, refused) of a sensor cursor. Without one (first tick), the specs of `folder` whose detector
+    already has a partition in `existing` count as seen. Older cursors were a plain seen mapping."""
     if not cursor:
-        return None
+        specs = scan_registry(folder)[0] if folder is not None else {}
+        return {n: fingerprint(s) for n, s in specs.items() if n in (existing or set())}, {}
     data = json.loads(cursor)
     return (data["seen"], data.get("refused", {})) if "seen" in data else (data, {})
 
