@@ -18,10 +18,9 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
     DefaultSensorStatus,
-    DynamicPartitionsDefinition,
+    Definitions,
     MaterializeResult,
     MetadataValue,
-    MultiPartitionsDefinition,
     MultiToSingleDimensionPartitionMapping,
     RunRequest,
     ScheduleEvaluationContext,
@@ -33,25 +32,23 @@ from dagster import (
     sensor,
 )
 
-from resources import GpuResource, ProjectResource
-from semitruths_dagster.config import load_config
+from resources import PROJECT, ProjectResource
 from semitruths_dagster.detectors import build_detector, scan_registry
 from semitruths_dagster.detectors import stage as predict_stage
 from semitruths_dagster.detectors.registry_review import read_cursor, review_registry
 from semitruths_dagster.evaluation import stage as eval_stage
 from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
 from semitruths_dagster.sources.released_edits import TABLE as RELEASED_TABLE
+from semitruths_dagster.sources.released_edits import released_frame
 
 from .common import counts_table, inline_png, partition_of, publish_partition
 from .generations import generations
 from .masks import masks
 from .metrics import bins, saliency_labels
-from .partitions import dataset_partitions
-from .released import released_edits, released_frame
+from .partitions import detector_partitions, prediction_partitions
+from .released import released_edits
 from .sources import source_images
 
-detector_partitions = DynamicPartitionsDefinition(name="detectors")
-prediction_partitions = MultiPartitionsDefinition({"dataset": dataset_partitions, "detector": detector_partitions})
 BY_DATASET = MultiToSingleDimensionPartitionMapping(partition_dimension_name="dataset")
 BY_DETECTOR = MultiToSingleDimensionPartitionMapping(partition_dimension_name="detector")
 ALL = AllPartitionMapping()
@@ -64,9 +61,12 @@ AFTER_UPSTREAM = (
 ).with_label("after_upstream_updates")
 
 
-def detector_params(project: ProjectResource) -> tuple[predict_stage.DetectorParams, Path]:
-    config = project.config()
-    return config.params("detectors", predict_stage.DetectorParams), config.path.parent
+def detector_params(project: ProjectResource) -> predict_stage.DetectorParams:
+    return project.config().params("detectors", predict_stage.DetectorParams)
+
+
+def registry_dir(project: ProjectResource) -> Path:
+    return detector_params(project).registry_dir(project.config().path.parent)
 
 
 @asset(
@@ -78,52 +78,28 @@ def detector_params(project: ProjectResource) -> tuple[predict_stage.DetectorPar
     kinds={"pytorch", "parquet"},
     code_version="detector_predictions-v1",
 )
-def detector_predictions(context: AssetExecutionContext, project: ProjectResource, gpu: GpuResource) -> MaterializeResult:
+def detector_predictions(context: AssetExecutionContext, project: ProjectResource) -> MaterializeResult:
     """One row per (detector, image) of the dataset, real and edited images alike: P(fake), the
     threshold and the call, the preprocessing signature with the mask-aware crop box, and the cache
     key (detector, version, image hash, preprocessing). Scores already in the partition under the
     same key are reused, not recomputed. `random_weights` marks detectors with random weights."""
     partition = partition_of(context)
     dataset, name = partition["dataset"], partition["detector"]
-    params, base = detector_params(project)
-    specs, refused = scan_registry(params.registry_dir(base))
+    config, params = project.config(), detector_params(project)
+    specs, refused = scan_registry(registry_dir(project))
     if name not in specs:
-        raise ValueError(f"detector '{name}' is not a valid spec in {params.registry_dir(base)}: "
+        raise ValueError(f"detector '{name}' is not a valid spec in {registry_dir(project)}: "
                          + ("; ".join(refused.values()) or "no such name"))
-    device = gpu.settings()
-    detector = build_detector(specs[name], device=device.torch_device(), dtype=device.torch_dtype())
+    detector = build_detector(specs[name], device=project.device)
     tables = project.tables()
-    edits = tables.read_all("generations")
-    edits = edits.filter(pl.col("dataset") == dataset) if edits.height else edits
-    if params.only_salient and edits.height:
-        salient = tables.read_all("saliency_labels").filter("passed").select("generation_id")
-        edits = edits.join(salient, on="generation_id", how="semi")
-    # A released evaluation set's edits are scored as given (the release kept salient edits only).
-    released = released_frame(project, dataset)
-    if released.height:
-        columns = ["generation_id", "image_id", "mask_id", "method", "image_path", "image_sha256", "mask_path"]
-        generated = [edits.select(columns[:-1])] if edits.height else []
-        edits = pl.concat([*generated, released.select(columns)], how="diagonal_relaxed")
-    targets = predict_stage.plan_targets(tables.read("source_images", {"dataset": dataset}), edits,
-                                         tables.read("masks", {"dataset": dataset}))
-    targets = predict_stage.drop_training_images(detector, targets, dataset)
-    predict_stage.choose_boxes(detector, targets, project.images(), params.crop_threshold, project.config().seed)
-    cached, earlier_speed = {}, None
-    if tables.exists(predict_stage.TABLE, partition):
-        earlier = tables.read(predict_stage.TABLE, partition)
-        cached = dict(zip(earlier["cache_key"], earlier["score"], strict=True))
-        speeds = earlier["images_per_s"].drop_nulls() if "images_per_s" in earlier.columns else []
-        earlier_speed = float(speeds[0]) if len(speeds) else None
-    rows = predict_stage.predict_partition(detector, targets, project.images(), dataset, cached, params.batch_size,
-                                           earlier_speed)
+    rows = predict_stage.predict_dataset(detector, dataset, tables, project.images(),
+                                         released_frame(tables, config.source(dataset)), params, config.seed)
     frame, metadata = publish_partition(
         context, project, table=predict_stage.TABLE, rows=rows, schema=predict_stage.SCHEMA,
         preview_columns=["image_kind", "image_id", "score", "predicted_fake", "crop_box"],
     )
     metadata |= {"scored_now": int((~frame["reused_from_cache"]).sum()) if frame.height else 0,
-                 "by_kind": counts_table(frame, "image_kind", "predicted_fake"),
-                 "images_per_s": frame["images_per_s"][0] if frame.height else None,
-                 "device": f"{detector.device} {str(detector.dtype).removeprefix('torch.')} batch {params.batch_size}"}
+                 "by_kind": counts_table(frame, "image_kind", "predicted_fake")}
     if detector.random_weights:
         metadata["warning"] = f"{name} has random weights: its scores are noise."
     return MaterializeResult(metadata=metadata)
@@ -145,8 +121,8 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     bin, localization, scene bins and directional edit, in the result JSON, PNG plots and an HTML
     report under `<storage>/reports/<detector>/`."""
     name = context.partition_key
-    params, base = detector_params(project)
-    spec = scan_registry(params.registry_dir(base))[0][name]
+    params = detector_params(project)
+    spec = scan_registry(registry_dir(project))[0][name]
     tables = project.tables()
     predictions = tables.read_all(predict_stage.TABLE).filter(pl.col("detector") == name)
     frame = eval_stage.attribute_frame(predictions, tables.read_all("generations"), tables.read_all("bins"),
@@ -187,8 +163,7 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
     speeds = predict_stage.throughput(project.tables().read_all(predict_stage.TABLE))
     rows = [r | {"images_per_s": speeds.get(r["detector"])} for r in rows]
     table = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
-    schema = {k: pl.Utf8 if k == "detector" else pl.Boolean if k == "random_weights" else pl.Float64
-              for k in (rows[0] if rows else {"detector": None})}
+    schema = eval_stage.leaderboard_schema(rows)
     frame, metadata = publish_partition(context, project, table=eval_stage.LEADERBOARD_TABLE, rows=rows,
                                         schema=schema, preview_columns=list(schema)[:6])
     if table:
@@ -204,15 +179,12 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
     default_status=DefaultSensorStatus.RUNNING,
     description="Adds a detector partition when its spec appears in the registry and requests its predictions.",
 )
-def detector_registry(context: SensorEvaluationContext):
-    config = load_config()
-    params = config.params("detectors", predict_stage.DetectorParams)
-    registry = params.registry_dir(config.path.parent)
+def detector_registry(context: SensorEvaluationContext, project: ProjectResource):
+    config, registry = project.config(), registry_dir(project)
     existing = set(context.instance.get_dynamic_partitions(detector_partitions.name))
     # New or changed specs are verified (weights load, digests, golden outputs) before any run; a refused
-    # spec is skipped with its reason and every other detector goes on.
-    # First tick: detectors that already have a partition (registered by `semitruths demo` or
-    # `python -m assets.registry_sync`, which materialize them too) count as handled.
+    # spec is skipped with its reason and every other detector goes on. First tick: detectors that already
+    # have a partition (registered by `semitruths demo` or `python -m assets.registry_sync`) count as handled.
     seen, refused = read_cursor(context.cursor, registry, existing)
     review = review_registry(registry, seen, refused)
     for path, reason in review.refused.items():
@@ -245,7 +217,7 @@ evaluation_automation = AutomationConditionSensorDefinition(
 
 
 @schedule(
-    cron_schedule=load_config().params("detectors", predict_stage.DetectorParams).schedule,
+    cron_schedule=detector_params(PROJECT).schedule,
     target=AssetSelection.assets(evaluation),
     default_status=DefaultScheduleStatus.RUNNING,
     name="detector_reevaluation",
@@ -254,3 +226,10 @@ evaluation_automation = AutomationConditionSensorDefinition(
 def detector_reevaluation(context: ScheduleEvaluationContext):
     for name in context.instance.get_dynamic_partitions(detector_partitions.name):
         yield RunRequest(run_key=f"{name}:{context.scheduled_execution_time.isoformat()}", partition_key=name)
+
+
+defs = Definitions(
+    assets=[detector_predictions, evaluation, leaderboard],
+    sensors=[detector_registry, evaluation_automation],
+    schedules=[detector_reevaluation],
+)

@@ -66,7 +66,7 @@ def run_one(plugin: str, small: bool, device: str, dtype: str, batches: list[int
 
 
 def main() -> None:
-    from semitruths_dagster.detectors import PLUGINS
+    from semitruths_dagster.detectors import DETECTOR_PLUGINS as PLUGINS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="tiny architectures (CPU smoke figures)")

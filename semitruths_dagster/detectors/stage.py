@@ -18,7 +18,7 @@ import polars as pl
 
 from ..prompts.records import derive_seed
 from ..provenance import code_version, utc_now
-from ..storage import ImageStore
+from ..storage import ImageStore, TableStore
 from .base import Detector
 from .preprocessing import CropBox
 
@@ -100,6 +100,44 @@ def choose_boxes(detector: Detector, targets: Sequence[Target], store: ImageStor
             t.box, t.share = twin_box[t.image_id]
 
 
+# What an edit row must hold to be scored; released edits also bring their own mask.
+EDIT_COLUMNS = ["generation_id", "image_id", "mask_id", "method", "image_path", "image_sha256"]
+
+
+def edits_to_score(generations: pl.DataFrame, salient: pl.DataFrame | None, released: pl.DataFrame,
+                   dataset: str) -> pl.DataFrame:
+    """The dataset's generated edits (only those in `salient`, when given) plus its released edits,
+    which are scored as given (the release kept salient edits only)."""
+    edits = generations.filter(pl.col("dataset") == dataset) if generations.height else generations
+    if salient is not None and edits.height:
+        edits = edits.join(salient.filter("passed").select("generation_id"), on="generation_id", how="semi")
+    if not released.height:
+        return edits
+    generated = [edits.select(EDIT_COLUMNS)] if edits.height else []
+    return pl.concat([*generated, released.select([*EDIT_COLUMNS, "mask_path"])], how="diagonal_relaxed")
+
+
+def predict_dataset(detector: Detector, dataset: str, tables: TableStore, images: ImageStore,
+                    released: pl.DataFrame, params: DetectorParams, seed: int) -> list[dict]:
+    """Every row of one detector's partition of one dataset: real images and edits to score, mask-aware
+    crop boxes, and scores (those already in the partition under the same cache key are reused)."""
+    salient = tables.read_all("saliency_labels") if params.only_salient else None
+    edits = edits_to_score(tables.read_all("generations"), salient, released, dataset)
+    by_dataset = {"dataset": dataset}
+    targets = plan_targets(tables.read("source_images", by_dataset), edits, tables.read("masks", by_dataset))
+    targets = drop_training_images(detector, targets, dataset)
+    choose_boxes(detector, targets, images, params.crop_threshold, seed)
+    partition = {"dataset": dataset, "detector": detector.name}
+    cached: dict[str, float] = {}
+    earlier_speed = None
+    if tables.exists(TABLE, partition):
+        earlier = tables.read(TABLE, partition)
+        cached = dict(zip(earlier["cache_key"], earlier["score"], strict=True))
+        speeds = earlier["images_per_s"].drop_nulls() if "images_per_s" in earlier.columns else []
+        earlier_speed = float(speeds[0]) if len(speeds) else None
+    return predict_partition(detector, targets, images, dataset, cached, params.batch_size, earlier_speed)
+
+
 def predict_partition(detector: Detector, targets: Sequence[Target], store: ImageStore, dataset: str,
                       cached: dict[str, float], batch_size: int, earlier_speed: float | None = None) -> list[dict]:
     """Rows for every target; scores found in `cached` (cache key -> score) are reused, not recomputed.
@@ -118,14 +156,10 @@ def predict_partition(detector: Detector, targets: Sequence[Target], store: Imag
     speed = len(todo) / seconds if todo and seconds > 0 else earlier_speed
     now, version, fresh = utc_now(), code_version(), set(todo)
     return [
-        {"cache_key": keys[i], "dataset": dataset, "detector": detector.name, "detector_version": detector.version,
-         "plugin": detector.PLUGIN, "label": t.label, "image_kind": "edited" if t.label else "real",
-         "image_id": t.image_id, "generation_id": t.generation_id, "image_sha256": t.sha256,
-         "score": scores[keys[i]], "threshold": detector.threshold,
-         "predicted_fake": scores[keys[i]] > detector.threshold, "random_weights": detector.random_weights,
-         "preprocessing": detector.preprocessing_signature(t.box),
-         "crop_box": t.box.as_list() if t.box else None, "crop_mask_share": t.share,
-         "reused_from_cache": i not in fresh, "images_per_s": speed, "code_version": version, "created_at": now}
+        detector.prediction(t.sha256, t.box, scores[keys[i]]).to_row()
+        | {"dataset": dataset, "label": t.label, "image_kind": "edited" if t.label else "real",
+           "image_id": t.image_id, "generation_id": t.generation_id, "crop_mask_share": t.share,
+           "reused_from_cache": i not in fresh, "images_per_s": speed, "code_version": version, "created_at": now}
         for i, t in enumerate(targets)
     ]
 

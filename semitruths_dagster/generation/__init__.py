@@ -7,26 +7,30 @@ yield `GenerationResult`s.
 
 from .acceleration import ATTENTION_CHOICES, peak_memory
 from .clip_tokenizer import clip_tokenizer
+from .families import FAMILIES, Family
 from .inpaint import InpaintItem, inpaint
-from .loading import GeneratorUnavailableError, LoadedPipeline, clear_pipeline_cache, load_pipeline
+from .loading import LoadedPipeline, clear_pipeline_cache, load_pipeline
 from .p2p import EditItem, P2PParams, edit
 from .registry import (
+    GENERATION_TINY_VERSION,
     GENERATORS,
     INPAINTING,
     METHODS,
     P2P,
     PAPER_GENERATORS,
-    GeneratorRef,
     GeneratorSpec,
     generator_spec,
     generators_for,
     resolve_generator,
+    tiny_generator_dir,
 )
 from .results import GenerationResult, is_black
 from .settings import DeviceSettings
-from .tiny import GENERATION_TINY_VERSION, ensure_tiny_generator, tiny_generator_dir
+from .tiny import ensure_tiny_generator
 
 __all__ = [
+    "FAMILIES",
+    "Family",
     "ATTENTION_CHOICES",
     "GENERATION_TINY_VERSION",
     "GENERATORS",
@@ -37,9 +41,7 @@ __all__ = [
     "DeviceSettings",
     "EditItem",
     "GenerationResult",
-    "GeneratorRef",
     "GeneratorSpec",
-    "GeneratorUnavailableError",
     "InpaintItem",
     "LoadedPipeline",
     "P2PParams",

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from .acceleration import attention_context
+from .families import CALL_KEYWORDS
 from .loading import LoadedPipeline
 from .registry import INPAINTING, generator_spec
 from .results import RESAMPLE, GenerationResult, as_size, is_black
@@ -45,27 +46,17 @@ class InpaintItem:
     prior_guidance: float | None = None
 
 
-# Defaults of diffusers' __call__ signatures, so that what ran is recorded even when left unset.
-STRENGTH_DEFAULT = {"sd1": 1.0, "sdxl": 0.9999}
-PRIOR_DEFAULTS = {"prior_steps": 25, "prior_guidance": 4.0}
-
-
 def _resolved(item: InpaintItem, generator: str) -> dict[str, Any]:
+    """What runs, with the family's defaults (diffusers' call defaults) filled in, so it is recorded."""
     spec = generator_spec(generator)
     out: dict[str, Any] = {
         "steps": item.steps if item.steps is not None else spec.default_steps,
         "guidance": item.guidance if item.guidance is not None else spec.default_guidance,
         "size": as_size(item.size if item.size is not None else spec.default_size),
     }
-    if spec.family in STRENGTH_DEFAULT:
-        out["strength"] = item.strength if item.strength is not None else STRENGTH_DEFAULT[spec.family]
-    if spec.family == "kandinsky22":
-        out["prior_steps"] = (
-            item.prior_steps if item.prior_steps is not None else PRIOR_DEFAULTS["prior_steps"]
-        )
-        out["prior_guidance"] = (
-            item.prior_guidance if item.prior_guidance is not None else PRIOR_DEFAULTS["prior_guidance"]
-        )
+    for key, default in spec.facts.call_defaults.items():
+        value = getattr(item, key)
+        out[key] = value if value is not None else default
     return out
 
 
@@ -102,11 +93,7 @@ def _call_kwargs(loaded: LoadedPipeline, params: dict[str, Any], batch: list[Inp
     }
     if params["has_negative"]:
         kwargs["negative_prompt"] = [it.negative_prompt for it in batch]
-    if "strength" in params:
-        kwargs["strength"] = params["strength"]
-    if "prior_steps" in params:
-        kwargs["prior_num_inference_steps"] = params["prior_steps"]
-        kwargs["prior_guidance_scale"] = params["prior_guidance"]
+    kwargs |= {CALL_KEYWORDS[k]: params[k] for k in generator_spec(loaded.generator).facts.call_defaults}
     return kwargs
 
 
@@ -131,7 +118,7 @@ def inpaint(
             out = loaded.pipe(**kwargs)
         elapsed = (time.perf_counter() - start) / len(batch)
         nsfw = getattr(out, "nsfw_content_detected", None)
-        extra = {k: params[k] for k in ("strength", "prior_steps", "prior_guidance") if k in params}
+        extra = {k: params[k] for k in generator_spec(loaded.generator).facts.call_defaults}
         extra["mask_binarized_by_pipeline"] = True
         extra["noise_generator"] = "cpu"
         extra["compiled"] = loaded.compiled

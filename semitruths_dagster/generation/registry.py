@@ -11,20 +11,23 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..hub import ModelRef, resolve_ref
+from ..registry import Registry
+from .families import Family, family
+
 INPAINTING = "inpainting"
 P2P = "p2p"
 METHODS = (INPAINTING, P2P)
-PROFILES = ("paper", "tiny")
 
 
 @dataclass(frozen=True)
 class GeneratorSpec:
     """One diffusion model of the paper.
 
-    family: 'sd1' (SD 1.x layout: one CLIP text encoder, AutoencoderKL), 'sdxl' (two text encoders),
-        'kandinsky22' (decoder + prior, MoVQ).
+    family: a key of `families.FAMILIES` (architecture: tiny builder, recorded call defaults).
     released_name: the `model` column of the released metadata.
-    default_size / default_steps / default_guidance: diffusers' call defaults for this pipeline (the
+    default_size / default_steps / default_guidance: the working size, steps and guidance the model runs
+        at unless the configuration says otherwise (diffusers' call defaults for this pipeline: the
         original code left them at defaults; we pass and record them explicitly).
     paper: False for generators the paper did not use (kept for users' own runs and tests).
     """
@@ -39,8 +42,14 @@ class GeneratorSpec:
     default_guidance: float = 7.5
     paper: bool = True
 
+    @property
+    def facts(self) -> Family:
+        """The family entry of this generator's architecture."""
+        return family(self.family)
 
-GENERATORS: dict[str, GeneratorSpec] = {
+
+# A new generator: one entry here (a new architecture: one entry in `families.FAMILIES` too).
+GENERATORS: Registry[GeneratorSpec] = Registry("generator", GeneratorSpec, {
     g.name: g
     for g in (
         GeneratorSpec(
@@ -77,38 +86,28 @@ GENERATORS: dict[str, GeneratorSpec] = {
         GeneratorSpec(
             "sd15_inpainting",
             "stable-diffusion-v1-5/stable-diffusion-inpainting",
-            "sd1",
+            "sd1_inpainting",
             (INPAINTING,),
             "StableDiffusion_v5_inpainting",
             paper=False,
         ),
     )
-}
+})
 PAPER_GENERATORS = tuple(name for name, g in GENERATORS.items() if g.paper)
 
 
-@dataclass(frozen=True)
-class GeneratorRef:
-    """Where one generator's weights come from: source 'hub' | 'local' | 'tiny'; `ref` is the hub id or
-    the directory; `hub_id` is the hub model the ref stands for (recorded on every result)."""
+# Bump when a tiny recipe changes, so old folders are not mistaken for the new recipe.
+GENERATION_TINY_VERSION = "1"
 
-    generator: str
-    source: str
-    ref: str
-    hub_id: str | None = None
-    revision: str | None = None
 
-    @property
-    def is_hub(self) -> bool:
-        return self.source == "hub"
+def tiny_generator_dir(root: str | os.PathLike, generator: str) -> Path:
+    """The folder of a generator's tiny model under the tiny cache."""
+    return Path(root) / f"gen-{generator}-v{GENERATION_TINY_VERSION}"
 
 
 def generator_spec(name: str) -> GeneratorSpec:
     """The spec of a generator name; a clear error lists the known ones."""
-    try:
-        return GENERATORS[name]
-    except KeyError:
-        raise ValueError(f"unknown generator '{name}' (known: {', '.join(GENERATORS)})") from None
+    return GENERATORS[name]
 
 
 def generators_for(method: str, paper_only: bool = True) -> list[str]:
@@ -118,31 +117,14 @@ def generators_for(method: str, paper_only: bool = True) -> list[str]:
     return [n for n, g in GENERATORS.items() if method in g.methods and (g.paper or not paper_only)]
 
 
-def _looks_like_path(value: str) -> bool:
-    return value.startswith(("/", ".", "~")) or (os.sep in value and Path(value).expanduser().exists())
-
-
 def resolve_generator(
     name: str,
     profile: str = "tiny",
     overrides: dict[str, str] | None = None,
     tiny_root: str | os.PathLike | None = None,
-) -> GeneratorRef:
+) -> ModelRef:
     """Resolve a generator name under a profile; an override (hub id[@revision] or local path) wins."""
     spec = generator_spec(name)
-    if profile not in PROFILES:
-        raise ValueError(f"unknown generation profile '{profile}' (known: {', '.join(PROFILES)})")
-    value = (overrides or {}).get(name)
-    if value:
-        value = str(value)
-        if _looks_like_path(value):
-            return GeneratorRef(name, "local", str(Path(value).expanduser().resolve()), spec.hub_id)
-        hub_id, _, revision = value.partition("@")
-        return GeneratorRef(name, "hub", hub_id, hub_id, revision or None)
-    if profile == "tiny":
-        if tiny_root is None:
-            raise ValueError(f"profile 'tiny' needs a tiny_root folder to build generator '{name}' in")
-        from .tiny import tiny_generator_dir
-
-        return GeneratorRef(name, "tiny", str(tiny_generator_dir(tiny_root, name)), spec.hub_id)
-    return GeneratorRef(name, "hub", spec.hub_id, spec.hub_id)
+    return resolve_ref(name, spec.family, hub_id=spec.hub_id, profile=profile, override=(overrides or {}).get(name),
+                       tiny_folder=None if tiny_root is None else lambda: tiny_generator_dir(tiny_root, name),
+                       setting="generation.overrides", stands_for=spec.hub_id)

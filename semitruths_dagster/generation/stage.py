@@ -17,7 +17,7 @@ import polars as pl
 
 from ..prompts.records import derive_seed, request_id
 from ..provenance import code_version, utc_now
-from ..storage import ImageStore
+from ..storage import ImageStore, TableStore
 from ..storage.resumable import ResumablePartition
 from .inpaint import InpaintItem, inpaint
 from .loading import LoadedPipeline
@@ -107,6 +107,30 @@ def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str],
             mask_path=masks.get(row["mask_id"]) if row["method"] == INPAINTING else None,
         ))
     return items
+
+
+def kept_requests(prompts: pl.DataFrame, filters: pl.DataFrame | None) -> pl.DataFrame:
+    """The edit requests that passed prompt_filters (all of them when `filters` is None)."""
+    if filters is None:
+        return prompts
+    if filters.is_empty():
+        raise ValueError("prompt_filters is not materialized: materialize it first, or set "
+                         "generation.only_kept: false in semitruths.yaml")
+    return prompts.join(filters.filter("kept").select("request_id"), on="request_id", how="semi")
+
+
+def plan_dataset(tables: TableStore, dataset: str, generator: str, params: GenerationParams, model_ref: str,
+                 seed: int) -> list[WorkItem]:
+    """The items of one (dataset, generator) partition, from the stage tables."""
+    by_dataset = {"dataset": dataset}
+    prompts = kept_requests(tables.read("perturbed_prompts", by_dataset),
+                            tables.read_all("prompt_filters") if params.only_kept else None)
+    mask_rows = tables.read("masks", by_dataset).filter("eligible")
+    images = tables.read("source_images", by_dataset)
+    return plan(prompts.to_dicts(),
+                dict(zip(mask_rows["mask_id"], mask_rows["preprocessed_mask_path"], strict=True)),
+                dict(zip(images["image_id"], images["image_path"], strict=True)), generator, params,
+                model_ref=model_ref, seed=seed)
 
 
 def _inpaint_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams) -> Iterator[InpaintItem]:
