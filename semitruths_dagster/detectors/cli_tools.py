@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .spec import add_spec
+from .registry import add_spec
 from .verify import scan_registry, verify_spec
 
 

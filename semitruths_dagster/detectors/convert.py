@@ -20,7 +20,7 @@ import yaml
 from PIL import Image
 
 from .checkpoints import read_tensors, resolve_weight_ref, select_state_dict, strip_prefix
-from .spec import DetectorSpec, validate_spec
+from .spec import DetectorSpec
 from .verify import weights_digest
 
 
@@ -31,7 +31,7 @@ def _probe_image(size: int = 320) -> Image.Image:
 
 def convert_spec(spec: DetectorSpec, out_dir: str | Path, name: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Write the converted weights and spec under `out_dir/<name>/`; returns (spec path, spec data)."""
-    from .registry import build_detector
+    from .registry import build_detector, validate_spec
 
     detector = build_detector(spec)  # digests checked; proves the original loads
     if spec.allow_pickle:

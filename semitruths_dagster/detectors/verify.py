@@ -19,7 +19,7 @@ from PIL import Image
 
 from .cache import file_sha256
 from .checkpoints import CheckpointError, resolve_weight_ref
-from .spec import DetectorSpec, SpecError, load_spec
+from .spec import DetectorSpec, SpecError
 
 
 class GoldenError(CheckpointError):
@@ -127,6 +127,8 @@ def verify_spec(spec: DetectorSpec, device: str | torch.device = "cpu") -> Verif
 
 def scan_registry(folder: str | Path) -> tuple[dict[str, DetectorSpec], dict[str, str]]:
     """Valid specs by name, and refused spec files -> one-line reason (invalid YAML or schema, duplicate name)."""
+    from .registry import load_spec  # late: the registry imports the plugins, which import this package
+
     folder = Path(folder)
     specs: dict[str, DetectorSpec] = {}
     refused: dict[str, str] = {}
