@@ -131,11 +131,12 @@ def test_sensor_skips_a_refused_spec_with_its_reason_and_runs_the_others(tmp_pat
         (registry / "bad-digest.yaml").write_text(yaml.safe_dump(spec | {"name": "bad-digest",
                                                                          "sha256": {"model": "3" * 64}}))
         instance = DagsterInstance.ephemeral()
-        first = detector_registry(build_sensor_context(instance=instance))
+        first = detector_registry(build_sensor_context(instance=instance, resources={"project": ProjectResource()}))
         assert {r.partition_key for r in first.run_requests} == {f"{d}|npr-random" for d in config.dataset_names}
         for request in first.dynamic_partitions_requests:
             assert "bad-digest" not in (getattr(request, "partition_keys", None) or [])
-        idle = detector_registry(build_sensor_context(instance=instance, cursor=first.cursor))
+        idle = detector_registry(build_sensor_context(instance=instance, cursor=first.cursor,
+                                                      resources={"project": ProjectResource()}))
         assert not isinstance(idle, SensorResult)
         reason = idle.skip_message
         assert "1 refused" in reason and "bad-digest" in reason and "rule sha256.model" in reason
