@@ -1,4 +1,5 @@
-"""Materialize asset selections partition by partition inside this one process (the demo's runner).
+"""`python -m assets.demo_run` (what `semitruths demo` runs): materialize the whole graph partition by
+partition inside this one process.
 
 The same runs `dagster asset materialize` makes, in the same persistent instance (so the UI shows them),
 but without a process start-up, a Python import of torch/diffusers and a model load per partition and
@@ -8,11 +9,17 @@ Dagster's event logs go to the instance's run history, not to the console.
 
 from __future__ import annotations
 
+import argparse
+import itertools
+import sys
 from collections.abc import Sequence
 
 from dagster import AssetSelection, DagsterEventType, DagsterInstance
 
-from semitruths_dagster.console import StageConsole, add_counts
+from semitruths_dagster.cli import print_summary, register_demo_detectors
+from semitruths_dagster.config import load_config
+from semitruths_dagster.console import StageConsole, add_counts, filter_harmless_warnings
+from semitruths_dagster.generation.stage import GenerationParams
 
 from .registry_sync import sync
 
@@ -25,7 +32,7 @@ class StepFailed(RuntimeError):
 
 
 def graph_steps() -> list[tuple[list[str], tuple[str, ...]]]:
-    """The demo's steps from the graph (what `python -m assets.demo_steps` prints), in this process."""
+    """The demo's steps from the graph, in this process."""
     from semitruths_dagster.definitions import STAGE_ASSETS
 
     from .graph import steps
@@ -76,3 +83,34 @@ def _failure_text(result) -> str:
             lines.append(f"  {event.step_key}: {error.cls_name}: {error.message.strip()}")
             error = error.cause
     return "\n".join(lines + ["  (stack traces: the run's page in the UI, `semitruths ui`)"])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The demo: every stage on the embedded sample (or `--dataset`), one console line per stage."""
+    parser = argparse.ArgumentParser(prog="semitruths demo")
+    parser.add_argument("--dataset", action="append", help="a configured source (default: embedded ones)")
+    args = parser.parse_args(argv)
+    filter_harmless_warnings()  # the `demo:` settings of semitruths.yaml, a console without known noise
+    config = load_config()
+    datasets = args.dataset or [s.name for s in config.sources.values() if s.adapter == "embedded"]
+    for dataset in datasets:
+        config.source(dataset)  # fail early on a name that is not configured
+    generators = config.params("generation", GenerationParams).generators
+    detectors = register_demo_detectors(config, sync_detector_partitions)
+    values = {"dataset": datasets, "generator": generators, "detector": detectors}
+    # One run per partition key: the step's dimensions (in name order) joined by '|'; none: one run.
+    plan = [(",".join(select), ["|".join(key) or None for key in itertools.product(*(values[d] for d in over))])
+            for select, over in graph_steps()]
+    console = StageConsole(len(plan))
+    print(f"Demo on {', '.join(datasets)}: {len(plan)} stages, every run recorded in DAGSTER_HOME "
+          f"(logs in the UI); random-weight models: the images and scores are plumbing, not science.", flush=True)
+    try:
+        materialize_steps(plan, console)
+    except StepFailed as exc:  # a failed step: its error and run id, not a Dagster traceback wall
+        sys.exit(f"semitruths demo: {exc}")
+    print(f"\nDemo finished in {console.elapsed():.1f} s for {', '.join(datasets)}.")
+    print_summary()
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import shutil
 import subprocess
@@ -19,10 +18,9 @@ from pathlib import Path
 import yaml
 
 from .config import PROJECT_ROOT, ConfigError, load_config
-from .console import StageConsole, filter_harmless_warnings
 from .detectors import add_spec, write_random_detector
+from .detectors import cli_tools as detector_tools
 from .detectors.stage import DetectorParams
-from .generation.stage import GenerationParams
 from .storage import Warehouse
 from .storage.location import StorageError
 
@@ -88,36 +86,11 @@ def print_summary() -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    os.environ.update(dagster_env(), SEMITRUTHS_DEMO="1")  # the demo runs in this process: its instance,
-    filter_harmless_warnings()  # the `demo:` settings of semitruths.yaml, a console without known noise
-    from assets.demo_run import StepFailed, graph_steps, materialize_steps, sync_detector_partitions
-
-    config = load_config()
-    datasets = args.dataset or [s.name for s in config.sources.values() if s.adapter == "embedded"]
-    for dataset in datasets:
-        config.source(dataset)  # fail early on a name that is not configured
-    generators = config.params("generation", GenerationParams).generators
-    detectors = register_demo_detectors(config, sync_detector_partitions)
-    values = {"dataset": datasets, "generator": generators, "detector": detectors}
-    # One run per partition key: the step's dimensions (in name order) joined by '|'; none: one run.
-    plan = [(",".join(select), ["|".join(key) or None for key in itertools.product(*(values[d] for d in over))])
-            for select, over in graph_steps()]
-    console = StageConsole(len(plan))
-    print(f"Demo on {', '.join(datasets)}: {len(plan)} stages, every run recorded in DAGSTER_HOME "
-          f"(logs in the UI); random-weight models: the images and scores are plumbing, not science.", flush=True)
-    try:
-        materialize_steps(plan, console)
-    except StepFailed as exc:  # a failed step: its error and run id, not a Dagster traceback wall
-        sys.exit(f"semitruths demo: {exc}")
-    print(f"\nDemo finished in {console.elapsed():.1f} s for {', '.join(datasets)}.")
-    print_summary()
-
-
-def demo_steps() -> list[dict]:
-    """The graph's steps in dependency order, derived from the asset definitions (assets/graph.py)."""
-    out = subprocess.run([sys.executable, "-m", "assets.demo_steps"], check=True, cwd=PROJECT_ROOT,
-                         env=dagster_env(), capture_output=True, text=True)
-    return json.loads(out.stdout)
+    """Run the demo in one process of the assets layer (`python -m assets.demo_run`), which owns the
+    Dagster side: this library does not import Dagster."""
+    argv = [sys.executable, "-m", "assets.demo_run", *itertools.chain.from_iterable(["--dataset", d] for d in args.dataset or [])]
+    sys.stdout.flush()
+    os.execve(sys.executable, argv, dict(dagster_env(), SEMITRUTHS_DEMO="1"))
 
 
 def detector_params(config) -> tuple[DetectorParams, Path]:
@@ -150,7 +123,12 @@ def cmd_detector(args: argparse.Namespace) -> None:
         for role, ref in (data.get("weights") or {}).items():  # keep relative weight paths pointing where they did
             if isinstance(ref, str) and (base / ref).exists():
                 data["weights"][role] = str((base / ref).resolve())
+        for item in data.get("golden") or []:  # golden images too
+            if isinstance(item, dict) and isinstance(item.get("image"), str) and (base / item["image"]).exists():
+                item["image"] = str((base / item["image"]).resolve())
         path = add_spec(registry, data, overwrite=args.overwrite)
+    elif args.action in ("verify", "convert", "fit-probe"):
+        sys.exit(detector_tools.run(args, config, params, registry))
     else:
         path = write_random_detector(args.spec, registry, params.weights_dir(config.path.parent), name=args.name)
     print(f"registered {path}; with `semitruths ui` running, its predictions and report follow by themselves")
@@ -218,11 +196,14 @@ def main(argv: list[str] | None = None) -> None:
     wh.add_argument("--query", help="SQL over the stage tables (local folder or object store), rows tab-separated")
     wh.set_defaults(func=cmd_warehouse)
     det = sub.add_parser("detector", help="register a detector spec in the registry the sensor watches")
-    det.add_argument("action", choices=["add", "add-random"],
-                     help="add: copy a spec file in; add-random: a plugin with seeded random weights")
-    det.add_argument("spec", help="spec file (add) or plugin name (add-random)")
-    det.add_argument("--name", help="add-random: the detector's name")
+    det.add_argument("action", choices=["add", "add-random", "verify", "convert", "fit-probe"],
+                     help="add: copy a spec file in; add-random: a plugin with seeded random weights; verify: "
+                          "digests + golden images of a registered detector; convert: its weights as "
+                          "safetensors + a spec; fit-probe: fit a linear_probe head on a split")
+    det.add_argument("spec", help="spec file (add), plugin (add-random), or detector name (verify, convert, fit-probe)")
+    det.add_argument("--name", help="add-random: the detector's name; convert: the converted spec's name")
     det.add_argument("--overwrite", action="store_true", help="replace a spec of the same name")
+    detector_tools.add_arguments(det)
     det.set_defaults(func=cmd_detector)
     export = sub.add_parser("export", help="write the results in the released evaluation set's layout")
     export.add_argument("out", help="a new folder for metadata.csv and the image folders")

@@ -9,6 +9,7 @@ hash, preprocessing): a rerun scores only images it has not scored under the sam
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,8 @@ SCHEMA: dict[str, pl.DataType] = {
     "plugin": pl.Utf8, "label": pl.Int8, "image_kind": pl.Utf8, "image_id": pl.Utf8, "generation_id": pl.Utf8,
     "image_sha256": pl.Utf8, "score": pl.Float64, "threshold": pl.Float64, "predicted_fake": pl.Boolean,
     "random_weights": pl.Boolean, "preprocessing": pl.Utf8, "crop_box": pl.List(pl.Int32),
-    "crop_mask_share": pl.Float64, "crop_source": pl.Utf8, "crop_fallback": pl.Utf8, "reused_from_cache": pl.Boolean, "code_version": pl.Utf8,
+    "crop_mask_share": pl.Float64, "crop_source": pl.Utf8, "crop_fallback": pl.Utf8, "reused_from_cache": pl.Boolean,
+    "images_per_s": pl.Float64, "code_version": pl.Utf8,
     "created_at": pl.Datetime("us", "UTC"),
 }
 
@@ -42,7 +44,7 @@ class DetectorParams:
     demo: tuple[str, ...] = ("npr", "universal_fake_detect")  # plugins the demo registers with random weights
     crop_threshold: float = 0.7  # share of the edit mask the crop must keep (the original's 70%)
     only_salient: bool = True  # score only edits that passed saliency_labels (the released set's rule)
-    batch_size: int = 16
+    batch_size: int = 16  # images per forward pass, on the `gpu` resource's device and dtype
     schedule: str = "0 3 * * *"  # cron of the re-evaluation schedule
     target_fpr: float = 0.05  # calibrated threshold: this false-positive rate on real images
     n_boot: int = 1000  # bootstrap resamples of the confidence intervals
@@ -147,32 +149,55 @@ def predict_dataset(detector: Detector, dataset: str, tables: TableStore, images
     by_dataset = {"dataset": dataset}
     targets = plan_targets(tables.read("source_images", by_dataset), edits, tables.read("masks", by_dataset),
                            post_edit_masks(tables.read_all("change_metrics")))
+    targets = drop_training_images(detector, targets, dataset)
     choose_boxes(detector, targets, images, params.crop_threshold, seed)
     partition = {"dataset": dataset, "detector": detector.name}
     cached: dict[str, float] = {}
+    earlier_speed = None
     if tables.exists(TABLE, partition):
         earlier = tables.read(TABLE, partition)
         cached = dict(zip(earlier["cache_key"], earlier["score"], strict=True))
-    return predict_partition(detector, targets, images, dataset, cached, params.batch_size)
+        speeds = earlier["images_per_s"].drop_nulls() if "images_per_s" in earlier.columns else []
+        earlier_speed = float(speeds[0]) if len(speeds) else None
+    return predict_partition(detector, targets, images, dataset, cached, params.batch_size, earlier_speed)
 
 
 def predict_partition(detector: Detector, targets: Sequence[Target], store: ImageStore, dataset: str,
-                      cached: dict[str, float], batch_size: int) -> list[dict]:
-    """Rows for every target; scores found in `cached` (cache key -> score) are reused, not recomputed."""
+                      cached: dict[str, float], batch_size: int, earlier_speed: float | None = None) -> list[dict]:
+    """Rows for every target; scores found in `cached` (cache key -> score) are reused, not recomputed.
+    `images_per_s` is this run's, or `earlier_speed` (the partition's last figure) when it scored nothing."""
     keys = [detector.cache_key(t.sha256, t.box) for t in targets]
     todo = [i for i, k in enumerate(keys) if k not in cached]
     scores = dict(cached)
+    seconds = 0.0  # in the detector only (preprocessing + forward), not reading images from the store
     for start in range(0, len(todo), batch_size):
         part = todo[start : start + batch_size]
         images = [store.open(targets[i].image_path).convert("RGB") for i in part]
+        started = time.perf_counter()
         values = detector.score(images, boxes=[targets[i].box for i in part], batch_size=batch_size)
+        seconds += time.perf_counter() - started
         scores.update({keys[i]: float(v) for i, v in zip(part, values, strict=True)})
+    speed = len(todo) / seconds if todo and seconds > 0 else earlier_speed
     now, version, fresh = utc_now(), code_version(), set(todo)
     return [
         detector.prediction(t.sha256, t.box, scores[keys[i]]).to_row()
         | {"dataset": dataset, "label": t.label, "image_kind": "edited" if t.label else "real",
            "image_id": t.image_id, "generation_id": t.generation_id, "crop_mask_share": t.share,
            "crop_source": t.crop_source, "crop_fallback": t.fallback,
-           "reused_from_cache": i not in fresh, "code_version": version, "created_at": now}
+           "reused_from_cache": i not in fresh, "images_per_s": speed, "code_version": version, "created_at": now}
         for i, t in enumerate(targets)
     ]
+
+
+def drop_training_images(detector: Detector, targets: Sequence[Target], dataset: str) -> list[Target]:
+    """Targets the detector was not fitted on (a project-fitted probe never scores its training split)."""
+    return [t for t in targets if not detector.trained_on(dataset, t.image_id)]
+
+
+def throughput(predictions: pl.DataFrame) -> dict[str, float]:
+    """Detector -> median images/s over its prediction runs (a run that scored nothing new records none)."""
+    if not predictions.height or "images_per_s" not in predictions.columns:
+        return {}
+    runs = predictions.drop_nulls("images_per_s").unique(["detector", "dataset", "images_per_s"])
+    return {r["detector"]: float(r["images_per_s"])
+            for r in runs.group_by("detector").agg(pl.col("images_per_s").median()).iter_rows(named=True)}

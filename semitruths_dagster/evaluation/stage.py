@@ -95,7 +95,7 @@ def evaluate(frame: pl.DataFrame, detector: str, version: str, random_weights: b
     """The evaluation row of one detector; writes result JSON, figures and HTML report to `out_dir`."""
     skip = {"cache_key", "detector", "detector_version", "plugin", "label", "image_kind", "image_id",
             "generation_id", "image_sha256", "score", "threshold", "predicted_fake", "random_weights",
-            "preprocessing", "crop_box", "crop_mask_share", "crop_source", "crop_fallback", "reused_from_cache", "code_version", "created_at",
+            "preprocessing", "crop_box", "crop_mask_share", "crop_source", "crop_fallback", "reused_from_cache", "images_per_s", "code_version", "created_at",
             "edit_random_weights"}
     attributes = {c: np.asarray(frame[c].to_list(), dtype=object) for c in frame.columns if c not in skip}
     result = evaluate_detector(
