@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from .acceleration import attention_context
+from .families import CALL_KEYWORDS, family
 from .loading import LoadedPipeline
 from .registry import INPAINTING, generator_spec
 from .results import RESAMPLE, GenerationResult, as_size, is_black
@@ -45,27 +46,18 @@ class InpaintItem:
     prior_guidance: float | None = None
 
 
-# Defaults of diffusers' __call__ signatures, so that what ran is recorded even when left unset.
-STRENGTH_DEFAULT = {"sd1": 1.0, "sdxl": 0.9999}
-PRIOR_DEFAULTS = {"prior_steps": 25, "prior_guidance": 4.0}
-
-
-def _resolved(item: InpaintItem, generator: str) -> dict[str, Any]:
+def resolved_call(item: Any, generator: str) -> dict[str, Any]:
+    """Steps, guidance, working size and the family's recorded call arguments of one item (an item field
+    that is set wins over the generator's / family's default)."""
     spec = generator_spec(generator)
     out: dict[str, Any] = {
         "steps": item.steps if item.steps is not None else spec.default_steps,
         "guidance": item.guidance if item.guidance is not None else spec.default_guidance,
         "size": as_size(item.size if item.size is not None else spec.default_size),
     }
-    if spec.family in STRENGTH_DEFAULT:
-        out["strength"] = item.strength if item.strength is not None else STRENGTH_DEFAULT[spec.family]
-    if spec.family == "kandinsky22":
-        out["prior_steps"] = (
-            item.prior_steps if item.prior_steps is not None else PRIOR_DEFAULTS["prior_steps"]
-        )
-        out["prior_guidance"] = (
-            item.prior_guidance if item.prior_guidance is not None else PRIOR_DEFAULTS["prior_guidance"]
-        )
+    for key, default in family(spec.family).call_defaults.items():
+        value = getattr(item, key, None)
+        out[key] = value if value is not None else default
     return out
 
 
@@ -76,7 +68,7 @@ def _batches(
     batch: list[InpaintItem] = []
     params: dict[str, Any] | None = None
     for item in items:
-        p = {**_resolved(item, generator), "has_negative": item.negative_prompt is not None}
+        p = {**resolved_call(item, generator), "has_negative": item.negative_prompt is not None}
         if batch and (p != params or len(batch) >= batch_size):
             yield params, batch  # type: ignore[misc]
             batch = []
@@ -97,17 +89,37 @@ def _call_kwargs(loaded: LoadedPipeline, params: dict[str, Any], batch: list[Inp
         "height": h,
         "width": w,
         "num_inference_steps": params["steps"],
-        "guidance_scale": params["guidance"],
         "generator": [torch.Generator("cpu").manual_seed(int(it.seed)) for it in batch],
     }
-    if params["has_negative"]:
-        kwargs["negative_prompt"] = [it.negative_prompt for it in batch]
-    if "strength" in params:
-        kwargs["strength"] = params["strength"]
-    if "prior_steps" in params:
-        kwargs["prior_num_inference_steps"] = params["prior_steps"]
-        kwargs["prior_guidance_scale"] = params["prior_guidance"]
+    return kwargs | family_kwargs(loaded, params, batch)
+
+
+def family_kwargs(loaded: LoadedPipeline, params: dict[str, Any], batch: list[Any]) -> dict[str, Any]:
+    """Guidance under the family's keyword, negative prompts, and the family's recorded call arguments."""
+    fam = family(loaded.family)
+    kwargs: dict[str, Any] = {fam.guidance_keyword: params["guidance"]}
+    negatives = [it.negative_prompt if it.negative_prompt is not None else fam.negative_default for it in batch]
+    if any(n is not None for n in negatives):
+        kwargs["negative_prompt"] = negatives
+    kwargs |= {CALL_KEYWORDS[k]: params[k] for k in fam.call_defaults}
     return kwargs
+
+
+def negative_prompt(loaded: LoadedPipeline, item: Any) -> str | None:
+    """The negative prompt an item ran with (its own, or the family's default)."""
+    return item.negative_prompt if item.negative_prompt is not None else family(loaded.family).negative_default
+
+
+def peak_gpu_memory_mb(device: torch.device) -> float | None:
+    """Peak allocated GPU memory since the last reset, in MiB; None off the GPU."""
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda" and torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats(device)
 
 
 def _scheduler_name(pipe: Any) -> str:
@@ -126,12 +138,14 @@ def inpaint(
     settings = settings or loaded.settings
     for params, batch in _batches(items, loaded.generator, settings.batch_size):
         kwargs = _call_kwargs(loaded, params, batch)
+        reset_peak_memory(loaded.device)
         start = time.perf_counter()
         with torch.inference_mode(), attention_context(loaded.settings.attention):
             out = loaded.pipe(**kwargs)
         elapsed = (time.perf_counter() - start) / len(batch)
+        peak = peak_gpu_memory_mb(loaded.device)
         nsfw = getattr(out, "nsfw_content_detected", None)
-        extra = {k: params[k] for k in ("strength", "prior_steps", "prior_guidance") if k in params}
+        extra = {k: params[k] for k in family(loaded.family).call_defaults}
         extra["mask_binarized_by_pipeline"] = True
         extra["noise_generator"] = "cpu"
         extra["compiled"] = loaded.compiled
@@ -147,7 +161,7 @@ def inpaint(
                 hub_id=loaded.ref.hub_id,
                 random_weights=loaded.random_weights,
                 prompt=item.prompt,
-                negative_prompt=item.negative_prompt,
+                negative_prompt=negative_prompt(loaded, item),
                 seed=int(item.seed),
                 steps=params["steps"],
                 guidance=float(params["guidance"]),
@@ -162,5 +176,6 @@ def inpaint(
                 dtype=str(loaded.dtype).removeprefix("torch."),
                 batch_size=len(batch),
                 elapsed_s=elapsed,
+                peak_gpu_memory_mb=peak,
                 params=dict(extra),
             )

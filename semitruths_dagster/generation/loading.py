@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from .acceleration import apply_attention, compile_denoiser, place
+from .families import family
 from .quiet import quiet_progress
 from .registry import INPAINTING, METHODS, P2P, GeneratorRef, generator_spec
 from .settings import DeviceSettings
@@ -29,8 +30,18 @@ class GeneratorUnavailableError(RuntimeError):
 
     def __init__(self, ref: GeneratorRef, cause: BaseException | str) -> None:
         self.ref = ref
-        if ref.is_hub:
-            where = f"hub id '{ref.ref}'"
+        spec = generator_spec(ref.generator)
+        if ref.is_hub and spec.gated and ref.ref == spec.hub_id:
+            where = f"hub id '{ref.ref}' (gated, licence '{spec.licence}')"
+            hint = (
+                "The hub asks every user to accept this model's licence before downloading it, so it is "
+                "never fetched implicitly. Accept the licence on the hub, download it while logged in "
+                f"(`hf download {ref.ref}`), then set `generation.overrides.{ref.generator}: "
+                "/path/to/local/copy` in semitruths.yaml (or keep it in the local hub cache), "
+                "or use `generation.profile: tiny` for random-weight stand-ins."
+            )
+        elif ref.is_hub:
+            where = f"hub id '{ref.ref}' (licence '{spec.licence}')"
             hint = (
                 "No model hub is reachable (HF_HUB_OFFLINE) or the model is not in the local hub cache. "
                 f"Download it where a hub is reachable (`hf download {ref.ref}`), then set "
@@ -88,15 +99,19 @@ def _check_available(ref: GeneratorRef) -> None:
         if not (Path(ref.ref) / "model_index.json").is_file():
             raise GeneratorUnavailableError(ref, "no model_index.json in that directory")
         return
-    if _offline():
+    spec = generator_spec(ref.generator)
+    gated = spec.gated and ref.ref == spec.hub_id
+    if _offline() or gated:  # a gated model fails at once, online too, unless already downloaded
         from huggingface_hub import try_to_load_from_cache
 
         found = try_to_load_from_cache(ref.ref, "model_index.json", revision=ref.revision)
         if not isinstance(found, str):
-            raise GeneratorUnavailableError(ref, "not in the local hub cache")
+            raise GeneratorUnavailableError(ref, "gated and not in the local hub cache" if gated
+                                            else "not in the local hub cache")
 
 
 def _from_pretrained(ref: GeneratorRef, method: str, dtype: torch.dtype) -> Any:
+    import diffusers
     from diffusers import AutoPipelineForInpainting, StableDiffusionPipeline
     from diffusers.utils import deprecation_utils
 
@@ -105,6 +120,9 @@ def _from_pretrained(ref: GeneratorRef, method: str, dtype: torch.dtype) -> Any:
     kwargs: dict[str, Any] = {dtype_key: dtype, "use_safetensors": True}
     if ref.is_hub and ref.revision:
         kwargs["revision"] = ref.revision
+    pipeline = family(generator_spec(ref.generator).family).pipelines.get(method)
+    if pipeline is not None:  # the family's own pipeline class (FLUX, SD 3.5, Qwen-Image, instruction editors)
+        return getattr(diffusers, pipeline).from_pretrained(ref.ref, **kwargs)
     if method == INPAINTING:
         return AutoPipelineForInpainting.from_pretrained(ref.ref, **kwargs)
     # Prompt-to-prompt decodes latents itself: the safety checker is never run, so it is not loaded.
@@ -132,6 +150,8 @@ def load_pipeline(ref: GeneratorRef, method: str, settings: DeviceSettings | Non
             ensure_tiny_generator(Path(ref.ref).parent, ref.generator)
         _check_available(ref)
         device, dtype = settings.torch_device(), settings.torch_dtype()
+        if settings.dtype == "auto" and device.type == "cuda" and spec.large:
+            dtype = torch.bfloat16  # large transformers overflow in fp16; they are published in bf16
         try:
             with quiet_progress():
                 pipe = _from_pretrained(ref, method, dtype)
@@ -139,15 +159,19 @@ def load_pipeline(ref: GeneratorRef, method: str, settings: DeviceSettings | Non
             raise GeneratorUnavailableError(ref, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
         pipe.set_progress_bar_config(disable=True)
         notes: list[str] = []
+        if spec.scheduler:
+            import diffusers
+
+            pipe.scheduler = getattr(diffusers, spec.scheduler).from_config(pipe.scheduler.config)
         # Prompt-to-prompt calls the VAE and UNet directly (and differentiates through the UNet), which
         # offload hooks do not support; an SD 1.x UNet fits on any GPU that runs it anyway.
-        offload = settings.cpu_offload and method == INPAINTING
+        offload = settings.cpu_offload and method != P2P
         place(pipe, device, offload)
         if settings.cpu_offload and (device.type != "cuda" or not offload):
             notes.append("cpu_offload ignored: " + ("not on a GPU" if device.type != "cuda" else "p2p"))
         apply_attention(pipe, settings.attention)
         compiled = False
-        if settings.compile_unet and method == INPAINTING:
+        if settings.compile_unet and method != P2P:
             compile_denoiser(pipe, settings.compile_mode)
             compiled = True
         elif settings.compile_unet:

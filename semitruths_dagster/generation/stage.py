@@ -15,14 +15,16 @@ from dataclasses import asdict, dataclass, field, replace
 
 import polars as pl
 
+from ..prompts.instructions import instruction_for
 from ..prompts.records import derive_seed, request_id
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore
 from ..storage.resumable import ResumablePartition
 from .inpaint import InpaintItem, inpaint
+from .instruct import InstructItem, instruct
 from .loading import LoadedPipeline
 from .p2p.edit import EditItem, P2PParams, edit
-from .registry import INPAINTING, METHODS, P2P, PAPER_GENERATORS, generator_spec
+from .registry import INPAINTING, INSTRUCTION, METHODS, P2P, PAPER_GENERATORS, generator_spec
 from .results import GenerationResult
 
 TABLE = "generations"
@@ -34,7 +36,8 @@ SCHEMA: dict[str, pl.DataType] = {
     "working_size": pl.List(pl.Int32), "output_size": pl.List(pl.Int32), "image_path": pl.Utf8,
     "image_sha256": pl.Utf8, "black": pl.Boolean, "nsfw_flagged": pl.Boolean, "safety_checker": pl.Boolean,
     "random_weights": pl.Boolean, "model_ref": pl.Utf8, "hub_id": pl.Utf8, "device": pl.Utf8, "dtype": pl.Utf8,
-    "batch_size": pl.Int32, "elapsed_s": pl.Float64, "params": pl.Utf8, "code_version": pl.Utf8,
+    "batch_size": pl.Int32, "elapsed_s": pl.Float64, "peak_gpu_memory_mb": pl.Float64, "params": pl.Utf8,
+    "code_version": pl.Utf8,
     "created_at": pl.Datetime("us", "UTC"),
 }
 
@@ -47,9 +50,9 @@ class GenerationParams:
     overrides: dict[str, str] = field(default_factory=dict)  # generator -> hub id[@revision] or local dir
     generators: tuple[str, ...] = PAPER_GENERATORS
     methods: tuple[str, ...] = METHODS
-    steps: int | None = None  # None: each generator's default (50; Kandinsky 2.2: 100)
-    guidance: float | None = None  # None: each generator's default (7.5; Kandinsky 2.2: 4.0)
-    size: int | None = 512  # working size (the paper's images are 512 px); None: the pipeline's default
+    steps: int | None = None  # None: each generator's default (registry: 50; Kandinsky 2.2: 100; ...)
+    guidance: float | None = None  # None: each generator's default (7.5; Kandinsky 2.2: 4.0; FLUX Fill 30)
+    size: int | None = None  # working size; None: each generator's default (512; SDXL, FLUX, SD 3.5: 1024)
     chunk_size: int = 4  # items committed together
     only_kept: bool = True  # only requests that passed prompt_filters
     p2p: dict = field(default_factory=dict)  # P2PParams fields (null_inner_steps, cross_replace_steps, ...)
@@ -83,6 +86,7 @@ class WorkItem:
     seed: int
     image_path: str
     mask_path: str | None
+    instruction: dict | None = None  # instruction edits: text, template version, kind, edit mode
 
 
 def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str], generator: str,
@@ -94,7 +98,12 @@ def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str],
                 "p2p": asdict(params.p2p_params()) if P2P in methods else None}
     items = []
     for row in prompts:
-        if row["method"] not in methods or not row["valid"]:
+        if not row["valid"]:
+            continue
+        if INSTRUCTION in methods:  # an instruction editor takes label and caption requests alike
+            items.append(_instruction_item(row, generator, settings, seed, images))
+            continue
+        if row["method"] not in methods:
             continue
         settings_for = settings if row["method"] == P2P else {**settings, "p2p": None}
         items.append(WorkItem(
@@ -104,6 +113,24 @@ def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str],
             mask_path=masks.get(row["mask_id"]) if row["method"] == INPAINTING else None,
         ))
     return items
+
+
+def _instruction_item(row: dict, generator: str, settings: dict, seed: int, images: dict[str, str]) -> WorkItem:
+    made = instruction_for(row["method"], row["original"], row["perturbed"], row["edit_mode"], row["magnitude"])
+    instruction = asdict(made) | {"request_method": row["method"]}
+    settings_for = {**settings, "p2p": None, "instruction": instruction}
+    return WorkItem(
+        generation_id=request_id("generation", row["request_id"], generator, INSTRUCTION, settings_for, seed),
+        request=row, method=INSTRUCTION, seed=derive_seed(seed, row["request_id"], generator),
+        image_path=images[row["image_id"]], mask_path=None, instruction=instruction,
+    )
+
+
+def _instruct_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams) -> Iterator[InstructItem]:
+    for item in items:
+        yield InstructItem(key=item.generation_id, image=store.open(item.image_path).convert("RGB"),
+                           instruction=item.instruction["text"], seed=item.seed, steps=params.steps,
+                           guidance=params.guidance, size=params.size)
 
 
 def _inpaint_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams) -> Iterator[InpaintItem]:
@@ -137,8 +164,11 @@ def _row(item: WorkItem, result: GenerationResult, store: ImageStore, stage_para
         "safety_checker": result.safety_checker, "random_weights": result.random_weights,
         "model_ref": result.ref, "hub_id": result.hub_id, "device": result.device, "dtype": result.dtype,
         "batch_size": result.batch_size, "elapsed_s": result.elapsed_s,
-        # What the pipeline was called with, and the stage settings that chose it.
-        "params": json.dumps({"call": result.params, "stage": stage_params}, sort_keys=True, default=str),
+        "peak_gpu_memory_mb": result.peak_gpu_memory_mb,
+        # What the pipeline was called with, the stage settings that chose it, and for instruction edits
+        # the instruction's template version and the request it came from.
+        "params": json.dumps({"call": result.params, "stage": stage_params, "instruction": item.instruction},
+                             sort_keys=True, default=str),
     }
 
 
@@ -161,8 +191,12 @@ def run_partition(
             continue
         loaded = load(method)
         by_id = {i.generation_id: i for i in batch}
-        results = (inpaint(loaded, _inpaint_items(batch, store, params)) if method == INPAINTING
-                   else edit(loaded, _edit_items(batch, store), params=params.p2p_params()))
+        if method == INPAINTING:
+            results = inpaint(loaded, _inpaint_items(batch, store, params))
+        elif method == INSTRUCTION:
+            results = instruct(loaded, _instruct_items(batch, store, params))
+        else:
+            results = edit(loaded, _edit_items(batch, store), params=params.p2p_params())
         pending: list[dict] = []
         for result in results:
             row = _row(by_id[result.key], result, store, stage_params)

@@ -31,18 +31,9 @@ def tiny_generator_dir(root: str | os.PathLike, generator: str) -> Path:
 
 
 def _build(generator: str, tmp: Path, target: Path) -> None:
-    from .tiny_kandinsky import build_kandinsky22_inpaint
-    from .tiny_sd import build_sd1, build_sdxl_inpaint
+    from .families import family
 
-    spec = generator_spec(generator)
-    if spec.family == "sdxl":
-        build_sdxl_inpaint(tmp)
-    elif spec.family == "kandinsky22":
-        build_kandinsky22_inpaint(tmp, target)
-    elif generator == "sd15_inpainting":
-        build_sd1(tmp, in_channels=9)
-    else:
-        build_sd1(tmp, in_channels=4)  # the hub's sd14 / sd15 / openjourney are text-to-image checkpoints
+    family(generator_spec(generator).family).build_tiny(tmp, target)
 
 
 def tiny_seed(generator: str) -> int:
