@@ -141,3 +141,35 @@ def test_a_gated_model_fails_at_once_with_licence_and_override(monkeypatch, tmp_
     message = str(err.value)
     assert "black-forest-labs/FLUX.1-Kontext-dev" in message and "gated" in message
     assert "flux-1-dev-non-commercial-license" in message and "generation.overrides.flux_kontext" in message
+
+
+def test_export_names_new_models_and_methods_and_reads_them_back(sample, tmp_path):
+    """The released-layout export writes `model` as the registry spells it and `method` instruction;
+    the import reads both back unchanged (and the instruction text)."""
+    import polars as pl
+
+    from semitruths_dagster.config import SourceConfig
+    from semitruths_dagster.sources.released import parse_released
+    from semitruths_dagster.sources.released_edits import build_edits
+    from semitruths_dagster.sources.released_export import export_released
+
+    for generator in ("flux_fill", "instruct_pix2pix"):
+        _run(sample, generator)
+    tables = TableStore(sample["root"] / "tables")
+    tables.write("source_images", {"dataset": "sample"}, [{
+        "image_id": "astronaut", "dataset": "sample", "benchmark": "sample", "entities": "['person']",
+        "classes": "['person']", "image_path": sample["images"]["astronaut"]}],
+        {"image_id": pl.Utf8, "dataset": pl.Utf8, "benchmark": pl.Utf8, "entities": pl.Utf8, "classes": pl.Utf8,
+         "image_path": pl.Utf8})
+    edits = tables.read_all("generations")
+    export_released(tables, sample["store"], tmp_path / "export")
+    table = parse_released(SourceConfig(name="back", adapter="released", root=tmp_path / "export"))
+    assert not table.rejections
+    rows: list[dict] = []
+    made, rejections = build_edits(table, "back", ImageStore(tmp_path / "store"), set(), rows.extend)
+    assert made == edits.height and not rejections
+    back = sorted((r["generator"], r["method"], r["prompt"]) for r in rows)
+    given = sorted((r["generator"], r["method"], r["prompt"]) for r in edits.iter_rows(named=True))
+    assert back == given
+    assert {g for g, _, _ in back} == {"flux_fill", "instruct_pix2pix"}
+    assert (tmp_path / "export" / "instruction" / "sample" / "instruct_pix2pix").is_dir()

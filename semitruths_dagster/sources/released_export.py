@@ -24,6 +24,8 @@ from ..storage import ImageStore, TableStore
 from .released import RELEASED_MODELS
 
 MODEL_NAMES = {ours: released for released, ours in RELEASED_MODELS.items()}
+# Method -> folder of the released layout (instruction edits, not in the release, get their own).
+FOLDERS = {"inpainting": "inpainting", "p2p": "prompt-based-editing", "instruction": "instruction"}
 # (released column, our column) of the change metrics and saliency scores
 VALUES = [("cap2_img2", "clip_edit_text_similarity"), ("direct_sim", "directional_similarity"),
           ("clip_sim", "clip_image_similarity"), ("dreamsim", "dreamsim"), ("lpips_score", "lpips"),
@@ -39,7 +41,7 @@ HEADER = ["image_id", "image_path", "dataset", "entities", "class", "label", "ma
           *(c for c, _ in VALUES), "mse_gray", "ssim_gray", "ratio_gray", "cc_clusters_gray",
           "largest_component_size_gray", "cluster_dist_gray", *(c for c, _ in CATEGORIES), "scene_diversity",
           "scene_complexity", "scene_diversity_category", "scene_complexity_category", "random_weights",
-          "generation_id"]
+          "generation_id", "instruction"]
 
 
 def _text(value) -> str:
@@ -104,7 +106,7 @@ def export_released(tables: TableStore, store: ImageStore, out: Path, only_salie
             mask = mask_rows.get(edit["mask_id"], {})
             scene = scenes.get(edit["image_id"], {})
             model = MODEL_NAMES.get(edit["generator"], edit["generator"])
-            folder = "inpainting" if edit["method"] == "inpainting" else "prompt-based-editing"
+            folder = FOLDERS[edit["method"]]
             values = {c: merged.get(ours) for c, ours in VALUES}
             if values["sen_sim"] is not None:
                 values["sen_sim"] = 1.0 - max(values["sen_sim"], 0.0)  # as the release stored it
@@ -129,6 +131,7 @@ def export_released(tables: TableStore, store: ImageStore, out: Path, only_salie
                 "scene_diversity_category": _text(scene.get("scene_diversity_bin")),
                 "scene_complexity_category": _text(scene.get("scene_complexity_bin")),
                 "random_weights": _text(edit["random_weights"]), "generation_id": gid,
+                "instruction": _text(edit["prompt"] if edit["method"] == "instruction" else None),
             })
     with open(out / "metadata.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=HEADER, restval="")
