@@ -1,18 +1,20 @@
-"""Generations: inpainting and prompt-to-prompt editing across the paper's diffusion models (no Dagster).
+"""Generations: inpainting, prompt-to-prompt and instruction editing across diffusion models (no Dagster).
 
 `resolve_generator(name, profile, overrides, tiny_root)` -> `GeneratorRef`; `load_pipeline(ref, method,
-settings)` -> `LoadedPipeline` (cached per process); `inpaint(loaded, items)` and `edit(loaded, items)`
-yield `GenerationResult`s.
+settings)` -> `LoadedPipeline` (cached per process); `inpaint(loaded, items)`, `edit(loaded, items)` and
+`instruct(loaded, items)` yield `GenerationResult`s.
 """
 
 from .acceleration import ATTENTION_CHOICES, peak_memory
 from .clip_tokenizer import clip_tokenizer
 from .inpaint import InpaintItem, inpaint
+from .instruct import InstructItem, instruct
 from .loading import GeneratorUnavailableError, LoadedPipeline, clear_pipeline_cache, load_pipeline
 from .p2p import EditItem, P2PParams, edit
 from .registry import (
     GENERATORS,
     INPAINTING,
+    INSTRUCTION,
     METHODS,
     P2P,
     PAPER_GENERATORS,
@@ -31,6 +33,7 @@ __all__ = [
     "GENERATION_TINY_VERSION",
     "GENERATORS",
     "INPAINTING",
+    "INSTRUCTION",
     "METHODS",
     "P2P",
     "PAPER_GENERATORS",
@@ -41,6 +44,7 @@ __all__ = [
     "GeneratorSpec",
     "GeneratorUnavailableError",
     "InpaintItem",
+    "InstructItem",
     "LoadedPipeline",
     "P2PParams",
     "clear_pipeline_cache",
@@ -50,6 +54,7 @@ __all__ = [
     "generator_spec",
     "generators_for",
     "inpaint",
+    "instruct",
     "is_black",
     "load_pipeline",
     "peak_memory",
