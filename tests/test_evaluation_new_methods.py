@@ -35,3 +35,18 @@ def test_recall_by_method_instruction_and_new_generators(tmp_path):
     by_generator = dict(zip(generator["value"], generator["recall"], strict=True))
     assert by_generator == {"flux_kontext": 1.0, "qwen_image_edit": 0.0, "instruct_pix2pix": 0.0,
                             "flux_fill": 1.0, "sd35_large": 1.0}
+
+
+def test_instruction_edits_have_no_input_mask_for_the_crop():
+    """Like prompt-based edits, an instruction edit's crop does not come from the request's mask (the model
+    never saw it); only inpainting edits carry their input mask."""
+    from semitruths_dagster.detectors.stage import plan_targets
+    from semitruths_dagster.methods import has_input_mask
+
+    assert has_input_mask("inpainting") and not has_input_mask("instruction") and not has_input_mask("p2p")
+    images = pl.DataFrame({"image_id": ["a"], "image_path": ["a.png"], "image_sha256": ["s"]})
+    edits = pl.DataFrame({"generation_id": ["g1", "g2"], "image_id": ["a", "a"], "method": ["inpainting", "instruction"],
+                          "mask_id": ["m", "m"], "image_path": ["e1.png", "e2.png"], "image_sha256": ["1", "2"]})
+    masks = pl.DataFrame({"mask_id": ["m"], "mask_path": ["m.png"]})
+    targets = {t.generation_id: t.mask_path for t in plan_targets(images, edits, masks)}
+    assert targets == {None: None, "g1": "m.png", "g2": None}

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ..methods import has_input_mask
 from ..prompts.records import derive_seed
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore
@@ -79,7 +80,7 @@ def plan_targets(images: pl.DataFrame, edits: pl.DataFrame, masks: pl.DataFrame)
     targets = [Target(0, r["image_id"], None, r["image_path"], r["image_sha256"])
                for r in images.sort("image_id").iter_rows(named=True)]
     for r in edits.sort("generation_id").iter_rows(named=True):
-        mask = (mask_paths.get(r["mask_id"]) or r.get("mask_path")) if r["method"] == "inpainting" else None
+        mask = (mask_paths.get(r["mask_id"]) or r.get("mask_path")) if has_input_mask(r["method"]) else None
         targets.append(Target(1, r["image_id"], r["generation_id"], r["image_path"], r["image_sha256"], mask))
     return targets
 

@@ -11,12 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-INPAINTING = "inpainting"
-P2P = "p2p"
-INSTRUCTION = "instruction"  # an instruction ("replace the dog with a red bicycle") applied to the whole image
-METHODS = (INPAINTING, P2P, INSTRUCTION)
-# Methods whose model receives the mask; the others are localized by the post-edit mask (Algorithm 2).
-MASKED_METHODS = (INPAINTING,)
+from ..methods import INPAINTING, INSTRUCTION, METHODS, P2P
+
 PROFILES = ("paper", "tiny")
 
 
