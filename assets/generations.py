@@ -1,4 +1,5 @@
-"""`generations`: the edited images of one dataset by one generator (inpainting and prompt-to-prompt)."""
+"""`generations`: the edited images of one dataset by one generator (inpainting, prompt-to-prompt and
+instruction editing)."""
 
 import io
 
@@ -14,8 +15,8 @@ from dagster import (
 )
 from PIL import Image
 
-from resources import GpuResource, ProjectResource
-from semitruths_dagster.generation import resolve_generator, stage
+from resources import GpuResource, ModelsResource, ProjectResource
+from semitruths_dagster.generation import INSTRUCTION, generator_spec, resolve_generator, stage
 from semitruths_dagster.storage.resumable import ResumablePartition
 
 from .common import column_schema, counts_table, inline_png, markdown_table, partition_of
@@ -58,7 +59,7 @@ def thumbnails(frame: pl.DataFrame, project: ProjectResource, limit: int = 6, si
     pool="gpu",
 )
 def generations(context: AssetExecutionContext, config: GenerationRunConfig, project: ProjectResource,
-                gpu: GpuResource) -> MaterializeResult:
+                gpu: GpuResource, models: ModelsResource) -> MaterializeResult:
     """One row per edited image: the edit request it answers (request, image, mask, magnitude,
     original and perturbed text), the generator and method (inpainting / p2p), seed, steps, guidance,
     scheduler, working size, the image's store path and hash, the black-image flag, and whether the
@@ -88,10 +89,14 @@ def generations(context: AssetExecutionContext, config: GenerationRunConfig, pro
         return gpu.pipeline(generator, method, profile, params.overrides, tiny_root)
 
     ref = resolve_generator(generator, profile, params.overrides, tiny_root)
+    instructions = None
+    if params.instruction_backend == "llm" and INSTRUCTION in generator_spec(generator).methods:
+        instructions = stage.llm_instructions(prompts.to_dicts(), models.registry(cfg).load("llm"), cfg.seed)
     items = stage.plan(
         prompts.to_dicts(), dict(zip(mask_rows["mask_id"], mask_rows["preprocessed_mask_path"], strict=True)),
         dict(zip(images["image_id"], images["image_path"], strict=True)), generator, params,
         model_ref=f"{profile}:{ref.hub_id or ref.ref}", seed=cfg.seed,  # stable across storage moves
+        instructions=instructions,
     )
     resumable = ResumablePartition(tables, stage.TABLE, partition, "generation_id", stage.SCHEMA)
     frame, counts = stage.run_partition(items, resumable, project.images(), load, params, config.force,

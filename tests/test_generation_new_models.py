@@ -173,3 +173,28 @@ def test_export_names_new_models_and_methods_and_reads_them_back(sample, tmp_pat
     assert back == given
     assert {g for g, _, _ in back} == {"flux_fill", "instruct_pix2pix"}
     assert (tmp_path / "export" / "instruction" / "sample" / "instruct_pix2pix").is_dir()
+
+
+def test_instructions_written_by_a_language_model(tmp_path):
+    """instruction_backend llm: the `llm` role (tiny Llama, random weights) writes each instruction; the
+    row records the backend, its version and that the text came from random weights."""
+    from semitruths_dagster.generation.stage import llm_instructions
+    from semitruths_dagster.models import ModelRegistry
+    from semitruths_dagster.prompts.instructions import LLM_INSTRUCTION_VERSION, parse_instruction
+
+    assert parse_instruction('\n "Paint the car red."\nmore') == "Paint the car red."
+    assert parse_instruction("  \n") is None and parse_instruction("word " * 41) is None
+    handle = ModelRegistry(profile="tiny", tiny_root=tmp_path, device="cpu").load("llm")
+    rows = [{"request_id": "r1", "valid": True, "method": "inpainting", "original": "dog", "perturbed": "cat",
+             "edit_mode": "replace", "magnitude": "small"},
+            {"request_id": "r2", "valid": False, "method": "p2p", "original": "a", "perturbed": "b",
+             "edit_mode": "caption", "magnitude": "large"}]
+    written = llm_instructions(rows, handle, seed=0)
+    assert set(written) == {"r1"}  # invalid requests get no instruction
+    made = written["r1"]
+    if made.backend.startswith("llm:"):
+        assert made.template_version == LLM_INSTRUCTION_VERSION and made.random_weights and made.text
+    else:  # an empty or overlong answer falls back to the template, and says so
+        assert made.backend == "template (llm answer rejected)" and made.text.startswith("Replace the dog")
+    again = llm_instructions(rows, handle, seed=0)
+    assert again == written  # greedy decoding: the same instruction twice

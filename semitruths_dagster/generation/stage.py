@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import polars as pl
 
-from ..prompts.instructions import instruction_for
+from ..prompts.instructions import Instruction, instruction_for, write_with_llm
 from ..prompts.records import derive_seed, request_id
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore
@@ -56,6 +56,7 @@ class GenerationParams:
     chunk_size: int = 4  # items committed together
     only_kept: bool = True  # only requests that passed prompt_filters
     p2p: dict = field(default_factory=dict)  # P2PParams fields (null_inner_steps, cross_replace_steps, ...)
+    instruction_backend: str = "template"  # template | llm (role `llm` writes each instruction)
     # Settings that replace the above under the tiny profile: random weights make noise at any setting.
     tiny: dict = field(default_factory=lambda: {"size": 64, "steps": 10, "p2p": {"null_inner_steps": 2}})
 
@@ -64,6 +65,8 @@ class GenerationParams:
         object.__setattr__(self, "methods", tuple(self.methods))
         for name in self.generators:
             generator_spec(name)  # unknown names fail here, with the list of known ones
+        if self.instruction_backend not in ("template", "llm"):
+            raise ValueError(f"generation.instruction_backend must be template or llm, got '{self.instruction_backend}'")
 
     def for_profile(self, profile: str) -> GenerationParams:
         """These parameters with the `tiny` section applied when the tiny profile runs."""
@@ -90,9 +93,11 @@ class WorkItem:
 
 
 def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str], generator: str,
-         params: GenerationParams, model_ref: str, seed: int) -> list[WorkItem]:
+         params: GenerationParams, model_ref: str, seed: int,
+         instructions: dict[str, Instruction] | None = None) -> list[WorkItem]:
     """The items of one (dataset, generator) partition. `masks`: mask_id -> preprocessed mask path;
-    `images`: image_id -> image path (both in the image store)."""
+    `images`: image_id -> image path (both in the image store); `instructions`: request_id -> an
+    instruction written by a language model (else each request's template instruction)."""
     methods = [m for m in params.methods if m in generator_spec(generator).methods]
     settings = {"steps": params.steps, "guidance": params.guidance, "size": params.size, "ref": model_ref,
                 "p2p": asdict(params.p2p_params()) if P2P in methods else None}
@@ -101,7 +106,8 @@ def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str],
         if not row["valid"]:
             continue
         if INSTRUCTION in methods:  # an instruction editor takes label and caption requests alike
-            items.append(_instruction_item(row, generator, settings, seed, images))
+            written = (instructions or {}).get(row["request_id"])
+            items.append(_instruction_item(row, generator, settings, seed, images, written))
             continue
         if row["method"] not in methods:
             continue
@@ -115,8 +121,10 @@ def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str],
     return items
 
 
-def _instruction_item(row: dict, generator: str, settings: dict, seed: int, images: dict[str, str]) -> WorkItem:
-    made = instruction_for(row["method"], row["original"], row["perturbed"], row["edit_mode"], row["magnitude"])
+def _instruction_item(row: dict, generator: str, settings: dict, seed: int, images: dict[str, str],
+                      written: Instruction | None = None) -> WorkItem:
+    made = written or instruction_for(row["method"], row["original"], row["perturbed"], row["edit_mode"],
+                                      row["magnitude"])
     instruction = asdict(made) | {"request_method": row["method"]}
     settings_for = {**settings, "p2p": None, "instruction": instruction}
     return WorkItem(
@@ -124,6 +132,12 @@ def _instruction_item(row: dict, generator: str, settings: dict, seed: int, imag
         request=row, method=INSTRUCTION, seed=derive_seed(seed, row["request_id"], generator),
         image_path=images[row["image_id"]], mask_path=None, instruction=instruction,
     )
+
+
+def llm_instructions(prompts: Sequence[dict], handle: object, seed: int) -> dict[str, Instruction]:
+    """Instructions written by the `llm` role's model for every valid request (instruction_backend: llm)."""
+    rows = [r for r in prompts if r["valid"]]
+    return {r["request_id"]: made for r, made in zip(rows, write_with_llm(handle, rows, seed), strict=True)}
 
 
 def _instruct_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams) -> Iterator[InstructItem]:
