@@ -95,7 +95,7 @@ def build_sd3(out: Path, variant: str = "medium") -> Any:
     transformer = SD3Transformer2DModel(
         sample_size=8, patch_size=2, in_channels=SD3_LATENT, out_channels=SD3_LATENT, num_layers=2,
         attention_head_dim=8, num_attention_heads=4, joint_attention_dim=T5_WIDTH, caption_projection_dim=32,
-        pooled_projection_dim=64, pos_embed_max_size=32, qk_norm="rms_norm",
+        pooled_projection_dim=64, pos_embed_max_size=64, qk_norm="rms_norm",  # up to 1024 px
         dual_attention_layers=(0,) if variant == "medium" else (),
     )
     text_encoder_3, tokenizer_3 = _t5()
