@@ -100,7 +100,7 @@ def generations(context: AssetExecutionContext, config: GenerationRunConfig, pro
     )
     resumable = ResumablePartition(tables, stage.TABLE, partition, "generation_id", stage.SCHEMA)
     frame, counts = stage.run_partition(items, resumable, project.images(), load, params, config.force,
-                                        log=context.log.info)
+                                        log=context.log.info, batch_size=gpu.batch_size)
     project.warehouse().refresh([stage.TABLE])
     metadata = {
         "dagster/row_count": frame.height,

@@ -9,13 +9,15 @@
 ids. `--arch full` builds the real architectures' full sizes (SD 1.5: 860 M UNet; SDXL inpainting: 2.6 B
 UNet) with random weights, in memory on the device: timings are those of the real models (weights do not
 change the arithmetic), the images are noise. Kandinsky 2.2 has no full-size build (see
-semitruths_dagster/generation/full_random.py). Prompt-to-prompt runs one image per edit: null-text
-inversion (`--null-inner-steps` Adam steps per DDIM step) + the two-branch edit, so its images/s counts
-whole edits. Peak memory: CUDA max allocated per row on a GPU; on the CPU the process's peak RSS so far.
+semitruths_dagster/generation/full_random.py). Prompt-to-prompt: null-text inversion
+(`--null-inner-steps` Adam steps per DDIM step) + the two-branch edit, so its images/s counts whole
+edits; it runs at batch 1 and at every --batch (several edits per UNet call, each with its own null
+embeddings and optimizer), side by side: x_batch1 is the speed-up over batch 1 in the same run. Peak
+memory: CUDA max allocated per row on a GPU; on the CPU the process's peak RSS so far.
 `--generators` takes names or the groups `paper` (the paper's five) and `new` (FLUX.1 Fill, SD 3.5
 medium / large, Qwen-Image inpainting; FLUX.1 Kontext, Qwen-Image-Edit, InstructPix2Pix instruction
-edits); the default is both. The new models have no `--arch full` build yet (skipped with a note).
-`--cpu-offload on` runs them with the gpu resource's model CPU offload (GPU only).
+edits, one image per call); the default is both. The new models have no `--arch full` build yet
+(skipped with a note). `--cpu-offload on` runs them with the gpu resource's model CPU offload (GPU only).
 """
 
 from __future__ import annotations
@@ -119,9 +121,22 @@ def run_once(loaded: LoadedPipeline, args, batch: int, inputs, seed0: int) -> in
                               steps=args.steps, size=args.size) for i, (img, _) in enumerate(inputs[:batch])]
         return len(list(instruct(loaded, items)))
     params = P2PParams(steps=args.steps, size=args.size, null_inner_steps=args.null_inner_steps)
-    img, _ = inputs[0]
-    items = [EditItem(f"e{seed0}", img, "a photo of a cat", "a photo of a dog", seed=seed0)]
-    return len(list(edit(loaded, items, params=params)))
+    return run_p2p(loaded, params, [img for img, _ in inputs[:batch]], batch, seed0)
+
+
+P2P_CAPTIONS = [("a photo of a cat", "a photo of a dog"), ("a photo of a cat", "a photo of a fluffy cat")]
+
+
+def run_p2p(
+    loaded: LoadedPipeline, params: P2PParams, images: list[Image.Image], batch: int, seed0: int = 0
+) -> int:
+    """Prompt-to-prompt edits of `images`, `batch` per UNet call (null-text inversion + editing; word swap
+    and refinement alternate); returns the number of edits made. For benchmarks/gpu.sh too."""
+    items = [
+        EditItem(f"e{seed0 + i}", img, *P2P_CAPTIONS[i % len(P2P_CAPTIONS)], seed=seed0 + i)
+        for i, img in enumerate(images)
+    ]
+    return len(list(edit(loaded, items, DeviceSettings(batch_size=batch), params=params)))
 
 
 def bench(args, generator: str, method: str, batch: int, compile_unet: bool, tiny_root: Path) -> dict:
@@ -135,8 +150,6 @@ def bench(args, generator: str, method: str, batch: int, compile_unet: bool, tin
         cpu_offload=args.cpu_offload == "on",
     )
     loaded = load(args, generator, method, settings, tiny_root)
-    if method != "inpainting":
-        batch = 1
     inputs = sample_inputs(args.size, batch)
     sync = torch.cuda.synchronize if loaded.device.type == "cuda" else (lambda: None)
     with peak_memory(loaded.device) as mem:
@@ -183,6 +196,7 @@ COLUMNS = [
     "attention",
     "offload",
     "img/s",
+    "x_batch1",
     "s/img",
     "warmup_s",
     "load_s",
@@ -246,12 +260,21 @@ def main(argv: list[str] | None = None) -> None:
                     file=sys.stderr,
                 )
                 continue
-            for batch in args.batch if method == "inpainting" else [1]:
+            # p2p: batch 1 always runs too, as the baseline of the batched rows (column x_batch1)
+            batches = {"inpainting": args.batch, "p2p": sorted({1, *args.batch})}.get(method, [1])
+            for batch in batches:  # instruction editors take one image per call
                 for compile_unet in compiles if method == "inpainting" else [False]:
                     rows.append(bench(args, generator, method, batch, compile_unet, tiny_root))
                     print(
                         f"# done {generator} {method} batch={batch} compile={compile_unet}", file=sys.stderr
                     )
+    for row in rows:  # images/s over the same generator / method / compile at batch 1, when measured
+        base = [
+            r["img/s"]
+            for r in rows
+            if r["batch"] == 1 and all(r[k] == row[k] for k in ("generator", "method", "compile"))
+        ]
+        row["x_batch1"] = row["img/s"] / base[0] if base else float("nan")
     print_table(rows)
 
 

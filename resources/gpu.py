@@ -17,7 +17,7 @@ class GpuResource(ConfigurableResource):
 
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     dtype: str = Field(default="auto", description="auto (fp16 on GPU, fp32 on CPU) | float16 | bfloat16 | float32")
-    batch_size: int = Field(default=1, description="inpainting items per pipeline call (p2p runs one at a time)")
+    batch_size: int = Field(default=1, description="items per UNet call: inpainting, and p2p null-text inversion + editing")
     attention: str = Field(default="sdpa", description="sdpa | eager | xformers | sdpa-flash | sdpa-efficient | ...")
     compile_unet: bool = Field(default=False, description="torch.compile the denoiser (inpainting)")
     compile_mode: str | None = Field(default=None, description="torch.compile mode, e.g. max-autotune")

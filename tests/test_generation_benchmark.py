@@ -54,3 +54,16 @@ def test_benchmark_includes_the_new_generators_and_instruction(tmp_path, capsys)
     assert "offload" in lines[0] and "peak_MiB" in lines[0]
     methods = {line.split("|")[0].strip(): line.split("|")[1].strip() for line in lines[2:]}
     assert methods == {"flux_kontext": "instruction", "sd35_medium": "inpainting"}
+
+
+def test_benchmark_puts_batched_p2p_beside_batch_1(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_generation", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = ["--generators", "sd14", "--methods", "p2p", "--steps", "1", "--null-inner-steps", "1"]
+    module.main([*args, "--repeats", "1", "--warmup", "0", "--batch", "2", "--tiny-root", str(tmp_path)])
+    lines = capsys.readouterr().out.strip().splitlines()
+    header = [c.strip() for c in lines[0].split("|")]
+    rows = [dict(zip(header, (c.strip() for c in line.split("|")), strict=True)) for line in lines[2:]]
+    assert [(r["method"], r["batch"]) for r in rows] == [("p2p", "1"), ("p2p", "2")]
+    assert rows[0]["x_batch1"] == "1.000" and float(rows[1]["x_batch1"]) > 0

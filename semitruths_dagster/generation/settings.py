@@ -21,7 +21,8 @@ class DeviceSettings:
     device: 'auto' (first CUDA device if any, else CPU), 'cpu', 'cuda', 'cuda:1', ...
     dtype: 'auto' (float16 on a GPU, the dtype SD checkpoints are published in; float32 on the CPU, where
         half precision is slow or unsupported), or float32 / float16 / bfloat16 (fp32 / fp16 / bf16).
-    batch_size: items per pipeline call (inpainting). Prompt-based editing optimises one image at a time.
+    batch_size: items per pipeline call: inpainting, and prompt-to-prompt (null-text inversion and editing
+        of several images per UNet call, each with its own null embeddings and optimizer).
     attention: 'sdpa' (diffusers' default AttnProcessor2_0), 'eager' (AttnProcessor: plain matmul +
         softmax), 'xformers', 'sdpa-flash' / 'sdpa-efficient' / 'sdpa-math' / 'sdpa-cudnn' (SDPA restricted
         to one torch kernel), or 'backend:<name>' (diffusers' `set_attention_backend`, for models whose

@@ -38,6 +38,9 @@ SCHEMA: dict[str, pl.DataType] = {
     "random_weights": pl.Boolean, "model_ref": pl.Utf8, "hub_id": pl.Utf8, "device": pl.Utf8, "dtype": pl.Utf8,
     "batch_size": pl.Int32, "elapsed_s": pl.Float64, "peak_gpu_memory_mb": pl.Float64, "params": pl.Utf8,
     "code_version": pl.Utf8,
+    # p2p only (null for inpainting): the dtype of inversion + null-text optimisation, and the mean squared
+    # error between the source branch sampled back from the inverted noise and the image's latents.
+    "inversion_dtype": pl.Utf8, "reconstruction_latent_mse": pl.Float64,
     "created_at": pl.Datetime("us", "UTC"),
 }
 
@@ -179,6 +182,8 @@ def _row(item: WorkItem, result: GenerationResult, store: ImageStore, stage_para
         "model_ref": result.ref, "hub_id": result.hub_id, "device": result.device, "dtype": result.dtype,
         "batch_size": result.batch_size, "elapsed_s": result.elapsed_s,
         "peak_gpu_memory_mb": result.peak_gpu_memory_mb,
+        "inversion_dtype": result.params.get("inversion_dtype"),
+        "reconstruction_latent_mse": result.params.get("reconstruction_latent_mse"),
         # What the pipeline was called with, the stage settings that chose it, and for instruction edits
         # the instruction's template version and the request it came from.
         "params": json.dumps({"call": result.params, "stage": stage_params, "instruction": item.instruction},
@@ -189,9 +194,11 @@ def _row(item: WorkItem, result: GenerationResult, store: ImageStore, stage_para
 def run_partition(
     items: Sequence[WorkItem], partition: ResumablePartition, store: ImageStore,
     load: Callable[[str], LoadedPipeline], params: GenerationParams, force: bool = False,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = print, batch_size: int | None = None,
 ) -> tuple[pl.DataFrame, dict]:
-    """Make the items not yet done, committing every `chunk_size`; returns the partition and counts."""
+    """Make the items not yet done, committing every `chunk_size`; returns the partition and counts.
+    batch_size: items per UNet call for both methods (None: the loaded pipeline's settings; the `gpu`
+    resource's, which a cached pipeline loaded under another batch size would not carry)."""
     if force:
         partition.reset()
     done = partition.done_keys()
@@ -204,13 +211,14 @@ def run_partition(
         if not batch:
             continue
         loaded = load(method)
+        device = replace(loaded.settings, batch_size=batch_size) if batch_size else loaded.settings
         by_id = {i.generation_id: i for i in batch}
         if method == INPAINTING:
-            results = inpaint(loaded, _inpaint_items(batch, store, params))
+            results = inpaint(loaded, _inpaint_items(batch, store, params), device)
         elif method == INSTRUCTION:
             results = instruct(loaded, _instruct_items(batch, store, params))
         else:
-            results = edit(loaded, _edit_items(batch, store), params=params.p2p_params())
+            results = edit(loaded, _edit_items(batch, store), device, params=params.p2p_params())
         pending: list[dict] = []
         for result in results:
             row = _row(by_id[result.key], result, store, stage_params)

@@ -13,6 +13,9 @@ from collections import defaultdict
 import torch
 import torch.nn.functional as F
 
+# Self-attention layers with at most this many queries are injected (null-text reference: 32 ** 2).
+SELF_MAX_TOKENS = 32**2
+
 
 def step_window(bounds: float | tuple[float, float], num_steps: int) -> tuple[int, int]:
     """Steps [start, end) covered by a fraction (0..f) or a (start, end) pair of fractions."""
@@ -71,15 +74,17 @@ class AttentionStore:
 class AttentionEdit(AttentionStore):
     """Base of the editing controllers: cross-attention of the edits is replaced (weighted by the per-step
     alpha) by the source's, mapped token to token; self-attention of the edits is replaced by the source's
-    during the self-replace window, on layers with at most `self_max_tokens` queries (the original code
-    replaced only maps of 16x16 or less at 512 px, a quarter of the latent side)."""
+    during the self-replace window, on layers with at most `self_max_tokens` queries (the null-text
+    reference: 32x32 = 1024, i.e. every layer but the 64x64 ones at 512 px; the first prompt-to-prompt
+    notebook used 16x16). The maps are stored for LocalBlend *after* replacement, as the reference (which
+    replaces them in place after storing them)."""
 
     def __init__(
         self,
         num_steps: int,
         cross_replace: float | tuple[float, float],
         self_replace: float | tuple[float, float],
-        self_max_tokens: int,
+        self_max_tokens: int = SELF_MAX_TOKENS,
         n_edits: int = 1,
         record: bool = False,
     ) -> None:
@@ -92,7 +97,6 @@ class AttentionEdit(AttentionStore):
         raise NotImplementedError
 
     def __call__(self, probs: torch.Tensor, is_cross: bool, place: str) -> torch.Tensor:
-        self.store(probs, is_cross, place)  # LocalBlend uses the maps before replacement, as the original
         base, edits = probs[0], probs[1:]
         if is_cross:
             alpha = self.cross_alpha[self.step].to(probs.device, probs.dtype)
@@ -102,6 +106,7 @@ class AttentionEdit(AttentionStore):
             self.self_window[0] <= self.step < self.self_window[1] and probs.shape[2] <= self.self_max_tokens
         ):
             probs = torch.cat([probs[:1], base.unsqueeze(0).expand_as(edits)])
+        self.store(probs, is_cross, place)
         self.keep(probs, is_cross, place)
         return probs
 
@@ -171,3 +176,20 @@ class LocalBlend:
             return latents
         mask = self.mask(store, tuple(latents.shape[2:])).to(latents.dtype)
         return latents[:1] + mask * (latents - latents[:1])
+
+
+class BatchController:
+    """Several edits in one UNet call: the conditional half holds [source_1, edit_1, source_2, edit_2, ...];
+    each (source, edit) pair goes to its own controller (their own mappers, windows and stores)."""
+
+    def __init__(self, controllers: list[AttentionStore]) -> None:
+        self.controllers = controllers
+
+    def set_step(self, step: int) -> None:
+        for c in self.controllers:
+            c.set_step(step)
+
+    def __call__(self, probs: torch.Tensor, is_cross: bool, place: str) -> torch.Tensor:
+        n = probs.shape[0] // len(self.controllers)
+        parts = probs.split(n)
+        return torch.cat([c(part, is_cross, place) for c, part in zip(self.controllers, parts, strict=True)])

@@ -8,25 +8,26 @@ x_T drifts away from the image; null-text inversion fixes that by optimising, pe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 StepHook = Callable[[int, torch.Tensor], torch.Tensor]
 
 
 @dataclass
 class Inversion:
-    """latents: [x_0, x_1, ..., x_T] from DDIM inversion; nulls: one unconditional embedding per sampling
-    step (None for plain DDIM inversion); losses / inner_steps: last loss and Adam steps used per step."""
+    """latents: [x_0, x_1, ..., x_T] from DDIM inversion, each (items, C, h, w); nulls: per sampling step,
+    the unconditional embeddings (items, L, D) (None for plain DDIM inversion); losses / inner_steps: per
+    item, the last loss and the Adam steps used at each step."""
 
     latents: list[torch.Tensor]
     nulls: list[torch.Tensor] | None = None
-    losses: list[float] = field(default_factory=list)
-    inner_steps: list[int] = field(default_factory=list)
+    losses: list[list[float]] = field(default_factory=list)
+    inner_steps: list[list[int]] = field(default_factory=list)
 
 
 def alpha_bar(scheduler: Any, t: int) -> torch.Tensor:
@@ -50,6 +51,24 @@ def ddim_reverse_step(scheduler: Any, eps: torch.Tensor, t: int, x: torch.Tensor
     a_prev, a_t = alpha_bar(scheduler, t - step_gap(scheduler)), alpha_bar(scheduler, t)
     x0 = (x - (1 - a_prev) ** 0.5 * eps) / a_prev**0.5
     return a_t**0.5 * x0 + (1 - a_t) ** 0.5 * eps
+
+
+@contextmanager
+def unet_dtype(unet: Any, dtype: torch.dtype) -> Iterator[Any]:
+    """Run the UNet's floating-point weights in `dtype` inside the block, then give each tensor back its
+    own dtype. Inversion and null-text optimisation need float32: in float16 the null-text gradients
+    (~1e-6) underflow. Casting fp16 / bf16 to float32 and back is exact: the pipeline is unchanged after."""
+    saved = [(t, t.dtype) for t in (*unet.parameters(), *unet.buffers()) if t.is_floating_point()]
+    if all(d == dtype for _, d in saved):
+        yield unet
+        return
+    for t, _ in saved:  # tensor by tensor: ModelMixin.to() would warn about (and skip) fp32-kept modules
+        t.data = t.data.to(dtype)
+    try:
+        yield unet
+    finally:
+        for t, d in saved:
+            t.data = t.data.to(d)
 
 
 def _eps(unet: Any, x: torch.Tensor, t: int, context: torch.Tensor) -> torch.Tensor:
@@ -87,39 +106,55 @@ def null_text_invert(
     epsilon: float = 1e-5,
     lr: float = 1e-2,
 ) -> Inversion:
-    """Optimise one null embedding per step so guided DDIM sampling retraces the inversion's latents.
+    """Optimise one null embedding per step and per item so guided DDIM sampling retraces the inversion's
+    latents. The rows of the inversion's latents / `cond` are independent items, run through the UNet
+    together; `uncond` is one row (shared start) or one per item.
 
-    As the original: Adam with lr * (1 - i / 100) at step i, at most `inner_steps` updates, stopping early
-    once the loss is under epsilon + i * 2e-5. Optimised in float32 whatever the UNet's dtype.
+    As the reference: Adam with lr * (1 - i / 100) at step i, at most `inner_steps` updates, stopping early
+    once the loss is under epsilon + i * 2e-5. Each item has its own Adam state and its own early stop
+    (a converged item leaves the batch for the rest of that step), and the summed loss gives each item the
+    gradient of its own loss: a batch gives the results of one item at a time up to float rounding.
+    Optimised in float32 (run the UNet in float32 too: see `unet_dtype`).
     """
-    nulls, losses, used = [], [], []
     x = inversion.latents[-1]
-    null = uncond.detach().float()
+    n = x.shape[0]
+    nulls = list(uncond.detach().float().expand(n, *uncond.shape[1:]).split(1))
+    per_step, losses, used = [], [[] for _ in range(n)], [[] for _ in range(n)]
     for i, t in enumerate(scheduler.timesteps.tolist()):
         target = inversion.latents[-i - 2]
         with torch.no_grad():
             e_c = _eps(unet, x, t, cond)
-        null = null.detach().clone().requires_grad_(True)
-        opt = torch.optim.Adam([null], lr=lr * (1.0 - i / 100.0))
-        loss_value, j = float("nan"), 0
-        for j in range(inner_steps):  # noqa: B007 - j is recorded after the loop
-            with torch.enable_grad():
-                e_u = _eps(unet, x, t, null)
-                prev = ddim_step(scheduler, e_u + guidance * (e_c - e_u), t, x)
-                loss = F.mse_loss(prev, target)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            loss_value = loss.item()
-            if loss_value < epsilon + i * 2e-5:
+        nulls = [null.detach().clone().requires_grad_(True) for null in nulls]
+        opts = [torch.optim.Adam([null], lr=lr * (1.0 - i / 100.0)) for null in nulls]
+        last, steps_used, active = [float("nan")] * n, [0] * n, list(range(n))
+        for j in range(inner_steps):
+            if not active:
                 break
-        used.append(j + 1 if inner_steps else 0)
-        losses.append(loss_value)
-        null = null.detach()
-        nulls.append(null)
+            rows = torch.tensor(active, device=x.device)
+            with torch.enable_grad():
+                e_u = _eps(unet, x[rows], t, torch.cat([nulls[b] for b in active]))
+                prev = ddim_step(scheduler, e_u + guidance * (e_c[rows] - e_u), t, x[rows])
+                item_loss = ((prev - target[rows]) ** 2).flatten(1).mean(1)
+                for b in active:
+                    opts[b].zero_grad()
+                item_loss.sum().backward()
+                for b in active:
+                    opts[b].step()
+            still = []
+            for b, value in zip(active, item_loss.detach().tolist(), strict=True):
+                last[b], steps_used[b] = value, j + 1
+                if not value < epsilon + i * 2e-5:
+                    still.append(b)
+            active = still
+        nulls = [null.detach() for null in nulls]
+        step_nulls = torch.cat(nulls)
+        per_step.append(step_nulls)
+        for b in range(n):
+            losses[b].append(last[b])
+            used[b].append(steps_used[b])
         with torch.no_grad():
-            x = ddim_step(scheduler, guided_eps(unet, x, t, null, cond, guidance), t, x)
-    return Inversion(latents=inversion.latents, nulls=nulls, losses=losses, inner_steps=used)
+            x = ddim_step(scheduler, guided_eps(unet, x, t, step_nulls, cond, guidance), t, x)
+    return Inversion(latents=inversion.latents, nulls=per_step, losses=losses, inner_steps=used)
 
 
 @torch.no_grad()
