@@ -19,10 +19,9 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
     DefaultSensorStatus,
-    DynamicPartitionsDefinition,
+    Definitions,
     MaterializeResult,
     MetadataValue,
-    MultiPartitionsDefinition,
     MultiToSingleDimensionPartitionMapping,
     RunRequest,
     ScheduleEvaluationContext,
@@ -34,24 +33,22 @@ from dagster import (
     sensor,
 )
 
-from resources import ProjectResource
-from semitruths_dagster.config import load_config
-from semitruths_dagster.detectors import build_detector, load_registry
+from resources import PROJECT, ProjectResource
+from semitruths_dagster.detectors import build_detector, load_registry, registry_fingerprints
 from semitruths_dagster.detectors import stage as predict_stage
 from semitruths_dagster.evaluation import stage as eval_stage
 from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
 from semitruths_dagster.sources.released_edits import TABLE as RELEASED_TABLE
+from semitruths_dagster.sources.released_edits import released_frame
 
 from .common import counts_table, inline_png, partition_of, publish_partition
 from .generations import generations
 from .masks import masks
 from .metrics import bins, saliency_labels
-from .partitions import dataset_partitions
-from .released import released_edits, released_frame
+from .partitions import detector_partitions, prediction_partitions
+from .released import released_edits
 from .sources import source_images
 
-detector_partitions = DynamicPartitionsDefinition(name="detectors")
-prediction_partitions = MultiPartitionsDefinition({"dataset": dataset_partitions, "detector": detector_partitions})
 BY_DATASET = MultiToSingleDimensionPartitionMapping(partition_dimension_name="dataset")
 BY_DETECTOR = MultiToSingleDimensionPartitionMapping(partition_dimension_name="detector")
 ALL = AllPartitionMapping()
@@ -64,9 +61,12 @@ AFTER_UPSTREAM = (
 ).with_label("after_upstream_updates")
 
 
-def detector_params(project: ProjectResource) -> tuple[predict_stage.DetectorParams, Path]:
-    config = project.config()
-    return config.params("detectors", predict_stage.DetectorParams), config.path.parent
+def detector_params(project: ProjectResource) -> predict_stage.DetectorParams:
+    return project.config().params("detectors", predict_stage.DetectorParams)
+
+
+def registry_dir(project: ProjectResource) -> Path:
+    return detector_params(project).registry_dir(project.config().path.parent)
 
 
 @asset(
@@ -85,31 +85,14 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     same key are reused, not recomputed. `random_weights` marks detectors with random weights."""
     partition = partition_of(context)
     dataset, name = partition["dataset"], partition["detector"]
-    params, base = detector_params(project)
-    specs = load_registry(params.registry_dir(base))
+    config, params = project.config(), detector_params(project)
+    specs = load_registry(registry_dir(project))
     if name not in specs:
-        raise ValueError(f"detector '{name}' is not in the registry {params.registry_dir(base)}")
-    detector = build_detector(specs[name], device=params.device)
+        raise ValueError(f"detector '{name}' is not in the registry {registry_dir(project)}")
+    detector = build_detector(specs[name], device=project.device)
     tables = project.tables()
-    edits = tables.read_all("generations")
-    edits = edits.filter(pl.col("dataset") == dataset) if edits.height else edits
-    if params.only_salient and edits.height:
-        salient = tables.read_all("saliency_labels").filter("passed").select("generation_id")
-        edits = edits.join(salient, on="generation_id", how="semi")
-    # A released evaluation set's edits are scored as given (the release kept salient edits only).
-    released = released_frame(project, dataset)
-    if released.height:
-        columns = ["generation_id", "image_id", "mask_id", "method", "image_path", "image_sha256", "mask_path"]
-        generated = [edits.select(columns[:-1])] if edits.height else []
-        edits = pl.concat([*generated, released.select(columns)], how="diagonal_relaxed")
-    targets = predict_stage.plan_targets(tables.read("source_images", {"dataset": dataset}), edits,
-                                         tables.read("masks", {"dataset": dataset}))
-    predict_stage.choose_boxes(detector, targets, project.images(), params.crop_threshold, project.config().seed)
-    cached = {}
-    if tables.exists(predict_stage.TABLE, partition):
-        earlier = tables.read(predict_stage.TABLE, partition)
-        cached = dict(zip(earlier["cache_key"], earlier["score"], strict=True))
-    rows = predict_stage.predict_partition(detector, targets, project.images(), dataset, cached, params.batch_size)
+    rows = predict_stage.predict_dataset(detector, dataset, tables, project.images(),
+                                         released_frame(tables, config.source(dataset)), params, config.seed)
     frame, metadata = publish_partition(
         context, project, table=predict_stage.TABLE, rows=rows, schema=predict_stage.SCHEMA,
         preview_columns=["image_kind", "image_id", "score", "predicted_fake", "crop_box"],
@@ -137,8 +120,8 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     bin, localization, scene bins and directional edit, in the result JSON, PNG plots and an HTML
     report under `<storage>/reports/<detector>/`."""
     name = context.partition_key
-    params, base = detector_params(project)
-    spec = load_registry(params.registry_dir(base))[name]
+    params = detector_params(project)
+    spec = load_registry(registry_dir(project))[name]
     tables = project.tables()
     predictions = tables.read_all(predict_stage.TABLE).filter(pl.col("detector") == name)
     frame = eval_stage.attribute_frame(predictions, tables.read_all("generations"), tables.read_all("bins"),
@@ -177,20 +160,13 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
     evaluations = project.tables().read_all(eval_stage.TABLE)
     rows, results = eval_stage.leaderboard_rows(evaluations["result_path"].to_list() if evaluations.height else [])
     table = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
-    schema = {k: pl.Utf8 if k == "detector" else pl.Boolean if k == "random_weights" else pl.Float64
-              for k in (rows[0] if rows else {"detector": None})}
+    schema = eval_stage.leaderboard_schema(rows)
     frame, metadata = publish_partition(context, project, table=eval_stage.LEADERBOARD_TABLE, rows=rows,
                                         schema=schema, preview_columns=list(schema)[:6])
     if table:
         html = write_leaderboard_html(table, project.config().storage_root / "reports" / "leaderboard.html")
         metadata |= {"leaderboard": MetadataValue.md(leaderboard_markdown(table)), "report": MetadataValue.path(str(html))}
     return MaterializeResult(metadata=metadata)
-
-
-def registry_fingerprints(registry: Path) -> dict[str, str]:
-    """Detector name -> version + spec file contents: a change to either re-runs that detector."""
-    specs = load_registry(registry) if registry.is_dir() else {}
-    return {name: f"{spec.version}:{Path(spec.source).read_text()}" for name, spec in specs.items()}
 
 
 @sensor(
@@ -200,10 +176,8 @@ def registry_fingerprints(registry: Path) -> dict[str, str]:
     default_status=DefaultSensorStatus.RUNNING,
     description="Adds a detector partition when its spec appears in the registry and requests its predictions.",
 )
-def detector_registry(context: SensorEvaluationContext):
-    config = load_config()
-    params = config.params("detectors", predict_stage.DetectorParams)
-    registry = params.registry_dir(config.path.parent)
+def detector_registry(context: SensorEvaluationContext, project: ProjectResource):
+    config, registry = project.config(), registry_dir(project)
     current = registry_fingerprints(registry)
     existing = set(context.instance.get_dynamic_partitions(detector_partitions.name))
     # First tick: detectors that already have a partition (registered by `semitruths demo` or
@@ -237,7 +211,7 @@ evaluation_automation = AutomationConditionSensorDefinition(
 
 
 @schedule(
-    cron_schedule=load_config().params("detectors", predict_stage.DetectorParams).schedule,
+    cron_schedule=detector_params(PROJECT).schedule,
     target=AssetSelection.assets(evaluation),
     default_status=DefaultScheduleStatus.RUNNING,
     name="detector_reevaluation",
@@ -246,3 +220,10 @@ evaluation_automation = AutomationConditionSensorDefinition(
 def detector_reevaluation(context: ScheduleEvaluationContext):
     for name in context.instance.get_dynamic_partitions(detector_partitions.name):
         yield RunRequest(run_key=f"{name}:{context.scheduled_execution_time.isoformat()}", partition_key=name)
+
+
+defs = Definitions(
+    assets=[detector_predictions, evaluation, leaderboard],
+    sensors=[detector_registry, evaluation_automation],
+    schedules=[detector_reevaluation],
+)

@@ -8,6 +8,7 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     Config,
+    Definitions,
     MaterializeResult,
     MetadataValue,
     MultiToSingleDimensionPartitionMapping,
@@ -16,7 +17,7 @@ from dagster import (
 from PIL import Image
 
 from resources import GpuResource, ModelsResource, ProjectResource
-from semitruths_dagster.generation import INSTRUCTION, generator_spec, resolve_generator, stage
+from semitruths_dagster.generation import resolve_generator, stage
 from semitruths_dagster.storage.resumable import ResumablePartition
 
 from .common import column_schema, counts_table, inline_png, markdown_table, partition_of
@@ -73,31 +74,15 @@ def generations(context: AssetExecutionContext, config: GenerationRunConfig, pro
     profile = params.profile or cfg.models.profile
     params = params.for_profile(profile)
     tables = project.tables()
-    prompts = tables.read("perturbed_prompts", {"dataset": dataset})
-    if params.only_kept:
-        filters = tables.read_all("prompt_filters")
-        if filters.is_empty():
-            raise ValueError("prompt_filters is not materialized: materialize it first, or set "
-                             "generation.only_kept: false in semitruths.yaml")
-        kept = filters.filter("kept").select("request_id")
-        prompts = prompts.join(kept, on="request_id", how="semi")
-    mask_rows = tables.read("masks", {"dataset": dataset}).filter("eligible")
-    images = tables.read("source_images", {"dataset": dataset})
     tiny_root = cfg.storage_root / "models" / "tiny"
 
     def load(method: str):
-        return gpu.pipeline(generator, method, profile, params.overrides, tiny_root)
+        return gpu.pipeline(generator, method, profile, params.overrides, tiny_root, project.device)
 
     ref = resolve_generator(generator, profile, params.overrides, tiny_root)
-    instructions = None
-    if params.instruction_backend == "llm" and INSTRUCTION in generator_spec(generator).methods:
-        instructions = stage.llm_instructions(prompts.to_dicts(), models.registry(cfg).load("llm"), cfg.seed)
-    items = stage.plan(
-        prompts.to_dicts(), dict(zip(mask_rows["mask_id"], mask_rows["preprocessed_mask_path"], strict=True)),
-        dict(zip(images["image_id"], images["image_path"], strict=True)), generator, params,
-        model_ref=f"{profile}:{ref.hub_id or ref.ref}", seed=cfg.seed,  # stable across storage moves
-        instructions=instructions,
-    )
+    # The recorded model is the hub id the weights stand for: stable across storage moves.
+    items = stage.plan_dataset(tables, dataset, generator, params, f"{profile}:{ref.hub_id or ref.ref}", cfg.seed,
+                               llm=lambda: models.registry(cfg).load("llm"))
     resumable = ResumablePartition(tables, stage.TABLE, partition, "generation_id", stage.SCHEMA)
     frame, counts = stage.run_partition(items, resumable, project.images(), load, params, config.force,
                                         log=context.log.info, batch_size=gpu.batch_size)
@@ -115,3 +100,6 @@ def generations(context: AssetExecutionContext, config: GenerationRunConfig, pro
     if frame.height and frame["random_weights"].any():
         metadata["warning"] = "Random-weight (tiny) generators: these images are noise, for plumbing only."
     return MaterializeResult(metadata=metadata)
+
+
+defs = Definitions(assets=[generations])

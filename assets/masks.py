@@ -8,6 +8,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    Definitions,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -79,3 +80,6 @@ def masks(context: AssetExecutionContext, project: ProjectResource):
     yield AssetCheckResult(check_name="declared_ratio_agrees", passed=worst <= 1e-3,
                            severity=AssetCheckSeverity.WARN,
                            metadata={"compared": binary.height, "max_abs_difference": worst})
+
+
+defs = Definitions(assets=[masks])

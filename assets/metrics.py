@@ -10,6 +10,7 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
+    Definitions,
     MaterializeResult,
     MetadataValue,
     MultiToSingleDimensionPartitionMapping,
@@ -213,3 +214,6 @@ def bins(context: AssetExecutionContext, project: ProjectResource):
     yield AssetCheckResult(check_name="monotone_cutoffs", passed=rising)
     yield AssetCheckResult(check_name="every_edit_binned", passed=frame.height == metrics.height,
                            metadata={"measured": metrics.height, "binned": frame.height})
+
+
+defs = Definitions(assets=[saliency_scores, saliency_labels, change_metrics, bins])

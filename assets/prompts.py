@@ -7,6 +7,7 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
+    Definitions,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -108,3 +109,6 @@ def prompt_filters(context: AssetExecutionContext, project: ProjectResource) -> 
         "kept_by_method": counts_table(frame, "method", "magnitude", "kept"),
     }
     return MaterializeResult(metadata=metadata)
+
+
+defs = Definitions(assets=[perturbed_prompts, prompt_filters])

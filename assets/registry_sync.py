@@ -5,16 +5,15 @@ What the `detector_registry` sensor does on its tick, for use without the daemon
 
 from dagster import DagsterInstance
 
-from semitruths_dagster.config import load_config
-from semitruths_dagster.detectors import stage
+from resources import PROJECT
+from semitruths_dagster.detectors import registry_fingerprints
 
-from .detectors import detector_partitions, registry_fingerprints
+from .detectors import registry_dir
+from .partitions import detector_partitions
 
 
 def sync(instance: DagsterInstance) -> list[str]:
-    config = load_config()
-    registry = config.params("detectors", stage.DetectorParams).registry_dir(config.path.parent)
-    names = sorted(registry_fingerprints(registry))
+    names = sorted(registry_fingerprints(registry_dir(PROJECT)))
     existing = set(instance.get_dynamic_partitions(detector_partitions.name))
     instance.add_dynamic_partitions(detector_partitions.name, [n for n in names if n not in existing])
     return names

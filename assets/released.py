@@ -2,12 +2,12 @@
 
 from collections import Counter
 
-import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    Definitions,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -84,11 +84,4 @@ def released_edits(context: AssetExecutionContext, project: ProjectResource):
                            metadata={"rows_with_unreadable_cells": unreadable})
 
 
-def released_frame(project: ProjectResource, dataset: str) -> pl.DataFrame:
-    """The dataset's released edits; for a released source they must have been materialized first."""
-    tables = project.tables()
-    if tables.exists(TABLE, {"dataset": dataset}):
-        return tables.read(TABLE, {"dataset": dataset})
-    if project.config().source(dataset).adapter == "released":
-        raise ValueError(f"'{dataset}' is a released source: materialize released_edits[{dataset}] first")
-    return pl.DataFrame(schema=SCHEMA)
+defs = Definitions(assets=[released_edits])

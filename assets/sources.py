@@ -6,6 +6,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    Definitions,
     MaterializeResult,
     asset,
 )
@@ -54,3 +55,6 @@ def source_images(context: AssetExecutionContext, project: ProjectResource):
     yield AssetCheckResult(check_name="mostly_accepted", passed=frame.height * 2 >= listed,
                            severity=AssetCheckSeverity.WARN,
                            metadata={"accepted": frame.height, "listed": listed})
+
+
+defs = Definitions(assets=[source_images])

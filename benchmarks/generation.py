@@ -50,7 +50,7 @@ from semitruths_dagster.generation import (  # noqa: E402
     resolve_generator,
 )
 from semitruths_dagster.generation.acceleration import apply_attention, compile_denoiser  # noqa: E402
-from semitruths_dagster.generation.full_random import FULL_FAMILIES, build_full  # noqa: E402
+from semitruths_dagster.generation.families import FULL_FAMILIES, build_full  # noqa: E402
 from semitruths_dagster.generation.registry import GENERATORS, METHODS, PAPER_GENERATORS  # noqa: E402
 
 GROUPS = {"paper": list(PAPER_GENERATORS),

@@ -1,4 +1,4 @@
-"""The GPU resource: where and how the diffusion pipelines of the generation stage run."""
+"""The GPU resource: how the diffusion pipelines of the generation stage run (the device is the project's)."""
 
 from pathlib import Path
 
@@ -10,12 +10,12 @@ from semitruths_dagster.generation.loading import LoadedPipeline
 
 
 class GpuResource(ConfigurableResource):
-    """Device, dtype, batch size, attention kernel, torch.compile and CPU offload for generation.
+    """Dtype, batch size, attention kernel, torch.compile and CPU offload for generation.
 
-    A pipeline loads once per process and is reused across batches (the library caches it).
+    The device is `models.device` of the configuration, shared with the models and the detectors. A
+    pipeline loads once per process and is reused across batches (the library caches it).
     """
 
-    device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     dtype: str = Field(default="auto", description="auto (fp16 on GPU, fp32 on CPU) | float16 | bfloat16 | float32")
     batch_size: int = Field(default=1, description="items per UNet call: inpainting, and p2p null-text inversion + editing")
     attention: str = Field(default="sdpa", description="sdpa | eager | xformers | sdpa-flash | sdpa-efficient | ...")
@@ -23,11 +23,11 @@ class GpuResource(ConfigurableResource):
     compile_mode: str | None = Field(default=None, description="torch.compile mode, e.g. max-autotune")
     cpu_offload: bool = Field(default=False, description="enable_model_cpu_offload (GPU only)")
 
-    def settings(self) -> DeviceSettings:
-        return DeviceSettings(self.device, self.dtype, self.batch_size, self.attention, self.compile_unet,
+    def settings(self, device: str) -> DeviceSettings:
+        return DeviceSettings(device, self.dtype, self.batch_size, self.attention, self.compile_unet,
                               self.compile_mode, self.cpu_offload)
 
     def pipeline(self, generator: str, method: str, profile: str, overrides: dict[str, str],
-                 tiny_root: Path) -> LoadedPipeline:
+                 tiny_root: Path, device: str) -> LoadedPipeline:
         ref = resolve_generator(generator, profile, overrides, tiny_root)
-        return load_pipeline(ref, method, self.settings())
+        return load_pipeline(ref, method, self.settings(device))

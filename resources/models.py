@@ -1,4 +1,4 @@
-"""The models resource: which language / vision models the prompt stage loads, on which device."""
+"""The models resource: which language / vision models the prompt and metric stages load."""
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -8,13 +8,13 @@ from semitruths_dagster.models import ModelRegistry
 
 
 class ModelsResource(ConfigurableResource):
-    """Model profile, device and dtype; empty fields take `models.*` from semitruths.yaml.
+    """Model profile and dtype; empty fields take `models.*` from semitruths.yaml (the device always does,
+    shared with generators and detectors).
 
     Models load once per process (the library caches them), so a run pays each load once.
     """
 
     profile: str = Field(default="", description="tiny | paper; empty = models.profile of the configuration")
-    device: str = Field(default="", description="auto | cpu | cuda | cuda:N; empty = models.device")
     dtype: str = Field(default="", description="auto | float32 | float16 | bfloat16; empty = models.dtype")
 
     def registry(self, config: ProjectConfig) -> ModelRegistry:
@@ -23,6 +23,6 @@ class ModelsResource(ConfigurableResource):
             profile=self.profile or models.profile,
             overrides=models.overrides,
             tiny_root=config.storage_root / "models" / "tiny",
-            device=self.device or models.device,
+            device=models.device,
             dtype=self.dtype or models.dtype,
         )

@@ -1,22 +1,41 @@
-"""The project resource: the configuration file and the storage it names."""
+"""The project resource: the configuration file, parsed once per run, and the storage it names."""
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
 
 from semitruths_dagster.config import ProjectConfig, load_config
 from semitruths_dagster.storage import ImageStore, TableStore, Warehouse
 
 
 class ProjectResource(ConfigurableResource):
-    """Configuration, stage tables, image store and warehouse of one project."""
+    """Configuration, stage tables, image store and warehouse of one project.
+
+    The configuration is parsed once per run (at resource setup) and once at code-location load for the
+    partitions and the schedule (`resources.PROJECT`), so assets, sensors, schedules and partitions read
+    the same file.
+    """
 
     config_path: str = Field(default="", description="semitruths.yaml to use; empty = $SEMITRUTHS_CONFIG or the repo's")
     storage_root: str = Field(default="", description="Overrides the configuration's storage.root when set")
+    _config: ProjectConfig | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._config = self._load()  # a run sees the file as it was when the run started
+
+    def _load(self) -> ProjectConfig:
+        return load_config(self.config_path or None, self.storage_root or None)
 
     def config(self) -> ProjectConfig:
-        return load_config(self.config_path or None, self.storage_root or None)
+        if self._config is None:
+            self._config = self._load()
+        return self._config
+
+    @property
+    def device(self) -> str:
+        """The one device setting (`models.device`) shared by models, generators and detectors."""
+        return self.config().models.device
 
     def tables(self) -> TableStore:
         return TableStore(self.config().storage_root)

@@ -8,6 +8,8 @@ partitions survive restarts and show up in `dagster dev`.
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -23,17 +25,6 @@ from .detectors.stage import DetectorParams
 from .generation.stage import GenerationParams
 from .storage import Warehouse
 
-# (asset selection, partitioned by) in dependency order; later stages append their steps here.
-# "dataset": once per dataset; "generation": once per dataset x generator; None: once, over everything.
-DEMO_STEPS: list[tuple[str, str | None]] = [
-    ("source_images,released_edits,masks,perturbed_prompts", "dataset"),
-    ("prompt_filters", None),  # cutoffs over every dataset at once
-    ("generations,saliency_scores,change_metrics", "generation"),
-    ("saliency_labels,bins", None),
-    ("detector_predictions", "prediction"),
-    ("evaluation", "detector"),
-    ("leaderboard", None),
-]
 UI_HOST = "127.0.0.1"
 
 
@@ -100,18 +91,20 @@ def cmd_demo(args: argparse.Namespace) -> None:
         config.source(dataset)  # fail early on a name that is not configured
     generators = config.params("generation", GenerationParams).generators
     detectors = register_demo_detectors(config)
-    partitions = {
-        "dataset": datasets,
-        "generation": [f"{d}|{g}" for d in datasets for g in generators],  # dimensions in name order
-        "prediction": [f"{d}|{n}" for d in datasets for n in detectors],
-        "detector": detectors,
-        None: [None],
-    }
-    for selection, scope in DEMO_STEPS:
-        for partition in partitions[scope]:
-            materialize(selection, partition)
+    values = {"dataset": datasets, "generator": generators, "detector": detectors}
+    for step in demo_steps():
+        # One run per partition key: the step's dimensions (in name order) joined by '|'; none: one run.
+        for key in itertools.product(*(values[d] for d in step["over"])):
+            materialize(",".join(step["select"]), "|".join(key) or None)
     print(f"\nDemo finished in {time.monotonic() - started:.1f} s for {', '.join(datasets)}.")
     print_summary()
+
+
+def demo_steps() -> list[dict]:
+    """The graph's steps in dependency order, derived from the asset definitions (assets/graph.py)."""
+    out = subprocess.run([sys.executable, "-m", "assets.demo_steps"], check=True, cwd=PROJECT_ROOT,
+                         env=dagster_env(), capture_output=True, text=True)
+    return json.loads(out.stdout)
 
 
 def detector_params(config) -> tuple[DetectorParams, Path]:

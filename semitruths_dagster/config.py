@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,17 +114,37 @@ def _resolve(base: Path, value: str | None) -> Path | None:
     return (path if path.is_absolute() else base / path).resolve()
 
 
-def build_section(cls: type, values: dict[str, Any] | None, where: str) -> Any:
-    """A parameters dataclass from one section of the file; unknown keys are errors naming the file."""
+def typed(types: tuple[type, ...], what: str, **kwargs: Any) -> Any:
+    """A dataclass field whose value `build_section` checks against `types` ("expected <what>")."""
+    return field(metadata={"types": types, "what": what}, **kwargs)
+
+
+def build_section(cls: type, values: dict[str, Any] | None, where: str,
+                  error: Callable[[str, str], Exception] | None = None) -> Any:
+    """A parameters dataclass from one section of the file. Unknown keys, missing required keys and
+    values of the wrong type (fields declared with `typed`) are errors naming the file and the key;
+    `error(key, problem)` makes them (default: ConfigError)."""
     values = dict(values or {})
-    known = set(cls.__dataclass_fields__)
-    unknown = sorted(set(values) - known)
+    fields = cls.__dataclass_fields__
+    unknown = sorted(map(str, set(values) - set(fields)))
+    if unknown and error is None:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+    fail = error or (lambda key, problem: ConfigError(f"{where}: key '{key}': {problem}"))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+        raise fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(fields))})")
+    for name, f in fields.items():
+        required = f.default is MISSING and f.default_factory is MISSING and f.init
+        if required and name not in values:
+            raise fail(name, "missing (required)")
+        types, value = f.metadata.get("types"), values.get(name)
+        # bool is an int in Python: never accept True for a number.
+        if types and value is not None and (not isinstance(value, types) or
+                                            (isinstance(value, bool) and bool not in types)):
+            raise fail(name, f"expected {f.metadata['what']}, got {type(value).__name__} {value!r}")
     try:
         return cls(**values)
     except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise fail("<root>", str(exc)) from None
 
 
 def load_config(path: str | os.PathLike | None = None, storage_root: str | None = None) -> ProjectConfig:

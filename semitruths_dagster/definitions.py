@@ -1,6 +1,10 @@
-"""The one place where assets and resources are put together (the Dagster code location)."""
+"""The one place where the stages and the resources are put together (the Dagster code location).
 
-from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
+Each `assets/<stage>.py` owns its assets, checks, sensors and schedules in a `defs`; a new stage is one
+module plus one line in `STAGES`. The jobs are derived from the graph (assets/graph.py).
+"""
+
+from dagster import Definitions
 
 import assets.detectors
 import assets.generations
@@ -9,16 +13,15 @@ import assets.metrics
 import assets.prompts
 import assets.released
 import assets.sources
-from assets.jobs import cross_dataset, dataset_pipeline
-from resources import GpuResource, ModelsResource, ProjectResource
+from assets.graph import pipeline_jobs
+from resources import PROJECT, GpuResource, ModelsResource
 
-STAGE_MODULES = [assets.sources, assets.released, assets.masks, assets.prompts, assets.generations, assets.metrics, assets.detectors]
+STAGES = [assets.sources, assets.released, assets.masks, assets.prompts, assets.generations, assets.metrics,
+          assets.detectors]
+STAGE_ASSETS = [a for stage in STAGES for a in stage.defs.assets or []]
 
-defs = Definitions(
-    assets=load_assets_from_modules(STAGE_MODULES),
-    asset_checks=load_asset_checks_from_modules(STAGE_MODULES),
-    jobs=[dataset_pipeline, cross_dataset],
-    sensors=[assets.detectors.detector_registry, assets.detectors.evaluation_automation],
-    schedules=[assets.detectors.detector_reevaluation],
-    resources={"project": ProjectResource(), "models": ModelsResource(), "gpu": GpuResource()},
+defs = Definitions.merge(
+    *(stage.defs for stage in STAGES),
+    Definitions(jobs=pipeline_jobs(STAGE_ASSETS),
+                resources={"project": PROJECT, "models": ModelsResource(), "gpu": GpuResource()}),
 )

@@ -9,8 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from tests.conftest import REPO, TEST_CONFIG
+
+pytestmark = pytest.mark.slow  # subprocesses through Dagster's CLI, the whole demo
 
 BIN = Path(sys.executable).parent
 

@@ -37,6 +37,8 @@ from semitruths_dagster.sources.released_export import export_released
 from semitruths_dagster.storage import ImageStore
 from tests.conftest import TEST_CONFIG
 
+pytestmark = pytest.mark.slow  # end to end: materializes the graph from sources to the leaderboard
+
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
@@ -86,13 +88,14 @@ def test_predictions_evaluation_and_report_for_a_registered_detector(graph):
 
 
 def test_sensor_requests_exactly_the_new_detectors_partitions(tmp_path):
-    config = load_config()  # the sensor reads the process's configuration (the test one)
+    config = load_config()  # the sensor's project resource reads the process's configuration (the test one)
+    project = {"project": ProjectResource()}
     registry = config.params("detectors", DetectorParams).registry_dir(config.path.parent)
     shutil.rmtree(registry, ignore_errors=True)
     try:
         write_random_detector("npr", registry, tmp_path / "w")
         instance = DagsterInstance.ephemeral()
-        first = detector_registry(build_sensor_context(instance=instance))
+        first = detector_registry(build_sensor_context(instance=instance, resources=project))
         assert isinstance(first, SensorResult)
         assert {r.partition_key for r in first.run_requests} == {f"{d}|npr-random" for d in config.dataset_names}
         for request in first.dynamic_partitions_requests:
@@ -101,11 +104,11 @@ def test_sensor_requests_exactly_the_new_detectors_partitions(tmp_path):
 
         # Nothing new: nothing runs; nor on a first tick that finds the detector's partition already there.
         for cursor in (first.cursor, None):
-            idle = detector_registry(build_sensor_context(instance=instance, cursor=cursor))
+            idle = detector_registry(build_sensor_context(instance=instance, cursor=cursor, resources=project))
             assert not isinstance(idle, SensorResult) or not idle.run_requests
 
         write_random_detector("universal_fake_detect", registry, tmp_path / "w")
-        second = detector_registry(build_sensor_context(instance=instance, cursor=first.cursor))
+        second = detector_registry(build_sensor_context(instance=instance, cursor=first.cursor, resources=project))
         keys = {r.partition_key for r in second.run_requests}
         assert keys == {f"{d}|universal-fake-detect-random" for d in config.dataset_names}
         assert not any("npr-random" in k for k in keys)  # the other detector is not rerun

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from semitruths_dagster.detectors import (
-    PLUGINS,
+    DETECTOR_PLUGINS,
     SpecError,
     add_spec,
     load_registry,
@@ -35,7 +35,7 @@ def _write(folder: Path, data, name: str = "spec.yaml") -> Path:
 def test_shipped_registry_validates():
     specs = load_registry(REPO / "detectors")
     assert {"ufd", "cnnspot", "commfor", "commfor-224", "npr", "defake"} <= set(specs)
-    assert {s.plugin for s in specs.values()} == set(PLUGINS)
+    assert {s.plugin for s in specs.values()} == set(DETECTOR_PLUGINS)
     assert not any(s.random_weights or s.allow_pickle for s in specs.values())
 
 

@@ -12,7 +12,6 @@ from PIL import Image
 
 from semitruths_dagster.generation import (
     DeviceSettings,
-    GeneratorUnavailableError,
     InpaintItem,
     clear_pipeline_cache,
     ensure_tiny_generator,
@@ -20,6 +19,7 @@ from semitruths_dagster.generation import (
     load_pipeline,
     resolve_generator,
 )
+from semitruths_dagster.hub import ModelUnavailableError
 
 SIZE = 64
 STEPS = 2
@@ -177,7 +177,7 @@ def test_missing_hub_id_fails_fast_with_instructions(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     ref = resolve_generator("sd14", "paper", overrides={"sd14": "nobody/no-such-model-xyz"})
     start = time.perf_counter()
-    with pytest.raises(GeneratorUnavailableError) as err:
+    with pytest.raises(ModelUnavailableError) as err:
         load_pipeline(ref, "inpainting")
     assert time.perf_counter() - start < 5
     message = str(err.value)
@@ -190,7 +190,7 @@ def test_paper_profile_names_the_paper_hub_ids(tmp_path):
     assert (
         resolve_generator("kandinsky22", "paper").ref == "kandinsky-community/kandinsky-2-2-decoder-inpaint"
     )
-    with pytest.raises(GeneratorUnavailableError, match="model_index.json"):
+    with pytest.raises(ModelUnavailableError, match="model_index.json"):
         load_pipeline(resolve_generator("sd14", overrides={"sd14": str(tmp_path)}), "inpainting")
     with pytest.raises(ValueError, match="does not support"):
         load_pipeline(resolve_generator("sdxl", "paper"), "p2p")

@@ -20,6 +20,8 @@ from assets.sources import source_images
 from resources import GpuResource, ModelsResource, ProjectResource
 from tests.conftest import REPO, TEST_CONFIG
 
+pytestmark = pytest.mark.slow  # materializes generations with tiny pipelines; a killed subprocess
+
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory) -> ProjectResource:

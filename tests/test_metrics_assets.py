@@ -15,6 +15,8 @@ from resources import ModelsResource, ProjectResource
 from semitruths_dagster.generation import stage
 from tests.conftest import TEST_CONFIG
 
+pytestmark = pytest.mark.slow  # materializes the graph up to bins
+
 SIDE = 64  # the hand-made square edit
 
 

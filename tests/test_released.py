@@ -47,6 +47,7 @@ def _resources(tmp_path):
     return project, {"project": project, "models": ModelsResource(), "gpu": GpuResource()}
 
 
+@pytest.mark.slow  # materializes assets end to end
 def test_released_edits_take_metrics_and_bins_as_given(released_set, tmp_path):
     project, resources = _resources(tmp_path)
     result = materialize([source_images, released_edits, masks], partition_key="released", resources=resources)
@@ -140,6 +141,7 @@ def test_paper_bins_and_localization_from_given_values():
     assert out["localization"].to_list()[1] == "localized"
 
 
+@pytest.mark.slow  # materializes assets end to end
 def test_a_detector_is_judged_on_the_released_set_without_regenerating(released_set, tmp_path):
     project, resources = _resources(tmp_path)
     assert materialize([source_images, released_edits, masks], partition_key="released", resources=resources).success

@@ -12,13 +12,22 @@ from .base import Detector, Prediction, RandomWeights
 from .cache import file_sha256, prediction_cache_key
 from .checkpoints import CheckpointError, load_pickled_module, read_tensors, resolve_weight_ref
 from .cropping import CropChoice, binarize_mask, choose_crop_box, crop_box_for_mask, mask_share
-from .plugins import PLUGINS
+from .plugins import DETECTOR_PLUGINS
 from .preprocessing import CropBox, Preprocessing
-from .registry import build_detector, random_spec, write_random_detector
-from .spec import DetectorSpec, SpecError, add_spec, load_registry, load_spec, validate_spec
+from .registry import (
+    add_spec,
+    build_detector,
+    load_registry,
+    load_spec,
+    random_spec,
+    registry_fingerprints,
+    validate_spec,
+    write_random_detector,
+)
+from .spec import DetectorSpec, SpecError
 
 __all__ = [
-    "PLUGINS",
+    "DETECTOR_PLUGINS",
     "CheckpointError",
     "CropBox",
     "CropChoice",
@@ -40,6 +49,7 @@ __all__ = [
     "mask_share",
     "prediction_cache_key",
     "random_spec",
+    "registry_fingerprints",
     "read_tensors",
     "resolve_weight_ref",
     "validate_spec",

@@ -8,31 +8,23 @@ and output width (so heads load in their real shapes) but only 2 narrow layers: 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from ..hub import CLIP_MEAN, CLIP_STD, open_clip_name, save_open_clip, seeded
 from .checkpoints import CheckpointError
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+__all__ = ["CLIP_MEAN", "CLIP_STD", "build_open_clip", "load_open_clip", "save_open_clip_folder", "seeded",
+           "tiny_clip_config"]
 
 
 def load_open_clip(kind: str, ref: str, what: str) -> Any:
     """An open_clip CLIP model (eval mode, CPU) from a resolved ('hub' | 'local', ref)."""
     import open_clip
 
-    if kind == "hub":
-        spec = ref.removeprefix("open_clip:")
-        name, pretrained = (spec, None) if spec.startswith("hf-hub:") else spec.split("/", 1)
-    else:
-        if not (Path(ref) / "open_clip_config.json").is_file():
-            raise CheckpointError(f"{what}: {ref} is not an open_clip folder (no open_clip_config.json)")
-        name, pretrained = f"local-dir:{ref}", None
+    if kind != "hub" and not (Path(ref) / "open_clip_config.json").is_file():
+        raise CheckpointError(f"{what}: {ref} is not an open_clip folder (no open_clip_config.json)")
+    name, pretrained = open_clip_name(ref, kind == "hub")
     try:
         # require_pretrained: a checkpoint that cannot be found must fail, not leave a random CLIP.
         model = open_clip.create_model(
@@ -70,26 +62,4 @@ def build_open_clip(model_cfg: dict[str, Any]) -> Any:
 
 def save_open_clip_folder(model: Any, model_cfg: dict[str, Any], out: Path) -> Path:
     """Save a CLIP in open_clip's hub layout, which `load_open_clip('local', out)` reads back."""
-    from safetensors.torch import save_file
-
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out / "open_clip_model.safetensors"))
-    preprocess = {
-        "mean": list(CLIP_MEAN),
-        "std": list(CLIP_STD),
-        "interpolation": "bicubic",
-        "resize_mode": "shortest",
-    }
-    (out / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess}, indent=2)
-    )
-    return out
-
-
-@contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed torch's CPU RNG inside the block and give the caller back its own RNG state afterwards."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+    return save_open_clip(model, model_cfg, out)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..hub import resolve_device
 from .cache import prediction_cache_key
 from .checkpoints import load_into, read_tensors, resolve_weight_ref, select_state_dict, strip_prefix
 from .cropping import DEFAULT_MAX_TRIES, CropChoice, crop_box_for_mask
@@ -73,7 +74,7 @@ class Detector(ABC):
         self.spec = spec
         self.options: dict[str, Any] = {k: default for k, (_t, default, _d) in self.OPTIONS.items()}
         self.options.update({k: v for k, v in spec.options.items() if v is not None})
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.preprocessing = self.build_preprocessing()
         self.model = self.load_model().to(self.device).eval()
 
@@ -135,6 +136,16 @@ class Detector(ABC):
         """Raw model outputs for a batch; text-using detectors override this."""
         return self.model(pixels)
 
+    def forward_crops(self, pixels: torch.Tensor, texts: Sequence[str] | None = None) -> torch.Tensor:
+        """`forward`, except that a (B, n, C, H, W) batch of n crops per image (five-crop preprocessing)
+        gets the mean of each image's n outputs, as B-Free's wrapper averages its five crops' logits."""
+        if pixels.dim() != 5:
+            return self.forward(pixels, texts)
+        b, n = pixels.shape[:2]
+        repeated = None if texts is None else [t for t in texts for _ in range(n)]
+        out = self.forward(pixels.flatten(0, 1), repeated)
+        return out.reshape(b, n, *out.shape[1:]).mean(1)
+
     def texts_for(self, images: Sequence[Image.Image], texts: Sequence[str] | None) -> Sequence[str] | None:
         """Texts the model needs besides the pixels (DE-FAKE's captions); None for image-only detectors."""
         return texts
@@ -182,7 +193,7 @@ class Detector(ABC):
                 sub = [j for j, t in zip(idx, tensors, strict=True) if t.shape == shape]
                 pixels = torch.stack([tensors[j - start] for j in sub]).to(self.device)
                 sub_texts = [texts[j] for j in sub] if texts is not None else None
-                out[sub] = self.to_probability(self.forward(pixels, sub_texts)).cpu().double().numpy()
+                out[sub] = self.to_probability(self.forward_crops(pixels, sub_texts)).cpu().double().numpy()
         return out
 
     def predict(
@@ -198,22 +209,21 @@ class Detector(ABC):
             raise ValueError(f"{len(images)} images but {len(image_sha256s)} hashes")
         boxes = list(boxes) if boxes is not None else [None] * len(images)
         scores = self.score(images, boxes, texts, batch_size)
-        rows = []
-        for sha, box, s in zip(image_sha256s, boxes, scores, strict=True):
-            used = box if self.preprocessing.crop is not None else None
-            rows.append(
-                Prediction(
-                    detector=self.name,
-                    detector_version=self.version,
-                    plugin=self.PLUGIN,
-                    image_sha256=sha,
-                    score=float(s),
-                    threshold=self.threshold,
-                    predicted_fake=bool(s > self.threshold),
-                    random_weights=self.random_weights,
-                    preprocessing=self.preprocessing_signature(used),
-                    cache_key=self.cache_key(sha, used),
-                    crop_box=None if used is None else used.as_list(),
-                )
-            )
-        return rows
+        return [self.prediction(sha, box, s) for sha, box, s in zip(image_sha256s, boxes, scores, strict=True)]
+
+    def prediction(self, image_sha256: str, box: CropBox | None, score: float) -> Prediction:
+        """The one row builder of a score: cache key, preprocessing signature, call at the threshold."""
+        used = box if self.preprocessing.movable_crop else None
+        return Prediction(
+            detector=self.name,
+            detector_version=self.version,
+            plugin=self.PLUGIN,
+            image_sha256=image_sha256,
+            score=float(score),
+            threshold=self.threshold,
+            predicted_fake=bool(score > self.threshold),
+            random_weights=self.random_weights,
+            preprocessing=self.preprocessing_signature(used),
+            cache_key=self.cache_key(image_sha256, used),
+            crop_box=None if used is None else used.as_list(),
+        )

@@ -12,7 +12,7 @@ import os
 import pickle
 import re
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,28 @@ HUB_SCHEMES = ("open_clip:", "hf-hub:", "hf:")
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, of the wrong format, or does not fit the model."""
 
+
+
+def weight_file(kind: str, ref: str, filename: str | None, what: str) -> Path:
+    """The local path of `filename` in a hub repo or local folder, or of the local file `ref` itself.
+
+    Hub ids go through huggingface_hub (its cache, HF_HUB_OFFLINE respected); any failure to get the
+    file (offline and not cached, no such repo, gated) is one CheckpointError naming the weight and repo.
+    """
+    if kind == "hub":
+        if filename is None:
+            raise CheckpointError(f"{what}: hub id {ref!r} given, but this weight must be a single local file")
+        from huggingface_hub import hf_hub_download
+
+        try:
+            return Path(hf_hub_download(ref.removeprefix("hf-hub:"), filename))
+        except Exception as exc:  # offline, not cached, gated, no such repo: all mean "not available"
+            raise CheckpointError(
+                f"{what}: cannot get {filename} of hub repo {ref!r} ({type(exc).__name__}); download it where "
+                "the hub is reachable and point the spec at the folder"
+            ) from exc
+    path = Path(ref)
+    return path / filename if path.is_dir() and filename is not None else path
 
 def resolve_weight_ref(ref: str, base_dir: str | os.PathLike | None) -> tuple[str, str]:
     """('local', absolute path) or ('hub', id) for a spec's weight entry.
@@ -53,21 +75,55 @@ def require_file(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
-def read_tensors(path: str | os.PathLike, what: str) -> Any:
-    """The content of a weight file without unpickling code: safetensors, or torch weights_only."""
+def read_tensors(path: str | os.PathLike, what: str, safe_globals: Sequence[Any] = ()) -> Any:
+    """The content of a weight file without unpickling code: safetensors, or torch weights_only.
+
+    `safe_globals`: plain-data classes a format stores beside its tensors that weights_only may rebuild
+    (AIDE's training `args`, an argparse.Namespace); nothing else is allowed.
+    """
     p = require_file(path, what)
     if p.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(p), device="cpu")
+        try:
+            return load_file(str(p), device="cpu")
+        except (SafetensorError, OSError) as exc:
+            raise CheckpointError(f"{what}: {p} is not a readable safetensors file (truncated?): {exc}") from exc
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        # map_location: checkpoints saved on a GPU load on a machine without one.
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(p, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError) as exc:  # a truncated zip archive or pickle stream
+        raise CheckpointError(
+            f"{what}: {p} is not a readable torch checkpoint (truncated or not a checkpoint): "
+            f"{str(exc).splitlines()[0]}"
+        ) from exc
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{what}: {p} holds pickled Python objects, not only tensors, so the safe loader "
             f"(torch.load weights_only=True) refused it. If it is a pickled whole model from a source you "
             f"trust, use a plugin that supports that format with `allow_pickle: true` in the spec. "
             f"Detail: {str(exc).splitlines()[0]}"
+        ) from exc
+
+
+def read_checkpoint(
+    path: str | os.PathLike, what: str, allow_pickle: bool, safe_globals: Sequence[Any] = ()
+) -> Any:
+    """`read_tensors`, or, for a checkpoint that also pickles Python objects (SPAI's yacs config), a full
+    unpickling when the spec allows it by name (`allow_pickle: true`)."""
+    try:
+        return read_tensors(path, what, safe_globals)
+    except CheckpointError as exc:
+        if not allow_pickle or "holds pickled Python objects" not in str(exc):
+            raise
+    try:
+        return torch.load(Path(path), map_location="cpu", weights_only=False)
+    except ModuleNotFoundError as exc:
+        raise CheckpointError(
+            f"{what}: {path} pickles objects of the module '{exc.name}', which is not installed "
+            f"(pip install {exc.name.split('.')[0]})"
         ) from exc
 
 

@@ -119,7 +119,7 @@ def crop_box_for_mask(
     The mask goes through the detector's own resize into its frame, where the box is chosen. None when
     the detector does not crop (NPR, DE-FAKE): it already sees the whole image.
     """
-    if preprocessing.crop is None:
+    if not preprocessing.movable_crop:  # no crop, or crops fixed by the paper (B-Free's five)
         return None
     frame_mask = preprocessing.frame_mask(binarize_mask(mask))
     center = preprocessing.center_box((frame_mask.shape[1], frame_mask.shape[0]))

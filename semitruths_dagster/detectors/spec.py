@@ -3,7 +3,7 @@
 A spec names a detector and says which plugin runs it, with which weights and options:
 
     name: ufd                      # unique; [a-z0-9_-]
-    plugin: universal_fake_detect  # a key of `PLUGINS`
+    plugin: universal_fake_detect  # a key of `DETECTOR_PLUGINS`
     version: "1"                   # bump when weights or code change: predictions are cached by it
     weights:                       # role -> local path (relative to this file) or hub ref
       backbone: open_clip:ViT-L-14/openai
@@ -14,31 +14,21 @@ A spec names a detector and says which plugin runs it, with which weights and op
     allow_pickle: false            # true only for checkpoints that are pickled modules (runs their code)
     description: "..."             # optional
 
-Validation errors are `SpecError`s that name the file and the key (`detectors/ufd.yaml: key 'weights.head':
+Validation (`registry.validate_spec`, which knows the plugins) raises `SpecError`s that name the file and the key (`detectors/ufd.yaml: key 'weights.head':
 ...`), so a user can fix the file without reading code.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ..config import typed
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-TOP_KEYS = {
-    "name",
-    "plugin",
-    "version",
-    "weights",
-    "options",
-    "threshold",
-    "random_weights",
-    "allow_pickle",
-    "description",
-}
+NOT_YAML_KEYS = ("source", "base_dir")
 
 
 class SpecError(ValueError):
@@ -54,17 +44,17 @@ class SpecError(ValueError):
 class DetectorSpec:
     """One validated registry entry. `weights` values are as written; `base_dir` resolves relative paths."""
 
-    name: str
-    plugin: str
-    version: str
-    weights: dict[str, str]
-    options: dict[str, Any] = field(default_factory=dict)
-    threshold: float | None = None
-    random_weights: bool = False
-    allow_pickle: bool = False
-    description: str = ""
-    source: str | None = None  # the YAML file it came from
-    base_dir: str | None = None  # folder that relative weight paths are relative to
+    name: str = typed((str,), "a string")
+    plugin: str = typed((str,), "a string")
+    version: str = typed((str, int, float), "a string")
+    weights: dict[str, str] = typed((dict,), "a mapping of role -> path or hub id")
+    options: dict[str, Any] = typed((dict,), "a mapping", default_factory=dict)
+    threshold: float | None = typed((int, float), "a number in [0, 1]", default=None)
+    random_weights: bool = typed((bool,), "true or false", default=False)
+    allow_pickle: bool = typed((bool,), "true or false", default=False)
+    description: str = typed((str,), "a string", default="")
+    source: str | None = None  # the YAML file it came from (not a YAML key)
+    base_dir: str | None = None  # folder that relative weight paths are relative to (not a YAML key)
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML content of this spec (without where it was read from)."""
@@ -82,136 +72,3 @@ class DetectorSpec:
         if self.description:
             out["description"] = self.description
         return out
-
-
-def _check_type(source: Any, key: str, value: Any, types: tuple[type, ...], what: str) -> None:
-    # bool is an int in Python: never accept True for a number.
-    if isinstance(value, bool) and bool not in types:
-        raise SpecError(source, key, f"expected {what}, got {value!r}")
-    if not isinstance(value, types):
-        raise SpecError(source, key, f"expected {what}, got {type(value).__name__} {value!r}")
-
-
-def validate_spec(
-    data: Any, source: str | Path | None = None, base_dir: str | Path | None = None
-) -> DetectorSpec:
-    """Validate a parsed spec mapping against the common schema and its plugin's schema.
-
-    Raises `SpecError` naming `source` and the offending key.
-    """
-    from .plugins import PLUGINS  # late: plugins import this module's types
-
-    if not isinstance(data, dict):
-        raise SpecError(source, "<root>", f"a spec must be a mapping, got {type(data).__name__}")
-    for key in data:
-        if key not in TOP_KEYS:
-            raise SpecError(source, str(key), f"unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
-    for key in ("name", "plugin", "version", "weights"):
-        if key not in data:
-            raise SpecError(source, key, "missing (required)")
-    name = data["name"]
-    _check_type(source, "name", name, (str,), "a string")
-    if not NAME_RE.match(name):
-        raise SpecError(source, "name", f"{name!r} must match {NAME_RE.pattern}")
-    plugin = data["plugin"]
-    _check_type(source, "plugin", plugin, (str,), "a string")
-    if plugin not in PLUGINS:
-        raise SpecError(source, "plugin", f"unknown plugin {plugin!r} (known: {', '.join(sorted(PLUGINS))})")
-    cls = PLUGINS[plugin]
-    version = data["version"]
-    _check_type(source, "version", version, (str, int, float), "a string")
-    weights = data["weights"]
-    _check_type(source, "weights", weights, (dict,), "a mapping of role -> path or hub id")
-    roles = set(cls.WEIGHT_ROLES) | set(cls.OPTIONAL_WEIGHT_ROLES)
-    for role in cls.WEIGHT_ROLES:
-        if role not in weights:
-            raise SpecError(
-                source, f"weights.{role}", f"missing (plugin {plugin} needs {list(cls.WEIGHT_ROLES)})"
-            )
-    for role, ref in weights.items():
-        if role not in roles:
-            raise SpecError(
-                source, f"weights.{role}", f"unknown role for plugin {plugin} (roles: {sorted(roles)})"
-            )
-        _check_type(source, f"weights.{role}", ref, (str,), "a path or hub id")
-        if not ref.strip():
-            raise SpecError(source, f"weights.{role}", "empty")
-    options = data.get("options") or {}
-    _check_type(source, "options", options, (dict,), "a mapping")
-    for opt, value in options.items():
-        if opt not in cls.OPTIONS:
-            raise SpecError(
-                source,
-                f"options.{opt}",
-                f"unknown option for plugin {plugin} (options: {sorted(cls.OPTIONS)})",
-            )
-        types, _default, doc = cls.OPTIONS[opt]
-        if value is not None:
-            _check_type(source, f"options.{opt}", value, types, doc)
-    threshold = data.get("threshold")
-    if threshold is not None:
-        _check_type(source, "threshold", threshold, (int, float), "a number in [0, 1]")
-        if not 0.0 <= float(threshold) <= 1.0:
-            raise SpecError(source, "threshold", f"{threshold} is outside [0, 1]")
-    for flag in ("random_weights", "allow_pickle"):
-        if flag in data:
-            _check_type(source, flag, data[flag], (bool,), "true or false")
-    description = data.get("description", "")
-    _check_type(source, "description", description, (str,), "a string")
-    spec = DetectorSpec(
-        name=name,
-        plugin=plugin,
-        version=str(version),
-        weights={str(k): str(v) for k, v in weights.items()},
-        options=dict(options),
-        threshold=None if threshold is None else float(threshold),
-        random_weights=bool(data.get("random_weights", False)),
-        allow_pickle=bool(data.get("allow_pickle", False)),
-        description=description,
-        source=None if source is None else str(source),
-        base_dir=None if base_dir is None else str(base_dir),
-    )
-    cls.check_spec(spec)  # plugin-specific rules (e.g. DE-FAKE's pickle guard), also SpecErrors
-    return spec
-
-
-def load_spec(path: str | Path) -> DetectorSpec:
-    """Read and validate one YAML spec; relative weight paths resolve against its folder."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(path, "<root>", f"not valid YAML: {exc}") from exc
-    except OSError as exc:
-        raise SpecError(path, "<root>", f"cannot read: {exc}") from exc
-    return validate_spec(data, source=path, base_dir=path.parent)
-
-
-def load_registry(folder: str | Path) -> dict[str, DetectorSpec]:
-    """All specs of a registry folder (`*.yaml`, `*.yml`, sorted), keyed by name; names must be unique."""
-    folder = Path(folder)
-    specs: dict[str, DetectorSpec] = {}
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-        spec = load_spec(path)
-        if spec.name in specs:
-            raise SpecError(path, "name", f"{spec.name!r} is also defined in {specs[spec.name].source}")
-        specs[spec.name] = spec
-    return specs
-
-
-def add_spec(folder: str | Path, data: dict[str, Any] | DetectorSpec, overwrite: bool = False) -> Path:
-    """Validate a spec and write it to `<folder>/<name>.yaml`; returns the path.
-
-    Refuses to replace an existing file (or another file's name) unless `overwrite`.
-    """
-    folder = Path(folder)
-    content = data.to_dict() if isinstance(data, DetectorSpec) else dict(data)
-    target = folder / f"{content.get('name', '')}.yaml"
-    spec = validate_spec(content, source=target, base_dir=folder)
-    if folder.is_dir() and not overwrite:
-        existing = load_registry(folder)
-        if spec.name in existing:
-            raise SpecError(target, "name", f"{spec.name!r} already exists in {existing[spec.name].source}")
-    folder.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
-    return target

@@ -18,7 +18,7 @@ import polars as pl
 from ..methods import has_input_mask
 from ..prompts.records import derive_seed
 from ..provenance import code_version, utc_now
-from ..storage import ImageStore
+from ..storage import ImageStore, TableStore
 from .base import Detector
 from .preprocessing import CropBox
 
@@ -43,7 +43,6 @@ class DetectorParams:
     crop_threshold: float = 0.7  # share of the edit mask the crop must keep (the original's 70%)
     only_salient: bool = True  # score only edits that passed saliency_labels (the released set's rule)
     batch_size: int = 16
-    device: str = "cpu"
     schedule: str = "0 3 * * *"  # cron of the re-evaluation schedule
     target_fpr: float = 0.05  # calibrated threshold: this false-positive rate on real images
     n_boot: int = 1000  # bootstrap resamples of the confidence intervals
@@ -101,6 +100,40 @@ def choose_boxes(detector: Detector, targets: Sequence[Target], store: ImageStor
             t.box, t.share = twin_box[t.image_id]
 
 
+# What an edit row must hold to be scored; released edits also bring their own mask.
+EDIT_COLUMNS = ["generation_id", "image_id", "mask_id", "method", "image_path", "image_sha256"]
+
+
+def edits_to_score(generations: pl.DataFrame, salient: pl.DataFrame | None, released: pl.DataFrame,
+                   dataset: str) -> pl.DataFrame:
+    """The dataset's generated edits (only those in `salient`, when given) plus its released edits,
+    which are scored as given (the release kept salient edits only)."""
+    edits = generations.filter(pl.col("dataset") == dataset) if generations.height else generations
+    if salient is not None and edits.height:
+        edits = edits.join(salient.filter("passed").select("generation_id"), on="generation_id", how="semi")
+    if not released.height:
+        return edits
+    generated = [edits.select(EDIT_COLUMNS)] if edits.height else []
+    return pl.concat([*generated, released.select([*EDIT_COLUMNS, "mask_path"])], how="diagonal_relaxed")
+
+
+def predict_dataset(detector: Detector, dataset: str, tables: TableStore, images: ImageStore,
+                    released: pl.DataFrame, params: DetectorParams, seed: int) -> list[dict]:
+    """Every row of one detector's partition of one dataset: real images and edits to score, mask-aware
+    crop boxes, and scores (those already in the partition under the same cache key are reused)."""
+    salient = tables.read_all("saliency_labels") if params.only_salient else None
+    edits = edits_to_score(tables.read_all("generations"), salient, released, dataset)
+    by_dataset = {"dataset": dataset}
+    targets = plan_targets(tables.read("source_images", by_dataset), edits, tables.read("masks", by_dataset))
+    choose_boxes(detector, targets, images, params.crop_threshold, seed)
+    partition = {"dataset": dataset, "detector": detector.name}
+    cached: dict[str, float] = {}
+    if tables.exists(TABLE, partition):
+        earlier = tables.read(TABLE, partition)
+        cached = dict(zip(earlier["cache_key"], earlier["score"], strict=True))
+    return predict_partition(detector, targets, images, dataset, cached, params.batch_size)
+
+
 def predict_partition(detector: Detector, targets: Sequence[Target], store: ImageStore, dataset: str,
                       cached: dict[str, float], batch_size: int) -> list[dict]:
     """Rows for every target; scores found in `cached` (cache key -> score) are reused, not recomputed."""
@@ -114,13 +147,9 @@ def predict_partition(detector: Detector, targets: Sequence[Target], store: Imag
         scores.update({keys[i]: float(v) for i, v in zip(part, values, strict=True)})
     now, version, fresh = utc_now(), code_version(), set(todo)
     return [
-        {"cache_key": keys[i], "dataset": dataset, "detector": detector.name, "detector_version": detector.version,
-         "plugin": detector.PLUGIN, "label": t.label, "image_kind": "edited" if t.label else "real",
-         "image_id": t.image_id, "generation_id": t.generation_id, "image_sha256": t.sha256,
-         "score": scores[keys[i]], "threshold": detector.threshold,
-         "predicted_fake": scores[keys[i]] > detector.threshold, "random_weights": detector.random_weights,
-         "preprocessing": detector.preprocessing_signature(t.box),
-         "crop_box": t.box.as_list() if t.box else None, "crop_mask_share": t.share,
-         "reused_from_cache": i not in fresh, "code_version": version, "created_at": now}
+        detector.prediction(t.sha256, t.box, scores[keys[i]]).to_row()
+        | {"dataset": dataset, "label": t.label, "image_kind": "edited" if t.label else "real",
+           "image_id": t.image_id, "generation_id": t.generation_id, "crop_mask_share": t.share,
+           "reused_from_cache": i not in fresh, "code_version": version, "created_at": now}
         for i, t in enumerate(targets)
     ]

@@ -126,3 +126,9 @@ def leaderboard_rows(result_paths: list[str]) -> tuple[list[dict], list[Evaluati
     table = leaderboard(results) if results else {}
     rows = [{k: _finite(table[k][i]) for k in table} for i in range(len(results))]
     return rows, results
+
+
+def leaderboard_schema(rows: list[dict]) -> dict[str, pl.DataType]:
+    """The leaderboard table's columns: the detector's name, the random-weights flag, metrics."""
+    return {k: pl.Utf8 if k == "detector" else pl.Boolean if k == "random_weights" else pl.Float64
+            for k in (rows[0] if rows else {"detector": None})}

@@ -94,3 +94,8 @@ def peak_memory(device: torch.device) -> Iterator[dict]:
 
         out["peak_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         out["kind"] = "process_max_rss"
+
+
+def gpu_peak_mb(measured: dict) -> float | None:
+    """The GPU peak of a `peak_memory` block in MiB; None off the GPU (a process RSS is not that)."""
+    return measured["peak_bytes"] / 2**20 if measured.get("kind") == "cuda_max_allocated" else None

@@ -1,53 +1,55 @@
-"""Per-architecture facts of the diffusion models, one entry per family: a new family is one entry here.
+"""Per-architecture facts of the diffusion models: a new family is one entry of `FAMILIES`.
 
 A family says which diffusers pipeline class loads it for each method it supports (None: diffusers' auto
-pipeline), how to build its tiny random-weight stand-in, and the call arguments diffusers defaults to
-that the stage records on every row (strength, Kandinsky's prior, true CFG, image guidance, ...).
+pipeline), how to build its tiny random-weight stand-in, which call arguments diffusers defaults to that
+every result records even when left unset (strength, Kandinsky's prior, true CFG, image guidance, ...),
+and optionally how to build it at full size with random weights for benchmarks. A generator
+(`registry.GENERATORS`) names its family and its own working size, steps and guidance.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ..hub import seeded
+from ..registry import Registry
 
-def _builder(module: str, function: str, **kwargs: Any) -> Callable[[Path, Path], Any]:
-    """A lazy builder: the tiny-model modules import diffusers / transformers only when a build runs."""
-
-    def build(tmp: Path, target: Path) -> Any:
-        import importlib
-
-        fn = getattr(importlib.import_module(f"{__package__}.{module}"), function)
-        return fn(tmp, target) if function == "build_kandinsky22_inpaint" else fn(tmp, **kwargs)
-
-    return build
+# build_tiny(build folder, final folder): saves a random-weight pipeline in the hub layout.
+TinyBuilder = Callable[[Path, Path], Any]
 
 
 @dataclass(frozen=True)
 class Family:
     """One architecture.
 
-    pipelines: method -> diffusers pipeline class name (None: AutoPipelineForInpainting for inpainting,
-        StableDiffusionPipeline for p2p).
-    build_tiny: (tmp folder, final folder) -> builds the tiny random-weight pipeline in the hub layout.
+    build_tiny: (build folder, final folder) -> builds the tiny random-weight pipeline in the hub layout.
     call_defaults: call arguments passed and recorded explicitly: diffusers' __call__ defaults unless a
         comment says otherwise (keys are this project's names, mapped to diffusers' keyword by
         `CALL_KEYWORDS`).
+    pipelines: method -> diffusers pipeline class name (None: AutoPipelineForInpainting for inpainting,
+        StableDiffusionPipeline for p2p).
     guidance_keyword: the __call__ keyword the recorded `guidance` goes to (Qwen-Image: true CFG).
     negative_default: the negative prompt used when an item has none (Qwen-Image's true CFG needs one).
     large: transformer of several billion parameters: bf16 on a GPU (fp16 overflows in their activations).
+    refresh_tiny: fix-up of an existing tiny folder (Kandinsky re-points its model card at the prior
+        after the cache folder moved).
+    full: (device, method) -> the full-size random-weight pipeline for benchmarks (None: not provided).
     """
 
     name: str
-    pipelines: Mapping[str, str | None]
-    build_tiny: Callable[[Path, Path], Any]
+    build_tiny: TinyBuilder
     call_defaults: Mapping[str, Any] = field(default_factory=dict)
+    pipelines: Mapping[str, str | None] = field(default_factory=lambda: {"inpainting": None})
     guidance_keyword: str = "guidance_scale"
     negative_default: str | None = None
     large: bool = False
+    refresh_tiny: Callable[[Path], None] | None = None
+    full: Callable[[Any, str], Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pipelines", MappingProxyType(dict(self.pipelines)))
@@ -64,47 +66,96 @@ CALL_KEYWORDS = {
     "auto_resize": "_auto_resize",
 }
 
+
+def _tiny(module: str, function: str, **kwargs: Any) -> TinyBuilder:
+    """A lazy builder `module.function(build folder, **kwargs)`: the tiny-model modules import diffusers /
+    transformers only when a build runs."""
+
+    def build(tmp: Path, target: Path) -> Any:
+        return getattr(importlib.import_module(f"{__package__}.{module}"), function)(tmp, **kwargs)
+
+    return build
+
+
+def _kandinsky22(tmp: Path, target: Path) -> Any:
+    from .tiny_kandinsky import build_kandinsky22_inpaint
+
+    return build_kandinsky22_inpaint(tmp, target)
+
+
+def _kandinsky22_refresh(folder: Path) -> None:
+    from .tiny_kandinsky import refresh_model_card
+
+    refresh_model_card(folder)
+
+
+def _sd1_full(device: Any, method: str) -> Any:
+    from .full_random import full_sd1
+
+    return full_sd1(device, p2p=method == "p2p")
+
+
+def _sdxl_full(device: Any, method: str) -> Any:
+    from .full_random import full_sdxl_inpaint
+
+    return full_sdxl_inpaint(device)
+
+
 # diffusers' SD3 inpainting defaults to strength 0.6, which keeps much of the original inside the mask; the
 # paper's inpainting regenerates the masked region from noise (strength 1), so SD 3.5 does too.
 _SD3 = {"strength": 1.0, "max_sequence_length": 256}
 # Qwen-Image is not guidance-distilled: its guidance is true classifier-free guidance with a blank negative.
 _QWEN = {"guidance_keyword": "true_cfg_scale", "negative_default": " ", "large": True}
 
-FAMILIES: dict[str, Family] = {
+FAMILIES: Registry[Family] = Registry("generator family", Family, {
     f.name: f
     for f in (
         # SD 1.x text-to-image checkpoints (sd14, sd15, openjourney): inpainting by latent blending, p2p.
-        Family("sd1", {"inpainting": None, "p2p": None}, _builder("tiny_sd", "build_sd1", in_channels=4),
-               {"strength": 1.0}),
-        Family("sd1_inpainting", {"inpainting": None}, _builder("tiny_sd", "build_sd1", in_channels=9),
-               {"strength": 1.0}),
-        Family("sdxl", {"inpainting": None}, _builder("tiny_sd", "build_sdxl_inpaint"), {"strength": 0.9999}),
-        Family("kandinsky22", {"inpainting": None}, _builder("tiny_kandinsky", "build_kandinsky22_inpaint"),
-               {"prior_steps": 25, "prior_guidance": 4.0}),
+        Family("sd1", _tiny("tiny_sd", "build_sd1", in_channels=4), {"strength": 1.0},
+               pipelines={"inpainting": None, "p2p": None}, full=_sd1_full),
+        # SD 1.x with the 9-channel inpainting UNet (image + mask + masked-image latents).
+        Family("sd1_inpainting", _tiny("tiny_sd", "build_sd1", in_channels=9), {"strength": 1.0}),
+        # Two text encoders; diffusers' SDXL inpainting default strength is 0.9999.
+        Family("sdxl", _tiny("tiny_sd", "build_sdxl_inpaint"), {"strength": 0.9999}, full=_sdxl_full),
+        # Decoder + prior, MoVQ.
+        Family("kandinsky22", _kandinsky22, {"prior_steps": 25, "prior_guidance": 4.0},
+               refresh_tiny=_kandinsky22_refresh),
         # FLUX.1 Fill [dev]: mask and masked image are extra input channels; strength 1 = from noise.
-        Family("flux_fill", {"inpainting": "FluxFillPipeline"}, _builder("tiny_flow", "build_flux_fill"),
-               {"strength": 1.0, "max_sequence_length": 512}, large=True),
+        Family("flux_fill", _tiny("tiny_flow", "build_flux_fill"), {"strength": 1.0, "max_sequence_length": 512},
+               pipelines={"inpainting": "FluxFillPipeline"}, large=True),
         # SD 3.5 text-to-image checkpoints: latent blending outside the mask (16-channel transformer).
-        Family("sd35_medium", {"inpainting": "StableDiffusion3InpaintPipeline"},
-               _builder("tiny_flow", "build_sd3", variant="medium"), _SD3, large=True),
-        Family("sd35_large", {"inpainting": "StableDiffusion3InpaintPipeline"},
-               _builder("tiny_flow", "build_sd3", variant="large"), _SD3, large=True),
-        Family("qwen_image", {"inpainting": "QwenImageInpaintPipeline"},
-               _builder("tiny_flow", "build_qwen_image_inpaint"), {"strength": 1.0}, **_QWEN),
+        Family("sd35_medium", _tiny("tiny_flow", "build_sd3", variant="medium"), _SD3,
+               pipelines={"inpainting": "StableDiffusion3InpaintPipeline"}, large=True),
+        Family("sd35_large", _tiny("tiny_flow", "build_sd3", variant="large"), _SD3,
+               pipelines={"inpainting": "StableDiffusion3InpaintPipeline"}, large=True),
+        Family("qwen_image", _tiny("tiny_flow", "build_qwen_image_inpaint"), {"strength": 1.0},
+               pipelines={"inpainting": "QwenImageInpaintPipeline"}, **_QWEN),
         # Instruction editors: the input image conditions the model; no mask goes in.
-        Family("flux_kontext", {"instruction": "FluxKontextPipeline"}, _builder("tiny_flow", "build_flux_kontext"),
-               {"max_sequence_length": 512, "auto_resize": False}, large=True),
-        Family("qwen_image_edit", {"instruction": "QwenImageEditPipeline"},
-               _builder("tiny_flow", "build_qwen_image_edit"), {}, **_QWEN),
-        Family("instruct_pix2pix", {"instruction": "StableDiffusionInstructPix2PixPipeline"},
-               _builder("tiny_sd", "build_instruct_pix2pix"), {"image_guidance": 1.5}),
+        Family("flux_kontext", _tiny("tiny_flow", "build_flux_kontext"),
+               {"max_sequence_length": 512, "auto_resize": False},
+               pipelines={"instruction": "FluxKontextPipeline"}, large=True),
+        Family("qwen_image_edit", _tiny("tiny_flow", "build_qwen_image_edit"),
+               pipelines={"instruction": "QwenImageEditPipeline"}, **_QWEN),
+        Family("instruct_pix2pix", _tiny("tiny_sd", "build_instruct_pix2pix"), {"image_guidance": 1.5},
+               pipelines={"instruction": "StableDiffusionInstructPix2PixPipeline"}),
     )
-}
+})
 
 
 def family(name: str) -> Family:
-    """The family entry; a clear error lists the known ones."""
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise ValueError(f"unknown model family '{name}' (known: {', '.join(FAMILIES)})") from None
+    return FAMILIES[name]
+
+
+FULL_FAMILIES = tuple(name for name, f in FAMILIES.items() if f.full is not None)
+
+
+def build_full(name: str, method: str, device: Any, dtype: Any, seed: int = 0) -> Any:
+    """A full-size random-weight pipeline of a family, initialised directly on the device."""
+    if name not in FULL_FAMILIES:
+        raise ValueError(f"no full-size random build for family '{name}' (available: {', '.join(FULL_FAMILIES)})")
+    with seeded(seed):
+        pipe = FAMILIES[name].full(device, method)
+    if device.type != "meta":  # 'meta' only checks that the configs build
+        pipe.to(device=device, dtype=dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -1,4 +1,5 @@
-"""Random-weight pipelines at the real architectures' full size, for throughput benchmarks only.
+"""Random-weight pipelines at the real architectures' full size, for throughput benchmarks only
+(`families.build_full`).
 
 Configs written out from the published model configs (no hub): SD 1.5 (UNet 860 M parameters, CLIP
 ViT-L/14 text encoder, the SD VAE) and SDXL inpainting (UNet 2.6 B, CLIP-L + OpenCLIP bigG text encoders).
@@ -15,8 +16,6 @@ import torch
 
 from .clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
 from .tiny_sd import sd1_scheduler
-
-FULL_FAMILIES = ("sd1", "sdxl")
 
 
 def _clip_text(
@@ -136,21 +135,6 @@ def _sdxl_unet() -> Any:
         addition_time_embed_dim=256,
         projection_class_embeddings_input_dim=2816,
     )
-
-
-def build_full(family: str, method: str, device: torch.device, dtype: torch.dtype, seed: int = 0) -> Any:
-    """A full-size random-weight pipeline of a family, initialised directly on the device."""
-    if family not in FULL_FAMILIES:
-        raise ValueError(
-            f"no full-size random build for family '{family}' (available: {', '.join(FULL_FAMILIES)})"
-        )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        pipe = full_sdxl_inpaint(device) if family == "sdxl" else full_sd1(device, p2p=method == "p2p")
-    if device.type != "meta":  # 'meta' only checks that the configs build
-        pipe.to(device=device, dtype=dtype)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 def parameter_count(model: Any) -> int:

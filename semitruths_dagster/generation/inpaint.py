@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .acceleration import attention_context
-from .families import CALL_KEYWORDS, family
+from .acceleration import attention_context, gpu_peak_mb, peak_memory
+from .families import CALL_KEYWORDS
 from .loading import LoadedPipeline
 from .registry import INPAINTING, generator_spec
 from .results import RESAMPLE, GenerationResult, as_size, is_black
@@ -55,7 +55,7 @@ def resolved_call(item: Any, generator: str) -> dict[str, Any]:
         "guidance": item.guidance if item.guidance is not None else spec.default_guidance,
         "size": as_size(item.size if item.size is not None else spec.default_size),
     }
-    for key, default in family(spec.family).call_defaults.items():
+    for key, default in spec.facts.call_defaults.items():
         value = getattr(item, key, None)
         out[key] = value if value is not None else default
     return out
@@ -96,7 +96,7 @@ def _call_kwargs(loaded: LoadedPipeline, params: dict[str, Any], batch: list[Inp
 
 def family_kwargs(loaded: LoadedPipeline, params: dict[str, Any], batch: list[Any]) -> dict[str, Any]:
     """Guidance under the family's keyword, negative prompts, and the family's recorded call arguments."""
-    fam = family(loaded.family)
+    fam = generator_spec(loaded.generator).facts
     kwargs: dict[str, Any] = {fam.guidance_keyword: params["guidance"]}
     negatives = [it.negative_prompt if it.negative_prompt is not None else fam.negative_default for it in batch]
     if any(n is not None for n in negatives):
@@ -107,19 +107,8 @@ def family_kwargs(loaded: LoadedPipeline, params: dict[str, Any], batch: list[An
 
 def negative_prompt(loaded: LoadedPipeline, item: Any) -> str | None:
     """The negative prompt an item ran with (its own, or the family's default)."""
-    return item.negative_prompt if item.negative_prompt is not None else family(loaded.family).negative_default
-
-
-def peak_gpu_memory_mb(device: torch.device) -> float | None:
-    """Peak allocated GPU memory since the last reset, in MiB; None off the GPU."""
-    if device.type != "cuda" or not torch.cuda.is_available():
-        return None
-    return torch.cuda.max_memory_allocated(device) / 2**20
-
-
-def reset_peak_memory(device: torch.device) -> None:
-    if device.type == "cuda" and torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats(device)
+    default = generator_spec(loaded.generator).facts.negative_default
+    return item.negative_prompt if item.negative_prompt is not None else default
 
 
 def _scheduler_name(pipe: Any) -> str:
@@ -138,14 +127,14 @@ def inpaint(
     settings = settings or loaded.settings
     for params, batch in _batches(items, loaded.generator, settings.batch_size):
         kwargs = _call_kwargs(loaded, params, batch)
-        reset_peak_memory(loaded.device)
-        start = time.perf_counter()
-        with torch.inference_mode(), attention_context(loaded.settings.attention):
-            out = loaded.pipe(**kwargs)
-        elapsed = (time.perf_counter() - start) / len(batch)
-        peak = peak_gpu_memory_mb(loaded.device)
+        with peak_memory(loaded.device) as measured:
+            start = time.perf_counter()
+            with torch.inference_mode(), attention_context(loaded.settings.attention):
+                out = loaded.pipe(**kwargs)
+            elapsed = (time.perf_counter() - start) / len(batch)
+        peak = gpu_peak_mb(measured)
         nsfw = getattr(out, "nsfw_content_detected", None)
-        extra = {k: params[k] for k in family(loaded.family).call_defaults}
+        extra = {k: params[k] for k in generator_spec(loaded.generator).facts.call_defaults}
         extra["mask_binarized_by_pipeline"] = True
         extra["noise_generator"] = "cpu"
         extra["compiled"] = loaded.compiled

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .acceleration import attention_context
-from .inpaint import family_kwargs, negative_prompt, peak_gpu_memory_mb, reset_peak_memory, resolved_call
+from .acceleration import attention_context, gpu_peak_mb, peak_memory
+from .inpaint import family_kwargs, negative_prompt, resolved_call
 from .loading import LoadedPipeline
 from .registry import INSTRUCTION
 from .results import RESAMPLE, GenerationResult, is_black
@@ -63,11 +63,11 @@ def instruct(loaded: LoadedPipeline, items: Iterable[InstructItem]) -> Iterator[
     for item in items:
         params = resolved_call(item, loaded.generator)
         kwargs = _call_kwargs(loaded, params, item)
-        reset_peak_memory(loaded.device)
-        start = time.perf_counter()
-        with torch.inference_mode(), attention_context(loaded.settings.attention):
-            out = loaded.pipe(**kwargs)
-        elapsed = time.perf_counter() - start
+        with peak_memory(loaded.device) as measured:
+            start = time.perf_counter()
+            with torch.inference_mode(), attention_context(loaded.settings.attention):
+                out = loaded.pipe(**kwargs)
+            elapsed = time.perf_counter() - start
         image = out.images[0]
         nsfw = getattr(out, "nsfw_content_detected", None)
         resized = image.resize(item.image.size, RESAMPLE) if image.size != item.image.size else image
@@ -80,7 +80,7 @@ def instruct(loaded: LoadedPipeline, items: Iterable[InstructItem]) -> Iterator[
             pipeline=loaded.pipeline_class, working_size=params["size"], output_size=resized.size,
             black=is_black(image), nsfw_flagged=None if nsfw is None else bool(nsfw[0]), safety_checker=loaded.safety_checker,
             device=str(loaded.device), dtype=str(loaded.dtype).removeprefix("torch."), batch_size=1,
-            elapsed_s=elapsed, peak_gpu_memory_mb=peak_gpu_memory_mb(loaded.device),
+            elapsed_s=elapsed, peak_gpu_memory_mb=gpu_peak_mb(measured),
             params=extra | {"noise_generator": "cpu", "compiled": loaded.compiled,
                             "attention": loaded.settings.attention, "input_mask": False},
         )

@@ -9,7 +9,6 @@ its components. Weights load from safetensors only.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,44 +16,18 @@ from typing import Any
 
 import torch
 
+from ..hub import CACHE, ModelRef, ModelUnavailableError, is_random
 from .acceleration import apply_attention, compile_denoiser, place
-from .families import family
 from .quiet import quiet_progress
-from .registry import INPAINTING, METHODS, P2P, GeneratorRef, generator_spec
+from .registry import INPAINTING, METHODS, P2P, generator_spec
 from .settings import DeviceSettings
-from .tiny import ensure_tiny_generator, read_marker
+from .tiny import ensure_tiny_generator
 
 
-class GeneratorUnavailableError(RuntimeError):
-    """A generator's model cannot be loaded; the message names the generator, its ref, and the fix."""
-
-    def __init__(self, ref: GeneratorRef, cause: BaseException | str) -> None:
-        self.ref = ref
-        spec = generator_spec(ref.generator)
-        if ref.is_hub and spec.gated and ref.ref == spec.hub_id:
-            where = f"hub id '{ref.ref}' (gated, licence '{spec.licence}')"
-            hint = (
-                "The hub asks every user to accept this model's licence before downloading it, so it is "
-                "never fetched implicitly. Accept the licence on the hub, download it while logged in "
-                f"(`hf download {ref.ref}`), then set `generation.overrides.{ref.generator}: "
-                "/path/to/local/copy` in semitruths.yaml (or keep it in the local hub cache), "
-                "or use `generation.profile: tiny` for random-weight stand-ins."
-            )
-        elif ref.is_hub:
-            where = f"hub id '{ref.ref}' (licence '{spec.licence}')"
-            hint = (
-                "No model hub is reachable (HF_HUB_OFFLINE) or the model is not in the local hub cache. "
-                f"Download it where a hub is reachable (`hf download {ref.ref}`), then set "
-                f"`generation.overrides.{ref.generator}: /path/to/local/copy` in semitruths.yaml, "
-                "or use `generation.profile: tiny` for random-weight stand-ins."
-            )
-        else:
-            where = f"directory '{ref.ref}'"
-            hint = (
-                "Check that the folder holds a diffusers pipeline saved with save_pretrained "
-                f"(model_index.json + safetensors; set by `generation.overrides.{ref.generator}`)."
-            )
-        super().__init__(f"generator '{ref.generator}' ({where}) could not be loaded: {cause}. {hint}")
+def _unavailable(ref: ModelRef, cause: BaseException | str) -> ModelUnavailableError:
+    """The error naming the generator's licence, and whether its hub id is gated."""
+    spec = generator_spec(ref.generator)
+    return ModelUnavailableError(ref, cause, licence=spec.licence, gated=spec.gated and ref.ref == spec.hub_id)
 
 
 @dataclass
@@ -64,7 +37,7 @@ class LoadedPipeline:
     pipe: Any
     generator: str
     method: str
-    ref: GeneratorRef
+    ref: ModelRef
     device: torch.device
     dtype: torch.dtype
     settings: DeviceSettings
@@ -83,21 +56,17 @@ class LoadedPipeline:
         return type(self.pipe).__name__
 
 
-_CACHE: dict[tuple, LoadedPipeline] = {}
-_LOCK = threading.Lock()
-
-
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
-def _check_available(ref: GeneratorRef) -> None:
+def _check_available(ref: ModelRef) -> None:
     """Fail fast, before diffusers starts, when the ref cannot possibly load."""
     if ref.source == "tiny":
         return
     if not ref.is_hub:
         if not (Path(ref.ref) / "model_index.json").is_file():
-            raise GeneratorUnavailableError(ref, "no model_index.json in that directory")
+            raise _unavailable(ref, "no model_index.json in that directory")
         return
     spec = generator_spec(ref.generator)
     gated = spec.gated and ref.ref == spec.hub_id
@@ -106,11 +75,10 @@ def _check_available(ref: GeneratorRef) -> None:
 
         found = try_to_load_from_cache(ref.ref, "model_index.json", revision=ref.revision)
         if not isinstance(found, str):
-            raise GeneratorUnavailableError(ref, "gated and not in the local hub cache" if gated
-                                            else "not in the local hub cache")
+            raise _unavailable(ref, "gated and not in the local hub cache" if gated else "not in the local hub cache")
 
 
-def _from_pretrained(ref: GeneratorRef, method: str, dtype: torch.dtype) -> Any:
+def _from_pretrained(ref: ModelRef, method: str, dtype: torch.dtype) -> Any:
     import diffusers
     from diffusers import AutoPipelineForInpainting, StableDiffusionPipeline
     from diffusers.utils import deprecation_utils
@@ -120,7 +88,7 @@ def _from_pretrained(ref: GeneratorRef, method: str, dtype: torch.dtype) -> Any:
     kwargs: dict[str, Any] = {dtype_key: dtype, "use_safetensors": True}
     if ref.is_hub and ref.revision:
         kwargs["revision"] = ref.revision
-    pipeline = family(generator_spec(ref.generator).family).pipelines.get(method)
+    pipeline = generator_spec(ref.generator).facts.pipelines.get(method)
     if pipeline is not None:  # the family's own pipeline class (FLUX, SD 3.5, Qwen-Image, instruction editors)
         return getattr(diffusers, pipeline).from_pretrained(ref.ref, **kwargs)
     if method == INPAINTING:
@@ -131,77 +99,76 @@ def _from_pretrained(ref: GeneratorRef, method: str, dtype: torch.dtype) -> Any:
     )
 
 
-def load_pipeline(ref: GeneratorRef, method: str, settings: DeviceSettings | None = None) -> LoadedPipeline:
+def load_pipeline(ref: ModelRef, method: str, settings: DeviceSettings | None = None) -> LoadedPipeline:
     """Load (once per process, keyed by generator, method, ref and settings) a generator's pipeline.
 
-    A tiny ref is built first if missing. Raises GeneratorUnavailableError for a hub id that is not
+    A tiny ref is built first if missing. Raises ModelUnavailableError for a hub id that is not
     reachable or cached, or a folder without a pipeline.
     """
     settings = settings or DeviceSettings()
     spec = generator_spec(ref.generator)
     if method not in METHODS or method not in spec.methods:
         raise ValueError(f"generator '{ref.generator}' does not support method '{method}' ({spec.methods})")
-    key = (ref.generator, method, ref.ref, ref.revision, *settings.cache_key())
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-        start = time.perf_counter()
-        if ref.source == "tiny":
-            ensure_tiny_generator(Path(ref.ref).parent, ref.generator)
-        _check_available(ref)
-        device, dtype = settings.torch_device(), settings.torch_dtype()
-        if settings.dtype == "auto" and device.type == "cuda" and spec.large:
-            dtype = torch.bfloat16  # large transformers overflow in fp16; they are published in bf16
-        try:
-            with quiet_progress():
-                pipe = _from_pretrained(ref, method, dtype)
-        except (OSError, ValueError, RuntimeError) as exc:  # not cached, unreachable, or a bad folder
-            raise GeneratorUnavailableError(ref, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
-        pipe.set_progress_bar_config(disable=True)
-        notes: list[str] = []
-        if spec.scheduler:
-            import diffusers
+    key = ("pipeline", ref.generator, method, ref.ref, ref.revision, *settings.cache_key())
+    return CACHE.get_or_load(key, lambda: _load(ref, method, settings))
 
-            pipe.scheduler = getattr(diffusers, spec.scheduler).from_config(pipe.scheduler.config)
-        # Prompt-to-prompt calls the VAE and UNet directly (and differentiates through the UNet), which
-        # offload hooks do not support; an SD 1.x UNet fits on any GPU that runs it anyway.
-        offload = settings.cpu_offload and method != P2P
-        place(pipe, device, offload)
-        if settings.cpu_offload and (device.type != "cuda" or not offload):
-            notes.append("cpu_offload ignored: " + ("not on a GPU" if device.type != "cuda" else "p2p"))
-        apply_attention(pipe, settings.attention)
-        compiled = False
-        if settings.compile_unet and method != P2P:
-            compile_denoiser(pipe, settings.compile_mode)
-            compiled = True
-        elif settings.compile_unet:
-            notes.append("compile_unet ignored for p2p: attention processors change per edit")
-        if method == P2P:
-            pipe.unet.requires_grad_(False)  # null-text optimisation differentiates w.r.t. embeddings only
-            pipe.vae.requires_grad_(False)
-            pipe.text_encoder.requires_grad_(False)
-        marker = read_marker(ref.ref) if not ref.is_hub else {}
-        loaded = LoadedPipeline(
-            pipe=pipe,
-            generator=ref.generator,
-            method=method,
-            ref=ref,
-            device=device,
-            dtype=dtype,
-            settings=settings,
-            random_weights=bool(marker.get("random_weights", False)),
-            safety_checker=getattr(pipe, "safety_checker", None) is not None,
-            compiled=compiled,
-            load_s=time.perf_counter() - start,
-            notes=notes,
-        )
-        _CACHE[key] = loaded
-        return loaded
+
+def _load(ref: ModelRef, method: str, settings: DeviceSettings) -> LoadedPipeline:
+    start = time.perf_counter()
+    if ref.source == "tiny":
+        ensure_tiny_generator(Path(ref.ref).parent, ref.generator)
+    _check_available(ref)
+    device, dtype = settings.torch_device(), settings.torch_dtype()
+    spec = generator_spec(ref.generator)
+    if settings.dtype == "auto" and device.type == "cuda" and spec.large:
+        dtype = torch.bfloat16  # large transformers overflow in fp16; they are published in bf16
+    try:
+        with quiet_progress():
+            pipe = _from_pretrained(ref, method, dtype)
+    except (OSError, ValueError, RuntimeError) as exc:  # not cached, unreachable, or a bad folder
+        raise _unavailable(ref, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    pipe.set_progress_bar_config(disable=True)
+    notes: list[str] = []
+    if spec.scheduler:
+        import diffusers
+
+        pipe.scheduler = getattr(diffusers, spec.scheduler).from_config(pipe.scheduler.config)
+    # Prompt-to-prompt calls the VAE and UNet directly (and differentiates through the UNet), which
+    # offload hooks do not support; an SD 1.x UNet fits on any GPU that runs it anyway.
+    offload = settings.cpu_offload and method != P2P
+    place(pipe, device, offload)
+    if settings.cpu_offload and (device.type != "cuda" or not offload):
+        notes.append("cpu_offload ignored: " + ("not on a GPU" if device.type != "cuda" else "p2p"))
+    apply_attention(pipe, settings.attention)
+    compiled = False
+    if settings.compile_unet and method != P2P:
+        compile_denoiser(pipe, settings.compile_mode)
+        compiled = True
+    elif settings.compile_unet:
+        notes.append("compile_unet ignored for p2p: attention processors change per edit")
+    if method == P2P:
+        pipe.unet.requires_grad_(False)  # null-text optimisation differentiates w.r.t. embeddings only
+        pipe.vae.requires_grad_(False)
+        pipe.text_encoder.requires_grad_(False)
+    loaded = LoadedPipeline(
+        pipe=pipe,
+        generator=ref.generator,
+        method=method,
+        ref=ref,
+        device=device,
+        dtype=dtype,
+        settings=settings,
+        random_weights=is_random(ref),
+        safety_checker=getattr(pipe, "safety_checker", None) is not None,
+        compiled=compiled,
+        load_s=time.perf_counter() - start,
+        notes=notes,
+    )
+    return loaded
 
 
 def clear_pipeline_cache() -> None:
     """Forget every loaded pipeline (tests; freeing GPU memory between generators)."""
-    with _LOCK:
-        _CACHE.clear()
+    CACHE.clear("pipeline")
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

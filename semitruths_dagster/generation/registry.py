@@ -1,6 +1,6 @@
 """The generators of the paper: name -> hub id, architecture family, methods; and resolving a name to a ref.
 
-A generator resolves to a `GeneratorRef`: a hub id (profile 'paper'), a local directory (an override), or
+A generator resolves to a `hub.ModelRef`: a hub id (profile 'paper'), a local directory (an override), or
 a tiny random-weight folder this project builds (profile 'tiny'). All three load through the same
 `from_pretrained` call.
 """
@@ -11,9 +11,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..hub import ModelRef, resolve_ref
 from ..methods import INPAINTING, INSTRUCTION, METHODS, P2P
+from ..registry import Registry
+from .families import Family, family
 
-PROFILES = ("paper", "tiny")
+__all__ = ["INPAINTING", "INSTRUCTION", "METHODS", "P2P"]  # re-exported: one definition in methods.py
 
 
 @dataclass(frozen=True)
@@ -47,14 +50,18 @@ class GeneratorSpec:
     paper: bool = True
 
     @property
+    def facts(self) -> Family:
+        """The family entry of this generator's architecture."""
+        return family(self.family)
+
+    @property
     def large(self) -> bool:
         """Billions of transformer parameters: bf16 on a GPU by default, CPU offload worth having."""
-        from .families import family
-
-        return family(self.family).large
+        return self.facts.large
 
 
-GENERATORS: dict[str, GeneratorSpec] = {
+# A new generator: one entry here (a new architecture: one entry in `families.FAMILIES` too).
+GENERATORS: Registry[GeneratorSpec] = Registry("generator", GeneratorSpec, {
     g.name: g
     for g in (
         GeneratorSpec(
@@ -122,32 +129,22 @@ GENERATORS: dict[str, GeneratorSpec] = {
                       "instruct_pix2pix", default_size=512, default_steps=100, default_guidance=7.5,
                       licence="mit", paper=False),
     )
-}
+})
 PAPER_GENERATORS = tuple(name for name, g in GENERATORS.items() if g.paper)
 
 
-@dataclass(frozen=True)
-class GeneratorRef:
-    """Where one generator's weights come from: source 'hub' | 'local' | 'tiny'; `ref` is the hub id or
-    the directory; `hub_id` is the hub model the ref stands for (recorded on every result)."""
+# Bump when a tiny recipe changes, so old folders are not mistaken for the new recipe.
+GENERATION_TINY_VERSION = "1"
 
-    generator: str
-    source: str
-    ref: str
-    hub_id: str | None = None
-    revision: str | None = None
 
-    @property
-    def is_hub(self) -> bool:
-        return self.source == "hub"
+def tiny_generator_dir(root: str | os.PathLike, generator: str) -> Path:
+    """The folder of a generator's tiny model under the tiny cache."""
+    return Path(root) / f"gen-{generator}-v{GENERATION_TINY_VERSION}"
 
 
 def generator_spec(name: str) -> GeneratorSpec:
     """The spec of a generator name; a clear error lists the known ones."""
-    try:
-        return GENERATORS[name]
-    except KeyError:
-        raise ValueError(f"unknown generator '{name}' (known: {', '.join(GENERATORS)})") from None
+    return GENERATORS[name]
 
 
 def generators_for(method: str, paper_only: bool = True) -> list[str]:
@@ -157,31 +154,14 @@ def generators_for(method: str, paper_only: bool = True) -> list[str]:
     return [n for n, g in GENERATORS.items() if method in g.methods and (g.paper or not paper_only)]
 
 
-def _looks_like_path(value: str) -> bool:
-    return value.startswith(("/", ".", "~")) or (os.sep in value and Path(value).expanduser().exists())
-
-
 def resolve_generator(
     name: str,
     profile: str = "tiny",
     overrides: dict[str, str] | None = None,
     tiny_root: str | os.PathLike | None = None,
-) -> GeneratorRef:
+) -> ModelRef:
     """Resolve a generator name under a profile; an override (hub id[@revision] or local path) wins."""
     spec = generator_spec(name)
-    if profile not in PROFILES:
-        raise ValueError(f"unknown generation profile '{profile}' (known: {', '.join(PROFILES)})")
-    value = (overrides or {}).get(name)
-    if value:
-        value = str(value)
-        if _looks_like_path(value):
-            return GeneratorRef(name, "local", str(Path(value).expanduser().resolve()), spec.hub_id)
-        hub_id, _, revision = value.partition("@")
-        return GeneratorRef(name, "hub", hub_id, hub_id, revision or None)
-    if profile == "tiny":
-        if tiny_root is None:
-            raise ValueError(f"profile 'tiny' needs a tiny_root folder to build generator '{name}' in")
-        from .tiny import tiny_generator_dir
-
-        return GeneratorRef(name, "tiny", str(tiny_generator_dir(tiny_root, name)), spec.hub_id)
-    return GeneratorRef(name, "hub", spec.hub_id, spec.hub_id)
+    return resolve_ref(name, spec.family, hub_id=spec.hub_id, profile=profile, override=(overrides or {}).get(name),
+                       tiny_folder=None if tiny_root is None else lambda: tiny_generator_dir(tiny_root, name),
+                       setting="generation.overrides", stands_for=spec.hub_id)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..hub import resolve_device
+
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -47,9 +49,7 @@ class DeviceSettings:
 
     def torch_device(self) -> torch.device:
         """The device 'auto' stands for on this machine."""
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        return resolve_device(self.device)
 
     def torch_dtype(self) -> torch.dtype:
         """The dtype 'auto' stands for on the resolved device."""

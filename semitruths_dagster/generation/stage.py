@@ -18,7 +18,7 @@ import polars as pl
 from ..prompts.instructions import Instruction, instruction_for, write_with_llm
 from ..prompts.records import derive_seed, request_id
 from ..provenance import code_version, utc_now
-from ..storage import ImageStore
+from ..storage import ImageStore, TableStore
 from ..storage.resumable import ResumablePartition
 from .inpaint import InpaintItem, inpaint
 from .instruct import InstructItem, instruct
@@ -148,6 +148,35 @@ def _instruct_items(items: Sequence[WorkItem], store: ImageStore, params: Genera
         yield InstructItem(key=item.generation_id, image=store.open(item.image_path).convert("RGB"),
                            instruction=item.instruction["text"], seed=item.seed, steps=params.steps,
                            guidance=params.guidance, size=params.size)
+
+
+def kept_requests(prompts: pl.DataFrame, filters: pl.DataFrame | None) -> pl.DataFrame:
+    """The edit requests that passed prompt_filters (all of them when `filters` is None)."""
+    if filters is None:
+        return prompts
+    if filters.is_empty():
+        raise ValueError("prompt_filters is not materialized: materialize it first, or set "
+                         "generation.only_kept: false in semitruths.yaml")
+    return prompts.join(filters.filter("kept").select("request_id"), on="request_id", how="semi")
+
+
+def plan_dataset(tables: TableStore, dataset: str, generator: str, params: GenerationParams, model_ref: str,
+                 seed: int, llm: Callable[[], object] | None = None) -> list[WorkItem]:
+    """The items of one (dataset, generator) partition, from the stage tables. `llm` loads the `llm`
+    role's model, called only when an instruction editor runs with instruction_backend: llm."""
+    by_dataset = {"dataset": dataset}
+    prompts = kept_requests(tables.read("perturbed_prompts", by_dataset),
+                            tables.read_all("prompt_filters") if params.only_kept else None).to_dicts()
+    mask_rows = tables.read("masks", by_dataset).filter("eligible")
+    images = tables.read("source_images", by_dataset)
+    instructions = None
+    if params.instruction_backend == "llm" and INSTRUCTION in generator_spec(generator).methods:
+        if llm is None:
+            raise ValueError("generation.instruction_backend is 'llm' but no language model was given")
+        instructions = llm_instructions(prompts, llm(), seed)
+    return plan(prompts, dict(zip(mask_rows["mask_id"], mask_rows["preprocessed_mask_path"], strict=True)),
+                dict(zip(images["image_id"], images["image_path"], strict=True)), generator, params,
+                model_ref=model_ref, seed=seed, instructions=instructions)
 
 
 def _inpaint_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams) -> Iterator[InpaintItem]:

@@ -11,11 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..hub import CLIP_MEAN, CLIP_STD
 from .clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
 
 EMBED = 32  # CLIP image-embedding width (1280 for the real ViT-bigG)
-CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 
 def _build_prior(out: Path) -> Any:
@@ -68,8 +67,8 @@ def _build_prior(out: Path) -> Any:
         image_processor=CLIPImageProcessor(
             size={"shortest_edge": 32},
             crop_size={"height": 32, "width": 32},
-            image_mean=CLIP_MEAN,
-            image_std=CLIP_STD,
+            image_mean=list(CLIP_MEAN),
+            image_std=list(CLIP_STD),
             resample=3,
         ),
     )
@@ -143,6 +142,12 @@ def write_model_card(folder: Path, final_dir: Path) -> None:
         f"---\nprior:\n- {prior_path}\n---\n\nTiny random-weight Kandinsky 2.2 inpainting decoder "
         "(semitruths-dagster). The prior pipeline is in `prior/`.\n"
     )
+
+
+def refresh_model_card(folder: Path) -> None:
+    """Re-point the model card at the prior when the cache folder was moved since it was built."""
+    if not model_card_is_current(folder):
+        write_model_card(folder, folder)
 
 
 def model_card_is_current(folder: Path) -> bool:

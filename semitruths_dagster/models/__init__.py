@@ -3,15 +3,16 @@
 No Dagster here. `ModelRegistry(profile, overrides, tiny_root).load(role)` is the usual entry point.
 """
 
+from ..hub import PROFILES, TINY_MARKER, ModelRef, ModelUnavailableError
 from .encoders import (
     clip_image_embeddings,
     clip_text_embeddings,
     paired_cosine,
     sentence_embeddings,
 )
-from .handle import TINY_MARKER, LoadedModel, ModelUnavailableError
+from .handle import LoadedModel
 from .loader import ModelRegistry, clear_model_cache, load_model, resolve_device, resolve_dtype
-from .profiles import PAPER_MODELS, PROFILES, ROLE_FAMILIES, ROLES, ModelRef, resolve_model
+from .profiles import PAPER_MODELS, ROLE_FAMILIES, ROLES, resolve_model
 from .tiny import TINY_RECIPE_VERSION, ensure_tiny, tiny_dir
 
 __all__ = [

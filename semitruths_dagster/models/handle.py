@@ -1,4 +1,4 @@
-"""What a loaded model looks like to the rest of the library, and the error for a model that is missing."""
+"""What a loaded language or vision model looks like to the rest of the library."""
 
 from __future__ import annotations
 
@@ -7,27 +7,7 @@ from typing import Any
 
 import torch
 
-from .profiles import ModelRef
-
-# A directory that holds this file was built by `models.tiny`: its weights are random.
-TINY_MARKER = "semitruths_tiny.json"
-
-
-class ModelUnavailableError(RuntimeError):
-    """A model cannot be loaded; the message names the role, the ref, and how to point at a local copy."""
-
-    def __init__(self, ref: ModelRef, cause: BaseException | str) -> None:
-        self.ref = ref
-        where = f"hub id '{ref.ref}'" if ref.is_hub else f"directory '{ref.ref}'"
-        hint = (
-            "No model hub is reachable or the model is not in the local hub cache. Download it where a hub "
-            "is reachable and set `models.overrides."
-            f"{ref.role}: /path/to/local/copy` in semitruths.yaml, or use `models.profile: tiny`."
-            if ref.is_hub
-            else f"Check that the folder holds a model saved with save_pretrained (set by "
-            f"`models.overrides.{ref.role}` in semitruths.yaml)."
-        )
-        super().__init__(f"model for role '{ref.role}' ({where}) could not be loaded: {cause}. {hint}")
+from ..hub import ModelRef
 
 
 @dataclass

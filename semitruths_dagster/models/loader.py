@@ -7,28 +7,17 @@ torch's weights_only loader where a hub repo ships only .bin files: nothing is e
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .handle import TINY_MARKER, LoadedModel, ModelUnavailableError
-from .profiles import ModelRef, resolve_model
+from ..hub import CACHE, ModelRef, ModelUnavailableError, is_random, open_clip_name, resolve_device
+from .handle import LoadedModel
+from .profiles import resolve_model
 from .tiny import ensure_tiny
-
-_CACHE: dict[tuple[str, str, str, str], LoadedModel] = {}
-_LOCK = threading.Lock()
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' is the first CUDA device when there is one, else the CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None = None) -> torch.dtype:
@@ -81,12 +70,7 @@ def _load_causal_lm(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> 
 def _load_open_clip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
     import open_clip
 
-    if ref.is_hub:
-        # 'open_clip:<arch>/<pretrained tag>' or an 'hf-hub:<repo>' id.
-        spec = ref.ref.removeprefix("open_clip:")
-        name, pretrained = (spec, None) if spec.startswith("hf-hub:") else spec.split("/", 1)
-    else:
-        name, pretrained = f"local-dir:{ref.ref}", None
+    name, pretrained = open_clip_name(ref.ref, ref.is_hub)
     # require_pretrained: a missing checkpoint must fail, not leave a silently random CLIP.
     model, _, preprocess = open_clip.create_model_and_transforms(
         name, pretrained=pretrained, device=device, require_pretrained=True, weights_only=True
@@ -113,11 +97,6 @@ LOADERS: dict[str, Callable[[ModelRef, torch.device, torch.dtype], tuple[Any, An
 }
 
 
-def _is_random(ref: ModelRef) -> bool:
-    marker = Path(ref.ref) / TINY_MARKER
-    return not ref.is_hub and marker.is_file() and bool(json.loads(marker.read_text()).get("random_weights"))
-
-
 def _revision(model: Any) -> str | None:
     config = getattr(model, "config", None)
     return getattr(config, "_commit_hash", None) if config is not None else None
@@ -133,35 +112,26 @@ def load_model(
     """
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    key = (ref.role, ref.ref + (f"@{ref.revision}" if ref.revision else ""), str(dev), str(dt))
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-        if ref.source == "tiny":
-            ensure_tiny(Path(ref.ref).parent, ref.role)
-        elif not ref.is_hub and not Path(ref.ref).is_dir():
-            raise ModelUnavailableError(ref, "no such directory")
-        try:
-            model, processor = LOADERS[ref.family](ref, dev, dt)
-        except (OSError, ValueError, RuntimeError) as exc:  # hub unreachable, not cached, or bad folder
-            raise ModelUnavailableError(ref, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
-        handle = LoadedModel(
-            ref=ref,
-            model=model,
-            processor=processor,
-            device=dev,
-            dtype=dt,
-            random_weights=_is_random(ref),
-            revision=ref.revision or _revision(model),
-        )
-        _CACHE[key] = handle
-        return handle
+    key = ("model", ref.role, ref.ref, ref.revision, str(dev), str(dt))
+    return CACHE.get_or_load(key, lambda: _load(ref, dev, dt))
+
+
+def _load(ref: ModelRef, dev: torch.device, dt: torch.dtype) -> LoadedModel:
+    if ref.source == "tiny":
+        ensure_tiny(Path(ref.ref).parent, ref.role)
+    elif not ref.is_hub and not Path(ref.ref).is_dir():
+        raise ModelUnavailableError(ref, "no such directory")
+    try:
+        model, processor = LOADERS[ref.family](ref, dev, dt)
+    except (OSError, ValueError, RuntimeError) as exc:  # hub unreachable, not cached, or bad folder
+        raise ModelUnavailableError(ref, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    return LoadedModel(ref=ref, model=model, processor=processor, device=dev, dtype=dt,
+                       random_weights=is_random(ref), revision=ref.revision or _revision(model))
 
 
 def clear_model_cache() -> None:
     """Forget every loaded model (tests; freeing GPU memory between stages)."""
-    with _LOCK:
-        _CACHE.clear()
+    CACHE.clear("model")
 
 
 class ModelRegistry:

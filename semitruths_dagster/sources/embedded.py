@@ -9,11 +9,7 @@ with no download and read the sample like any other source.
 from __future__ import annotations
 
 import csv
-import os
 import re
-import shutil
-import tempfile
-import uuid
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +17,8 @@ from typing import Any
 import numpy as np
 import yaml
 from PIL import Image, ImageDraw
+
+from ..hub import build_once
 
 SPEC_PACKAGE = "semitruths_dagster.sources"
 SPEC_FILE = "embedded_sample.yaml"
@@ -141,26 +139,7 @@ def render_embedded_sample(dest: Path, dataset: str = "sample") -> Path:
         raise ValueError(f"dataset must match {_DATASET_RE.pattern} (it becomes a folder name), got {dataset!r}")
     spec = load_embedded_spec()
     stamp = _stamp(spec, dataset)
-    if _holds(dest, stamp):
-        return dest
-    if dest.exists() and not dest.is_dir():
-        raise FileExistsError(f"{dest} exists and is not a folder; cannot render the embedded sample there")
-    if dest.is_dir() and not (dest / VERSION_MARKER).is_file() and any(dest.iterdir()):
-        raise FileExistsError(f"{dest} is not empty and holds no rendered embedded sample; refusing to replace it")
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # A sibling, so the final rename stays on one file system (rename is atomic only there).
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    try:
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; the sample is not secret
-        _render_into(tmp, spec, dataset)
-        # The marker is written last: a folder holding it is complete.
-        (tmp / VERSION_MARKER).write_text(stamp, encoding="utf-8")
-        _move_into_place(tmp, dest, stamp)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+    return build_once(dest, lambda folder: _render_into(folder, spec, dataset), stamp=stamp, marker=VERSION_MARKER)
 
 
 def _render_into(root: Path, spec: dict[str, Any], dataset: str) -> None:
@@ -208,36 +187,9 @@ def _load_image(image: dict[str, Any], size: int) -> Image.Image:
     return square.resize((size, size), Image.Resampling.LANCZOS)
 
 
-def _move_into_place(tmp: Path, dest: Path, stamp: str) -> None:
-    try:
-        os.replace(tmp, dest)  # dest absent or an empty folder: one atomic rename
-        return
-    except OSError:
-        if _holds(dest, stamp):  # a concurrent renderer got there first, with the same bytes
-            return
-    # dest holds an older version: move it aside, move ours in, then drop the old one.
-    old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(dest, old)
-    try:
-        os.replace(tmp, dest)
-    except OSError:
-        if not _holds(dest, stamp):  # not a concurrent renderer's copy: put the previous sample back
-            if not dest.exists():
-                os.replace(old, dest)
-            raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _stamp(spec: dict[str, Any], dataset: str) -> str:
     # The dataset is part of the stamp because it is written into paths and the csv.
     return f"version={spec['version']}\ndataset={dataset}\n"
-
-
-def _holds(dest: Path, stamp: str) -> bool:
-    try:
-        return (dest / VERSION_MARKER).read_text(encoding="utf-8") == stamp
-    except OSError:
-        return False
 
 
 def _is_int(value: Any) -> bool:

@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
+from ..config import SourceConfig
 from ..metrics.bins import assign_bins, compute_cutoffs
 from ..metrics.pixel import dataset_localization
 from ..provenance import code_version, utc_now
-from ..storage import ImageStore
+from ..storage import ImageStore, TableStore
 from ..validation import ItemRejected, load_rgb, locate, open_decoded
 from .base import Rejection
 from .released import (
@@ -128,3 +129,12 @@ def released_bins(edits: pl.DataFrame) -> pl.DataFrame:
         labels, _ = dataset_localization(largest, n_components, distance)
         columns["localization"] = labels.tolist()
     return edits.with_columns(pl.Series(k, v, dtype=pl.Utf8) for k, v in columns.items())
+
+
+def released_frame(tables: TableStore, source: SourceConfig) -> pl.DataFrame:
+    """A dataset's released edits; for a released source they must have been materialized first."""
+    if tables.exists(TABLE, {"dataset": source.name}):
+        return tables.read(TABLE, {"dataset": source.name})
+    if source.adapter == "released":
+        raise ValueError(f"'{source.name}' is a released source: materialize released_edits[{source.name}] first")
+    return pl.DataFrame(schema=SCHEMA)

@@ -19,7 +19,14 @@ from torch import nn
 
 from ..backbones import seeded
 from ..base import Detector, RandomWeights
-from ..checkpoints import CheckpointError, load_into, read_tensors, select_state_dict, strip_prefix
+from ..checkpoints import (
+    CheckpointError,
+    load_into,
+    read_tensors,
+    select_state_dict,
+    strip_prefix,
+    weight_file,
+)
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
 TIMM_384 = "vit_small_patch16_384.augreg_in21k_ft_in1k"
@@ -51,18 +58,7 @@ class CommunityForensics(Detector):
 
     def _weights_file(self) -> Path:
         kind, ref = self.weight_ref("model")
-        if kind == "hub":
-            from huggingface_hub import hf_hub_download
-
-            try:
-                return Path(hf_hub_download(ref, WEIGHTS_FILE))
-            except Exception as exc:  # offline, not cached, gated, no such repo: all mean "not available"
-                raise CheckpointError(
-                    f"{self.what('model')}: cannot get {WEIGHTS_FILE} of hub repo {ref!r} "
-                    f"({type(exc).__name__}); download it where the hub is reachable and point the spec at the folder"
-                ) from exc
-        path = Path(ref)
-        return path / WEIGHTS_FILE if path.is_dir() else path
+        return weight_file(kind, ref, WEIGHTS_FILE, self.what("model"))
 
     def load_model(self) -> nn.Module:
         vit = build_vit(self.options["timm_model"], dict(self.options["timm_kwargs"]))

@@ -4,9 +4,9 @@ template captions)."""
 from .base import BackendInfo, Captioner, CaptionQuery, CaptionRewriter, LabelPerturber, LabelQuery
 from .blip import BlipCaptioner
 from .factory import (
+    CAPTION_REWRITERS,
     CAPTIONERS,
-    LABEL_BACKENDS,
-    REWRITERS,
+    LABEL_PERTURBERS,
     make_captioner,
     make_label_perturber,
     make_rewriter,
@@ -19,8 +19,8 @@ from .template_captioner import TemplateCaptioner, template_caption
 
 __all__ = [
     "CAPTIONERS",
-    "LABEL_BACKENDS",
-    "REWRITERS",
+    "CAPTION_REWRITERS",
+    "LABEL_PERTURBERS",
     "make_captioner",
     "make_label_perturber",
     "make_rewriter",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import ClassVar
 
-from ...models import LoadedModel
+from ...models import LoadedModel, ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -45,39 +46,50 @@ class BackendInfo:
         return cls(name, handle.name, handle.revision, handle.random_weights)
 
 
-@runtime_checkable
-class LabelPerturber(Protocol):
-    """Answers label queries in a batch; `parse_label` turns a raw answer into the candidate label."""
+class Backend(ABC):
+    """A prompt backend; `MODEL_ROLE` names the model role it runs on (None: no model)."""
 
+    MODEL_ROLE: ClassVar[str | None] = None
     info: BackendInfo
 
+    @classmethod
+    def create(cls, models: ModelRegistry) -> Backend:
+        """The backend with its role's model loaded (model-free backends take no arguments)."""
+        return cls(models.load(cls.MODEL_ROLE)) if cls.MODEL_ROLE else cls()  # type: ignore[call-arg]
+
+
+class LabelPerturber(Backend):
+    """Answers label queries in a batch; `parse_label` turns a raw answer into the candidate label."""
+
+    @abstractmethod
     def template_version(self, mode: str) -> str: ...
 
+    @abstractmethod
     def perturb_labels(self, queries: Sequence[LabelQuery]) -> list[str]: ...
 
+    @abstractmethod
     def parse_label(self, raw: str) -> str: ...
 
 
-@runtime_checkable
-class CaptionRewriter(Protocol):
+class CaptionRewriter(Backend):
     """Rewrites captions at a magnitude in a batch; `parse_caption` extracts the candidate caption."""
 
-    info: BackendInfo
-
+    @abstractmethod
     def template_version(self) -> str: ...
 
+    @abstractmethod
     def rewrite_captions(self, queries: Sequence[CaptionQuery]) -> list[str]: ...
 
+    @abstractmethod
     def parse_caption(self, raw: str) -> str: ...
 
 
-@runtime_checkable
-class Captioner(Protocol):
+class Captioner(Backend):
     """Writes one caption per image (path plus the entity classes of the image)."""
 
-    info: BackendInfo
     template_version: str
 
+    @abstractmethod
     def caption_images(
         self, image_paths: Sequence[str | None], entities: Sequence[Sequence[str]]
     ) -> list[str]: ...

@@ -8,14 +8,16 @@ import torch
 
 from ...models import LoadedModel
 from ..parsing import parse_blip_caption
-from .base import BackendInfo
+from .base import BackendInfo, Captioner
 from .generation import batches, load_rgb, to_device
 
 BLIP_CAPTION_VERSION = "blip_caption@1"
 
 
-class BlipCaptioner:
+class BlipCaptioner(Captioner):
     """Captioner over a loaded BLIP model and processor (role `captioner`); beam search, deterministic."""
+
+    MODEL_ROLE = "captioner"
 
     template_version = BLIP_CAPTION_VERSION
 

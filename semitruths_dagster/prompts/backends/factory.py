@@ -1,8 +1,13 @@
-"""Backends by name, as a configuration names them: the model-backed ones load their role's model."""
+"""The prompt backends by the name a configuration gives them: one registry per kind of backend.
+
+A new backend: one module with a subclass of `LabelPerturber`, `Captioner` or `CaptionRewriter` (its
+`MODEL_ROLE` names the model it runs on, if any), and one line in the matching registry below.
+"""
 
 from __future__ import annotations
 
 from ...models import ModelRegistry
+from ...registry import Registry
 from .base import Captioner, CaptionRewriter, LabelPerturber
 from .blip import BlipCaptioner
 from .llava import LlavaPerturber
@@ -10,29 +15,21 @@ from .llm import LlmRewriter
 from .rules import RuleBasedPerturber
 from .template_captioner import TemplateCaptioner
 
-LABEL_BACKENDS = ("llava", "rules")
-CAPTIONERS = ("blip", "template")
-REWRITERS = ("llm", "rules")
+LABEL_PERTURBERS: Registry[type[LabelPerturber]] = Registry(
+    "label perturber", LabelPerturber, {"llava": LlavaPerturber, "rules": RuleBasedPerturber})
+CAPTIONERS: Registry[type[Captioner]] = Registry(
+    "captioner", Captioner, {"blip": BlipCaptioner, "template": TemplateCaptioner})
+CAPTION_REWRITERS: Registry[type[CaptionRewriter]] = Registry(
+    "caption rewriter", CaptionRewriter, {"llm": LlmRewriter, "rules": RuleBasedPerturber})
 
 
-def _check(kind: str, name: str, known: tuple[str, ...]) -> None:
-    if name not in known:
-        raise ValueError(f"unknown {kind} '{name}' (known: {', '.join(known)})")
+def make_label_perturber(name: str, models: ModelRegistry) -> LabelPerturber:
+    return LABEL_PERTURBERS[name].create(models)
 
 
-def make_label_perturber(name: str, registry: ModelRegistry) -> LabelPerturber:
-    """'llava' (role `vlm`) or 'rules' (no model)."""
-    _check("label perturber", name, LABEL_BACKENDS)
-    return LlavaPerturber(registry.load("vlm")) if name == "llava" else RuleBasedPerturber()
+def make_captioner(name: str, models: ModelRegistry) -> Captioner:
+    return CAPTIONERS[name].create(models)
 
 
-def make_captioner(name: str, registry: ModelRegistry) -> Captioner:
-    """'blip' (role `captioner`) or 'template' (captions from entity lists, no model)."""
-    _check("captioner", name, CAPTIONERS)
-    return BlipCaptioner(registry.load("captioner")) if name == "blip" else TemplateCaptioner()
-
-
-def make_rewriter(name: str, registry: ModelRegistry) -> CaptionRewriter:
-    """'llm' (role `llm`) or 'rules' (no model)."""
-    _check("caption rewriter", name, REWRITERS)
-    return LlmRewriter(registry.load("llm")) if name == "llm" else RuleBasedPerturber()
+def make_rewriter(name: str, models: ModelRegistry) -> CaptionRewriter:
+    return CAPTION_REWRITERS[name].create(models)

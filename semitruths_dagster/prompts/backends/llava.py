@@ -9,7 +9,7 @@ import torch
 from ...models import LoadedModel
 from ..parsing import parse_label_answer
 from ..templates import llava_prompt, llava_template
-from .base import BackendInfo, LabelQuery
+from .base import BackendInfo, LabelPerturber, LabelQuery
 from .generation import GenerationParams, batch_seed, batches, decode_new_tokens, load_rgb, seeded, to_device
 
 # The original pipeline sampled at temperature 0.5, top-p 0.5 (with 5 beams and up to 512 new tokens); a
@@ -17,8 +17,10 @@ from .generation import GenerationParams, batch_seed, batches, decode_new_tokens
 LLAVA_GENERATION = GenerationParams(max_new_tokens=40, do_sample=True, temperature=0.5, top_p=0.5)
 
 
-class LlavaPerturber:
+class LlavaPerturber(LabelPerturber):
     """Label perturber over a loaded LLaVA-NeXT model and processor (role `vlm`)."""
+
+    MODEL_ROLE = "vlm"
 
     def __init__(self, handle: LoadedModel, generation: GenerationParams = LLAVA_GENERATION) -> None:
         self.handle = handle

@@ -9,14 +9,16 @@ import torch
 from ...models import LoadedModel
 from ..parsing import parse_caption_answer
 from ..templates import LLM_CAPTION, llm_caption_prompt
-from .base import BackendInfo, CaptionQuery
+from .base import BackendInfo, CaptionQuery, CaptionRewriter
 from .generation import GenerationParams, batch_seed, batches, decode_new_tokens, seeded
 
 LLM_GENERATION = GenerationParams(max_new_tokens=60, do_sample=True, temperature=0.7, top_p=0.9)
 
 
-class LlmRewriter:
+class LlmRewriter(CaptionRewriter):
     """Caption rewriter over a loaded causal LM and tokenizer (role `llm`)."""
+
+    MODEL_ROLE = "llm"
 
     def __init__(self, handle: LoadedModel, generation: GenerationParams = LLM_GENERATION) -> None:
         self.handle = handle

@@ -23,7 +23,7 @@ from ..vocab import (
     known_words,
     label_words,
 )
-from .base import BackendInfo, CaptionQuery, LabelQuery
+from .base import BackendInfo, CaptionQuery, CaptionRewriter, LabelPerturber, LabelQuery
 
 RULES_VERSION = "1"
 # Scene-wide edits for captions that name no known object.
@@ -138,7 +138,7 @@ def rewrite_caption(caption: str, magnitude: str, seed: int, entities: Sequence[
     return _fix_article(before, edited) + edited + body[end:]
 
 
-class RuleBasedPerturber:
+class RuleBasedPerturber(LabelPerturber, CaptionRewriter):
     """Label perturber and caption rewriter from vocabularies (no model; `random_weights` is False)."""
 
     def __init__(self) -> None:

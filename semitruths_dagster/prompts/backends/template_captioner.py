@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..templates import clean_label
-from .base import BackendInfo
+from .base import BackendInfo, Captioner
 
 TEMPLATE_CAPTIONER_VERSION = "template_caption@1"
 # Dataset classes that name no visible thing (CityScapes' void classes, LIP's and CelebA's background).
@@ -67,7 +67,7 @@ def template_caption(entities: Sequence[str], max_entities: int = 4) -> str:
     return f"a photo of {listed}"
 
 
-class TemplateCaptioner:
+class TemplateCaptioner(Captioner):
     """Captioner from entity lists (no model, deterministic)."""
 
     template_version = TEMPLATE_CAPTIONER_VERSION

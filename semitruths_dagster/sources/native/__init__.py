@@ -1,7 +1,7 @@
 """Adapters for the benchmarks' own formats go here, one module each.
 
-Each module exposes `list_<name>(source: SourceConfig, storage_root: Path) -> SourceListing` and is
-registered in `semitruths_dagster.sources.ADAPTERS`. It yields one ImageEntry per image with one
+Each module holds a `SourceAdapter` subclass and is
+registered in `semitruths_dagster.sources.adapters.SOURCE_ADAPTERS`. It yields one ImageEntry per image with one
 MaskEntry per instance mask (paths relative to the listing's root; masks may be written to
 `storage_root / "sources" / <name>` when the benchmark stores label maps instead of binary masks).
 Until an adapter exists, convert the benchmark to the standardized layout (metadata.csv + images +
