@@ -40,12 +40,14 @@ from semitruths_dagster.evaluation import stage as eval_stage
 from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
 from semitruths_dagster.sources.released_edits import TABLE as RELEASED_TABLE
 from semitruths_dagster.sources.released_edits import released_frame
+from semitruths_dagster.storage.location import publish_dir, publish_file
 
 from .common import counts_table, inline_png, partition_of, publish_partition
 from .generations import generations
 from .masks import masks
-from .metrics import bins, saliency_labels
+from .metrics import bins, change_metrics, saliency_labels
 from .partitions import detector_partitions, prediction_partitions
+from .placement import gpu_step
 from .released import released_edits
 from .sources import source_images
 
@@ -73,10 +75,11 @@ def registry_dir(project: ProjectResource) -> Path:
     partitions_def=prediction_partitions,
     deps=[AssetDep(source_images, partition_mapping=BY_DATASET), AssetDep(masks, partition_mapping=BY_DATASET),
           AssetDep(released_edits, partition_mapping=BY_DATASET), AssetDep(generations, partition_mapping=ALL),
-          saliency_labels],
+          saliency_labels, AssetDep(change_metrics, partition_mapping=ALL)],
     group_name="detectors",
     kinds={"pytorch", "parquet"},
     code_version="detector_predictions-v1",
+    **gpu_step(),
 )
 def detector_predictions(context: AssetExecutionContext, project: ProjectResource) -> MaterializeResult:
     """One row per (detector, image) of the dataset, real and edited images alike: P(fake), the
@@ -130,6 +133,10 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     row, result = eval_stage.evaluate(
         frame, name, spec.version, spec.random_weights, predictions["threshold"][0], params.target_fpr,
         params.n_boot, project.config().seed, out_dir)
+    # On an object store the report folder goes to <storage>/reports/<detector>/, where every host sees it.
+    shared = publish_dir(out_dir, tables.root, f"reports/{name}")
+    if shared != out_dir:
+        row |= {"result_path": str(shared / "result.json"), "report_path": str(shared / "report.html")}
     project.tables().write(eval_stage.TABLE, {"detector": name}, [row], eval_stage.SCHEMA)
     project.warehouse().refresh([eval_stage.TABLE])
     plots = sorted(out_dir.glob("*.png"))
@@ -164,7 +171,8 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
     frame, metadata = publish_partition(context, project, table=eval_stage.LEADERBOARD_TABLE, rows=rows,
                                         schema=schema, preview_columns=list(schema)[:6])
     if table:
-        html = write_leaderboard_html(table, project.config().storage_root / "reports" / "leaderboard.html")
+        local = write_leaderboard_html(table, project.config().storage_root / "reports" / "leaderboard.html")
+        html = publish_file(Path(local), project.tables().root, "reports/leaderboard.html")
         metadata |= {"leaderboard": MetadataValue.md(leaderboard_markdown(table)), "report": MetadataValue.path(str(html))}
     return MaterializeResult(metadata=metadata)
 

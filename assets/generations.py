@@ -23,6 +23,7 @@ from semitruths_dagster.storage.resumable import ResumablePartition
 from .common import column_schema, counts_table, inline_png, markdown_table, partition_of
 from .masks import masks
 from .partitions import generation_partitions
+from .placement import gpu_step
 from .prompts import perturbed_prompts, prompt_filters
 from .sources import source_images
 
@@ -57,7 +58,7 @@ def thumbnails(frame: pl.DataFrame, project: ProjectResource, limit: int = 6, si
     group_name="generation",
     kinds={"pytorch", "diffusers", "parquet"},
     code_version="generations-v1",
-    pool="gpu",
+    **gpu_step(),
 )
 def generations(context: AssetExecutionContext, config: GenerationRunConfig, project: ProjectResource,
                 gpu: GpuResource, models: ModelsResource) -> MaterializeResult:

@@ -94,11 +94,14 @@ class ModelUnavailableError(RuntimeError):
 
 
 def resolve_device(device: Any = "auto") -> Any:
-    """The torch device of the one device setting: 'auto' is the first CUDA device if any, else the CPU."""
+    """The torch device of the one device setting: 'auto' is a CUDA device leased by this process (never
+    one another run holds, see devices.py) if any, else the CPU."""
     import torch
 
+    from .devices import auto_device
+
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(auto_device())
     return torch.device(device)
 
 

@@ -147,14 +147,19 @@ def test_export_in_the_released_layout_reads_back_as_given(graph, tmp_path):
         generation_id=pl.col("released_row").map_elements(lambda r: json.loads(r)["generation_id"], pl.Utf8))
     given = (edits.select("generation_id", "generator", "method", "magnitude", "image_sha256")
              .join(tables.read_all("change_metrics").select("generation_id", "mse", "ssim", "sentence_similarity",
-                                                            "n_components"), on="generation_id")
+                                                            "n_components", "largest_component_ratio",
+                                                            "max_centroid_distance"), on="generation_id")
+             .join(tables.read_all("saliency_scores").select("generation_id", "directional_sim_original"),
+                   on="generation_id")
              .join(tables.read_all("bins").select("generation_id", "area_ratio_bin5", "lpips_bin5"),
                    on="generation_id"))
     merged = given.join(back, on="generation_id", suffix="_back")
     assert merged.height == edits.height
     for column in ("generator", "method", "magnitude", "image_sha256", "area_ratio_bin5", "lpips_bin5"):
         assert merged[column].to_list() == merged[f"{column}_back"].to_list(), column
-    for column in ("mse", "ssim", "n_components"):
+    # component columns go out in the original's units (background counted, pixels, -1) and come back
+    for column in ("mse", "ssim", "n_components", "largest_component_ratio", "max_centroid_distance",
+                   "directional_sim_original"):
         assert np.allclose(merged[column].to_numpy(), merged[f"{column}_back"].to_numpy(), equal_nan=True)
     # the release stored 1 - max(cos, 0), so a negative similarity comes back as 0
     cos = merged["sentence_similarity"].to_numpy()

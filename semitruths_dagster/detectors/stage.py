@@ -1,8 +1,9 @@
 """The `detector_predictions` stage: one detector's P(fake) for every real and edited image of a dataset.
 
-Edited inpainting images are cropped where their mask is (mask-aware crop, Algorithm 1 fixed); a
-real image takes the crop box of its first edited twin, so real and edited images go through the
-same preprocessing and nothing depends on the label. Scores are cached by (detector, version, image
+Edited images are cropped where their edit is (mask-aware crop, Algorithm 1 fixed): inpainting edits
+around their mask, prompt-based edits around the post-edit mask of Algorithm 2 (paper C.1). A real
+image takes the crop box of its first edited twin, so real and edited images go through the same
+preprocessing and nothing depends on the label. A crop that falls back to the centre says why. Scores are cached by (detector, version, image
 hash, preprocessing): a rerun scores only images it has not scored under the same preprocessing.
 """
 
@@ -28,7 +29,7 @@ SCHEMA: dict[str, pl.DataType] = {
     "plugin": pl.Utf8, "label": pl.Int8, "image_kind": pl.Utf8, "image_id": pl.Utf8, "generation_id": pl.Utf8,
     "image_sha256": pl.Utf8, "score": pl.Float64, "threshold": pl.Float64, "predicted_fake": pl.Boolean,
     "random_weights": pl.Boolean, "preprocessing": pl.Utf8, "crop_box": pl.List(pl.Int32),
-    "crop_mask_share": pl.Float64, "reused_from_cache": pl.Boolean, "code_version": pl.Utf8,
+    "crop_mask_share": pl.Float64, "crop_source": pl.Utf8, "crop_fallback": pl.Utf8, "reused_from_cache": pl.Boolean, "code_version": pl.Utf8,
     "created_at": pl.Datetime("us", "UTC"),
 }
 
@@ -69,19 +70,37 @@ class Target:
     mask_path: str | None = None
     box: CropBox | None = None
     share: float | None = None
+    crop_source: str | None = None  # the mask the box came from: 'edit_mask' | 'post_edit_mask' | 'twin'
+    fallback: str | None = None  # why the box is no mask-aware crop keeping the threshold share
 
 
-def plan_targets(images: pl.DataFrame, edits: pl.DataFrame, masks: pl.DataFrame) -> list[Target]:
-    """Real images (label 0) and edited images (label 1) of one dataset; inpainting edits carry the
-    binarized mask their crop is chosen from (the `masks` stage's, else the edit's own `mask_path`: a
-    released edit whose original's masks were not processed)."""
+def plan_targets(images: pl.DataFrame, edits: pl.DataFrame, masks: pl.DataFrame,
+                 post_edit_masks: dict[str, str] | None = None) -> list[Target]:
+    """Real images (label 0) and edited images (label 1) of one dataset, each edit with the mask its crop
+    is chosen from. Inpainting: the binarized edit mask (the `masks` stage's, else the edit's own
+    `mask_path`: a released edit whose original's masks were not processed). Prompt-based editing: the
+    post-edit mask of Algorithm 2 (`post_edit_masks`: generation_id -> store path, from `change_metrics`),
+    as the paper crops them (C.1). An edit with neither is centre-cropped and its row says `no_mask`."""
     mask_paths = dict(zip(masks["mask_id"], masks["mask_path"], strict=True))
+    post_edit_masks = post_edit_masks or {}
     targets = [Target(0, r["image_id"], None, r["image_path"], r["image_sha256"])
                for r in images.sort("image_id").iter_rows(named=True)]
     for r in edits.sort("generation_id").iter_rows(named=True):
-        mask = (mask_paths.get(r["mask_id"]) or r.get("mask_path")) if has_input_mask(r["method"]) else None
-        targets.append(Target(1, r["image_id"], r["generation_id"], r["image_path"], r["image_sha256"], mask))
+        if has_input_mask(r["method"]):
+            mask, source = mask_paths.get(r["mask_id"]) or r.get("mask_path"), "edit_mask"
+        else:
+            mask, source = post_edit_masks.get(r["generation_id"]), "post_edit_mask"
+        targets.append(Target(1, r["image_id"], r["generation_id"], r["image_path"], r["image_sha256"], mask,
+                              crop_source=source if mask else None, fallback=None if mask else "no_mask"))
     return targets
+
+
+def post_edit_masks(change_metrics: pl.DataFrame) -> dict[str, str]:
+    """generation_id -> store path of its post-edit mask (Algorithm 2), as `change_metrics` stored it."""
+    if change_metrics.is_empty() or "post_edit_mask_path" not in change_metrics.columns:
+        return {}
+    known = change_metrics.filter(pl.col("post_edit_mask_path").is_not_null())
+    return dict(zip(known["generation_id"], known["post_edit_mask_path"], strict=True))
 
 
 def choose_boxes(detector: Detector, targets: Sequence[Target], store: ImageStore, threshold: float,
@@ -90,14 +109,17 @@ def choose_boxes(detector: Detector, targets: Sequence[Target], store: ImageStor
     twin_box: dict[str, tuple[CropBox, float]] = {}
     for t in targets:
         if t.label == 1 and t.mask_path:
-            mask = np.asarray(store.open(t.mask_path).convert("L")) > 127
+            # The raw mask: crop_box_for_mask binarizes it by the one rule of `masks` (half its maximum).
+            mask = np.asarray(store.open(t.mask_path).convert("L"))
             choice = detector.crop_box_for_mask(mask, threshold, seed=derive_seed(seed, t.generation_id))
             if choice is not None:
-                t.box, t.share = choice.box, choice.share
-                twin_box.setdefault(t.image_id, (choice.box, choice.share))
+                t.box, t.share, t.fallback = choice.box, (None if choice.fallback == "empty_mask" else choice.share), \
+                    choice.fallback
+                twin_box.setdefault(t.image_id, (choice.box, t.share, choice.fallback))
     for t in targets:
         if t.label == 0 and t.image_id in twin_box:
-            t.box, t.share = twin_box[t.image_id]
+            t.box, t.share, t.fallback = twin_box[t.image_id]
+            t.crop_source = "twin"
 
 
 # What an edit row must hold to be scored; released edits also bring their own mask.
@@ -124,7 +146,8 @@ def predict_dataset(detector: Detector, dataset: str, tables: TableStore, images
     salient = tables.read_all("saliency_labels") if params.only_salient else None
     edits = edits_to_score(tables.read_all("generations"), salient, released, dataset)
     by_dataset = {"dataset": dataset}
-    targets = plan_targets(tables.read("source_images", by_dataset), edits, tables.read("masks", by_dataset))
+    targets = plan_targets(tables.read("source_images", by_dataset), edits, tables.read("masks", by_dataset),
+                           post_edit_masks(tables.read_all("change_metrics")))
     choose_boxes(detector, targets, images, params.crop_threshold, seed)
     partition = {"dataset": dataset, "detector": detector.name}
     cached: dict[str, float] = {}
@@ -150,6 +173,7 @@ def predict_partition(detector: Detector, targets: Sequence[Target], store: Imag
         detector.prediction(t.sha256, t.box, scores[keys[i]]).to_row()
         | {"dataset": dataset, "label": t.label, "image_kind": "edited" if t.label else "real",
            "image_id": t.image_id, "generation_id": t.generation_id, "crop_mask_share": t.share,
+           "crop_source": t.crop_source, "crop_fallback": t.fallback,
            "reused_from_cache": i not in fresh, "code_version": version, "created_at": now}
         for i, t in enumerate(targets)
     ]

@@ -58,6 +58,7 @@ class GenerationParams:
     size: int | None = None  # working size; None: each generator's default (512; SDXL, FLUX, SD 3.5: 1024)
     chunk_size: int = 4  # items committed together
     only_kept: bool = True  # only requests that passed prompt_filters
+    max_per_method: int | None = None  # at most N edits per method and partition (table order): the demo
     p2p: dict = field(default_factory=dict)  # P2PParams fields (null_inner_steps, cross_replace_steps, ...)
     instruction_backend: str = "template"  # template | llm (role `llm` writes each instruction)
     # Settings that replace the above under the tiny profile: random weights make noise at any setting.
@@ -104,7 +105,8 @@ def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str],
     methods = [m for m in params.methods if m in generator_spec(generator).methods]
     settings = {"steps": params.steps, "guidance": params.guidance, "size": params.size, "ref": model_ref,
                 "p2p": asdict(params.p2p_params()) if P2P in methods else None}
-    items = []
+    items: list[WorkItem] = []
+    taken: dict[str, int] = {}
     for row in prompts:
         if not row["valid"]:
             continue
@@ -114,6 +116,9 @@ def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str],
             continue
         if row["method"] not in methods:
             continue
+        if params.max_per_method is not None and taken.get(row["method"], 0) >= params.max_per_method:
+            continue
+        taken[row["method"]] = taken.get(row["method"], 0) + 1
         settings_for = settings if row["method"] == P2P else {**settings, "p2p": None}
         items.append(WorkItem(
             generation_id=request_id("generation", row["request_id"], generator, row["method"], settings_for, seed),
