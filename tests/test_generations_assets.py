@@ -36,7 +36,7 @@ def upstream(tmp_path_factory, tiny_models) -> ProjectResource:
 
 def generate(project: ProjectResource, generator: str, force: bool = False):
     key = MultiPartitionKey({"dataset": "sample", "generator": generator})
-    result = materialize([generations], partition_key=key, resources={"project": project, "gpu": GpuResource()},
+    result = materialize([generations], partition_key=key, resources={"project": project, "gpu": GpuResource(), "models": ModelsResource()},
                          run_config={"ops": {"generations": {"config": {"force": force}}}})
     assert result.success
     return result.asset_materializations_for_node("generations")[0].metadata

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ..methods import has_input_mask
 from ..prompts.records import derive_seed
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore, TableStore
@@ -87,7 +88,7 @@ def plan_targets(images: pl.DataFrame, edits: pl.DataFrame, masks: pl.DataFrame,
     targets = [Target(0, r["image_id"], None, r["image_path"], r["image_sha256"])
                for r in images.sort("image_id").iter_rows(named=True)]
     for r in edits.sort("generation_id").iter_rows(named=True):
-        if r["method"] == "inpainting":
+        if has_input_mask(r["method"]):
             mask, source = mask_paths.get(r["mask_id"]) or r.get("mask_path"), "edit_mask"
         else:
             mask, source = post_edit_masks.get(r["generation_id"]), "post_edit_mask"

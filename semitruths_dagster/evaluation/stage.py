@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ..methods import INPAINTING, INSTRUCTION
 from ..metrics.bins_stage import scene_bins
 from ..provenance import code_version, utc_now
 from ..sources.released_edits import released_bins
@@ -73,11 +74,15 @@ def attribute_frame(predictions: pl.DataFrame, generations: pl.DataFrame, bins: 
 
 def _edit_attributes(edits: pl.DataFrame) -> pl.DataFrame:
     """Edit attributes; the directional edit is the label pair (inpainting) or the changed words of the
-    caption (prompt-based editing, `caption_edits.changed_words`)."""
+    caption (prompt-based editing, `caption_edits.changed_words`); none for instruction edits (the row
+    holds the instruction, not the perturbed text)."""
     noise = pl.col("random_weights") if "random_weights" in edits.columns else pl.lit(None, pl.Boolean)
     originals, perturbed = [], []
     for method, text, prompt in edits.select("method", "original_text", "prompt").iter_rows():
-        pair = (text, prompt) if method == "inpainting" else changed_words(text, prompt)
+        if method == INSTRUCTION:  # its prompt is the instruction, not a perturbed label or caption
+            pair: tuple[str | None, str | None] = (None, None)
+        else:
+            pair = (text, prompt) if method == INPAINTING else changed_words(text, prompt)
         originals.append(pair[0])
         perturbed.append(pair[1])
     return edits.select("generation_id", *EDIT_COLUMNS, edit_random_weights=noise.cast(pl.Boolean)).with_columns(

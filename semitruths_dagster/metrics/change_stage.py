@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 from PIL import Image
 
+from ..methods import has_input_mask
 from ..provenance import code_version, params_json, utc_now
 from ..storage import ImageStore
 from .perceptual import DreamSimScorer, LpipsScorer, dreamsim_status
@@ -78,7 +79,7 @@ def compute_change_metrics(
                 "generation_id": g["generation_id"], "dataset": g["dataset"], "generator": g["generator"],
                 "method": g["method"], "image_id": g["image_id"], "mask_id": g["mask_id"],
                 "magnitude": g["magnitude"],
-                "area_ratio": masks.get(g["mask_id"]) if g["method"] == "inpainting" else None,
+                "area_ratio": masks.get(g["mask_id"]) if has_input_mask(g["method"]) else None,
                 **{c: _scalar(pixels[c][i]) for c in PIXEL_COLUMNS},
                 "lpips": lp[i], "lpips_net": LpipsScorer.net if lpips else None,
                 "lpips_random_backbone": lpips.random_backbone if lpips else None,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import SourceConfig
+from ..generation.registry import GENERATORS as GENERATOR_SPECS
 from .base import ImageEntry, MaskEntry, Rejection, SourceListing
 from .standardized import METADATA_FILE, SourceError, parse_list, read_rows
 
@@ -30,10 +31,11 @@ STAGE_EDITS = "released_edits"
 REQUIRED_COLUMNS = ("image_id", "image_path", "label")
 
 LABELS = {"real": 0, "fake": 1, "0": 0, "1": 1}
-METHODS = {"inpainting": "inpainting", "p2p": "p2p", "prompt-based-editing": "p2p", "prompt_based_editing": "p2p"}
-# The released model names -> this project's generator names (other names are kept, lower-cased).
-RELEASED_MODELS = {"Kandinsky_2_2": "kandinsky22", "OpenJourney": "openjourney", "StableDiffusion_XL": "sdxl",
-                   "StableDiffusion_v4": "sd14", "StableDiffusion_v5": "sd15"}
+METHODS = {"inpainting": "inpainting", "p2p": "p2p", "prompt-based-editing": "p2p", "prompt_based_editing": "p2p",
+           "instruction": "instruction"}  # instruction: this project's third method (not in the release)
+# The released model names -> this project's generator names, from the generator registry (models the
+# release does not have are written under this project's name; other names are kept, lower-cased).
+RELEASED_MODELS = {spec.released_name: name for name, spec in GENERATOR_SPECS.items()}
 GENERATORS = {released.lower(): ours for released, ours in RELEASED_MODELS.items()}
 # Released metric columns -> this project's metric names (the `change_metrics` / saliency columns).
 METRICS = {
@@ -198,7 +200,7 @@ def parse_released(source: SourceConfig, root: Path | None = None) -> ReleasedTa
         elif label is None:
             reject("label_value", f"label '{row['label']}' is neither real nor fake", STAGE_EDITS)
         elif label == 1 and METHODS.get(token(row.get("method"))) is None:
-            reject("method_value", f"method '{row.get('method', '')}' is neither inpainting nor p2p")
+            reject("method_value", f"method '{row.get('method', '')}' is not one of {', '.join(sorted(set(METHODS.values())))}")
         elif label == 1 and not row.get("model"):
             reject("required_field", "a fake row needs its model")
         elif label == 1 and row["image_path"] in seen_paths:
@@ -286,7 +288,8 @@ def edit_fields(table: ReleasedTable, r: ReleasedRow) -> tuple[dict, list[str]]:
         "generator": GENERATORS.get(token(row["model"]), token(row["model"])), "released_model": row["model"],
         "magnitude": magnitude,
         "original_text": (row.get("mask_name") or None) if method == "inpainting" else None,
-        "prompt": (row.get("perturbed_mask_name") or None) if method == "inpainting" else None,
+        "prompt": (row.get("perturbed_mask_name") or None) if method == "inpainting"
+        else (row.get("instruction") or None) if method == "instruction" else None,
         "language_model": row.get("language_model") or None, "quality_flag": row.get("quality_flag") or None,
         "random_weights": {"true": True, "false": False}.get(token(row.get("random_weights"))),
         "released_path": row["image_path"], "released_line": r.line,

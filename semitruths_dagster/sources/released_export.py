@@ -27,6 +27,8 @@ from ..storage import ImageStore, TableStore
 from .released import RELEASED_MODELS, to_released_units
 
 MODEL_NAMES = {ours: released for released, ours in RELEASED_MODELS.items()}
+# Method -> folder of the released layout (instruction edits, not in the release, get their own).
+FOLDERS = {"inpainting": "inpainting", "p2p": "prompt-based-editing", "instruction": "instruction"}
 # (released column, our column) of the change metrics and saliency scores
 VALUES = [("cap2_img2", "clip_edit_text_sim_original"), ("direct_sim", "directional_sim_original"),
           ("clip_sim", "clip_image_sim_original"), ("dreamsim", "dreamsim"), ("lpips_score", "lpips"),
@@ -42,7 +44,7 @@ HEADER = ["image_id", "image_path", "dataset", "entities", "class", "label", "ma
           *(c for c, _ in VALUES), "mse_gray", "ssim_gray", "ratio_gray", "cc_clusters_gray",
           "largest_component_size_gray", "cluster_dist_gray", *(c for c, _ in CATEGORIES), "scene_diversity",
           "scene_complexity", "scene_diversity_category", "scene_complexity_category", "random_weights",
-          "generation_id"]
+          "generation_id", "instruction"]
 
 
 def _text(value) -> str:
@@ -108,7 +110,7 @@ def export_released(tables: TableStore, store: ImageStore, out: Path, only_salie
             mask = mask_rows.get(edit["mask_id"], {})
             scene = scenes.get(edit["image_id"], {})
             model = MODEL_NAMES.get(edit["generator"], edit["generator"])
-            folder = "inpainting" if edit["method"] == "inpainting" else "prompt-based-editing"
+            folder = FOLDERS[edit["method"]]
             original = originals.get(edit["image_id"], {})
             # Component columns in the original's units (metrics were measured at the original's size).
             ours = to_released_units({o: merged.get(o) for _, o in VALUES}, original.get("width") or 0,
@@ -137,6 +139,7 @@ def export_released(tables: TableStore, store: ImageStore, out: Path, only_salie
                 "scene_diversity_category": _text(scene.get("scene_diversity_bin")),
                 "scene_complexity_category": _text(scene.get("scene_complexity_bin")),
                 "random_weights": _text(edit["random_weights"]), "generation_id": gid,
+                "instruction": _text(edit["prompt"] if edit["method"] == "instruction" else None),
             })
     with open(out / "metadata.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=HEADER, restval="")
