@@ -22,6 +22,7 @@ from .common import column_schema, counts_table, partition_of, write_rejections
 from .generations import generations
 from .masks import masks
 from .partitions import generation_partitions
+from .placement import gpu_step
 from .sources import source_images
 
 BY_DATASET = MultiToSingleDimensionPartitionMapping(partition_dimension_name="dataset")
@@ -38,7 +39,7 @@ class ControlsRunConfig(Config):
     group_name="detectors",
     kinds={"pytorch", "diffusers", "parquet"},
     code_version="controls-v1",
-    pool="gpu",  # a GPU asset (the VAE): adopt the scale-out GPU op-tag helper here when it lands
+    **gpu_step(),  # a GPU asset (the VAE)
 )
 def controls(context: AssetExecutionContext, config: ControlsRunConfig, project: ProjectResource,
              gpu: GpuResource) -> MaterializeResult:

@@ -6,7 +6,6 @@ then evaluates it and refreshes the leaderboard. A schedule re-evaluates every d
 """
 
 import hashlib
-import json
 from pathlib import Path
 
 import polars as pl
@@ -35,20 +34,23 @@ from dagster import (
 
 from resources import PROJECT, ProjectResource
 from semitruths_dagster.conditions import ConditionParams
-from semitruths_dagster.detectors import build_detector, load_registry, registry_fingerprints
+from semitruths_dagster.detectors import build_detector, scan_registry
 from semitruths_dagster.detectors import stage as predict_stage
+from semitruths_dagster.detectors.registry_review import read_cursor, review_registry
 from semitruths_dagster.evaluation import robustness
 from semitruths_dagster.evaluation import stage as eval_stage
 from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
 from semitruths_dagster.sources.released_edits import TABLE as RELEASED_TABLE
 from semitruths_dagster.sources.released_edits import released_frame
+from semitruths_dagster.storage.location import publish_dir, publish_file
 
 from .common import counts_table, inline_png, partition_of, publish_partition
 from .controls import controls
 from .generations import generations
 from .masks import masks
-from .metrics import bins, saliency_labels
+from .metrics import bins, change_metrics, saliency_labels
 from .partitions import detector_partitions, prediction_partitions
+from .placement import gpu_step
 from .released import released_edits
 from .sources import source_images
 
@@ -97,10 +99,11 @@ def registry_dir(project: ProjectResource) -> Path:
     partitions_def=prediction_partitions,
     deps=[AssetDep(source_images, partition_mapping=BY_DATASET), AssetDep(masks, partition_mapping=BY_DATASET),
           AssetDep(released_edits, partition_mapping=BY_DATASET), AssetDep(generations, partition_mapping=ALL),
-          AssetDep(controls, partition_mapping=ALL), saliency_labels],
+          AssetDep(controls, partition_mapping=ALL), saliency_labels, AssetDep(change_metrics, partition_mapping=ALL)],
     group_name="detectors",
     kinds={"pytorch", "parquet"},
     code_version="detector_predictions-v1",
+    **gpu_step(),
 )
 def detector_predictions(context: AssetExecutionContext, project: ProjectResource) -> MaterializeResult:
     """One row per (detector, image) of the dataset, real and edited images alike: P(fake), the
@@ -110,9 +113,10 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     partition = partition_of(context)
     dataset, name = partition["dataset"], partition["detector"]
     config, params = project.config(), detector_params(project)
-    specs = load_registry(registry_dir(project))
+    specs, refused = scan_registry(registry_dir(project))
     if name not in specs:
-        raise ValueError(f"detector '{name}' is not in the registry {registry_dir(project)}")
+        raise ValueError(f"detector '{name}' is not a valid spec in {registry_dir(project)}: "
+                         + ("; ".join(refused.values()) or "no such name"))
     detector = build_detector(specs[name], device=project.device)
     tables = project.tables()
     conditions = config.params("conditions", ConditionParams)
@@ -149,7 +153,7 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     report under `<storage>/reports/<detector>/`."""
     name = context.partition_key
     params = detector_params(project)
-    spec = load_registry(registry_dir(project))[name]
+    spec = scan_registry(registry_dir(project))[0][name]
     tables = project.tables()
     every = tables.read_all(predict_stage.TABLE).filter(pl.col("detector") == name)
     # The headline evaluation is the clean images and edits; conditions and controls are judged apart.
@@ -165,6 +169,10 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
         params.target_fpr, min(params.n_boot, 200), project.config().seed, out_dir / robustness.ROBUSTNESS_DIR,
         spec.random_weights)
     robustness.append_to_report(Path(row["report_path"]), summary["html"])
+    # On an object store the report folder goes to <storage>/reports/<detector>/, where every host sees it.
+    shared = publish_dir(out_dir, tables.root, f"reports/{name}")
+    if shared != out_dir:
+        row |= {"result_path": str(shared / "result.json"), "report_path": str(shared / "report.html")}
     project.tables().write(eval_stage.TABLE, {"detector": name}, [row], eval_stage.SCHEMA)
     project.warehouse().refresh([eval_stage.TABLE])
     plots = sorted(out_dir.glob("*.png"))
@@ -201,12 +209,15 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
     rows, results = eval_stage.leaderboard_rows(evaluations["result_path"].to_list() if evaluations.height else [])
     paths = dict(zip(evaluations["detector"], evaluations["result_path"], strict=True)) if evaluations.height else {}
     rows = [r | robustness.leaderboard_columns(paths[r["detector"]]) for r in rows]
+    speeds = predict_stage.throughput(project.tables().read_all(predict_stage.TABLE))
+    rows = [r | {"images_per_s": speeds.get(r["detector"])} for r in rows]
     table = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
     schema = eval_stage.leaderboard_schema(rows)
     frame, metadata = publish_partition(context, project, table=eval_stage.LEADERBOARD_TABLE, rows=rows,
                                         schema=schema, preview_columns=list(schema)[:6])
     if table:
-        html = write_leaderboard_html(table, project.config().storage_root / "reports" / "leaderboard.html")
+        local = write_leaderboard_html(table, project.config().storage_root / "reports" / "leaderboard.html")
+        html = publish_file(Path(local), project.tables().root, "reports/leaderboard.html")
         metadata |= {"leaderboard": MetadataValue.md(leaderboard_markdown(table)), "report": MetadataValue.path(str(html))}
     return MaterializeResult(metadata=metadata)
 
@@ -220,27 +231,30 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
 )
 def detector_registry(context: SensorEvaluationContext, project: ProjectResource):
     config, registry = project.config(), registry_dir(project)
-    current = registry_fingerprints(registry)
     existing = set(context.instance.get_dynamic_partitions(detector_partitions.name))
-    # First tick: detectors that already have a partition (registered by `semitruths demo` or
-    # `python -m assets.registry_sync`, which materialize them too) count as handled.
-    seen = json.loads(context.cursor) if context.cursor else {n: f for n, f in current.items() if n in existing}
-    changed = sorted(n for n, f in current.items() if seen.get(n) != f)
-    removed = sorted(set(seen) - set(current))
-    if not changed and not removed:
-        return SkipReason(f"no new or changed detector specs in {registry}")
+    # New or changed specs are verified (weights load, digests, golden outputs) before any run; a refused
+    # spec is skipped with its reason and every other detector goes on. First tick: detectors that already
+    # have a partition (registered by `semitruths demo` or `python -m assets.registry_sync`) count as handled.
+    seen, refused = read_cursor(context.cursor, registry, existing)
+    review = review_registry(registry, seen, refused)
+    for path, reason in review.refused.items():
+        if path not in refused:  # newly refused: once in the tick log; the skip reason repeats it
+            context.log.warning(f"detector spec refused: {reason}")
+    if not review.accepted and not review.removed:
+        context.update_cursor(review.cursor())
+        return SkipReason(review.skip_reason(registry))
     # Only the new or changed detectors' partitions run; every other detector is left alone.
-    digest = {n: hashlib.sha256(current[n].encode()).hexdigest()[:12] for n in changed}
+    digest = {n: hashlib.sha256(review.seen[n].encode()).hexdigest()[:12] for n in review.accepted}
     requests = [RunRequest(run_key=f"{name}:{digest[name]}:{dataset}",
                            partition_key=f"{dataset}|{name}")  # dimensions in name order
-                for name in changed for dataset in config.dataset_names]
+                for name in review.accepted for dataset in config.dataset_names]
     return SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[
-            detector_partitions.build_add_request([n for n in changed if n not in existing]),
-            detector_partitions.build_delete_request([n for n in removed if n in existing]),
+            detector_partitions.build_add_request([n for n in review.accepted if n not in existing]),
+            detector_partitions.build_delete_request([n for n in review.removed if n in existing]),
         ],
-        cursor=json.dumps(current),
+        cursor=review.cursor(),
     )
 
 

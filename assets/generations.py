@@ -1,4 +1,5 @@
-"""`generations`: the edited images of one dataset by one generator (inpainting and prompt-to-prompt)."""
+"""`generations`: the edited images of one dataset by one generator (inpainting, prompt-to-prompt and
+instruction editing)."""
 
 import io
 
@@ -15,13 +16,14 @@ from dagster import (
 )
 from PIL import Image
 
-from resources import GpuResource, ProjectResource
+from resources import GpuResource, ModelsResource, ProjectResource
 from semitruths_dagster.generation import resolve_generator, stage
 from semitruths_dagster.storage.resumable import ResumablePartition
 
 from .common import column_schema, counts_table, inline_png, markdown_table, partition_of
 from .masks import masks
 from .partitions import generation_partitions
+from .placement import gpu_step
 from .prompts import perturbed_prompts, prompt_filters
 from .sources import source_images
 
@@ -56,10 +58,10 @@ def thumbnails(frame: pl.DataFrame, project: ProjectResource, limit: int = 6, si
     group_name="generation",
     kinds={"pytorch", "diffusers", "parquet"},
     code_version="generations-v1",
-    pool="gpu",
+    **gpu_step(),
 )
 def generations(context: AssetExecutionContext, config: GenerationRunConfig, project: ProjectResource,
-                gpu: GpuResource) -> MaterializeResult:
+                gpu: GpuResource, models: ModelsResource) -> MaterializeResult:
     """One row per edited image: the edit request it answers (request, image, mask, magnitude,
     original and perturbed text), the generator and method (inpainting / p2p), seed, steps, guidance,
     scheduler, working size, the image's store path and hash, the black-image flag, and whether the
@@ -80,7 +82,8 @@ def generations(context: AssetExecutionContext, config: GenerationRunConfig, pro
 
     ref = resolve_generator(generator, profile, params.overrides, tiny_root)
     # The recorded model is the hub id the weights stand for: stable across storage moves.
-    items = stage.plan_dataset(tables, dataset, generator, params, f"{profile}:{ref.hub_id or ref.ref}", cfg.seed)
+    items = stage.plan_dataset(tables, dataset, generator, params, f"{profile}:{ref.hub_id or ref.ref}", cfg.seed,
+                               llm=lambda: models.registry(cfg).load("llm"))
     resumable = ResumablePartition(tables, stage.TABLE, partition, "generation_id", stage.SCHEMA)
     frame, counts = stage.run_partition(items, resumable, project.images(), load, params, config.force,
                                         log=context.log.info, batch_size=gpu.batch_size)

@@ -42,8 +42,8 @@ CHECKS = [
 )
 def masks(context: AssetExecutionContext, project: ProjectResource):
     """One row per mask of an accepted image: label, binarized and preprocessed mask paths, area
-    ratio, eligibility (min-area filter) and the scene diversity / complexity of its image with
-    their mean +- std bins (within the dataset). Broken masks land in `quarantine`."""
+    ratio, eligibility (min-area filter) and the scene diversity / complexity of its image (binned
+    once over every dataset by `bins`). Broken masks land in `quarantine`."""
     config = project.config()
     dataset = context.partition_key
     listing = list_source(config.source(dataset), config.storage_root)
@@ -52,15 +52,15 @@ def masks(context: AssetExecutionContext, project: ProjectResource):
     frame, metadata = publish_partition(
         context, project, table=mask_stage.TABLE, stage=mask_stage.STAGE, rows=rows, schema=mask_stage.SCHEMA,
         rejections=rejections,
-        preview_columns=["mask_id", "label", "area_ratio", "eligible", "scene_complexity", "scene_diversity_bin"],
+        preview_columns=["mask_id", "label", "area_ratio", "eligible", "scene_complexity", "scene_diversity"],
     )
     eligible = frame.filter(frame["eligible"])
     metadata |= {
         "eligible": eligible.height,
         "excluded_min_area": frame.height - eligible.height,
         "min_area_ratio": config.masks.min_area_ratio,
-        "scene_diversity_bins": MetadataValue.json(dict(Counter(frame["scene_diversity_bin"].to_list()))),
-        "scene_complexity_bins": MetadataValue.json(dict(Counter(frame["scene_complexity_bin"].to_list()))),
+        "scene_diversity": MetadataValue.json({str(k): v for k, v in Counter(frame["scene_diversity"].to_list()).items()}),
+        "scene_complexity": MetadataValue.json({str(k): v for k, v in Counter(frame["scene_complexity"].to_list()).items()}),
     }
     yield MaterializeResult(metadata=metadata)
 

@@ -19,6 +19,7 @@ from dagster import (
 from matplotlib.figure import Figure
 
 from resources import ModelsResource, ProjectResource
+from semitruths_dagster.hub import resolve_device
 from semitruths_dagster.metrics import bins_stage, change_stage, saliency_stage
 
 from .common import counts_table, inline_png, partition_of, publish_partition
@@ -71,19 +72,23 @@ def saliency_scores(context: AssetExecutionContext, project: ProjectResource,
                     models: ModelsResource) -> MaterializeResult:
     """One row per edited image: CLIP image similarity original vs edited, CLIP similarity of the
     edited image and the perturbed text, directional similarity (the paper's formula), BRISQUE of the
-    edited image (the brisque package's real SVM), and whether the image is black."""
+    edited image (the brisque package's real SVM), and whether the image is black; beside them the
+    three CLIP scores as the original code computed them (`*_original`: the `saliency` model role,
+    openai/clip-vit-base-patch32, its directional formula), which the `released` windows apply to."""
     config = project.config()
     params = config.params("saliency", saliency_stage.SaliencyParams)
     rows, originals = _inputs(project, context)
-    clip = models.registry(config).load("clip")
-    scored = saliency_stage.score_saliency(rows, originals, project.images(), clip, params)
+    registry = models.registry(config)
+    clip, original = registry.load("clip"), registry.load("saliency")
+    scored = saliency_stage.score_saliency(rows, originals, project.images(), clip, params, original)
     frame, metadata = publish_partition(
         context, project, table=saliency_stage.SCORES_TABLE, rows=scored, schema=saliency_stage.SCORES_SCHEMA,
         preview_columns=["method", "clip_image_similarity", "directional_similarity", "brisque", "black"],
     )
     metadata["histograms"] = MetadataValue.md(histograms(
-        frame, ["clip_image_similarity", "clip_edit_text_similarity", "directional_similarity", "brisque"]))
-    if clip.random_weights:
+        frame, ["clip_image_similarity", "clip_edit_text_similarity", "directional_similarity",
+                "directional_sim_original", "brisque"]))
+    if clip.random_weights or original.random_weights:
         metadata["warning"] = "CLIP has random weights (tiny profile): the CLIP similarities mean nothing."
     return MaterializeResult(metadata=metadata)
 
@@ -154,7 +159,7 @@ def change_metrics(context: AssetExecutionContext, project: ProjectResource):
                 prompts.select("request_id", "sentence_similarity", "clip_text_similarity").to_dicts()}
     measured = change_stage.compute_change_metrics(
         rows, originals, dict(zip(mask_rows["mask_id"], mask_rows["area_ratio"], strict=True)), semantic,
-        project.images(), params)
+        project.images(), params, device=str(resolve_device(project.device)))  # LPIPS beside the generators
     frame, metadata = publish_partition(
         context, project, table=change_stage.TABLE, rows=measured, schema=change_stage.SCHEMA,
         preview_columns=["method", "area_ratio", "mse", "ssim", "post_edit_ratio", "n_components", "lpips"],

@@ -6,14 +6,14 @@ What the `detector_registry` sensor does on its tick, for use without the daemon
 from dagster import DagsterInstance
 
 from resources import PROJECT
-from semitruths_dagster.detectors import registry_fingerprints
+from semitruths_dagster.detectors import scan_registry
 
 from .detectors import registry_dir
 from .partitions import detector_partitions
 
 
 def sync(instance: DagsterInstance) -> list[str]:
-    names = sorted(registry_fingerprints(registry_dir(PROJECT)))
+    names = sorted(scan_registry(registry_dir(PROJECT))[0])  # valid specs; invalid ones are the sensor's to report
     existing = set(instance.get_dynamic_partitions(detector_partitions.name))
     instance.add_dynamic_partitions(detector_partitions.name, [n for n in names if n not in existing])
     return names

@@ -8,6 +8,13 @@ labels). Attributes are encoded once and shared; each detector gets its own scor
 step with wall seconds and the process's peak resident memory so far (getrusage high-water mark); with
 `--trace`, also the peak of traced memory during each step, live data included (tracemalloc sees numpy's buffers, but slows
 Python-level allocation several fold, so timings under --trace are pessimistic).
+
+Then, in the same run, a notebook-style baseline of the same evaluation (`baseline_detector`): a pandas
+DataFrame, scikit-learn's metrics overall and per group of every attribute and of the directional pairs
+(`groupby(...).apply`), threshold 0.5 only (no intervals, no calibrated threshold). It runs in a fresh
+child process on the same synthetic rows (same seed), on `--baseline-detectors` detectors (default 1: it
+takes minutes); the ratio compares seconds per detector. Peak memory of both: the peak resident memory
+above what the process held once the rows were built (so the rows themselves do not count).
 """
 
 from __future__ import annotations
@@ -104,6 +111,63 @@ class Step:
         print(f"{self.name:<34} {seconds:9.2f} s {peak_rss_mib():10.1f} MiB {traced:10.1f} MiB", flush=True)
 
 
+def current_rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def baseline_detector(frame, y_col: str, score_col: str, group_cols: list[str], pair_cols: tuple[str, str]) -> dict:
+    """What an evaluation notebook does: scikit-learn overall, then pandas groupby + scikit-learn per group."""
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        confusion_matrix,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    y, s = frame[y_col].to_numpy(), frame[score_col].to_numpy()
+    pred = (s > 0.5).astype(int)
+    out = {"accuracy": accuracy_score(y, pred), "precision": precision_score(y, pred, zero_division=0),
+           "recall": recall_score(y, pred, zero_division=0), "f1": f1_score(y, pred, zero_division=0),
+           "roc_auc": roc_auc_score(y, s), "average_precision": average_precision_score(y, s),
+           "confusion": confusion_matrix(y, pred, labels=[0, 1])}
+    frame = frame.assign(pred=pred)
+
+    def per_group(g) -> tuple[float, float]:
+        fakes, reals = g[g[y_col] == 1], g[g[y_col] == 0]
+        recall = recall_score(fakes[y_col], fakes["pred"], zero_division=0) if len(fakes) else float("nan")
+        fpr = (reals["pred"] == 1).mean() if len(reals) else float("nan")
+        return recall, fpr
+
+    for col in group_cols:
+        out[col] = frame[frame[col] != ""].groupby(col).apply(per_group)
+    fakes = frame[(frame[pair_cols[0]] != "") & (frame[pair_cols[1]] != "")]
+    out["pairs"] = fakes.groupby(list(pair_cols)).apply(
+        lambda g: recall_score(g[y_col], g["pred"], zero_division=0)).sort_values()
+    return out
+
+
+def run_baseline(rows: int, detectors: int, seed: int, queue) -> None:
+    """Child process: build the same rows, then time the notebook-style evaluation per detector."""
+    import pandas as pd
+
+    y, cols = synthetic_rows(rows, seed)
+    frame = pd.DataFrame({"y": y.astype(int), **cols})
+    base = current_rss_mib()
+    group_cols = [c for c in cols if c not in ("original_label", "perturbed_label")]
+    seconds = []
+    for k in range(detectors):
+        frame["score"] = synthetic_scores(y, k, seed)
+        t0 = time.perf_counter()
+        baseline_detector(frame, "y", "score", group_cols, ("original_label", "perturbed_label"))
+        seconds.append(time.perf_counter() - t0)
+        print(f"{'baseline: evaluate detector ' + str(k):<34} {seconds[-1]:9.2f} s", flush=True)
+    queue.put((seconds, peak_rss_mib() - base))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_330_000)
@@ -116,6 +180,8 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true", help="also measure each step's traced peak (slower)")
     parser.add_argument("--conditions", action="store_true",
                         help="also time post-processing conditions and controls per 1,000 images")
+    parser.add_argument("--baseline-detectors", type=int, default=1,
+                        help="detectors for the notebook-style baseline (0: skip it)")
     args = parser.parse_args()
 
     if args.trace:
@@ -124,6 +190,7 @@ def main() -> None:
     total0 = time.perf_counter()
     with Step(f"synthesize {args.rows:,} rows"):
         y, cols = synthetic_rows(args.rows, args.seed)
+    rows_rss = current_rss_mib()
     with Step("encode attributes (once)"):
         cats = encode_attributes(cols)
     del cols
@@ -145,6 +212,7 @@ def main() -> None:
     print(f"\n{'total':<34} {total:9.2f} s")
     print(f"{'evaluate, mean per detector':<34} {np.mean(evals):9.2f} s")
     print(f"{'peak resident memory (process)':<34} {peak_rss_mib():9.1f} MiB")
+    project_peak = peak_rss_mib() - rows_rss
     if args.trace:
         print(f"{'peak traced memory (any step)':<34} {max(r[3] for r in Step.rows):9.1f} MiB")
     print()
@@ -154,6 +222,25 @@ def main() -> None:
         if c in ("rank", "detector", "roc_auc", "default_accuracy", "calibrated_fake_recall")
     }
     print(leaderboard_markdown(top))
+    if args.baseline_detectors > 0:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")  # a fresh process: its peak memory is the baseline's own
+        queue = ctx.Queue()
+        child = ctx.Process(target=run_baseline, args=(args.rows, args.baseline_detectors, args.seed, queue))
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            sys.exit(f"baseline process failed (exit code {child.exitcode}); see its traceback above")
+        base_seconds, base_peak = queue.get()
+        project_s, baseline_s = float(np.mean(evals)), float(np.mean(base_seconds))
+        ratio = baseline_s / project_s
+        print(f"\n{'':<40} {'s / detector':>12} {'peak MiB above rows':>20}")
+        print(f"{'project (intervals, calibrated, pairs)':<40} {project_s:12.2f} {project_peak:20.1f}")
+        print(f"{'baseline (pandas + sklearn, t=0.5)':<40} {baseline_s:12.2f} {base_peak:20.1f}")
+        print(f"project vs baseline: {ratio:.1f}x faster per detector (target >= 20x: "
+              f"{'PASS' if ratio >= 20 else 'FAIL'}); {args.rows:,} rows, project over {args.detectors} detectors, "
+              f"baseline over {args.baseline_detectors}")
     if args.conditions:
         from conditions_cost import print_table, rows
 

@@ -1,6 +1,7 @@
 """Throughput of the generation stage: images/s and peak memory per generator and method.
 
     .venv/bin/python benchmarks/generation.py                       # tiny models, CPU, 64 px, 10 steps
+    .venv/bin/python benchmarks/generation.py --generators new --cpu-offload on --dtype bf16  # 2025 models
     .venv/bin/python benchmarks/generation.py --arch full --size 512 --steps 50 --dtype fp16 \\
         --batch 1 4 --generators sd15 sdxl --compile both            # full-size random weights on a GPU
 
@@ -13,6 +14,10 @@ semitruths_dagster/generation/full_random.py). Prompt-to-prompt: null-text inver
 edits; it runs at batch 1 and at every --batch (several edits per UNet call, each with its own null
 embeddings and optimizer), side by side: x_batch1 is the speed-up over batch 1 in the same run. Peak
 memory: CUDA max allocated per row on a GPU; on the CPU the process's peak RSS so far.
+`--generators` takes names or the groups `paper` (the paper's five) and `new` (FLUX.1 Fill, SD 3.5
+medium / large, Qwen-Image inpainting; FLUX.1 Kontext, Qwen-Image-Edit, InstructPix2Pix instruction
+edits, one image per call); the default is both. The new models have no `--arch full` build yet
+(skipped with a note). `--cpu-offload on` runs them with the gpu resource's model CPU offload (GPU only).
 """
 
 from __future__ import annotations
@@ -33,17 +38,23 @@ from semitruths_dagster.generation import (  # noqa: E402
     DeviceSettings,
     EditItem,
     InpaintItem,
+    InstructItem,
     LoadedPipeline,
     P2PParams,
     edit,
     generator_spec,
     inpaint,
+    instruct,
     load_pipeline,
     peak_memory,
     resolve_generator,
 )
 from semitruths_dagster.generation.acceleration import apply_attention, compile_denoiser  # noqa: E402
 from semitruths_dagster.generation.families import FULL_FAMILIES, build_full  # noqa: E402
+from semitruths_dagster.generation.registry import GENERATORS, METHODS, PAPER_GENERATORS  # noqa: E402
+
+GROUPS = {"paper": list(PAPER_GENERATORS),
+          "new": [n for n, g in GENERATORS.items() if not g.paper and n != "sd15_inpainting"]}
 
 
 def sample_inputs(size: int, n: int) -> list[tuple[Image.Image, Image.Image]]:
@@ -105,6 +116,10 @@ def run_once(loaded: LoadedPipeline, args, batch: int, inputs, seed0: int) -> in
             for i, (img, mask) in enumerate(inputs[:batch])
         ]
         return len(list(inpaint(loaded, items, DeviceSettings(batch_size=batch))))
+    if loaded.method == "instruction":
+        items = [InstructItem(f"i{seed0 + i}", img, "Replace the cat with a red vintage car.", seed=seed0 + i,
+                              steps=args.steps, size=args.size) for i, (img, _) in enumerate(inputs[:batch])]
+        return len(list(instruct(loaded, items)))
     params = P2PParams(steps=args.steps, size=args.size, null_inner_steps=args.null_inner_steps)
     return run_p2p(loaded, params, [img for img, _ in inputs[:batch]], batch, seed0)
 
@@ -132,6 +147,7 @@ def bench(args, generator: str, method: str, batch: int, compile_unet: bool, tin
         attention=args.attention,
         compile_unet=compile_unet,
         compile_mode=args.compile_mode,
+        cpu_offload=args.cpu_offload == "on",
     )
     loaded = load(args, generator, method, settings, tiny_root)
     inputs = sample_inputs(args.size, batch)
@@ -157,6 +173,7 @@ def bench(args, generator: str, method: str, batch: int, compile_unet: bool, tin
         "batch": batch,
         "compile": loaded.compiled,
         "attention": args.attention,
+        "offload": loaded.settings.cpu_offload and loaded.device.type == "cuda",
         "img/s": images / elapsed,
         "s/img": elapsed / images,
         "warmup_s": warm_s,
@@ -177,6 +194,7 @@ COLUMNS = [
     "batch",
     "compile",
     "attention",
+    "offload",
     "img/s",
     "x_batch1",
     "s/img",
@@ -206,8 +224,9 @@ def print_table(rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", choices=["tiny", "full"], default="tiny")
-    ap.add_argument("--generators", nargs="+", default=["sd14", "sd15", "openjourney", "sdxl", "kandinsky22"])
-    ap.add_argument("--methods", nargs="+", default=["inpainting", "p2p"], choices=["inpainting", "p2p"])
+    ap.add_argument("--generators", nargs="+", default=["paper", "new"], help="names, or the groups paper / new")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--cpu-offload", choices=["off", "on"], default="off", help="model CPU offload (GPU only)")
     ap.add_argument("--size", type=int, default=None, help="working side in px (tiny: 64; full: 512)")
     ap.add_argument("--steps", type=int, default=None, help="denoising steps (tiny: 10; full: 50)")
     ap.add_argument("--batch", type=int, nargs="+", default=[1])
@@ -229,7 +248,8 @@ def main(argv: list[str] | None = None) -> None:
     tiny_root = args.tiny_root or Path(tempfile.mkdtemp(prefix="semitruths-bench-tiny-"))
     compiles = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
     rows = []
-    for generator in args.generators:
+    generators = [n for g in args.generators for n in GROUPS.get(g, [g])]
+    for generator in generators:
         spec = generator_spec(generator)
         for method in args.methods:
             if method not in spec.methods:
@@ -241,7 +261,8 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 continue
             # p2p: batch 1 always runs too, as the baseline of the batched rows (column x_batch1)
-            for batch in args.batch if method == "inpainting" else sorted({1, *args.batch}):
+            batches = {"inpainting": args.batch, "p2p": sorted({1, *args.batch})}.get(method, [1])
+            for batch in batches:  # instruction editors take one image per call
                 for compile_unet in compiles if method == "inpainting" else [False]:
                     rows.append(bench(args, generator, method, batch, compile_unet, tiny_root))
                     print(

@@ -4,7 +4,10 @@
 
 Rows:
   pixel    `pixel_metrics` (MSE, SSIM, Algorithm 2) on an (N,H,W,3) uint8 batch, for several N (linear
-           scaling), and the same pairs passed one pair at a time in a Python loop;
+           scaling), beside a straightforward serial implementation of the same metrics (scikit-image
+           `structural_similarity(win_size=5)` + Algorithm 2 with scipy.ndimage, one pair at a time, as
+           the original scripts do) on the same pairs; the equality of every value is checked and printed
+           (SSIM to 1e-6, every other metric exactly);
   LPIPS    `LpipsScorer(batch_size=1)` vs `LpipsScorer(batch_size=16)`, `.distance(originals, edits)`;
   BRISQUE  `BrisqueScorer().score(edits)`: one image per pair, per image by nature (no batch path);
   CLIP     `clip_image_embeddings` of the originals and the edits (2 images per pair), batch 1 vs 32, with
@@ -42,9 +45,13 @@ from skimage import data as skdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semitruths_dagster.metrics.perceptual import BrisqueScorer, LpipsScorer
-from semitruths_dagster.metrics.pixel import pixel_metrics
-from semitruths_dagster.models import ModelRegistry, clip_image_embeddings
+from scipy import ndimage  # noqa: E402
+from scipy.spatial.distance import pdist  # noqa: E402
+from skimage.metrics import structural_similarity  # noqa: E402
+
+from semitruths_dagster.metrics.perceptual import BrisqueScorer, LpipsScorer  # noqa: E402
+from semitruths_dagster.metrics.pixel import PostEditParams, pixel_metrics  # noqa: E402
+from semitruths_dagster.models import ModelRegistry, clip_image_embeddings  # noqa: E402
 
 # lpips builds torchvision's AlexNet with the deprecated `pretrained=` argument: noise, not news.
 warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
@@ -87,6 +94,56 @@ def synthetic_pairs(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.nd
 
 def to_pil(batch: np.ndarray) -> list[Image.Image]:
     return [Image.fromarray(a) for a in batch]
+
+
+# --------------------------------------------------------------------------- serial baseline
+
+
+def serial_pair_metrics(o: np.ndarray, e: np.ndarray, p: PostEditParams | None = None) -> dict[str, float]:
+    """The metrics of one (H, W, 3) uint8 pair the way the original scripts compute them, one pair at a
+    time: scikit-image SSIM, then Algorithm 2 with scipy.ndimage on this image alone."""
+    p = p or PostEditParams()
+    h, w, c = o.shape
+    sq = ((o.astype(np.int64) - e.astype(np.int64)) ** 2).sum(axis=-1)  # exact integers
+    ssim = structural_similarity(o, e, win_size=5, data_range=255, channel_axis=-1)
+    eight = ndimage.generate_binary_structure(2, 2 if p.connectivity == 8 else 1)
+    changed = sq > p.pixel_threshold * 255.0**2 * c
+    labels, _ = ndimage.label(changed, structure=eight)
+    sizes = np.bincount(labels.ravel())
+    cleaned = (sizes >= p.min_noise_size)[labels] & (labels > 0)
+    dilated = ndimage.maximum_filter(cleaned, size=p.dilation_size, mode="constant", cval=0)
+    labels, n = ndimage.label(dilated, structure=eight)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    kept = [i for i in range(1, n + 1) if sizes[i] >= p.min_component_size]
+    rows, cols = np.indices((h, w))
+    centroids = [(rows[labels == i].sum() / sizes[i], cols[labels == i].sum() / sizes[i]) for i in kept]
+    dist = float(pdist(np.array(centroids)).max()) if len(kept) >= 2 else 0.0
+    diag = float(np.hypot(h, w))
+    return {
+        "mse": float(sq.sum()) / (h * w * 255.0**2 * c),
+        "ssim": ssim,
+        "post_edit_ratio": float(sum(sizes[i] for i in kept)) / (h * w),
+        "n_components": len(kept),
+        "largest_component_ratio": float(max((sizes[i] for i in kept), default=0)) / (h * w),
+        "max_centroid_distance": dist,
+        "max_centroid_distance_norm": dist / diag,
+    }
+
+
+def serial_metrics(orig: np.ndarray, edit: np.ndarray) -> dict[str, np.ndarray]:
+    rows = [serial_pair_metrics(o, e) for o, e in zip(orig, edit, strict=True)]
+    return {k: np.array([r[k] for r in rows]) for k in rows[0]}
+
+
+def equality_report(serial: dict[str, np.ndarray], batched: dict[str, np.ndarray]) -> tuple[bool, str]:
+    """SSIM within 1e-6 of scikit-image's; every other metric bit-identical."""
+    parts, ok = [], True
+    for key, ref in serial.items():
+        diff = float(np.max(np.abs(batched[key] - ref)))
+        good = diff <= 1e-6 if key == "ssim" else bool(np.array_equal(batched[key], ref))
+        ok &= good
+        parts.append(f"{key} max |diff| {diff:.1e}{'' if good else ' FAIL'}")
+    return ok, "; ".join(parts)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -193,12 +250,11 @@ def main() -> None:
         rows.append(measure("pixel_metrics", "batched", n,
                             lambda n=n: pixel_metrics(orig[:n], edit[:n]), repeats))
     n_loop = max(pairs)
-
-    def one_at_a_time() -> None:
-        for i in range(n_loop):
-            pixel_metrics(orig[i], edit[i])
-
-    rows.append(measure("pixel_metrics", "one-at-a-time", n_loop, one_at_a_time, repeats))
+    serial_metrics(orig[:1], edit[:1])  # warm-up
+    rows.append(measure("serial (skimage SSIM + scipy Alg. 2)", "one-at-a-time", n_loop,
+                        lambda: serial_metrics(orig[:n_loop], edit[:n_loop]), repeats))
+    equal, equal_text = equality_report(serial_metrics(orig[:n_loop], edit[:n_loop]),
+                                        pixel_metrics(orig[:n_loop], edit[:n_loop]).to_dict())
 
     # ---- LPIPS: load each scorer's model (cached_property), warm up, then time
     lp1, lp16 = LpipsScorer(batch_size=1), LpipsScorer(batch_size=16)
@@ -247,8 +303,11 @@ def main() -> None:
     print("  " + ", ".join(f"N={r.n}: {r.s_per_pair / batched[0].s_per_pair:.2f}x" for r in batched))
     same_n = next((r for r in batched if r.n == loop.n), None)
     if same_n is not None:
-        print(f"Batched vs one-at-a-time at N={loop.n}: {loop.seconds / same_n.seconds:.2f}x "
-              f"(one-at-a-time seconds / batched seconds)")
+        ratio = loop.seconds / same_n.seconds
+        print(f"pixel_metrics vs the serial implementation at N={loop.n}: {ratio:.1f}x pairs/s "
+              f"(target >= 10x: {'PASS' if ratio >= 10 else 'FAIL'})")
+    print(f"Equality on those {loop.n} pairs (SSIM to 1e-6, the rest exact): {'PASS' if equal else 'FAIL'}")
+    print(f"  {equal_text}")
     lpips_note = ("random AlexNet backbone (torchvision weights not cached): same network and cost, "
                   "not the paper's values") if lp1.random_backbone else "pretrained AlexNet backbone"
     print(f"LPIPS: {lpips_note}.")

@@ -87,7 +87,8 @@ def main() -> None:
     parser.add_argument("--reals", type=int, default=27000)
     parser.add_argument("--edits", type=int, default=60000)
     parser.add_argument("--files", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=4, help="threads of the baseline (before)")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="processes (now; default: cores)")
     args = parser.parse_args()
     lines = []
     with tempfile.TemporaryDirectory(prefix="released-bench-") as tmp:
@@ -110,9 +111,18 @@ def main() -> None:
         step("list real images", args.reals, lambda: list_released(source))
         tables, store = TableStore(Path(tmp) / "tables"), ImageStore(Path(tmp) / "images")
         resumable = ResumablePartition(tables, TABLE, {"dataset": "evalset"}, "generation_id", SCHEMA)
-        step("import edits (decode, hash, store)", args.edits,
-             lambda: build_edits(table, "evalset", store, set(), resumable.write_chunk, workers=args.workers))
+        # Today's baseline first, side by side: the same import on threads (into its own store and table).
+        base_tables, base_store = TableStore(Path(tmp) / "tables-threads"), ImageStore(Path(tmp) / "images-threads")
+        base = ResumablePartition(base_tables, TABLE, {"dataset": "evalset"}, "generation_id", SCHEMA)
+        step(f"import edits, {args.workers} threads (before)", args.edits,
+             lambda: build_edits(table, "evalset", base_store, set(), base.write_chunk, workers=args.workers,
+                                 executor="thread"))
+        threads_frame = base.finalize()
+        step(f"import edits, {args.processes} processes", args.edits,
+             lambda: build_edits(table, "evalset", store, set(), resumable.write_chunk, workers=args.processes))
         edits = step("fold chunks into the partition", args.edits, resumable.finalize)
+        same = edits.drop("created_at").sort("generation_id").equals(
+            threads_frame.drop("created_at").sort("generation_id"))
         import polars as pl
 
         predictions = edits.select("generation_id", "image_id", "dataset").with_columns(
@@ -122,6 +132,9 @@ def main() -> None:
     print("\n| step | rows | seconds | rows/s | peak RSS MiB |\n|---|---:|---:|---:|---:|")
     for name, rows, seconds, rate, mib in lines:
         print(f"| {name} | {rows} | {seconds:.2f} | {rate:,.0f} | {mib:,.0f} |")
+    before, now = (rate for name, _r, _s, rate, _m in lines if name.startswith("import edits"))
+    print(f"\nprocesses vs threads: {now / before:.2f}x edits/s (target >= 1.7x: {'PASS' if now / before >= 1.7 else 'FAIL'});"
+          f" same rows: {'yes' if same else 'NO'}")
 
 
 if __name__ == "__main__":

@@ -38,10 +38,10 @@ class ProjectResource(ConfigurableResource):
         return self.config().models.device
 
     def tables(self) -> TableStore:
-        return TableStore(self.config().storage_root)
+        return TableStore(self.config().storage_location)
 
     def images(self) -> ImageStore:
-        return ImageStore(self.config().storage_root)
+        return ImageStore(self.config().storage_location)
 
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.config().storage_root)
+        return Warehouse(self.config().storage_location)

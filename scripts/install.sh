@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # Create .venv (Python 3.11) if missing and install the project with its pinned dependencies.
-# Usage: bash scripts/install.sh [--test]   (--test adds pytest and ruff)
+# Usage: bash scripts/install.sh [--test]
+#   --test adds pytest, ruff and the `distributed` extras, and redis-server (Debian package) for the
+#   scale-out tests, which also start PostgreSQL 15 (from the machine image) and moto's S3 server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+if [ "${1:-}" = "--test" ]; then
+  extras="[test,distributed]"
+  if ! command -v redis-server >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+    else
+      echo "install.sh: redis-server is missing; install it (sudo apt-get install redis-server) for the scale-out tests" >&2
+    fi
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   py=$(command -v python3.11 || command -v python3)
   "$py" -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ is needed"'

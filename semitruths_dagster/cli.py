@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
-from .config import PROJECT_ROOT, load_config
+from .config import PROJECT_ROOT, ConfigError, load_config
 from .detectors import add_spec, write_random_detector
+from .detectors import cli_tools as detector_tools
 from .detectors.stage import DetectorParams
-from .generation.stage import GenerationParams
 from .storage import Warehouse
+from .storage.location import StorageError
 
 UI_HOST = "127.0.0.1"
 
@@ -62,7 +61,7 @@ def materialize(selection: str, partition: str | None = None) -> None:
 
 def print_summary() -> None:
     config = load_config()
-    warehouse = Warehouse(config.storage_root)
+    warehouse = Warehouse(config.storage_location)
     warehouse.refresh()
     print("\nTables (DuckDB views over Parquet partitions):")
     for table in warehouse.tables.tables():
@@ -72,39 +71,26 @@ def print_summary() -> None:
         if "quarantine" in warehouse.tables.tables() else []
     for stage, rule, count in rules:
         print(f"  quarantine: {stage}/{rule}: {count}")
-    reports = sorted((config.storage_root / "reports").glob("*/report.html"))
-    for report in reports:
+    reports = warehouse.root / "reports"
+    for report in sorted(reports.glob("*/report.html")) if reports.exists() else []:
         print(f"Report:    {report}")
-    if (config.storage_root / "reports" / "leaderboard.html").is_file():
-        print(f"Leaderboard: {config.storage_root / 'reports' / 'leaderboard.html'}")
-    print(f"\nStorage:   {config.storage_root}")
-    print(f"Warehouse: duckdb {warehouse.path}   (e.g. SELECT * FROM masks)")
+    if (reports / "leaderboard.html").is_file():
+        print(f"Leaderboard: {reports / 'leaderboard.html'}")
+    print(f"\nStorage:   {config.storage_location}")
+    if warehouse.shared_file:
+        print(f"Warehouse: duckdb {warehouse.path}   (e.g. SELECT * FROM masks)")
+    else:
+        print('Warehouse: semitruths warehouse --query "SELECT * FROM masks"   (views over the object store)')
     print(f"Dagster:   DAGSTER_HOME={dagster_home()}")
     print("Open the UI: .venv/bin/semitruths ui   (http://127.0.0.1:3000)")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    config = load_config()
-    datasets = args.dataset or [s.name for s in config.sources.values() if s.adapter == "embedded"]
-    started = time.monotonic()
-    for dataset in datasets:
-        config.source(dataset)  # fail early on a name that is not configured
-    generators = config.params("generation", GenerationParams).generators
-    detectors = register_demo_detectors(config)
-    values = {"dataset": datasets, "generator": generators, "detector": detectors}
-    for step in demo_steps():
-        # One run per partition key: the step's dimensions (in name order) joined by '|'; none: one run.
-        for key in itertools.product(*(values[d] for d in step["over"])):
-            materialize(",".join(step["select"]), "|".join(key) or None)
-    print(f"\nDemo finished in {time.monotonic() - started:.1f} s for {', '.join(datasets)}.")
-    print_summary()
-
-
-def demo_steps() -> list[dict]:
-    """The graph's steps in dependency order, derived from the asset definitions (assets/graph.py)."""
-    out = subprocess.run([sys.executable, "-m", "assets.demo_steps"], check=True, cwd=PROJECT_ROOT,
-                         env=dagster_env(), capture_output=True, text=True)
-    return json.loads(out.stdout)
+    """Run the demo in one process of the assets layer (`python -m assets.demo_run`), which owns the
+    Dagster side: this library does not import Dagster."""
+    argv = [sys.executable, "-m", "assets.demo_run", *itertools.chain.from_iterable(["--dataset", d] for d in args.dataset or [])]
+    sys.stdout.flush()
+    os.execve(sys.executable, argv, dict(dagster_env(), SEMITRUTHS_DEMO="1"))
 
 
 def detector_params(config) -> tuple[DetectorParams, Path]:
@@ -119,13 +105,13 @@ def sync_detector_partitions() -> list[str]:
     return out.stdout.split()
 
 
-def register_demo_detectors(config) -> list[str]:
+def register_demo_detectors(config, sync=sync_detector_partitions) -> list[str]:
     """The demo's detectors: real plugins on seeded random weights, saved in their real checkpoint
     formats and labelled random_weights (every report they make says so first)."""
     params, registry = detector_params(config)
     for plugin in params.demo:
         write_random_detector(plugin, registry, params.weights_dir(config.path.parent))
-    return sync_detector_partitions()
+    return sync()
 
 
 def cmd_detector(args: argparse.Namespace) -> None:
@@ -137,7 +123,12 @@ def cmd_detector(args: argparse.Namespace) -> None:
         for role, ref in (data.get("weights") or {}).items():  # keep relative weight paths pointing where they did
             if isinstance(ref, str) and (base / ref).exists():
                 data["weights"][role] = str((base / ref).resolve())
+        for item in data.get("golden") or []:  # golden images too
+            if isinstance(item, dict) and isinstance(item.get("image"), str) and (base / item["image"]).exists():
+                item["image"] = str((base / item["image"]).resolve())
         path = add_spec(registry, data, overwrite=args.overwrite)
+    elif args.action in ("verify", "convert", "fit-probe"):
+        sys.exit(detector_tools.run(args, config, params, registry))
     else:
         path = write_random_detector(args.spec, registry, params.weights_dir(config.path.parent), name=args.name)
     print(f"registered {path}; with `semitruths ui` running, its predictions and report follow by themselves")
@@ -153,14 +144,18 @@ def cmd_ui(args: argparse.Namespace) -> None:
 
 
 def cmd_warehouse(args: argparse.Namespace) -> None:
-    print_summary()
+    if not args.query:
+        print_summary()
+        return
+    for row in Warehouse(load_config().storage_location).query(args.query):
+        print("\t".join(map(str, row)))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
     from .sources.released_export import export_released
     from .storage import ImageStore, TableStore
 
-    root = load_config().storage_root
+    root = load_config().storage_location
     try:
         counts = export_released(TableStore(root), ImageStore(root), Path(args.out).resolve(), args.only_salient)
     except (FileExistsError, ValueError) as exc:
@@ -169,6 +164,18 @@ def cmd_export(args: argparse.Namespace) -> None:
           f"read it back with a source `{{adapter: released, root: {args.out}}}`")
     if counts["random_weights"]:
         print("RANDOM WEIGHTS: the edits were made by random-weight models (noise, for plumbing only).")
+
+
+def cmd_deploy(args: argparse.Namespace) -> None:
+    from .deploy.check import run_checks
+
+    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / "var" / "dagster_home").resolve()
+    findings = run_checks(load_config(), home)
+    for finding in findings:
+        print(finding.line())
+    if not all(f.ok for f in findings):
+        sys.exit("semitruths deploy check: something is missing (see MISSING above and README 'Scaling out')")
+    print("every component is reachable")
 
 
 def cmd_env(args: argparse.Namespace) -> None:
@@ -185,19 +192,26 @@ def main(argv: list[str] | None = None) -> None:
     ui.add_argument("--host", default=UI_HOST, help="bind address (default 127.0.0.1: this machine only)")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=cmd_ui)
-    sub.add_parser("warehouse", help="refresh the DuckDB views and print row counts").set_defaults(
-        func=cmd_warehouse)
+    wh = sub.add_parser("warehouse", help="refresh the DuckDB views and print row counts, or answer --query")
+    wh.add_argument("--query", help="SQL over the stage tables (local folder or object store), rows tab-separated")
+    wh.set_defaults(func=cmd_warehouse)
     det = sub.add_parser("detector", help="register a detector spec in the registry the sensor watches")
-    det.add_argument("action", choices=["add", "add-random"],
-                     help="add: copy a spec file in; add-random: a plugin with seeded random weights")
-    det.add_argument("spec", help="spec file (add) or plugin name (add-random)")
-    det.add_argument("--name", help="add-random: the detector's name")
+    det.add_argument("action", choices=["add", "add-random", "verify", "convert", "fit-probe"],
+                     help="add: copy a spec file in; add-random: a plugin with seeded random weights; verify: "
+                          "digests + golden images of a registered detector; convert: its weights as "
+                          "safetensors + a spec; fit-probe: fit a linear_probe head on a split")
+    det.add_argument("spec", help="spec file (add), plugin (add-random), or detector name (verify, convert, fit-probe)")
+    det.add_argument("--name", help="add-random: the detector's name; convert: the converted spec's name")
     det.add_argument("--overwrite", action="store_true", help="replace a spec of the same name")
+    detector_tools.add_arguments(det)
     det.set_defaults(func=cmd_detector)
     export = sub.add_parser("export", help="write the results in the released evaluation set's layout")
     export.add_argument("out", help="a new folder for metadata.csv and the image folders")
     export.add_argument("--only-salient", action="store_true", help="only edits that passed saliency (as released)")
     export.set_defaults(func=cmd_export)
+    deploy = sub.add_parser("deploy", help="scale-out: check the instance database, broker, workers and storage")
+    deploy.add_argument("action", choices=["check"])
+    deploy.set_defaults(func=cmd_deploy)
     sub.add_parser("env", help="print the DAGSTER_HOME export for using `dagster` directly").set_defaults(
         func=cmd_env)
     args = parser.parse_args(argv)
@@ -205,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
         args.func(args)
     except subprocess.CalledProcessError as exc:
         sys.exit(f"semitruths: step failed ({exc.returncode}): {' '.join(exc.cmd)}")
+    except (ConfigError, StorageError) as exc:  # one line naming the file and the setting
+        sys.exit(f"semitruths: {exc}")
 
 
 if __name__ == "__main__":

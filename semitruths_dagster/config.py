@@ -17,6 +17,7 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_ENV = "SEMITRUTHS_CONFIG"
+DEMO_ENV = "SEMITRUTHS_DEMO"  # "1": apply the file's `demo:` section (set by `semitruths demo`)
 PARTITION_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -35,6 +36,10 @@ class SourceConfig:
     dataset: str | None = None  # filter on the metadata's `dataset` column (standardized layout)
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    # `shards: N` splits a source into N partitions `<name>.shard<i>` (by a stable hash of the image id),
+    # so that a backfill can put one GPU on each; cross-dataset assets read every shard.
+    shards: int = 1
+    shard: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,14 @@ class ProjectConfig:
     models: ModelsConfig = ModelsConfig()
     seed: int = 0
     raw: dict[str, Any] = field(default_factory=dict)
+    # `storage.root` as given when it is an object-store URL (s3://bucket/prefix); `storage_root` is then
+    # the local per-worker cache (`storage.cache`) for model folders and rendered sources.
+    storage_url: str = ""
+
+    @property
+    def storage_location(self) -> str | Path:
+        """Where stage tables, chunks, images and reports live: the URL, else the local root."""
+        return self.storage_url or self.storage_root
 
     @property
     def dataset_names(self) -> list[str]:
@@ -147,6 +160,18 @@ def build_section(cls: type, values: dict[str, Any] | None, where: str,
         raise fail("<root>", str(exc)) from None
 
 
+def with_demo_settings(raw: dict[str, Any], where: Path) -> dict[str, Any]:
+    """The file's settings with its `demo:` section laid over them, key by key within each section
+    (what `semitruths demo` runs: the same graph on fewer items)."""
+    demo = raw.get("demo") or {}
+    if not isinstance(demo, dict) or not all(isinstance(v, dict) for v in demo.values()):
+        raise ConfigError(f"{where}: 'demo' must map section names to mappings of settings")
+    merged = dict(raw)
+    for section, values in demo.items():
+        merged[section] = {**(raw.get(section) or {}), **values}
+    return merged
+
+
 def load_config(path: str | os.PathLike | None = None, storage_root: str | None = None) -> ProjectConfig:
     """Read and check the configuration file; `storage_root` overrides the file's value."""
     cfg_path = Path(path).resolve() if path else default_config_path()
@@ -158,6 +183,8 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
         raise ConfigError(f"{cfg_path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{cfg_path}: the top level must be a mapping")
+    if os.environ.get(DEMO_ENV) == "1":
+        raw = with_demo_settings(raw, cfg_path)
     base = cfg_path.parent
 
     sources: dict[str, SourceConfig] = {}
@@ -169,13 +196,28 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
             raise ConfigError(f"{where}: needs at least an 'adapter'")
         spec = dict(spec)
         spec["root"] = _resolve(base, spec.get("root"))
-        sources[str(name)] = build_section(SourceConfig, {"name": str(name), **spec}, where)
+        shards = spec.get("shards", 1)
+        if not isinstance(shards, int) or shards < 1:
+            raise ConfigError(f"{where}.shards: must be a whole number >= 1, got {shards!r}")
+        for i in range(shards):
+            key = f"{name}.shard{i}" if shards > 1 else str(name)
+            sources[key] = build_section(SourceConfig, {**spec, "name": key, "shard": i}, where)
     if not sources:
         raise ConfigError(f"{cfg_path}: 'sources' names no dataset")
 
     _check_conditions(raw.get("conditions"), cfg_path)
     storage = raw.get("storage") or {}
-    root = _resolve(base, storage_root or storage.get("root") or "var/storage")
+    root_value = str(storage_root or storage.get("root") or "var/storage")
+    storage_url = ""
+    if "://" in root_value and not root_value.startswith("file://"):
+        from .storage.location import StorageError, check_scheme  # late: storage imports polars / duckdb
+
+        try:
+            check_scheme(root_value)
+        except StorageError as exc:
+            raise ConfigError(f"{cfg_path}: {exc}") from None
+        storage_url, root_value = root_value.rstrip("/"), str(storage.get("cache") or "var/cache")
+    root = _resolve(base, root_value.removeprefix("file://"))
     models = dict(raw.get("models") or {})
     models["overrides"] = {
         k: str(_resolve(base, v)) if str(v).startswith((".", "/", "~")) else str(v)
@@ -189,6 +231,7 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
         models=build_section(ModelsConfig, models, f"{cfg_path}: models"),
         seed=int(raw.get("seed", 0)),
         raw=raw,
+        storage_url=storage_url,
     )
 
 

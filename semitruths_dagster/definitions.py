@@ -15,6 +15,7 @@ import assets.prompts
 import assets.released
 import assets.sources
 from assets.graph import pipeline_jobs
+from assets.placement import executor
 from resources import PROJECT, GpuResource, ModelsResource
 
 STAGES = [assets.sources, assets.released, assets.masks, assets.prompts, assets.generations, assets.controls, assets.metrics,
@@ -23,6 +24,6 @@ STAGE_ASSETS = [a for stage in STAGES for a in stage.defs.assets or []]
 
 defs = Definitions.merge(
     *(stage.defs for stage in STAGES),
-    Definitions(jobs=pipeline_jobs(STAGE_ASSETS),
+    Definitions(jobs=pipeline_jobs(STAGE_ASSETS), executor=executor(),
                 resources={"project": PROJECT, "models": ModelsResource(), "gpu": GpuResource()}),
 )

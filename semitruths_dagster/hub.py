@@ -71,16 +71,22 @@ class ModelRef:
 class ModelUnavailableError(RuntimeError):
     """A model cannot be loaded; the message names it, its ref, and how to point at a local copy."""
 
-    def __init__(self, ref: ModelRef, cause: BaseException | str) -> None:
+    def __init__(self, ref: ModelRef, cause: BaseException | str, *, licence: str | None = None,
+                 gated: bool = False) -> None:
+        """licence / gated: the weights' licence, and whether the hub asks users to accept it first."""
         self.ref = ref
         key = f"{ref.setting}.{ref.name}"
         profile = ref.setting.split(".")[0] + ".profile"
         if ref.is_hub:
-            where = f"hub id '{ref.ref}'"
-            hint = (f"No model hub is reachable (HF_HUB_OFFLINE) or the model is not in the local hub cache. "
-                    f"Download it where a hub is reachable (`hf download {ref.ref}`), then set "
-                    f"`{key}: /path/to/local/copy` in semitruths.yaml, or use `{profile}: tiny` for "
-                    "random-weight stand-ins.")
+            terms = ", ".join((["gated"] if gated else []) + ([f"licence '{licence}'"] if licence else []))
+            where = f"hub id '{ref.ref}'" + (f" ({terms})" if terms else "")
+            fetch = (("The hub asks every user to accept this model's licence before downloading it, so it "
+                      "is never fetched implicitly. Accept the licence on the hub, download it while logged "
+                      f"in (`hf download {ref.ref}`)") if gated else
+                     ("No model hub is reachable (HF_HUB_OFFLINE) or the model is not in the local hub cache. "
+                      f"Download it where a hub is reachable (`hf download {ref.ref}`)"))
+            hint = (f"{fetch}, then set `{key}: /path/to/local/copy` in semitruths.yaml, or use "
+                    f"`{profile}: tiny` for random-weight stand-ins.")
         else:
             where = f"directory '{ref.ref}'"
             hint = f"Check that the folder holds a model saved with save_pretrained (set by `{key}`)."
@@ -88,11 +94,14 @@ class ModelUnavailableError(RuntimeError):
 
 
 def resolve_device(device: Any = "auto") -> Any:
-    """The torch device of the one device setting: 'auto' is the first CUDA device if any, else the CPU."""
+    """The torch device of the one device setting: 'auto' is a CUDA device leased by this process (never
+    one another run holds, see devices.py) if any, else the CPU."""
     import torch
 
+    from .devices import auto_device
+
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(auto_device())
     return torch.device(device)
 
 

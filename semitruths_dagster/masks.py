@@ -9,7 +9,6 @@ import polars as pl
 from PIL import Image, ImageFilter
 
 from .config import MaskParams
-from .metrics.bins import bin_mean_std
 from .provenance import code_version, params_json, utc_now
 from .sources.base import ImageEntry, MaskEntry, Rejection, SourceListing
 from .storage import ImageStore
@@ -34,8 +33,6 @@ SCHEMA: dict[str, pl.DataType] = {
     "exclusion_reason": pl.Utf8,
     "scene_diversity": pl.Int32,
     "scene_complexity": pl.Int32,
-    "scene_diversity_bin": pl.Utf8,
-    "scene_complexity_bin": pl.Utf8,
     "params": pl.Utf8,
     "code_version": pl.Utf8,
     "created_at": pl.Datetime("us", "UTC"),
@@ -115,18 +112,11 @@ def build_masks(listing: SourceListing, images: list[dict], store: ImageStore, p
 
 
 def _add_scene_statistics(rows: list[dict], images: dict[str, dict]) -> None:
-    """Scene diversity (distinct classes) and complexity (instances = valid masks) per image, binned."""
-    if not rows:
-        return
+    """Scene diversity (distinct classes) and complexity (instances = valid masks) per image. Their bins
+    come from `bins` (`bins_stage.scene_bins`), over every dataset at once: one definition for all."""
     complexity: dict[str, int] = {}
     for row in rows:
         complexity[row["image_id"]] = complexity.get(row["image_id"], 0) + 1
-    ids = list(complexity)
-    diversity_bins, _ = bin_mean_std(np.array([images[i]["scene_diversity"] for i in ids], dtype=float))
-    complexity_bins, _ = bin_mean_std(np.array([complexity[i] for i in ids], dtype=float))
-    by_image = {i: (d, c) for i, d, c in zip(ids, diversity_bins, complexity_bins, strict=True)}
     for row in rows:
-        image_id = row["image_id"]
-        row["scene_diversity"] = images[image_id]["scene_diversity"]
-        row["scene_complexity"] = complexity[image_id]
-        row["scene_diversity_bin"], row["scene_complexity_bin"] = by_image[image_id]
+        row["scene_diversity"] = images[row["image_id"]]["scene_diversity"]
+        row["scene_complexity"] = complexity[row["image_id"]]

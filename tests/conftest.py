@@ -68,3 +68,17 @@ def released_set(shared_sample):
     from tests.released_inputs import make_released_set
 
     return make_released_set(RELEASED_ROOT, shared_sample)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    """One folder of tiny random-weight models (generators, CLIP, ...) for the whole session: built on first
+    use by whichever test needs one, then loaded from disk by the others (building them is the slow part)."""
+    return tmp_path_factory.mktemp("tiny-models")
+
+
+def share_tiny_models(storage_root: str | Path, tiny_models: Path) -> None:
+    """Point `<storage_root>/models/tiny` (where a project builds its tiny models) at the session's folder."""
+    models = Path(storage_root) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (models / "tiny").symlink_to(tiny_models, target_is_directory=True)

@@ -79,9 +79,12 @@ def make_released_set(root: Path, sample: Path) -> ReleasedSet:
             values = {c: float(rng.uniform(0.01, 0.9)) for c in ("cap2_img2", "direct_sim", "dreamsim", "lpips_score",
                                                                   "sen_sim", "clip_sim", "mse_rgb", "mse_gray",
                                                                   "ssim_rgb", "ssim_gray", "ratio_rgb", "ratio_gray",
-                                                                  "largest_component_size_rgb")}
+                                                                  )}
+            # The original's units: the count includes the background, the largest component is in pixels,
+            # the spread is -1 with fewer than two components.
             values["cc_cluters_rgb"] = float(rng.integers(1, 9))
-            values["cluster_dist_rgb"] = float(rng.uniform(5, 400))  # pixels
+            values["largest_component_size_rgb"] = float(rng.integers(0, 5000)) if values["cc_cluters_rgb"] > 1 else 0.0
+            values["cluster_dist_rgb"] = float(rng.uniform(5, 400)) if values["cc_cluters_rgb"] > 2 else -1.0
             row = base | {"image_path": path, "label": "fake", "method": method, "model": model,
                           "perturbed_mask_name": f"{o['mask_name']} {j}", "sem_magnitude": ["small", "medium",
                                                                                               "Large"][j],

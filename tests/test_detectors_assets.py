@@ -70,9 +70,13 @@ def test_predictions_evaluation_and_report_for_a_registered_detector(graph):
     assert rows.filter(pl.col("label") == 0).height == 4 and rows.filter(pl.col("label") == 1).height == edits.height
     assert rows["random_weights"].all() and rows["score"].is_between(0, 1).all()
     assert rows["cache_key"].is_unique().all()
+    speed = rows["images_per_s"][0]
+    assert speed > 0 and (rows["images_per_s"] == speed).all()  # this run's throughput on each row
 
     again = materialize([detector_predictions], partition_key=key, resources=resources, instance=instance)
     assert again.asset_materializations_for_node("detector_predictions")[0].metadata["scored_now"].value == 0
+    rows = project.tables().read("detector_predictions", {"dataset": "sample", "detector": "npr-random"})
+    assert (rows["images_per_s"] == speed).all()  # a run that scored nothing keeps the last figure
 
     assert materialize([evaluation], partition_key="npr-random", resources=resources, instance=instance).success
     row = project.tables().read("evaluation", {"detector": "npr-random"}).row(0, named=True)
@@ -85,6 +89,7 @@ def test_predictions_evaluation_and_report_for_a_registered_detector(graph):
     assert materialize([leaderboard], resources=resources, instance=instance).success
     board = project.tables().read_all("leaderboard")
     assert board["detector"].to_list() == ["npr-random"] and board["random_weights"].all()
+    assert board["images_per_s"].to_list() == [pytest.approx(speed)]
 
 
 def test_sensor_requests_exactly_the_new_detectors_partitions(tmp_path):
@@ -112,6 +117,30 @@ def test_sensor_requests_exactly_the_new_detectors_partitions(tmp_path):
         keys = {r.partition_key for r in second.run_requests}
         assert keys == {f"{d}|universal-fake-detect-random" for d in config.dataset_names}
         assert not any("npr-random" in k for k in keys)  # the other detector is not rerun
+    finally:
+        shutil.rmtree(registry, ignore_errors=True)
+
+
+def test_sensor_skips_a_refused_spec_with_its_reason_and_runs_the_others(tmp_path):
+    config = load_config()
+    registry = config.params("detectors", DetectorParams).registry_dir(config.path.parent)
+    shutil.rmtree(registry, ignore_errors=True)
+    try:
+        write_random_detector("npr", registry, tmp_path / "w")
+        spec = yaml.safe_load((registry / "npr-random.yaml").read_text())
+        (registry / "bad-digest.yaml").write_text(yaml.safe_dump(spec | {"name": "bad-digest",
+                                                                         "sha256": {"model": "3" * 64}}))
+        instance = DagsterInstance.ephemeral()
+        first = detector_registry(build_sensor_context(instance=instance, resources={"project": ProjectResource()}))
+        assert {r.partition_key for r in first.run_requests} == {f"{d}|npr-random" for d in config.dataset_names}
+        for request in first.dynamic_partitions_requests:
+            assert "bad-digest" not in (getattr(request, "partition_keys", None) or [])
+        idle = detector_registry(build_sensor_context(instance=instance, cursor=first.cursor,
+                                                      resources={"project": ProjectResource()}))
+        assert not isinstance(idle, SensorResult)
+        reason = idle.skip_message
+        assert "1 refused" in reason and "bad-digest" in reason and "rule sha256.model" in reason
+        assert f"expected {'3' * 64}" in reason
     finally:
         shutil.rmtree(registry, ignore_errors=True)
 
@@ -147,14 +176,19 @@ def test_export_in_the_released_layout_reads_back_as_given(graph, tmp_path):
         generation_id=pl.col("released_row").map_elements(lambda r: json.loads(r)["generation_id"], pl.Utf8))
     given = (edits.select("generation_id", "generator", "method", "magnitude", "image_sha256")
              .join(tables.read_all("change_metrics").select("generation_id", "mse", "ssim", "sentence_similarity",
-                                                            "n_components"), on="generation_id")
+                                                            "n_components", "largest_component_ratio",
+                                                            "max_centroid_distance"), on="generation_id")
+             .join(tables.read_all("saliency_scores").select("generation_id", "directional_sim_original"),
+                   on="generation_id")
              .join(tables.read_all("bins").select("generation_id", "area_ratio_bin5", "lpips_bin5"),
                    on="generation_id"))
     merged = given.join(back, on="generation_id", suffix="_back")
     assert merged.height == edits.height
     for column in ("generator", "method", "magnitude", "image_sha256", "area_ratio_bin5", "lpips_bin5"):
         assert merged[column].to_list() == merged[f"{column}_back"].to_list(), column
-    for column in ("mse", "ssim", "n_components"):
+    # component columns go out in the original's units (background counted, pixels, -1) and come back
+    for column in ("mse", "ssim", "n_components", "largest_component_ratio", "max_centroid_distance",
+                   "directional_sim_original"):
         assert np.allclose(merged[column].to_numpy(), merged[f"{column}_back"].to_numpy(), equal_nan=True)
     # the release stored 1 - max(cos, 0), so a negative similarity comes back as 0
     cos = merged["sentence_similarity"].to_numpy()

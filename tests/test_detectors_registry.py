@@ -34,7 +34,7 @@ def _write(folder: Path, data, name: str = "spec.yaml") -> Path:
 
 def test_shipped_registry_validates():
     specs = load_registry(REPO / "detectors")
-    assert {"ufd", "cnnspot", "commfor", "commfor-224", "npr", "defake"} <= set(specs)
+    assert {"ufd", "cnnspot", "commfor", "commfor-224", "npr", "defake", "c2p-clip", "rine", "safe", "clip-probe"} <= set(specs)
     assert {s.plugin for s in specs.values()} == set(DETECTOR_PLUGINS)
     assert not any(s.random_weights or s.allow_pickle for s in specs.values())
 

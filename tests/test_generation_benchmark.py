@@ -43,6 +43,20 @@ def test_full_size_configs_have_the_real_parameter_counts():
     assert round(parameter_count(xl.unet) / 1e9, 3) == 2.567
 
 
+def test_benchmark_includes_the_new_generators_and_instruction(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_generation", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert {"flux_fill", "sd35_medium", "sd35_large", "qwen_image", "flux_kontext", "qwen_image_edit",
+            "instruct_pix2pix"} == set(module.GROUPS["new"])
+    module.main(["--generators", "flux_kontext", "sd35_medium", "--steps", "1", "--repeats", "1", "--warmup", "0",
+                 "--tiny-root", str(tmp_path)])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "offload" in lines[0] and "peak_MiB" in lines[0]
+    methods = {line.split("|")[0].strip(): line.split("|")[1].strip() for line in lines[2:]}
+    assert methods == {"flux_kontext": "instruction", "sd35_medium": "inpainting"}
+
+
 def test_benchmark_puts_batched_p2p_beside_batch_1(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("bench_generation", BENCH)
     module = importlib.util.module_from_spec(spec)

@@ -26,8 +26,8 @@ STEPS = 2
 
 
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("tiny-generators")
+def tiny_root(tiny_models):
+    return tiny_models
 
 
 @pytest.fixture(scope="module")

@@ -44,8 +44,8 @@ SOURCE, SWAP = "a photo of a cat", "a photo of a dog"
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    ref = resolve_generator("sd14", "tiny", tiny_root=tmp_path_factory.mktemp("tiny-p2p"))
+def loaded(tiny_models):
+    ref = resolve_generator("sd14", "tiny", tiny_root=tiny_models)
     return load_pipeline(ref, "p2p", DeviceSettings(device="cpu"))
 
 

@@ -18,15 +18,16 @@ from assets.masks import masks
 from assets.prompts import perturbed_prompts, prompt_filters
 from assets.sources import source_images
 from resources import GpuResource, ModelsResource, ProjectResource
-from tests.conftest import REPO, TEST_CONFIG
+from tests.conftest import REPO, TEST_CONFIG, share_tiny_models
 
 pytestmark = pytest.mark.slow  # materializes generations with tiny pipelines; a killed subprocess
 
 
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory) -> ProjectResource:
+def upstream(tmp_path_factory, tiny_models) -> ProjectResource:
     """The embedded sample through source_images, masks, perturbed_prompts and prompt_filters."""
     project = ProjectResource(config_path=str(TEST_CONFIG), storage_root=str(tmp_path_factory.mktemp("gen") / "storage"))
+    share_tiny_models(project.storage_root, tiny_models)
     resources = {"project": project, "models": ModelsResource()}
     assert materialize([source_images, masks, perturbed_prompts], partition_key="sample", resources=resources).success
     assert materialize([prompt_filters], resources=resources).success
@@ -35,7 +36,7 @@ def upstream(tmp_path_factory) -> ProjectResource:
 
 def generate(project: ProjectResource, generator: str, force: bool = False):
     key = MultiPartitionKey({"dataset": "sample", "generator": generator})
-    result = materialize([generations], partition_key=key, resources={"project": project, "gpu": GpuResource()},
+    result = materialize([generations], partition_key=key, resources={"project": project, "gpu": GpuResource(), "models": ModelsResource()},
                          run_config={"ops": {"generations": {"config": {"force": force}}}})
     assert result.success
     return result.asset_materializations_for_node("generations")[0].metadata

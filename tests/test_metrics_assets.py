@@ -13,7 +13,7 @@ from assets.prompts import perturbed_prompts
 from assets.sources import source_images
 from resources import ModelsResource, ProjectResource
 from semitruths_dagster.generation import stage
-from tests.conftest import TEST_CONFIG
+from tests.conftest import TEST_CONFIG, share_tiny_models
 
 pytestmark = pytest.mark.slow  # materializes the graph up to bins
 
@@ -48,8 +48,9 @@ def handmade_edits(project: ProjectResource) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def measured(tmp_path_factory):
+def measured(tmp_path_factory, tiny_models):
     project = ProjectResource(config_path=str(TEST_CONFIG), storage_root=str(tmp_path_factory.mktemp("m") / "storage"))
+    share_tiny_models(project.storage_root, tiny_models)
     resources = {"project": project, "models": ModelsResource()}
     assert materialize([source_images, masks, perturbed_prompts], partition_key="sample", resources=resources).success
     ids = handmade_edits(project)

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import polars as pl
 import pytest
 
 from semitruths_dagster.metrics import bins
@@ -97,3 +98,22 @@ def test_scene_mean_std_bins():
     labels, c = bins.bin_mean_std(np.array([1.0, 1.0, 9.0]), stats_values=np.array([1.0, 9.0]))
     assert c.mean == 5.0 and list(labels) == ["medium", "medium", "medium"]
     assert json.loads(json.dumps(c.to_dict()))["k"] == 1.0
+
+
+def test_one_scene_binning_over_every_dataset():
+    """Complexities 1, 2, 3 (dataset A) and 7, 8, 9 (B): over all six images mean 5, std sqrt(58/6), so
+    only 1 is small and only 9 is large. Binned per dataset (as `masks` did), 3 was 'large' in A."""
+    from semitruths_dagster.masks import SCHEMA as MASKS_SCHEMA
+    from semitruths_dagster.metrics.bins_stage import scene_bins
+
+    counts = {"a1": 1, "a2": 2, "a3": 3, "b1": 7, "b2": 8, "b3": 9}
+    rows = [{"image_id": i, "dataset": "A" if i < "b" else "B", "scene_diversity": n, "scene_complexity": n}
+            for i, n in counts.items() for _ in range(n)]  # one row per mask: complexity = masks per image
+    scenes, cutoffs = scene_bins(pl.DataFrame(rows))
+    got = dict(zip(scenes["image_id"], scenes["scene_complexity_bin"], strict=True))
+    assert got == {"a1": "small", "a2": "medium", "a3": "medium", "b1": "medium", "b2": "medium", "b3": "large"}
+    lo, hi = next(c["cutoffs"] for c in cutoffs if c["metric"] == "scene_complexity")
+    assert (lo, hi) == (pytest.approx(5 - (58 / 6) ** 0.5), pytest.approx(5 + (58 / 6) ** 0.5))
+    assert json.loads(cutoffs[0]["computed_over"]) == ["A", "B"]
+    assert bins.bin_mean_std(np.array([1.0, 2.0, 3.0]))[0][2] == "large"  # what per-partition binning gave
+    assert not any(c.endswith("_bin") for c in MASKS_SCHEMA)  # masks keep the counts, never their own bins

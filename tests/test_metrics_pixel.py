@@ -203,3 +203,26 @@ def test_localization_end_to_end():
     )
     assert list(m.n_components) == [1, 3, 1] and mean_n == pytest.approx(5 / 3)
     assert list(labels) == ["diffused", "diffused", "localized"]
+
+
+@pytest.mark.parametrize("shape", [(5, 5, 3), (37, 70, 3), (100, 61, 1), (67, 200, 3)])
+@pytest.mark.parametrize("win", [5, 7, 13])
+def test_ssim_equals_skimage_across_shapes_tiles_and_extremes(shape, win):
+    """Tile edges (rows not a multiple of the tile), odd sizes, gray, the int64 path (win 13), and the
+    extremes of the value range (black vs white, constant planes): scikit-image's value to 1e-9."""
+    if min(shape[:2]) < win:
+        with pytest.raises(ValueError, match="exceeds the image extent"):
+            px.ssim(np.zeros(shape, np.uint8)[None], np.zeros(shape, np.uint8)[None], win_size=win)
+        return
+    rng = np.random.default_rng(win)
+    pairs = [
+        (rng.integers(0, 256, shape, dtype=np.uint8), rng.integers(0, 256, shape, dtype=np.uint8)),
+        (np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)),
+        (np.full(shape, 255, np.uint8), np.full(shape, 255, np.uint8)),
+        (rng.integers(250, 256, shape, dtype=np.uint8), rng.integers(0, 6, shape, dtype=np.uint8)),
+    ]
+    gray = shape[-1] == 1
+    for a, b in pairs:
+        ref = structural_similarity(a[..., 0] if gray else a, b[..., 0] if gray else b, win_size=win,
+                                    data_range=255, channel_axis=None if gray else -1)
+        assert abs(px.ssim(a[None], b[None], win_size=win)[0] - ref) < 1e-9

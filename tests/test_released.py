@@ -18,7 +18,12 @@ from assets.sources import source_images
 from resources import GpuResource, ModelsResource, ProjectResource
 from semitruths_dagster.config import load_config
 from semitruths_dagster.detectors import write_random_detector
-from semitruths_dagster.sources.released import generation_id, parse_released
+from semitruths_dagster.sources.released import (
+    from_released_units,
+    generation_id,
+    parse_released,
+    to_released_units,
+)
 from semitruths_dagster.sources.released_edits import SCHEMA, TABLE, build_edits, released_bins
 from semitruths_dagster.storage import ImageStore, TableStore
 from semitruths_dagster.storage.resumable import ResumablePartition
@@ -64,8 +69,14 @@ def test_released_edits_take_metrics_and_bins_as_given(released_set, tmp_path):
         given = good[row["released_path"]]
         values = given["values"]
         for released, ours in [("mse_rgb", "mse"), ("ssim_rgb", "ssim"), ("lpips_score", "lpips"),
-                               ("dreamsim", "dreamsim"), ("cc_cluters_rgb", "n_components")]:
+                               ("dreamsim", "dreamsim")]:
             assert row[ours] == (pytest.approx(values[released], abs=1e-3) if values[released] is not None else None)
+        # component columns come in the original's units: background counted, pixels, -1 for no spread
+        assert row["n_components"] == values["cc_cluters_rgb"] - 1
+        assert row["largest_component_ratio"] == pytest.approx(
+            values["largest_component_size_rgb"] / (row["width"] * row["height"]))
+        assert row["max_centroid_distance"] == (0.0 if values["cluster_dist_rgb"] == -1 else
+                                                pytest.approx(values["cluster_dist_rgb"], rel=1e-3))
         # the release stored the sentence similarity as 1 - cos: kept here as the similarity
         assert row["sentence_similarity"] == pytest.approx(1 - values["sen_sim"], abs=1e-3)
         assert row["generator"] == {"StableDiffusion_v5": "sd15", "Kandinsky_2_2": "kandinsky22",
@@ -168,3 +179,38 @@ def test_a_detector_is_judged_on_the_released_set_without_regenerating(released_
     assert not any(k.endswith("_right") for k in breakdowns)
     assert row["n_edited"] == edits.height and row["n_real"] == released_set.n_real
     assert row["edits_random_weights"] == 0  # the release says nothing of random weights: real edits
+
+
+def test_component_columns_in_the_originals_units():
+    """Hand-made rows: OpenCV counted the background, sized the largest component in pixels and wrote -1
+    for the spread of fewer than two components; this project counts without the background, stores a
+    share and 0. Import subtracts / divides, export adds / multiplies back."""
+    released = {"n_components": 3.0, "largest_component_ratio": 2500.0, "max_centroid_distance": 70.5,
+                "n_components_gray": 1.0, "largest_component_ratio_gray": 0.0, "max_centroid_distance_gray": -1.0}
+    ours = from_released_units(released, 100, 50)
+    assert ours == {"n_components": 2.0, "largest_component_ratio": 0.5, "max_centroid_distance": 70.5,
+                    "n_components_gray": 0.0, "largest_component_ratio_gray": 0.0, "max_centroid_distance_gray": 0.0}
+    assert to_released_units(ours, 100, 50) == released
+    one = to_released_units({"n_components": 1, "largest_component_ratio": 0.02, "max_centroid_distance": 0.0}, 100, 50)
+    assert one == {"n_components": 2, "largest_component_ratio": 100.0, "max_centroid_distance": -1.0}
+    assert from_released_units({"n_components": None, "largest_component_ratio": None}, 10, 10) == {
+        "n_components": None, "largest_component_ratio": None}
+
+
+def test_process_import_equals_thread_import(released_set, tmp_path, monkeypatch):
+    """The same rows (and store files) whether decoding runs in worker processes or on threads."""
+    from semitruths_dagster.sources import released_edits as stage
+
+    monkeypatch.setattr(stage, "PROCESS_MIN_ROWS", 1)  # the fixture is small: force the process pool
+    table = parse_released(load_config(TEST_CONFIG).source("released"))
+    frames = {}
+    for executor in ("thread", "process"):
+        rows: list[dict] = []
+        made, rejections = build_edits(table, "released", ImageStore(tmp_path / executor), set(), rows.extend,
+                                       chunk_size=4, workers=2, executor=executor)
+        assert made == len(released_set.edits) == len(rows)
+        frames[executor] = sorted((r["generation_id"], r["image_path"], r["image_sha256"], r["mask_path"], r["width"],
+                                   tuple(r["issues"])) for r in rows), sorted(x.rule for x in rejections)
+    assert frames["thread"] == frames["process"]
+    assert sorted(p.name for p in (tmp_path / "process").rglob("*.*")) == sorted(
+        p.name for p in (tmp_path / "thread").rglob("*.*"))

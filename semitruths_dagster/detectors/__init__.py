@@ -12,6 +12,7 @@ from .base import Detector, Prediction, RandomWeights
 from .cache import file_sha256, prediction_cache_key
 from .checkpoints import CheckpointError, load_pickled_module, read_tensors, resolve_weight_ref
 from .cropping import CropChoice, binarize_mask, choose_crop_box, crop_box_for_mask, mask_share
+from .digests import check_digests, weights_digest
 from .plugins import DETECTOR_PLUGINS
 from .preprocessing import CropBox, Preprocessing
 from .registry import (
@@ -25,12 +26,14 @@ from .registry import (
     write_random_detector,
 )
 from .spec import DetectorSpec, SpecError
+from .verify import GoldenError, scan_registry, verify_spec
 
 __all__ = [
     "DETECTOR_PLUGINS",
     "CheckpointError",
     "CropBox",
     "CropChoice",
+    "GoldenError",
     "Detector",
     "DetectorSpec",
     "Prediction",
@@ -40,6 +43,7 @@ __all__ = [
     "add_spec",
     "binarize_mask",
     "build_detector",
+    "check_digests",
     "choose_crop_box",
     "crop_box_for_mask",
     "file_sha256",
@@ -52,6 +56,9 @@ __all__ = [
     "registry_fingerprints",
     "read_tensors",
     "resolve_weight_ref",
+    "scan_registry",
     "validate_spec",
+    "verify_spec",
+    "weights_digest",
     "write_random_detector",
 ]

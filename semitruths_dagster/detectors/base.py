@@ -20,8 +20,16 @@ from PIL import Image
 
 from ..hub import resolve_device
 from .cache import prediction_cache_key
-from .checkpoints import load_into, read_tensors, resolve_weight_ref, select_state_dict, strip_prefix
+from .checkpoints import (
+    CheckpointError,
+    load_into,
+    read_tensors,
+    resolve_weight_ref,
+    select_state_dict,
+    strip_prefix,
+)
 from .cropping import DEFAULT_MAX_TRIES, CropChoice, crop_box_for_mask
+from .digests import check_digests
 from .preprocessing import CropBox, Preprocessing
 from .spec import DetectorSpec
 
@@ -70,13 +78,17 @@ class Detector(ABC):
     DEFAULT_THRESHOLD: ClassVar[float] = 0.5
     OUTPUT: ClassVar[str] = "sigmoid"  # 'sigmoid' of one logit, or 'softmax' over logits (option fake_index)
 
-    def __init__(self, spec: DetectorSpec, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ) -> None:
+        check_digests(spec)  # before anything reads the weights
         self.spec = spec
         self.options: dict[str, Any] = {k: default for k, (_t, default, _d) in self.OPTIONS.items()}
         self.options.update({k: v for k, v in spec.options.items() if v is not None})
         self.device = resolve_device(device)
+        self.dtype = dtype  # weights and inputs; P(fake) is computed in float32 whatever it is
         self.preprocessing = self.build_preprocessing()
-        self.model = self.load_model().to(self.device).eval()
+        self.model = self.load_model().to(self.device, dtype=dtype).eval()
 
     # --- identity -------------------------------------------------------------------------------
     @property
@@ -124,12 +136,39 @@ class Detector(ABC):
         """How errors name a weight: detector, spec file and role."""
         return f"detector '{self.name}' ({self.spec.source or 'in-memory spec'}) weights.{role}"
 
+    def weight_file(self, role: str, filename: str) -> Path:
+        """A role's weight file on disk: the local path (or `filename` inside a local folder), or
+        `filename` of a hub repo through huggingface_hub's cache (offline: a clear error)."""
+        kind, ref = self.weight_ref(role)
+        if kind == "hub":
+            from huggingface_hub import hf_hub_download
+
+            try:
+                return Path(hf_hub_download(ref, filename))
+            except Exception as exc:  # offline, not cached, gated, no such repo: all mean "not available"
+                raise CheckpointError(
+                    f"{self.what(role)}: cannot get {filename} of hub repo {ref!r} ({type(exc).__name__}); "
+                    "download it where the hub is reachable and point the spec at the file"
+                ) from exc
+        path = Path(ref)
+        return path / filename if path.is_dir() else path
+
     def load_state(self, module: torch.nn.Module, role: str, key: str | None = None, prefix: str = "") -> None:
         """Strictly load a local weight file (safetensors or torch weights_only, never unpickled code)
         into `module`: `obj[key]` when the format wraps the state dict, `prefix` dropped from its keys."""
         _, path = self.weight_ref(role)
+        self.load_state_from(module, Path(path), role, key, prefix)
+
+    def load_state_from(
+        self, module: torch.nn.Module, path: Path, role: str, key: str | None = None, prefix: str = ""
+    ) -> None:
+        """`load_state` from a given file of `role` (one resolved by `weight_file`)."""
         state = select_state_dict(read_tensors(path, self.what(role)), key, path, self.what(role))
         load_into(module, strip_prefix(state, prefix) if prefix else state, path, self.what(role))
+
+    def trained_on(self, dataset: str, image_id: str) -> bool:
+        """Whether the detector was fitted on this image (a project-fitted probe); never scored then."""
+        return False
 
     # --- running --------------------------------------------------------------------------------
     def forward(self, pixels: torch.Tensor, texts: Sequence[str] | None = None) -> torch.Tensor:
@@ -191,7 +230,7 @@ class Detector(ABC):
             tensors = [self.preprocessing.apply(images[i], boxes[i]) for i in idx]
             for shape in dict.fromkeys(t.shape for t in tensors):
                 sub = [j for j, t in zip(idx, tensors, strict=True) if t.shape == shape]
-                pixels = torch.stack([tensors[j - start] for j in sub]).to(self.device)
+                pixels = torch.stack([tensors[j - start] for j in sub]).to(self.device, dtype=self.dtype)
                 sub_texts = [texts[j] for j in sub] if texts is not None else None
                 out[sub] = self.to_probability(self.forward_crops(pixels, sub_texts)).cpu().double().numpy()
         return out

@@ -106,6 +106,9 @@ def read_tensors(path: str | os.PathLike, what: str, safe_globals: Sequence[Any]
             f"trust, use a plugin that supports that format with `allow_pickle: true` in the spec. "
             f"Detail: {str(exc).splitlines()[0]}"
         ) from exc
+    except Exception as exc:  # truncated zip or safetensors, bad header, not a checkpoint at all
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{what}: {p} is not a readable checkpoint (truncated or corrupt?): {detail}") from exc
 
 
 def read_checkpoint(
@@ -131,7 +134,8 @@ def select_state_dict(
     obj: Any, key: str | None, path: str | os.PathLike, what: str
 ) -> dict[str, torch.Tensor]:
     """The tensor mapping of a checkpoint, taken from `obj[key]` when the format wraps it (CNNSpot: 'model')."""
-    if key is not None:
+    # A .safetensors file is always a flat state dict: a wrapper key of the pickle-era format does not apply.
+    if key is not None and not (Path(path).suffix == ".safetensors" and isinstance(obj, Mapping) and key not in obj):
         if not isinstance(obj, Mapping) or key not in obj:
             found = sorted(map(str, obj))[:10] if isinstance(obj, Mapping) else type(obj).__name__
             raise CheckpointError(f"{what}: {path} has no top-level key '{key}' (found: {found})")

@@ -9,6 +9,7 @@ quarantines it and the other images and conditions go on.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -39,6 +40,7 @@ class ConditionedScore:
     fresh: bool  # scored in this call (False: from the cache)
     box: CropBox | None
     error: str | None = None
+    seconds: float = 0.0  # this item's share of its batch's time in the detector (0: not scored here)
 
 
 def condition_cache_key(detector: Detector, image_sha256: str, box: CropBox | None, condition: Condition) -> str:
@@ -84,9 +86,11 @@ def score_conditions(detector: Detector, targets: Sequence[Scorable], store: Ima
                 images.append(image)
             if not part:
                 continue
+            started = time.perf_counter()
             values = detector.score(images, boxes=[p.box for p in part], batch_size=batch_size)
+            share = (time.perf_counter() - started) / len(part)
             for item, value in zip(part, values, strict=True):
-                item.score = float(value)
+                item.score, item.seconds = float(value), share
         for first, *rest in twins.values():
             for twin in rest:
                 twin.score, twin.box, twin.error = first.score, first.box, first.error

@@ -28,12 +28,17 @@ DEFAULT_MAX_TRIES = 100
 
 @dataclass(frozen=True)
 class CropChoice:
-    """The chosen box, the share of the mask it keeps, and how it was found ('center' | 'random' | 'best')."""
+    """The chosen box, the share of the mask it keeps, and how it was found ('center' | 'random' | 'best').
+
+    `fallback` says why the box is not a mask-aware crop that keeps `threshold` of the mask: 'empty_mask'
+    (nothing to keep: the centre box, share NaN) or 'below_threshold' (the best window keeps less).
+    """
 
     box: CropBox
     share: float
     how: str
     tries: int
+    fallback: str | None = None
 
 
 def binarize_mask(mask: np.ndarray) -> np.ndarray:
@@ -104,7 +109,8 @@ def choose_crop_box(
     sums = _window_sums(padded, crop)
     top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
     box = CropBox(int(left) - ox, int(top) - oy, crop, crop, frame)
-    return CropChoice(box, mask_share(mask, box), "best", max_tries + 1)
+    share = mask_share(mask, box)
+    return CropChoice(box, share, "best", max_tries + 1, None if share >= threshold else "below_threshold")
 
 
 def crop_box_for_mask(
@@ -116,11 +122,14 @@ def crop_box_for_mask(
 ) -> CropChoice | None:
     """The mask-aware crop for a detector, from the edit mask at the ORIGINAL image's size.
 
-    The mask goes through the detector's own resize into its frame, where the box is chosen. None when
-    the detector does not crop (NPR, DE-FAKE): it already sees the whole image.
+    `mask` is the raw mask (any values: 0/1, 0/255, soft); it is binarized by the one rule of `masks`
+    (above half its maximum), then goes through the detector's own resize into its frame, where the box
+    is chosen. None when the detector does not crop (NPR, DE-FAKE): it already sees the whole image.
     """
     if not preprocessing.movable_crop:  # no crop, or crops fixed by the paper (B-Free's five)
         return None
     frame_mask = preprocessing.frame_mask(binarize_mask(mask))
     center = preprocessing.center_box((frame_mask.shape[1], frame_mask.shape[0]))
+    if not frame_mask.any():  # nothing to keep: the centre crop, and the row says why
+        return CropChoice(center, float("nan"), "center", 0, "empty_mask")
     return choose_crop_box(frame_mask, preprocessing.crop, threshold, seed, max_tries, center)

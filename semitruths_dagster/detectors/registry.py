@@ -18,12 +18,14 @@ import yaml
 from ..config import build_section, typed
 from .base import Detector
 from .plugins import DETECTOR_PLUGINS
-from .spec import NAME_RE, NOT_YAML_KEYS, DetectorSpec, SpecError
+from .spec import NAME_RE, NOT_YAML_KEYS, DetectorSpec, SpecError, parse_digests, parse_golden
 
 
-def build_detector(spec: DetectorSpec, device: str | torch.device = "cpu") -> Detector:
-    """The loaded detector of a validated spec."""
-    return DETECTOR_PLUGINS[spec.plugin](spec, device=device)
+def build_detector(
+    spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> Detector:
+    """The loaded detector of a validated spec, its weights on `device` in `dtype`."""
+    return DETECTOR_PLUGINS[spec.plugin](spec, device=device, dtype=dtype)
 
 
 def random_spec(
@@ -118,6 +120,8 @@ def validate_spec(
         weights={str(k): str(v) for k, v in spec.weights.items()},
         options=dict(spec.options),
         threshold=None if spec.threshold is None else float(spec.threshold),
+        sha256=parse_digests(source, spec.sha256, spec.weights, base_dir),
+        golden=parse_golden(source, spec.golden),
         source=None if source is None else str(source),
         base_dir=None if base_dir is None else str(base_dir),
     )

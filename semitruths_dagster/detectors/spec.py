@@ -13,6 +13,10 @@ A spec names a detector and says which plugin runs it, with which weights and op
     random_weights: false          # true for random-weight stand-ins: flagged on every prediction
     allow_pickle: false            # true only for checkpoints that are pickled modules (runs their code)
     description: "..."             # optional
+    sha256:                        # optional: role -> digest of the local weight file (or folder, see verify.py)
+      head: 4771007457...
+    golden:                        # optional: images with the P(fake) the authors' code gives them
+      - {image: golden/fake.png, p_fake: 0.973, tolerance: 0.01}
 
 Validation (`registry.validate_spec`, which knows the plugins) raises `SpecError`s that name the file and the key (`detectors/ufd.yaml: key 'weights.head':
 ...`), so a user can fix the file without reading code.
@@ -29,6 +33,16 @@ from ..config import typed
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 NOT_YAML_KEYS = ("source", "base_dir")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class GoldenImage:
+    """An image and the P(fake) the detector must give it, within `tolerance`."""
+
+    image: str  # absolute, or relative to the spec's folder
+    p_fake: float
+    tolerance: float
 
 
 class SpecError(ValueError):
@@ -53,6 +67,8 @@ class DetectorSpec:
     random_weights: bool = typed((bool,), "true or false", default=False)
     allow_pickle: bool = typed((bool,), "true or false", default=False)
     description: str = typed((str,), "a string", default="")
+    sha256: dict[str, str] = typed((dict,), "a mapping of weight role -> sha256 hex digest", default_factory=dict)
+    golden: tuple[GoldenImage, ...] = typed((list, tuple), "a list of {image, p_fake, tolerance}", default=())
     source: str | None = None  # the YAML file it came from (not a YAML key)
     base_dir: str | None = None  # folder that relative weight paths are relative to (not a YAML key)
 
@@ -71,4 +87,45 @@ class DetectorSpec:
             out["threshold"] = self.threshold
         if self.description:
             out["description"] = self.description
+        if self.sha256:
+            out["sha256"] = dict(self.sha256)
+        if self.golden:
+            out["golden"] = [dict(g.__dict__) for g in self.golden]
         return out
+
+
+def parse_digests(source: Any, data: dict[str, Any], weights: dict[str, str], base_dir: Any) -> dict[str, str]:
+    """The `sha256` mapping, checked: known local roles, 64 hex digits."""
+    from .checkpoints import resolve_weight_ref
+
+    for role, digest in data.items():
+        key = f"sha256.{role}"
+        if role not in weights:
+            raise SpecError(source, key, f"no weight role {role!r} in this spec (roles: {sorted(weights)})")
+        if not isinstance(digest, str) or not SHA256_RE.match(digest.lower()):
+            raise SpecError(source, key, f"{digest!r} is not 64 hex digits")
+        if resolve_weight_ref(weights[role], base_dir)[0] == "hub":
+            raise SpecError(source, key, "digests apply to local files; download the hub weights (or run "
+                            "`semitruths detector convert`) and point the spec at the local copy")
+    return {str(k): str(v).lower() for k, v in data.items()}
+
+
+def parse_golden(source: Any, data: Any) -> tuple[GoldenImage, ...]:
+    """The `golden` list, checked: each {image, p_fake, tolerance}, numbers in [0, 1], no '..' in paths."""
+    out = []
+    for i, item in enumerate(data):
+        key = f"golden[{i}]"
+        if isinstance(item, GoldenImage):
+            item = dict(item.__dict__)
+        if not isinstance(item, dict) or set(item) != {"image", "p_fake", "tolerance"}:
+            raise SpecError(source, key, f"needs exactly image, p_fake, tolerance (got {item!r})")
+        if not isinstance(item["image"], str):
+            raise SpecError(source, f"{key}.image", f"expected a path relative to the spec, got {item['image']!r}")
+        if ".." in Path(item["image"]).parts:
+            raise SpecError(source, f"{key}.image", "must not contain '..' (relative paths stay inside the spec's folder)")
+        for name in ("p_fake", "tolerance"):
+            value = item[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+                raise SpecError(source, f"{key}.{name}", f"{value!r} is not a number in [0, 1]")
+        out.append(GoldenImage(item["image"], float(item["p_fake"]), float(item["tolerance"])))
+    return tuple(out)

@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from .bootstrap import confusion_intervals, ranking_intervals, recall_intervals
+from .bootstrap import (
+    cluster_bootstrap,
+    confusion_intervals,
+    make_clusters,
+    ranking_intervals,
+    recall_intervals,
+)
 from .classification import as_inputs, threshold_metrics
 from .groups import Categorical, Table, breakdown, encode_attributes, pair_categorical, ranked_pairs
 from .ranking import (
@@ -98,9 +104,22 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def _with_intervals(table: Table, level: float) -> Table:
+def _with_intervals(table: Table, level: float, min_count: int) -> Table:
+    """Wilson intervals, and whether the group has enough fakes to be ranked (shown either way)."""
     lo, hi = recall_intervals(table["detected"], table["n_fake"], level)
-    return {**table, "recall_lo": lo, "recall_hi": hi}
+    return {**table, "recall_lo": lo, "recall_hi": hi, "ranked": np.asarray(table["n_fake"]) >= min_count}
+
+
+def interval_note(clustered: bool, n_boot: int, level: float, min_count: int, n_clusters: int) -> str:
+    """How the intervals were computed, in words, for the report."""
+    head = (f"{level:.0%} percentile intervals from {n_boot} cluster-bootstrap resamples of the {n_clusters} "
+            "source images (each image drawn with its real row and all its edits; drawn within strata of "
+            "images with reals only, edits only, or both); the calibrated threshold is chosen again inside "
+            "every resample") if clustered else (
+            f"{level:.0%} percentile intervals from {n_boot} row-bootstrap resamples (rows treated as independent: "
+            "no source image was given, so intervals are too narrow when edits share an image)")
+    return (f"{head}. Group recalls: Wilson score intervals (statsmodels), treating a group's edits as "
+            f"independent; groups with fewer than {min_count} edited images are shown but not ranked.")
 
 
 def evaluate_detector(
@@ -117,11 +136,15 @@ def evaluate_detector(
     level: float = 0.95,
     max_bins: int = 1000,
     pair_columns: tuple[str, str] = DEFAULT_PAIR_COLUMNS,
-    min_pair_count: int = 1,
+    min_group_count: int = 20,
+    clusters: Any = None,
 ) -> EvaluationResult:
     """Evaluate one detector's scores. `attributes`: column name -> values (or pre-encoded `Categorical`s,
     see `encode_attributes`, to share the encoding across detectors). The two `pair_columns`, when present,
-    form the directional edit pairs instead of getting breakdowns of their own."""
+    form the directional edit pairs instead of getting breakdowns of their own. `clusters`: the source
+    image of every row (real rows and their edits share it): intervals then come from the cluster
+    bootstrap; without it, from the row bootstrap. Groups (and edit pairs) with fewer than
+    `min_group_count` edited images are reported but not ranked."""
     y, s = as_inputs(y_true, scores)
     cats: dict[str, Categorical] = encode_attributes(attributes or {})
     for name, cat in cats.items():
@@ -139,23 +162,35 @@ def evaluate_detector(
         m = threshold_metrics(y, s, t)
         m["fpr"] = fpr_at(y, s, t)
         metrics[which] = m
-        counts = {c: int(m[c]) for c in ("tp", "fp", "fn", "tn")}
-        intervals[which] = {
-            n: list(v) for n, v in confusion_intervals(counts, n_boot, [seed, k], level).items()
-        }
+        if clusters is None:
+            counts = {c: int(m[c]) for c in ("tp", "fp", "fn", "tn")}
+            intervals[which] = {
+                n: list(v) for n, v in confusion_intervals(counts, n_boot, [seed, k], level).items()
+            }
         predicted = s > t
         breakdowns[which] = {
-            name: _with_intervals(breakdown(y, predicted, cat), level) for name, cat in cats.items()
+            name: _with_intervals(breakdown(y, predicted, cat), level, min_group_count)
+            for name, cat in cats.items()
         }
         if pairs_cat is not None:
-            pairs[which] = _with_intervals(ranked_pairs(y, predicted, pairs_cat, min_pair_count), level)
+            pairs[which] = _with_intervals(ranked_pairs(y, predicted, pairs_cat, min_group_count), level,
+                                           min_group_count)
 
     ranked = ranked_counts(y, s)
     ranking = {
         "roc_auc": float(auc_from_counts(ranked.pos, ranked.neg)),
         "average_precision": float(ap_from_counts(ranked.pos, ranked.neg)),
     }
-    rank_iv = ranking_intervals(binned_counts(ranked, max_bins), n_boot, [seed, 100], level)
+    if clusters is None:
+        rank_iv = ranking_intervals(binned_counts(ranked, max_bins), n_boot, [seed, 100], level)
+        n_clusters = int(y.size)
+    else:
+        grouped = make_clusters(y, clusters)
+        n_clusters = grouped.n
+        boot, rank_iv = cluster_bootstrap(
+            y, s, grouped, {w: thresholds[w] for w in metrics}, target_fpr=target_fpr, n_boot=n_boot,
+            seed=seed, level=level, max_bins=max_bins)
+        intervals = {w: {n: list(v) for n, v in iv.items()} for w, iv in boot.items()}
     fpr, tpr, _ = roc_curve_points(ranked)
     precision, recall = pr_curve_points(ranked)
     fpr, tpr = thin_curve(fpr, tpr)
@@ -184,5 +219,9 @@ def evaluate_detector(
             "level": level,
             "max_bins": max_bins,
             "rule": "fake iff score > threshold",
+            "interval_method": "cluster_bootstrap" if clusters is not None else "row_bootstrap",
+            "group_interval_method": "wilson",
+            "min_group_count": min_group_count,
+            "intervals": interval_note(clusters is not None, n_boot, level, min_group_count, n_clusters),
         },
     )

@@ -100,14 +100,16 @@ def pair_categorical(original: Categorical, perturbed: Categorical, sep: str = "
 def ranked_pairs(
     y_true: np.ndarray, predicted_fake: np.ndarray, pairs: Categorical, min_count: int = 1
 ) -> Table:
-    """Directional edits among fakes ranked by recall, lowest (hardest to detect) first; ties: more rows first."""
+    """Directional edits among fakes, lowest recall (hardest to detect) first; ties: more rows first.
+    Pairs with fewer than `min_count` fakes are listed after the ranked ones, with rank 0 (not ranked)."""
     fake = np.asarray(y_true).astype(bool)
     table = breakdown(
         fake[fake], np.asarray(predicted_fake)[fake], Categorical(pairs.codes[fake], pairs.categories)
     )
     n = table["n_fake"]
-    keep = np.flatnonzero(n >= max(min_count, 1))
-    order = keep[np.lexsort((-n[keep], table["recall"][keep]))]
-    out: Table = {"rank": np.arange(1, order.size + 1), "pair": table["value"][order]}
+    enough = n >= max(min_count, 1)
+    order = np.lexsort((-n, table["recall"], ~enough))  # ranked first, then the small ones
+    rank = np.where(enough[order], np.cumsum(enough[order]), 0)
+    out: Table = {"rank": rank, "pair": table["value"][order]}
     out.update({c: table[c][order] for c in ("n_fake", "detected", "recall")})
     return out

@@ -79,6 +79,8 @@ def render_html(result: EvaluationResult, figures: dict[str, Path] | None = None
         f"{result.settings.get('level', 0.95):.0%} bootstrap, {result.settings.get('n_boot')} resamples, "
         f"seed {result.settings.get('seed')}.</p>"
     )
+    if result.settings.get("intervals"):
+        parts.append(f"<p>How the intervals were computed: {html.escape(result.settings['intervals'])}</p>")
     rank = {
         "metric": ["ROC-AUC", "average precision"],
         "value": [result.ranking["roc_auc"], result.ranking["average_precision"]],

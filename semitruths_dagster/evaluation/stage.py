@@ -14,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ..methods import INPAINTING, INSTRUCTION
 from ..metrics.bins_stage import scene_bins
 from ..provenance import code_version, utc_now
 from ..sources.released_edits import released_bins
+from ..storage.location import read_text
+from .caption_edits import changed_words
 from .evaluate import EvaluationResult, evaluate_detector
 from .leaderboard import leaderboard
 from .plots import make_figures
@@ -70,11 +73,20 @@ def attribute_frame(predictions: pl.DataFrame, generations: pl.DataFrame, bins: 
 
 
 def _edit_attributes(edits: pl.DataFrame) -> pl.DataFrame:
-    inpainting = pl.col("method") == "inpainting"
+    """Edit attributes; the directional edit is the label pair (inpainting) or the changed words of the
+    caption (prompt-based editing, `caption_edits.changed_words`); none for instruction edits (the row
+    holds the instruction, not the perturbed text)."""
     noise = pl.col("random_weights") if "random_weights" in edits.columns else pl.lit(None, pl.Boolean)
-    return edits.select("generation_id", *EDIT_COLUMNS, original_label=pl.when(inpainting).then(pl.col("original_text")),
-                        perturbed_label=pl.when(inpainting).then(pl.col("prompt")),
-                        edit_random_weights=noise.cast(pl.Boolean))
+    originals, perturbed = [], []
+    for method, text, prompt in edits.select("method", "original_text", "prompt").iter_rows():
+        if method == INSTRUCTION:  # its prompt is the instruction, not a perturbed label or caption
+            pair: tuple[str | None, str | None] = (None, None)
+        else:
+            pair = (text, prompt) if method == INPAINTING else changed_words(text, prompt)
+        originals.append(pair[0])
+        perturbed.append(pair[1])
+    return edits.select("generation_id", *EDIT_COLUMNS, edit_random_weights=noise.cast(pl.Boolean)).with_columns(
+        original_label=pl.Series(originals, dtype=pl.Utf8), perturbed_label=pl.Series(perturbed, dtype=pl.Utf8))
 
 
 def _bin_columns(frame: pl.DataFrame) -> list[str]:
@@ -88,13 +100,15 @@ def evaluate(frame: pl.DataFrame, detector: str, version: str, random_weights: b
     """The evaluation row of one detector; writes result JSON, figures and HTML report to `out_dir`."""
     skip = {"cache_key", "detector", "detector_version", "plugin", "label", "image_kind", "image_id",
             "generation_id", "image_sha256", "score", "threshold", "predicted_fake", "random_weights",
-            "preprocessing", "crop_box", "crop_mask_share", "reused_from_cache", "code_version", "created_at",
-            "edit_random_weights"}
+            "preprocessing", "crop_box", "crop_mask_share", "crop_source", "crop_fallback", "condition", "control",
+            "reused_from_cache", "images_per_s", "code_version", "created_at", "edit_random_weights"}
     attributes = {c: np.asarray(frame[c].to_list(), dtype=object) for c in frame.columns if c not in skip}
     result = evaluate_detector(
         frame["label"].to_numpy(), frame["score"].to_numpy(), attributes, detector=detector,
         random_weights=random_weights, threshold=threshold, target_fpr=target_fpr, n_boot=n_boot, seed=seed,
         pair_columns=("original_label", "perturbed_label"),
+        # Cluster bootstrap by source image: a real image and all its edits share (dataset, image_id).
+        clusters=(frame["dataset"] + "/" + frame["image_id"]).to_list(),
     )
     # Edits made by random-weight generators are noise: the report says so first, like random detectors.
     if "edit_random_weights" in frame.columns:
@@ -122,7 +136,7 @@ def _finite(value):
 
 def leaderboard_rows(result_paths: list[str]) -> tuple[list[dict], list[EvaluationResult]]:
     """One row per evaluated detector, best ROC-AUC first, from the stored results."""
-    results = [EvaluationResult.from_dict(json.loads(Path(p).read_text())) for p in result_paths]
+    results = [EvaluationResult.from_dict(json.loads(read_text(p))) for p in result_paths]
     table = leaderboard(results) if results else {}
     rows = [{k: _finite(table[k][i]) for k in table} for i in range(len(results))]
     return rows, results

@@ -1,20 +1,22 @@
-"""Generations: inpainting and prompt-to-prompt editing across the paper's diffusion models (no Dagster).
+"""Generations: inpainting, prompt-to-prompt and instruction editing across diffusion models (no Dagster).
 
 `resolve_generator(name, profile, overrides, tiny_root)` -> `hub.ModelRef`; `load_pipeline(ref, method,
-settings)` -> `LoadedPipeline` (cached per process); `inpaint(loaded, items)` and `edit(loaded, items)`
-yield `GenerationResult`s.
+settings)` -> `LoadedPipeline` (cached per process); `inpaint(loaded, items)`, `edit(loaded, items)` and
+`instruct(loaded, items)` yield `GenerationResult`s.
 """
 
 from .acceleration import ATTENTION_CHOICES, peak_memory
 from .clip_tokenizer import clip_tokenizer
 from .families import FAMILIES, Family
 from .inpaint import InpaintItem, inpaint
+from .instruct import InstructItem, instruct
 from .loading import LoadedPipeline, clear_pipeline_cache, load_pipeline
 from .p2p import EditItem, P2PParams, edit
 from .registry import (
     GENERATION_TINY_VERSION,
     GENERATORS,
     INPAINTING,
+    INSTRUCTION,
     METHODS,
     P2P,
     PAPER_GENERATORS,
@@ -35,6 +37,7 @@ __all__ = [
     "GENERATION_TINY_VERSION",
     "GENERATORS",
     "INPAINTING",
+    "INSTRUCTION",
     "METHODS",
     "P2P",
     "PAPER_GENERATORS",
@@ -43,6 +46,7 @@ __all__ = [
     "GenerationResult",
     "GeneratorSpec",
     "InpaintItem",
+    "InstructItem",
     "LoadedPipeline",
     "P2PParams",
     "clear_pipeline_cache",
@@ -52,6 +56,7 @@ __all__ = [
     "generator_spec",
     "generators_for",
     "inpaint",
+    "instruct",
     "is_black",
     "load_pipeline",
     "peak_memory",

@@ -24,8 +24,10 @@ ATTENTION_CHOICES = ("sdpa", "eager", "xformers", *SDPA_KERNELS, "backend:<name>
 
 
 def denoisers(pipe: Any) -> list[Any]:
-    """The attention-heavy models of a pipeline (UNet; the prior transformer of a combined pipeline)."""
-    return [m for m in (getattr(pipe, "unet", None), getattr(pipe, "prior_prior", None)) if m is not None]
+    """The attention-heavy models of a pipeline (UNet or diffusion transformer; the prior transformer of a
+    combined pipeline)."""
+    names = ("unet", "transformer", "prior_prior")
+    return [m for m in (getattr(pipe, n, None) for n in names) if m is not None]
 
 
 def apply_attention(pipe: Any, attention: str) -> None:
@@ -62,8 +64,9 @@ def attention_context(attention: str) -> contextlib.AbstractContextManager:
 
 
 def compile_denoiser(pipe: Any, mode: str | None) -> None:
-    """torch.compile the UNet in place (compiles lazily, on the first call)."""
-    pipe.unet = torch.compile(pipe.unet, mode=mode)
+    """torch.compile the UNet (or diffusion transformer) in place (compiles lazily, on the first call)."""
+    name = "unet" if getattr(pipe, "unet", None) is not None else "transformer"
+    setattr(pipe, name, torch.compile(getattr(pipe, name), mode=mode))
 
 
 def place(pipe: Any, device: torch.device, cpu_offload: bool) -> None:
@@ -91,3 +94,8 @@ def peak_memory(device: torch.device) -> Iterator[dict]:
 
         out["peak_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         out["kind"] = "process_max_rss"
+
+
+def gpu_peak_mb(measured: dict) -> float | None:
+    """The GPU peak of a `peak_memory` block in MiB; None off the GPU (a process RSS is not that)."""
+    return measured["peak_bytes"] / 2**20 if measured.get("kind") == "cuda_max_allocated" else None

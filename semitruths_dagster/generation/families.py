@@ -1,13 +1,15 @@
 """Per-architecture facts of the diffusion models: a new family is one entry of `FAMILIES`.
 
-A family says how to build its tiny random-weight stand-in, which call arguments diffusers defaults to
-that every result records even when left unset (inpainting strength, Kandinsky's prior), and optionally
-how to build it at full size with random weights for benchmarks. A generator (`registry.GENERATORS`)
-names its family and its own working size, steps and guidance.
+A family says which diffusers pipeline class loads it for each method it supports (None: diffusers' auto
+pipeline), how to build its tiny random-weight stand-in, which call arguments diffusers defaults to that
+every result records even when left unset (strength, Kandinsky's prior, true CFG, image guidance, ...),
+and optionally how to build it at full size with random weights for benchmarks. A generator
+(`registry.GENERATORS`) names its family and its own working size, steps and guidance.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +28,14 @@ class Family:
     """One architecture.
 
     build_tiny: (build folder, final folder) -> builds the tiny random-weight pipeline in the hub layout.
-    call_defaults: call arguments passed and recorded explicitly (diffusers' __call__ defaults: inpainting
-        strength, Kandinsky's prior); keys are this project's names, mapped by `CALL_KEYWORDS`.
+    call_defaults: call arguments passed and recorded explicitly: diffusers' __call__ defaults unless a
+        comment says otherwise (keys are this project's names, mapped to diffusers' keyword by
+        `CALL_KEYWORDS`).
+    pipelines: method -> diffusers pipeline class name (None: AutoPipelineForInpainting for inpainting,
+        StableDiffusionPipeline for p2p).
+    guidance_keyword: the __call__ keyword the recorded `guidance` goes to (Qwen-Image: true CFG).
+    negative_default: the negative prompt used when an item has none (Qwen-Image's true CFG needs one).
+    large: transformer of several billion parameters: bf16 on a GPU (fp16 overflows in their activations).
     refresh_tiny: fix-up of an existing tiny folder (Kandinsky re-points its model card at the prior
         after the cache folder moved).
     full: (device, method) -> the full-size random-weight pipeline for benchmarks (None: not provided).
@@ -36,46 +44,37 @@ class Family:
     name: str
     build_tiny: TinyBuilder
     call_defaults: Mapping[str, Any] = field(default_factory=dict)
+    pipelines: Mapping[str, str | None] = field(default_factory=lambda: {"inpainting": None})
+    guidance_keyword: str = "guidance_scale"
+    negative_default: str | None = None
+    large: bool = False
     refresh_tiny: Callable[[Path], None] | None = None
     full: Callable[[Any, str], Any] | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "pipelines", MappingProxyType(dict(self.pipelines)))
         object.__setattr__(self, "call_defaults", MappingProxyType(dict(self.call_defaults)))
 
 
 # Our name -> the diffusers __call__ keyword.
-CALL_KEYWORDS = {"strength": "strength", "prior_steps": "prior_num_inference_steps",
-                 "prior_guidance": "prior_guidance_scale"}
+CALL_KEYWORDS = {
+    "strength": "strength",
+    "prior_steps": "prior_num_inference_steps",
+    "prior_guidance": "prior_guidance_scale",
+    "image_guidance": "image_guidance_scale",
+    "max_sequence_length": "max_sequence_length",
+    "auto_resize": "_auto_resize",
+}
 
 
-def _sd1(tmp: Path, target: Path) -> Any:
-    from .tiny_sd import build_sd1
+def _tiny(module: str, function: str, **kwargs: Any) -> TinyBuilder:
+    """A lazy builder `module.function(build folder, **kwargs)`: the tiny-model modules import diffusers /
+    transformers only when a build runs."""
 
-    return build_sd1(tmp, in_channels=4)  # the hub's sd14 / sd15 / openjourney are text-to-image checkpoints
+    def build(tmp: Path, target: Path) -> Any:
+        return getattr(importlib.import_module(f"{__package__}.{module}"), function)(tmp, **kwargs)
 
-
-def _sd1_inpainting(tmp: Path, target: Path) -> Any:
-    from .tiny_sd import build_sd1
-
-    return build_sd1(tmp, in_channels=9)
-
-
-def _sdxl(tmp: Path, target: Path) -> Any:
-    from .tiny_sd import build_sdxl_inpaint
-
-    return build_sdxl_inpaint(tmp)
-
-
-def _sd1_full(device: Any, method: str) -> Any:
-    from .full_random import full_sd1
-
-    return full_sd1(device, p2p=method == "p2p")
-
-
-def _sdxl_full(device: Any, method: str) -> Any:
-    from .full_random import full_sdxl_inpaint
-
-    return full_sdxl_inpaint(device)
+    return build
 
 
 def _kandinsky22(tmp: Path, target: Path) -> Any:
@@ -90,18 +89,55 @@ def _kandinsky22_refresh(folder: Path) -> None:
     refresh_model_card(folder)
 
 
+def _sd1_full(device: Any, method: str) -> Any:
+    from .full_random import full_sd1
+
+    return full_sd1(device, p2p=method == "p2p")
+
+
+def _sdxl_full(device: Any, method: str) -> Any:
+    from .full_random import full_sdxl_inpaint
+
+    return full_sdxl_inpaint(device)
+
+
+# diffusers' SD3 inpainting defaults to strength 0.6, which keeps much of the original inside the mask; the
+# paper's inpainting regenerates the masked region from noise (strength 1), so SD 3.5 does too.
+_SD3 = {"strength": 1.0, "max_sequence_length": 256}
+# Qwen-Image is not guidance-distilled: its guidance is true classifier-free guidance with a blank negative.
+_QWEN = {"guidance_keyword": "true_cfg_scale", "negative_default": " ", "large": True}
+
 FAMILIES: Registry[Family] = Registry("generator family", Family, {
     f.name: f
     for f in (
-        # SD 1.x layout: one CLIP text encoder, AutoencoderKL; 4-channel text-to-image UNet.
-        Family("sd1", _sd1, {"strength": 1.0}, full=_sd1_full),
+        # SD 1.x text-to-image checkpoints (sd14, sd15, openjourney): inpainting by latent blending, p2p.
+        Family("sd1", _tiny("tiny_sd", "build_sd1", in_channels=4), {"strength": 1.0},
+               pipelines={"inpainting": None, "p2p": None}, full=_sd1_full),
         # SD 1.x with the 9-channel inpainting UNet (image + mask + masked-image latents).
-        Family("sd1_inpainting", _sd1_inpainting, {"strength": 1.0}),
+        Family("sd1_inpainting", _tiny("tiny_sd", "build_sd1", in_channels=9), {"strength": 1.0}),
         # Two text encoders; diffusers' SDXL inpainting default strength is 0.9999.
-        Family("sdxl", _sdxl, {"strength": 0.9999}, full=_sdxl_full),
+        Family("sdxl", _tiny("tiny_sd", "build_sdxl_inpaint"), {"strength": 0.9999}, full=_sdxl_full),
         # Decoder + prior, MoVQ.
         Family("kandinsky22", _kandinsky22, {"prior_steps": 25, "prior_guidance": 4.0},
                refresh_tiny=_kandinsky22_refresh),
+        # FLUX.1 Fill [dev]: mask and masked image are extra input channels; strength 1 = from noise.
+        Family("flux_fill", _tiny("tiny_flow", "build_flux_fill"), {"strength": 1.0, "max_sequence_length": 512},
+               pipelines={"inpainting": "FluxFillPipeline"}, large=True),
+        # SD 3.5 text-to-image checkpoints: latent blending outside the mask (16-channel transformer).
+        Family("sd35_medium", _tiny("tiny_flow", "build_sd3", variant="medium"), _SD3,
+               pipelines={"inpainting": "StableDiffusion3InpaintPipeline"}, large=True),
+        Family("sd35_large", _tiny("tiny_flow", "build_sd3", variant="large"), _SD3,
+               pipelines={"inpainting": "StableDiffusion3InpaintPipeline"}, large=True),
+        Family("qwen_image", _tiny("tiny_flow", "build_qwen_image_inpaint"), {"strength": 1.0},
+               pipelines={"inpainting": "QwenImageInpaintPipeline"}, **_QWEN),
+        # Instruction editors: the input image conditions the model; no mask goes in.
+        Family("flux_kontext", _tiny("tiny_flow", "build_flux_kontext"),
+               {"max_sequence_length": 512, "auto_resize": False},
+               pipelines={"instruction": "FluxKontextPipeline"}, large=True),
+        Family("qwen_image_edit", _tiny("tiny_flow", "build_qwen_image_edit"),
+               pipelines={"instruction": "QwenImageEditPipeline"}, **_QWEN),
+        Family("instruct_pix2pix", _tiny("tiny_sd", "build_instruct_pix2pix"), {"image_guidance": 1.5},
+               pipelines={"instruction": "StableDiffusionInstructPix2PixPipeline"}),
     )
 })
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .acceleration import attention_context
+from .acceleration import attention_context, gpu_peak_mb, peak_memory
 from .families import CALL_KEYWORDS
 from .loading import LoadedPipeline
 from .registry import INPAINTING, generator_spec
@@ -46,8 +46,9 @@ class InpaintItem:
     prior_guidance: float | None = None
 
 
-def _resolved(item: InpaintItem, generator: str) -> dict[str, Any]:
-    """What runs, with the family's defaults (diffusers' call defaults) filled in, so it is recorded."""
+def resolved_call(item: Any, generator: str) -> dict[str, Any]:
+    """Steps, guidance, working size and the family's recorded call arguments of one item (an item field
+    that is set wins over the generator's / family's default)."""
     spec = generator_spec(generator)
     out: dict[str, Any] = {
         "steps": item.steps if item.steps is not None else spec.default_steps,
@@ -55,7 +56,7 @@ def _resolved(item: InpaintItem, generator: str) -> dict[str, Any]:
         "size": as_size(item.size if item.size is not None else spec.default_size),
     }
     for key, default in spec.facts.call_defaults.items():
-        value = getattr(item, key)
+        value = getattr(item, key, None)
         out[key] = value if value is not None else default
     return out
 
@@ -67,7 +68,7 @@ def _batches(
     batch: list[InpaintItem] = []
     params: dict[str, Any] | None = None
     for item in items:
-        p = {**_resolved(item, generator), "has_negative": item.negative_prompt is not None}
+        p = {**resolved_call(item, generator), "has_negative": item.negative_prompt is not None}
         if batch and (p != params or len(batch) >= batch_size):
             yield params, batch  # type: ignore[misc]
             batch = []
@@ -88,13 +89,26 @@ def _call_kwargs(loaded: LoadedPipeline, params: dict[str, Any], batch: list[Inp
         "height": h,
         "width": w,
         "num_inference_steps": params["steps"],
-        "guidance_scale": params["guidance"],
         "generator": [torch.Generator("cpu").manual_seed(int(it.seed)) for it in batch],
     }
-    if params["has_negative"]:
-        kwargs["negative_prompt"] = [it.negative_prompt for it in batch]
-    kwargs |= {CALL_KEYWORDS[k]: params[k] for k in generator_spec(loaded.generator).facts.call_defaults}
+    return kwargs | family_kwargs(loaded, params, batch)
+
+
+def family_kwargs(loaded: LoadedPipeline, params: dict[str, Any], batch: list[Any]) -> dict[str, Any]:
+    """Guidance under the family's keyword, negative prompts, and the family's recorded call arguments."""
+    fam = generator_spec(loaded.generator).facts
+    kwargs: dict[str, Any] = {fam.guidance_keyword: params["guidance"]}
+    negatives = [it.negative_prompt if it.negative_prompt is not None else fam.negative_default for it in batch]
+    if any(n is not None for n in negatives):
+        kwargs["negative_prompt"] = negatives
+    kwargs |= {CALL_KEYWORDS[k]: params[k] for k in fam.call_defaults}
     return kwargs
+
+
+def negative_prompt(loaded: LoadedPipeline, item: Any) -> str | None:
+    """The negative prompt an item ran with (its own, or the family's default)."""
+    default = generator_spec(loaded.generator).facts.negative_default
+    return item.negative_prompt if item.negative_prompt is not None else default
 
 
 def _scheduler_name(pipe: Any) -> str:
@@ -113,10 +127,12 @@ def inpaint(
     settings = settings or loaded.settings
     for params, batch in _batches(items, loaded.generator, settings.batch_size):
         kwargs = _call_kwargs(loaded, params, batch)
-        start = time.perf_counter()
-        with torch.inference_mode(), attention_context(loaded.settings.attention):
-            out = loaded.pipe(**kwargs)
-        elapsed = (time.perf_counter() - start) / len(batch)
+        with peak_memory(loaded.device) as measured:
+            start = time.perf_counter()
+            with torch.inference_mode(), attention_context(loaded.settings.attention):
+                out = loaded.pipe(**kwargs)
+            elapsed = (time.perf_counter() - start) / len(batch)
+        peak = gpu_peak_mb(measured)
         nsfw = getattr(out, "nsfw_content_detected", None)
         extra = {k: params[k] for k in generator_spec(loaded.generator).facts.call_defaults}
         extra["mask_binarized_by_pipeline"] = True
@@ -134,7 +150,7 @@ def inpaint(
                 hub_id=loaded.ref.hub_id,
                 random_weights=loaded.random_weights,
                 prompt=item.prompt,
-                negative_prompt=item.negative_prompt,
+                negative_prompt=negative_prompt(loaded, item),
                 seed=int(item.seed),
                 steps=params["steps"],
                 guidance=float(params["guidance"]),
@@ -149,5 +165,6 @@ def inpaint(
                 dtype=str(loaded.dtype).removeprefix("torch."),
                 batch_size=len(batch),
                 elapsed_s=elapsed,
+                peak_gpu_memory_mb=peak,
                 params=dict(extra),
             )

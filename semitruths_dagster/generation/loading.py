@@ -24,6 +24,12 @@ from .settings import DeviceSettings
 from .tiny import ensure_tiny_generator
 
 
+def _unavailable(ref: ModelRef, cause: BaseException | str) -> ModelUnavailableError:
+    """The error naming the generator's licence, and whether its hub id is gated."""
+    spec = generator_spec(ref.generator)
+    return ModelUnavailableError(ref, cause, licence=spec.licence, gated=spec.gated and ref.ref == spec.hub_id)
+
+
 @dataclass
 class LoadedPipeline:
     """A pipeline ready to run, with everything a result must record about it."""
@@ -60,17 +66,20 @@ def _check_available(ref: ModelRef) -> None:
         return
     if not ref.is_hub:
         if not (Path(ref.ref) / "model_index.json").is_file():
-            raise ModelUnavailableError(ref, "no model_index.json in that directory")
+            raise _unavailable(ref, "no model_index.json in that directory")
         return
-    if _offline():
+    spec = generator_spec(ref.generator)
+    gated = spec.gated and ref.ref == spec.hub_id
+    if _offline() or gated:  # a gated model fails at once, online too, unless already downloaded
         from huggingface_hub import try_to_load_from_cache
 
         found = try_to_load_from_cache(ref.ref, "model_index.json", revision=ref.revision)
         if not isinstance(found, str):
-            raise ModelUnavailableError(ref, "not in the local hub cache")
+            raise _unavailable(ref, "gated and not in the local hub cache" if gated else "not in the local hub cache")
 
 
 def _from_pretrained(ref: ModelRef, method: str, dtype: torch.dtype) -> Any:
+    import diffusers
     from diffusers import AutoPipelineForInpainting, StableDiffusionPipeline
     from diffusers.utils import deprecation_utils
 
@@ -79,6 +88,9 @@ def _from_pretrained(ref: ModelRef, method: str, dtype: torch.dtype) -> Any:
     kwargs: dict[str, Any] = {dtype_key: dtype, "use_safetensors": True}
     if ref.is_hub and ref.revision:
         kwargs["revision"] = ref.revision
+    pipeline = generator_spec(ref.generator).facts.pipelines.get(method)
+    if pipeline is not None:  # the family's own pipeline class (FLUX, SD 3.5, Qwen-Image, instruction editors)
+        return getattr(diffusers, pipeline).from_pretrained(ref.ref, **kwargs)
     if method == INPAINTING:
         return AutoPipelineForInpainting.from_pretrained(ref.ref, **kwargs)
     # Prompt-to-prompt decodes latents itself: the safety checker is never run, so it is not loaded.
@@ -107,22 +119,29 @@ def _load(ref: ModelRef, method: str, settings: DeviceSettings) -> LoadedPipelin
         ensure_tiny_generator(Path(ref.ref).parent, ref.generator)
     _check_available(ref)
     device, dtype = settings.torch_device(), settings.torch_dtype()
+    spec = generator_spec(ref.generator)
+    if settings.dtype == "auto" and device.type == "cuda" and spec.large:
+        dtype = torch.bfloat16  # large transformers overflow in fp16; they are published in bf16
     try:
         with quiet_progress():
             pipe = _from_pretrained(ref, method, dtype)
     except (OSError, ValueError, RuntimeError) as exc:  # not cached, unreachable, or a bad folder
-        raise ModelUnavailableError(ref, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        raise _unavailable(ref, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
     pipe.set_progress_bar_config(disable=True)
     notes: list[str] = []
+    if spec.scheduler:
+        import diffusers
+
+        pipe.scheduler = getattr(diffusers, spec.scheduler).from_config(pipe.scheduler.config)
     # Prompt-to-prompt calls the VAE and UNet directly (and differentiates through the UNet), which
     # offload hooks do not support; an SD 1.x UNet fits on any GPU that runs it anyway.
-    offload = settings.cpu_offload and method == INPAINTING
+    offload = settings.cpu_offload and method != P2P
     place(pipe, device, offload)
     if settings.cpu_offload and (device.type != "cuda" or not offload):
         notes.append("cpu_offload ignored: " + ("not on a GPU" if device.type != "cuda" else "p2p"))
     apply_attention(pipe, settings.attention)
     compiled = False
-    if settings.compile_unet and method == INPAINTING:
+    if settings.compile_unet and method != P2P:
         compile_denoiser(pipe, settings.compile_mode)
         compiled = True
     elif settings.compile_unet:

@@ -52,6 +52,7 @@ class GenerationResult:
     dtype: str
     batch_size: int
     elapsed_s: float
+    peak_gpu_memory_mb: float | None = None  # peak allocated GPU memory of the call (None off the GPU)
     params: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
 

@@ -15,14 +15,16 @@ from dataclasses import asdict, dataclass, field, replace
 
 import polars as pl
 
+from ..prompts.instructions import Instruction, instruction_for, write_with_llm
 from ..prompts.records import derive_seed, request_id
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore, TableStore
 from ..storage.resumable import ResumablePartition
 from .inpaint import InpaintItem, inpaint
+from .instruct import InstructItem, instruct
 from .loading import LoadedPipeline
 from .p2p.edit import EditItem, P2PParams, edit
-from .registry import INPAINTING, METHODS, P2P, PAPER_GENERATORS, generator_spec
+from .registry import INPAINTING, INSTRUCTION, METHODS, P2P, PAPER_GENERATORS, generator_spec
 from .results import GenerationResult
 
 TABLE = "generations"
@@ -34,7 +36,8 @@ SCHEMA: dict[str, pl.DataType] = {
     "working_size": pl.List(pl.Int32), "output_size": pl.List(pl.Int32), "image_path": pl.Utf8,
     "image_sha256": pl.Utf8, "black": pl.Boolean, "nsfw_flagged": pl.Boolean, "safety_checker": pl.Boolean,
     "random_weights": pl.Boolean, "model_ref": pl.Utf8, "hub_id": pl.Utf8, "device": pl.Utf8, "dtype": pl.Utf8,
-    "batch_size": pl.Int32, "elapsed_s": pl.Float64, "params": pl.Utf8, "code_version": pl.Utf8,
+    "batch_size": pl.Int32, "elapsed_s": pl.Float64, "peak_gpu_memory_mb": pl.Float64, "params": pl.Utf8,
+    "code_version": pl.Utf8,
     # p2p only (null for inpainting): the dtype of inversion + null-text optimisation, and the mean squared
     # error between the source branch sampled back from the inverted noise and the image's latents.
     "inversion_dtype": pl.Utf8, "reconstruction_latent_mse": pl.Float64,
@@ -50,12 +53,14 @@ class GenerationParams:
     overrides: dict[str, str] = field(default_factory=dict)  # generator -> hub id[@revision] or local dir
     generators: tuple[str, ...] = PAPER_GENERATORS
     methods: tuple[str, ...] = METHODS
-    steps: int | None = None  # None: each generator's default (50; Kandinsky 2.2: 100)
-    guidance: float | None = None  # None: each generator's default (7.5; Kandinsky 2.2: 4.0)
-    size: int | None = 512  # working size (the paper's images are 512 px); None: the pipeline's default
+    steps: int | None = None  # None: each generator's default (registry: 50; Kandinsky 2.2: 100; ...)
+    guidance: float | None = None  # None: each generator's default (7.5; Kandinsky 2.2: 4.0; FLUX Fill 30)
+    size: int | None = None  # working size; None: each generator's default (512; SDXL, FLUX, SD 3.5: 1024)
     chunk_size: int = 4  # items committed together
     only_kept: bool = True  # only requests that passed prompt_filters
+    max_per_method: int | None = None  # at most N edits per method and partition (table order): the demo
     p2p: dict = field(default_factory=dict)  # P2PParams fields (null_inner_steps, cross_replace_steps, ...)
+    instruction_backend: str = "template"  # template | llm (role `llm` writes each instruction)
     # Settings that replace the above under the tiny profile: random weights make noise at any setting.
     tiny: dict = field(default_factory=lambda: {"size": 64, "steps": 10, "p2p": {"null_inner_steps": 2}})
 
@@ -64,6 +69,8 @@ class GenerationParams:
         object.__setattr__(self, "methods", tuple(self.methods))
         for name in self.generators:
             generator_spec(name)  # unknown names fail here, with the list of known ones
+        if self.instruction_backend not in ("template", "llm"):
+            raise ValueError(f"generation.instruction_backend must be template or llm, got '{self.instruction_backend}'")
 
     def for_profile(self, profile: str) -> GenerationParams:
         """These parameters with the `tiny` section applied when the tiny profile runs."""
@@ -86,19 +93,32 @@ class WorkItem:
     seed: int
     image_path: str
     mask_path: str | None
+    instruction: dict | None = None  # instruction edits: text, template version, kind, edit mode
 
 
 def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str], generator: str,
-         params: GenerationParams, model_ref: str, seed: int) -> list[WorkItem]:
+         params: GenerationParams, model_ref: str, seed: int,
+         instructions: dict[str, Instruction] | None = None) -> list[WorkItem]:
     """The items of one (dataset, generator) partition. `masks`: mask_id -> preprocessed mask path;
-    `images`: image_id -> image path (both in the image store)."""
+    `images`: image_id -> image path (both in the image store); `instructions`: request_id -> an
+    instruction written by a language model (else each request's template instruction)."""
     methods = [m for m in params.methods if m in generator_spec(generator).methods]
     settings = {"steps": params.steps, "guidance": params.guidance, "size": params.size, "ref": model_ref,
                 "p2p": asdict(params.p2p_params()) if P2P in methods else None}
-    items = []
+    items: list[WorkItem] = []
+    taken: dict[str, int] = {}
     for row in prompts:
-        if row["method"] not in methods or not row["valid"]:
+        if not row["valid"]:
             continue
+        if INSTRUCTION in methods:  # an instruction editor takes label and caption requests alike
+            written = (instructions or {}).get(row["request_id"])
+            items.append(_instruction_item(row, generator, settings, seed, images, written))
+            continue
+        if row["method"] not in methods:
+            continue
+        if params.max_per_method is not None and taken.get(row["method"], 0) >= params.max_per_method:
+            continue
+        taken[row["method"]] = taken.get(row["method"], 0) + 1
         settings_for = settings if row["method"] == P2P else {**settings, "p2p": None}
         items.append(WorkItem(
             generation_id=request_id("generation", row["request_id"], generator, row["method"], settings_for, seed),
@@ -107,6 +127,32 @@ def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str],
             mask_path=masks.get(row["mask_id"]) if row["method"] == INPAINTING else None,
         ))
     return items
+
+
+def _instruction_item(row: dict, generator: str, settings: dict, seed: int, images: dict[str, str],
+                      written: Instruction | None = None) -> WorkItem:
+    made = written or instruction_for(row["method"], row["original"], row["perturbed"], row["edit_mode"],
+                                      row["magnitude"])
+    instruction = asdict(made) | {"request_method": row["method"]}
+    settings_for = {**settings, "p2p": None, "instruction": instruction}
+    return WorkItem(
+        generation_id=request_id("generation", row["request_id"], generator, INSTRUCTION, settings_for, seed),
+        request=row, method=INSTRUCTION, seed=derive_seed(seed, row["request_id"], generator),
+        image_path=images[row["image_id"]], mask_path=None, instruction=instruction,
+    )
+
+
+def llm_instructions(prompts: Sequence[dict], handle: object, seed: int) -> dict[str, Instruction]:
+    """Instructions written by the `llm` role's model for every valid request (instruction_backend: llm)."""
+    rows = [r for r in prompts if r["valid"]]
+    return {r["request_id"]: made for r, made in zip(rows, write_with_llm(handle, rows, seed), strict=True)}
+
+
+def _instruct_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams) -> Iterator[InstructItem]:
+    for item in items:
+        yield InstructItem(key=item.generation_id, image=store.open(item.image_path).convert("RGB"),
+                           instruction=item.instruction["text"], seed=item.seed, steps=params.steps,
+                           guidance=params.guidance, size=params.size)
 
 
 def kept_requests(prompts: pl.DataFrame, filters: pl.DataFrame | None) -> pl.DataFrame:
@@ -120,17 +166,22 @@ def kept_requests(prompts: pl.DataFrame, filters: pl.DataFrame | None) -> pl.Dat
 
 
 def plan_dataset(tables: TableStore, dataset: str, generator: str, params: GenerationParams, model_ref: str,
-                 seed: int) -> list[WorkItem]:
-    """The items of one (dataset, generator) partition, from the stage tables."""
+                 seed: int, llm: Callable[[], object] | None = None) -> list[WorkItem]:
+    """The items of one (dataset, generator) partition, from the stage tables. `llm` loads the `llm`
+    role's model, called only when an instruction editor runs with instruction_backend: llm."""
     by_dataset = {"dataset": dataset}
     prompts = kept_requests(tables.read("perturbed_prompts", by_dataset),
-                            tables.read_all("prompt_filters") if params.only_kept else None)
+                            tables.read_all("prompt_filters") if params.only_kept else None).to_dicts()
     mask_rows = tables.read("masks", by_dataset).filter("eligible")
     images = tables.read("source_images", by_dataset)
-    return plan(prompts.to_dicts(),
-                dict(zip(mask_rows["mask_id"], mask_rows["preprocessed_mask_path"], strict=True)),
+    instructions = None
+    if params.instruction_backend == "llm" and INSTRUCTION in generator_spec(generator).methods:
+        if llm is None:
+            raise ValueError("generation.instruction_backend is 'llm' but no language model was given")
+        instructions = llm_instructions(prompts, llm(), seed)
+    return plan(prompts, dict(zip(mask_rows["mask_id"], mask_rows["preprocessed_mask_path"], strict=True)),
                 dict(zip(images["image_id"], images["image_path"], strict=True)), generator, params,
-                model_ref=model_ref, seed=seed)
+                model_ref=model_ref, seed=seed, instructions=instructions)
 
 
 def _inpaint_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams) -> Iterator[InpaintItem]:
@@ -164,10 +215,13 @@ def _row(item: WorkItem, result: GenerationResult, store: ImageStore, stage_para
         "safety_checker": result.safety_checker, "random_weights": result.random_weights,
         "model_ref": result.ref, "hub_id": result.hub_id, "device": result.device, "dtype": result.dtype,
         "batch_size": result.batch_size, "elapsed_s": result.elapsed_s,
+        "peak_gpu_memory_mb": result.peak_gpu_memory_mb,
         "inversion_dtype": result.params.get("inversion_dtype"),
         "reconstruction_latent_mse": result.params.get("reconstruction_latent_mse"),
-        # What the pipeline was called with, and the stage settings that chose it.
-        "params": json.dumps({"call": result.params, "stage": stage_params}, sort_keys=True, default=str),
+        # What the pipeline was called with, the stage settings that chose it, and for instruction edits
+        # the instruction's template version and the request it came from.
+        "params": json.dumps({"call": result.params, "stage": stage_params, "instruction": item.instruction},
+                             sort_keys=True, default=str),
     }
 
 
@@ -193,8 +247,12 @@ def run_partition(
         loaded = load(method)
         device = replace(loaded.settings, batch_size=batch_size) if batch_size else loaded.settings
         by_id = {i.generation_id: i for i in batch}
-        results = (inpaint(loaded, _inpaint_items(batch, store, params), device) if method == INPAINTING
-                   else edit(loaded, _edit_items(batch, store), device, params=params.p2p_params()))
+        if method == INPAINTING:
+            results = inpaint(loaded, _inpaint_items(batch, store, params), device)
+        elif method == INSTRUCTION:
+            results = instruct(loaded, _instruct_items(batch, store, params))
+        else:
+            results = edit(loaded, _edit_items(batch, store), device, params=params.p2p_params())
         pending: list[dict] = []
         for result in results:
             row = _row(by_id[result.key], result, store, stage_params)

@@ -153,3 +153,25 @@ def build_sdxl_inpaint(out: Path) -> Any:
     )
     pipe.save_pretrained(out, safe_serialization=True)
     return pipe
+
+
+def build_instruct_pix2pix(out: Path) -> Any:
+    """InstructPix2Pix (timbrooks/instruct-pix2pix): SD 1.5 with an 8-channel UNet (noisy latents + the
+    input image's latents) and the Euler ancestral scheduler it ships with."""
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionInstructPix2PixPipeline
+    from transformers import CLIPTextModel
+
+    pipe = StableDiffusionInstructPix2PixPipeline(
+        vae=tiny_vae(),
+        text_encoder=CLIPTextModel(_text_config()).eval(),
+        tokenizer=clip_tokenizer(),
+        unet=tiny_sd1_unet(in_channels=8),
+        scheduler=EulerAncestralDiscreteScheduler(
+            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
+        ),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(out, safe_serialization=True)
+    return pipe

@@ -2,8 +2,9 @@
 
 Cutoffs come from all partitions at once (25th / 75th percentiles; optionally 20/40/60/80 too),
 direction-aware (a high SSIM or similarity is a small change). Localized vs diffused uses the mean
-component count of the whole dataset; scene diversity / complexity bins (mean +- std over every
-image of every dataset) come from `masks`.
+component count of the whole dataset. Scene diversity / complexity are binned here and only here
+(`scene_bins`: mean +- std over every image of every dataset, from the counts `masks` records); the
+evaluation and the export use the same function.
 """
 
 from __future__ import annotations

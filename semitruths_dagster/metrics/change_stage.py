@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
+from PIL import Image
 
+from ..methods import has_input_mask
 from ..provenance import code_version, params_json, utc_now
 from ..storage import ImageStore
 from .perceptual import DreamSimScorer, LpipsScorer, dreamsim_status
@@ -27,6 +29,7 @@ SCHEMA: dict[str, pl.DataType] = {
     "max_centroid_distance_norm": pl.Float64, "lpips": pl.Float64, "lpips_net": pl.Utf8,
     "lpips_random_backbone": pl.Boolean, "dreamsim": pl.Float64, "dreamsim_reason": pl.Utf8,
     "sentence_similarity": pl.Float64, "clip_text_similarity": pl.Float64,
+    "post_edit_mask_path": pl.Utf8,  # Algorithm 2's final mask (0/255 PNG, image store): the crop of p2p edits
     "params": pl.Utf8, "code_version": pl.Utf8, "created_at": pl.Datetime("us", "UTC"),
 }
 PIXEL_COLUMNS = ("mse", "ssim", "post_edit_ratio", "n_components", "largest_component_ratio",
@@ -62,8 +65,12 @@ def compute_change_metrics(
         part = generations[start : start + params.chunk_size]
         edits = [store.open(g["image_path"]).convert("RGB") for g in part]
         origs = [store.open(originals[g["image_id"]]).convert("RGB") for g in part]
-        pixels = pixel_metrics_for_pairs(list(zip(origs, edits, strict=True)), post,
-                                         ssim_win_size=params.ssim_win_size).to_dict()
+        measured = pixel_metrics_for_pairs(list(zip(origs, edits, strict=True)), post,
+                                           ssim_win_size=params.ssim_win_size, return_masks=True)
+        pixels = measured.to_dict()
+        # Stored for every edit (content-addressed, so identical masks share a file); the detectors crop
+        # prompt-based edits around it (paper C.1).
+        mask_paths = [store.put_png(Image.fromarray(m.astype(np.uint8) * 255, mode="L"))[0] for m in measured.masks]
         lp = lpips.distance(origs, edits) if lpips else [None] * len(part)
         ds = dreamsim.distance(origs, edits) if dreamsim else [None] * len(part)
         for i, g in enumerate(part):
@@ -72,13 +79,14 @@ def compute_change_metrics(
                 "generation_id": g["generation_id"], "dataset": g["dataset"], "generator": g["generator"],
                 "method": g["method"], "image_id": g["image_id"], "mask_id": g["mask_id"],
                 "magnitude": g["magnitude"],
-                "area_ratio": masks.get(g["mask_id"]) if g["method"] == "inpainting" else None,
+                "area_ratio": masks.get(g["mask_id"]) if has_input_mask(g["method"]) else None,
                 **{c: _scalar(pixels[c][i]) for c in PIXEL_COLUMNS},
                 "lpips": lp[i], "lpips_net": LpipsScorer.net if lpips else None,
                 "lpips_random_backbone": lpips.random_backbone if lpips else None,
                 "dreamsim": ds[i], "dreamsim_reason": reason,
                 "sentence_similarity": semantic.get("sentence_similarity"),
                 "clip_text_similarity": semantic.get("clip_text_similarity"),
+                "post_edit_mask_path": mask_paths[i],
             })
     now, version, text = utc_now(), code_version(), params_json(asdict(params))
     return [row | {"params": text, "code_version": version, "created_at": now} for row in rows]

@@ -1,7 +1,9 @@
 """Image saliency check (paper 3.2, B.2) on precomputed embeddings and scores; no models here.
 
 Rules, in the order they are reported: black image, BRISQUE, CLIP image similarity (original vs edit),
-CLIP edited image vs perturbed text, directional similarity. Windows come either from percentiles over the
+CLIP edited image vs perturbed text, directional similarity. Two directional formulas: the paper's
+(`directional_similarity`) and the original code's (`directional_similarity_original`), in whose units
+the released windows are. Windows come either from percentiles over the
 whole dataset (`percentile_thresholds`) or from fixed numbers (`RELEASED_THRESHOLDS`, or your own), and the
 `SaliencyThresholds` used is serialisable so a run can record it.
 """
@@ -66,6 +68,30 @@ def directional_similarity(
     ok = (n_img > eps) & (n_txt > eps)  # False for NaN norms too
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(ok, np.sum(d_img * d_txt, axis=-1) / (n_img * n_txt), np.nan)
+    return DirectionalSimilarity(values=values, degenerate=~ok)
+
+
+def directional_similarity_original(
+    orig_image_emb: np.ndarray,
+    edit_image_emb: np.ndarray,
+    orig_text_emb: np.ndarray,
+    edit_text_emb: np.ndarray,
+    eps: float = 1e-8,
+) -> DirectionalSimilarity:
+    """The original code's formula, which the released windows ([0.8115, 0.9786]) are in:
+    cos(CLIP_img(orig) - CLIP_txt(orig), CLIP_img(edit) - CLIP_txt(edit)), on UNNORMALIZED features
+    (transformers CLIPModel get_image_features / get_text_features, as quality_check/utils.py did).
+
+    It compares each image's offset from its own caption, not the change of the image with the change
+    of the text (the paper's formula, `directional_similarity`), so its typical values are near 0.9,
+    where the paper's are 0.1-0.3. NaN and `degenerate` where an offset is zero.
+    """
+    a = np.atleast_2d(np.asarray(orig_image_emb, np.float64)) - np.atleast_2d(np.asarray(orig_text_emb, np.float64))
+    b = np.atleast_2d(np.asarray(edit_image_emb, np.float64)) - np.atleast_2d(np.asarray(edit_text_emb, np.float64))
+    n_a, n_b = np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1)
+    ok = (n_a > eps) & (n_b > eps)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(ok, np.sum(a * b, axis=-1) / (n_a * n_b), np.nan)
     return DirectionalSimilarity(values=values, degenerate=~ok)
 
 
@@ -141,7 +167,9 @@ class SaliencyThresholds:
         return cls.from_dict(json.loads(s))
 
 
-# Released fixed thresholds (SPEC 3, for the record). BRISQUE keeps the paper's strict "< 70".
+# Released fixed thresholds (SPEC 3, for the record). BRISQUE keeps the paper's strict "< 70". They are in
+# the units of the original code (its CLIP, openai/clip-vit-base-patch32, and its directional formula):
+# the `released` preset applies them to the `*_original` scores (`saliency_stage.PRESET_COLUMNS`).
 RELEASED_THRESHOLDS = SaliencyThresholds(
     brisque=Window(0.0, 70.0, hi_inclusive=False),
     clip_image_sim=Window(0.8816, 0.9896),

@@ -7,6 +7,7 @@ from ..hub import PROFILES, TINY_MARKER, ModelRef, ModelUnavailableError
 from .encoders import (
     clip_image_embeddings,
     clip_text_embeddings,
+    hf_clip_features,
     paired_cosine,
     sentence_embeddings,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "clip_image_embeddings",
     "clip_text_embeddings",
     "ensure_tiny",
+    "hf_clip_features",
     "load_model",
     "paired_cosine",
     "resolve_device",

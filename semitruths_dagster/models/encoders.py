@@ -1,6 +1,7 @@
 """Embedding helpers over loaded models: CLIP images and texts (open_clip), and sentences (MiniLM).
 
-All embeddings come back L2-normalised as float32 CPU tensors, so a cosine is a dot product.
+All embeddings come back L2-normalised as float32 CPU tensors, so a cosine is a dot product, except
+`hf_clip_features` (the saliency role), which keeps the original code's unnormalized features.
 """
 
 from __future__ import annotations
@@ -42,6 +43,25 @@ def clip_image_embeddings(
         chunks.append(clip.model.encode_image(pixels).float())
     out = torch.cat(chunks) if chunks else torch.zeros(0, 0)
     return torch.nn.functional.normalize(out, dim=-1).cpu()
+
+
+@torch.inference_mode()
+def hf_clip_features(
+    clip: LoadedModel, images: Sequence[Image.Image], texts: Sequence[str]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image features, text features) of a transformers CLIPModel, UNNORMALIZED, as the original quality
+    check computed them (`get_image_features` / `get_text_features`; texts padded, truncated at 77)."""
+    processor = clip.processor
+    pixels = processor(images=[im.convert("RGB") for im in images], return_tensors="pt")["pixel_values"]
+    image = clip.model.get_image_features(pixel_values=pixels.to(clip.device, clip.dtype))
+    tokens = processor.tokenizer(list(texts), padding=True, truncation=True, max_length=77, return_tensors="pt")
+    text = clip.model.get_text_features(**tokens.to(clip.device))
+    return _features(image).float().cpu(), _features(text).float().cpu()
+
+
+def _features(out) -> torch.Tensor:
+    """The projected embedding, whether transformers returns a tensor or an output object."""
+    return out if isinstance(out, torch.Tensor) else out.pooler_output
 
 
 @torch.inference_mode()

@@ -80,6 +80,14 @@ def _load_open_clip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> 
     return model, {"preprocess": preprocess, "tokenizer": tokenizer}
 
 
+def _load_hf_clip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    from transformers import CLIPModel, CLIPProcessor
+
+    processor = CLIPProcessor.from_pretrained(ref.ref, **_hf_kwargs(ref))
+    model = CLIPModel.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
+    return model.to(device).eval(), processor
+
+
 def _load_sentence_encoder(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
     from transformers import AutoModel, AutoTokenizer
 
@@ -93,6 +101,7 @@ LOADERS: dict[str, Callable[[ModelRef, torch.device, torch.dtype], tuple[Any, An
     "blip": _load_blip,
     "causal_lm": _load_causal_lm,
     "open_clip": _load_open_clip,
+    "hf_clip": _load_hf_clip,
     "sentence_encoder": _load_sentence_encoder,
 }
 

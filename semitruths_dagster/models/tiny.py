@@ -1,7 +1,7 @@
 """Tiny random-weight models of the paper's architectures, built offline and saved in the hub layout.
 
 Each builder makes a model of the same class as the paper's (LlavaNextForConditionalGeneration,
-BlipForConditionalGeneration, LlamaForCausalLM, an open_clip CLIP) with a few layers of width 32, saves it
+BlipForConditionalGeneration, LlamaForCausalLM, an open_clip CLIP, transformers' CLIPModel) with a few layers of width 32, saves it
 with `save_pretrained` (config.json + model.safetensors + tokenizer/processor files; open_clip: its hub
 layout open_clip_config.json + open_clip_model.safetensors), and writes a marker file saying its weights are
 random. The loader reads these folders through exactly the code that reads a hub id.
@@ -162,12 +162,31 @@ def _build_clip(out: Path) -> Any:
     return model
 
 
+def _build_saliency(out: Path) -> Any:
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    from ..generation.clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
+
+    # transformers' CLIPModel (the class of openai/clip-vit-base-patch32) scaled down; CLIP's real BPE
+    # vocabulary, so captions tokenize as they would for the real model.
+    text = {**TINY_WIDTH, "vocab_size": CLIP_VOCAB_SIZE, "max_position_embeddings": 77,
+            "bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 49407}
+    vision = {**TINY_WIDTH, "image_size": 32, "patch_size": 8}
+    model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=32)).eval()
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
+                                image_mean=CLIP_MEAN, image_std=CLIP_STD)
+    model.save_pretrained(out)
+    CLIPProcessor(image_processor=images, tokenizer=clip_tokenizer()).save_pretrained(out)
+    return model
+
+
 # Each builder saves into the folder and returns the in-memory model (tests compare it with a reload).
 BUILDERS: dict[str, Callable[[Path], Any]] = {
     "vlm": _build_vlm,
     "captioner": _build_captioner,
     "llm": _build_llm,
     "clip": _build_clip,
+    "saliency": _build_saliency,
 }
 
 

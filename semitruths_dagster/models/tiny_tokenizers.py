@@ -96,3 +96,52 @@ def bert_like_tokenizer(vocab_size: int = 600) -> BertTokenizerFast:
         mask_token="[MASK]",
         bos_token="[DEC]",
     )
+
+
+T5_SPECIALS = ["<pad>", "</s>", "<unk>"]  # T5's ids 0, 1, 2
+QWEN_SPECIALS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
+    "<|video_pad|>",
+]
+
+
+def t5_like_tokenizer(vocab_size: int = 400) -> PreTrainedTokenizerFast:
+    """A Unigram tokenizer with T5's special tokens (pad 0, eos 1, unk 2), wrapped in transformers' T5Tokenizer.
+
+    T5's SentencePiece model is a Unigram over Metaspace-split text; this one is trained on the word list.
+    """
+    import json
+
+    from transformers import T5Tokenizer
+
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=T5_SPECIALS, unk_token="<unk>", show_progress=False
+    )
+    tok.train_from_iterator(CORPUS, trainer)
+    vocab = [(piece, float(score)) for piece, score in json.loads(tok.to_str())["model"]["vocab"]]
+    return T5Tokenizer(vocab=vocab, extra_ids=0)
+
+
+def qwen_like_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
+    """A byte-level BPE with Qwen2's chat and vision special tokens, wrapped in transformers' Qwen2Tokenizer."""
+    import json
+
+    from transformers import Qwen2Tokenizer
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=QWEN_SPECIALS, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(CORPUS, trainer)
+    model = json.loads(tok.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    fast = Qwen2Tokenizer(vocab=model["vocab"], merges=merges, extra_special_tokens={
+        "image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
+        "vision_start_token": "<|vision_start|>", "vision_end_token": "<|vision_end|>",
+    })
+    fast.add_special_tokens({"additional_special_tokens": QWEN_SPECIALS[1:]})
+    return fast

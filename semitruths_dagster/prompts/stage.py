@@ -34,6 +34,7 @@ class PromptParams:
     magnitudes: tuple[str, ...] = MAGNITUDES
     per_mask: int = 1
     per_image: int = 1
+    masks_per_image: int | None = None  # None: every eligible mask; N: the N largest of each image (the demo: 1)
     sample_magnitude: bool = False  # True: draw per_mask magnitudes at random (the original drew one)
     edit_mode: str = "random"  # random | alter | replace
     retries: int = 2
@@ -73,18 +74,30 @@ FILTER_SCHEMA: dict[str, pl.DataType] = {
 _ROW_FIELDS = set(PromptRow.__dataclass_fields__)
 
 
+def largest_masks(masks: list[dict], per_image: int | None) -> list[dict]:
+    """The `per_image` largest masks of each image (ties: mask id), in the input order; all when None."""
+    if per_image is None:
+        return masks
+    by_image: dict[str, list[dict]] = {}
+    for m in masks:
+        by_image.setdefault(m["image_id"], []).append(m)
+    keep = {id(m) for group in by_image.values()
+            for m in sorted(group, key=lambda m: (-m["area_ratio"], m["mask_id"]))[:per_image]}
+    return [m for m in masks if id(m) in keep]
+
+
 def build_prompt_rows(
     images: list[dict], masks: list[dict], store: ImageStore, registry: ModelRegistry, params: PromptParams,
     seed: int,
 ) -> list[dict]:
     """Rows of the `perturbed_prompts` table for one dataset (stage tables in, table rows out)."""
     rows: list[PromptRow] = []
-    image_paths = {i["image_id"]: str(store.abspath(i["image_path"])) for i in images}
+    image_paths = {i["image_id"]: str(store.local_path(i["image_path"])) for i in images}
     if "inpainting" in params.methods:
         requests = [
             MaskRequest(m["dataset"], m["image_id"], m["mask_id"], m["label"], image_paths[m["image_id"]],
-                        str(store.abspath(m["mask_path"])))
-            for m in masks if m["eligible"]
+                        str(store.local_path(m["mask_path"])))
+            for m in largest_masks([m for m in masks if m["eligible"]], params.masks_per_image)
         ]
         rows += perturb_masks(
             requests, make_label_perturber(params.label_backend, registry), params.magnitudes, params.per_mask,

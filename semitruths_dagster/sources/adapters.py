@@ -13,6 +13,7 @@ from ..registry import Registry
 from .base import SourceAdapter, SourceListing
 from .native import NATIVE_FORMATS
 from .released import list_released
+from .shards import shard_of
 from .standardized import list_standardized
 
 
@@ -61,4 +62,4 @@ def list_source(source: SourceConfig, storage_root: Path) -> SourceListing:
         )
         raise ConfigError(f"source '{source.name}': unknown adapter '{source.adapter}' "
                           f"(known: {', '.join(SOURCE_ADAPTERS)}).{hint}")
-    return SOURCE_ADAPTERS[source.adapter]().list(source, storage_root)
+    return shard_of(SOURCE_ADAPTERS[source.adapter]().list(source, storage_root), source.shard, source.shards)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import SourceConfig
+from ..generation.registry import GENERATORS as GENERATOR_SPECS
 from .base import ImageEntry, MaskEntry, Rejection, SourceListing
 from .standardized import METADATA_FILE, SourceError, parse_list, read_rows
 
@@ -30,23 +31,66 @@ STAGE_EDITS = "released_edits"
 REQUIRED_COLUMNS = ("image_id", "image_path", "label")
 
 LABELS = {"real": 0, "fake": 1, "0": 0, "1": 1}
-METHODS = {"inpainting": "inpainting", "p2p": "p2p", "prompt-based-editing": "p2p", "prompt_based_editing": "p2p"}
-# The released model names -> this project's generator names (other names are kept, lower-cased).
-RELEASED_MODELS = {"Kandinsky_2_2": "kandinsky22", "OpenJourney": "openjourney", "StableDiffusion_XL": "sdxl",
-                   "StableDiffusion_v4": "sd14", "StableDiffusion_v5": "sd15"}
+METHODS = {"inpainting": "inpainting", "p2p": "p2p", "prompt-based-editing": "p2p", "prompt_based_editing": "p2p",
+           "instruction": "instruction"}  # instruction: this project's third method (not in the release)
+# The released model names -> this project's generator names, from the generator registry (models the
+# release does not have are written under this project's name; other names are kept, lower-cased).
+RELEASED_MODELS = {spec.released_name: name for name, spec in GENERATOR_SPECS.items()}
 GENERATORS = {released.lower(): ours for released, ours in RELEASED_MODELS.items()}
 # Released metric columns -> this project's metric names (the `change_metrics` / saliency columns).
 METRICS = {
     "ratio": "area_ratio", "ratio_rgb": "post_edit_ratio", "ratio_gray": "post_edit_ratio_gray",
     "mse_rgb": "mse", "mse_gray": "mse_gray", "ssim_rgb": "ssim", "ssim_gray": "ssim_gray",
     "lpips_score": "lpips", "dreamsim": "dreamsim", "sen_sim": "sentence_similarity",
-    "clip_sim": "clip_image_similarity", "direct_sim": "directional_similarity", "cap2_img2": "clip_edit_text_similarity",
+    # the release's saliency scores came from the original code (its CLIP, its directional formula)
+    "clip_sim": "clip_image_sim_original", "direct_sim": "directional_sim_original",
+    "cap2_img2": "clip_edit_text_sim_original",
     "cc_cluters_rgb": "n_components", "cc_clusters_rgb": "n_components", "cc_clusters_gray": "n_components_gray",
     "largest_component_size_rgb": "largest_component_ratio",
     "largest_component_size_gray": "largest_component_ratio_gray",
     "cluster_dist_rgb": "max_centroid_distance", "cluster_dist_gray": "max_centroid_distance_gray",
     "scene_diversity": "scene_diversity", "scene_complexity": "scene_complexity",
 }
+# Component columns as the original computed them (OpenCV connectedComponentsWithStats on the edit resized
+# to its original): the count includes the background label, the largest size is in pixels (background
+# excluded, 0 with no component) and the centroid spread is -1 with fewer than two components. This
+# project counts components without the background, stores the largest one as a share of the image and
+# the spread as 0 with fewer than two: `from_released_units` / `to_released_units` convert, one place.
+COMPONENT_SUFFIXES = ("", "_gray")
+
+
+def from_released_units(values: dict[str, float | None], width: int, height: int) -> dict[str, float | None]:
+    """Released component values (this project's names, the original's units) -> this project's units."""
+    out = dict(values)
+    for sfx in COMPONENT_SUFFIXES:
+        count = out.get(f"n_components{sfx}")
+        if count is not None:
+            out[f"n_components{sfx}"] = max(count - 1.0, 0.0)  # drop the background label
+        largest = out.get(f"largest_component_ratio{sfx}")
+        if largest is not None:
+            out[f"largest_component_ratio{sfx}"] = largest / float(width * height)  # pixels -> share
+        spread = out.get(f"max_centroid_distance{sfx}")
+        if spread is not None and spread < 0:
+            out[f"max_centroid_distance{sfx}"] = 0.0  # -1: fewer than two components
+    return out
+
+
+def to_released_units(values: dict[str, float | None], width: int, height: int) -> dict[str, float | None]:
+    """Inverse of `from_released_units`: this project's component values in the original's units."""
+    out = dict(values)
+    for sfx in COMPONENT_SUFFIXES:
+        count = out.get(f"n_components{sfx}")
+        if count is not None:
+            out[f"n_components{sfx}"] = count + 1  # the original counted the background
+        largest = out.get(f"largest_component_ratio{sfx}")
+        if largest is not None:
+            out[f"largest_component_ratio{sfx}"] = float(round(largest * width * height))  # share -> pixels
+        spread = out.get(f"max_centroid_distance{sfx}")
+        if spread is not None and count is not None and count < 2:
+            out[f"max_centroid_distance{sfx}"] = -1.0
+    return out
+
+
 # The released similarity columns stored a distance, 1 - max(cos, 0): kept here as the similarity.
 STORED_AS_DISTANCE = {"sen_sim"}
 # Metrics whose released `<column>_category` is kept as a bin; scene bins are 3-level by definition.
@@ -156,7 +200,7 @@ def parse_released(source: SourceConfig, root: Path | None = None) -> ReleasedTa
         elif label is None:
             reject("label_value", f"label '{row['label']}' is neither real nor fake", STAGE_EDITS)
         elif label == 1 and METHODS.get(token(row.get("method"))) is None:
-            reject("method_value", f"method '{row.get('method', '')}' is neither inpainting nor p2p")
+            reject("method_value", f"method '{row.get('method', '')}' is not one of {', '.join(sorted(set(METHODS.values())))}")
         elif label == 1 and not row.get("model"):
             reject("required_field", "a fake row needs its model")
         elif label == 1 and row["image_path"] in seen_paths:
@@ -244,7 +288,8 @@ def edit_fields(table: ReleasedTable, r: ReleasedRow) -> tuple[dict, list[str]]:
         "generator": GENERATORS.get(token(row["model"]), token(row["model"])), "released_model": row["model"],
         "magnitude": magnitude,
         "original_text": (row.get("mask_name") or None) if method == "inpainting" else None,
-        "prompt": (row.get("perturbed_mask_name") or None) if method == "inpainting" else None,
+        "prompt": (row.get("perturbed_mask_name") or None) if method == "inpainting"
+        else (row.get("instruction") or None) if method == "instruction" else None,
         "language_model": row.get("language_model") or None, "quality_flag": row.get("quality_flag") or None,
         "random_weights": {"true": True, "false": False}.get(token(row.get("random_weights"))),
         "released_path": row["image_path"], "released_line": r.line,

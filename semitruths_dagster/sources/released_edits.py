@@ -9,8 +9,10 @@ paper's three levels and the localization from the given values, with cutoffs ov
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing as mp
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -30,11 +32,14 @@ from .released import (
     ReleasedRow,
     ReleasedTable,
     edit_fields,
+    from_released_units,
     generation_id,
 )
 
 TABLE = "released_edits"
 METRIC_COLUMNS = tuple(dict.fromkeys(METRICS.values()))
+COMPONENT_METRICS = tuple(m for m in METRIC_COLUMNS if m.startswith(("n_components", "largest_component_ratio",
+                                                                      "max_centroid_distance")))
 BIN_COLUMNS = tuple(f"{m}{s}" for m in BINNED for s in ("_bin", "_bin5")) + tuple(f"{m}_bin" for m in SCENE)
 SCHEMA: dict[str, pl.DataType] = {
     "generation_id": pl.Utf8, "dataset": pl.Utf8, "image_id": pl.Utf8, "mask_id": pl.Utf8, "method": pl.Utf8,
@@ -63,6 +68,7 @@ def edit_row(table: ReleasedTable, r: ReleasedRow, dataset: str, store: ImageSto
     fields, issues = edit_fields(table, r)
     path = locate(table.root, r.fields["image_path"])
     image = load_rgb(path)
+    fields |= from_released_units({m: fields[m] for m in COMPONENT_METRICS if m in fields}, image.width, image.height)
     image_path, sha = store.put_file(path)
     mask_path = None
     if relpath := r.fields.get("mask_path"):
@@ -80,35 +86,50 @@ def edit_row(table: ReleasedTable, r: ReleasedRow, dataset: str, store: ImageSto
 
 def build_edits(table: ReleasedTable, dataset: str, store: ImageStore, done: set[str],
                 commit: Callable[[list[dict]], object], chunk_size: int = 256,
-                workers: int = 4) -> tuple[int, list[Rejection]]:
+                workers: int | None = None, executor: str = "process") -> tuple[int, list[Rejection]]:
     """Copy every fake row not in `done` (generation ids) into the store, committing rows chunk by
-    chunk (decoding and hashing run on `workers` threads). Returns how many were made this run and the
-    rejections (rows that broke a rule)."""
+    chunk. Decoding and hashing run in `workers` processes (default: one per core; PIL's decoders
+    hold the GIL for part of the work, so threads use little more than one core); `executor="thread"`
+    runs them on threads instead (what this stage did before; small imports always do). Returns how
+    many were made this run and the rejections (rows that broke a rule)."""
     rejections = [r for r in table.rejections if r.stage == STAGE_EDITS]
     todo = [r for r in table.fakes if generation_id(table.source, r.fields["image_path"]) not in done]
-    masks: dict[str, str | ItemRejected] = {}
-
-    def attempt(r: ReleasedRow) -> dict | Rejection:
-        try:
-            return edit_row(table, r, dataset, store, masks)
-        except ItemRejected as exc:
-            return Rejection(STAGE_EDITS, dataset, r.fields["image_path"], exc.file, exc.rule, exc.message, r.line)
-
+    workers = workers or os.cpu_count() or 1
+    if executor not in ("process", "thread"):
+        raise ValueError(f"executor must be 'process' or 'thread', got {executor!r}")
+    if executor == "process" and len(todo) >= PROCESS_MIN_ROWS and workers > 1:
+        # spawn: a fresh interpreter per worker, no lock copied mid-flight from this (threaded) process
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                   initargs=(table, dataset, store.root))
+        chunksize = 8
+    else:
+        _init_worker(table, dataset, store.root)
+        pool, chunksize = ThreadPoolExecutor(max_workers=workers), 1
     made = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with pool:
         for start in range(0, len(todo), chunk_size):
-            results = list(pool.map(attempt, todo[start : start + chunk_size]))
+            results = list(pool.map(_attempt, todo[start : start + chunk_size], chunksize=chunksize))
             rows = [x for x in results if isinstance(x, dict)]
             rejections += [x for x in results if isinstance(x, Rejection)]
-            commit(rows)
+            commit(rows)  # in this process: a killed run resumes after the last committed chunk
             made += len(rows)
     return made, rejections
 
 
-def _share(values: Iterable, totals: np.ndarray) -> np.ndarray:
-    """Given sizes as a share of `totals`: values above 1 are taken as pixels (or pixel distances)."""
-    v = np.asarray(list(values), float)
-    return np.where(v > 1, v / totals, v)
+PROCESS_MIN_ROWS = 64  # below this, starting processes costs more than it saves
+_WORKER: dict = {}  # each worker's table, dataset, store and mask cache (set once by _init_worker)
+
+
+def _init_worker(table: ReleasedTable, dataset: str, store_root) -> None:
+    _WORKER.update(table=table, dataset=dataset, store=ImageStore(store_root), masks={})
+
+
+def _attempt(r: ReleasedRow) -> dict | Rejection:
+    w = _WORKER
+    try:
+        return edit_row(w["table"], r, w["dataset"], w["store"], w["masks"])
+    except ItemRejected as exc:
+        return Rejection(STAGE_EDITS, w["dataset"], r.fields["image_path"], exc.file, exc.rule, exc.message, r.line)
 
 
 def released_bins(edits: pl.DataFrame) -> pl.DataFrame:
@@ -121,9 +142,10 @@ def released_bins(edits: pl.DataFrame) -> pl.DataFrame:
         values = edits[metric].cast(pl.Float64).fill_null(np.nan).to_numpy()
         if edits[f"{metric}_bin"].null_count() == edits.height and np.isfinite(values).any():
             columns[f"{metric}_bin"] = assign_bins(values, compute_cutoffs(values, metric=metric)).labels.tolist()
+    # Stored in this project's units on import (`from_released_units`): a share, and pixels.
     width, height = edits["width"].to_numpy().astype(float), edits["height"].to_numpy().astype(float)
-    largest = _share(edits["largest_component_ratio"].fill_null(np.nan), width * height)
-    distance = _share(edits["max_centroid_distance"].fill_null(np.nan), np.hypot(width, height))
+    largest = edits["largest_component_ratio"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    distance = edits["max_centroid_distance"].cast(pl.Float64).fill_null(np.nan).to_numpy() / np.hypot(width, height)
     n_components = edits["n_components"].fill_null(np.nan).to_numpy()
     if np.isfinite(n_components).any():
         labels, _ = dataset_localization(largest, n_components, distance)

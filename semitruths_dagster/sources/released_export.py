@@ -2,7 +2,9 @@
 reads back: `metadata.csv` (one row per real and per edited image, the released columns) with
 `original/{images,masks}/<dataset>/`, `inpainting/<dataset>/<model>/` and `prompt-based-editing/<dataset>/<model>/`.
 
-Similarities go out as the release stored them (sentence similarity as 1 - max(cos, 0)); bins go out as
+Similarities go out as the release stored them (sentence similarity as 1 - max(cos, 0)), component
+columns in the original's units (`to_released_units`: the count with the background, the largest
+component in pixels, a spread of -1 with fewer than two components); bins go out as
 `*_category` in five levels (`<metric>_bin5`), scene bins in three. Columns the project does not compute
 (the gray-scale variants, quality_flag) stay empty, as missing values do in the release. Two columns the
 release lacks say where each row came from: `random_weights` (edits made by random-weight models are
@@ -18,15 +20,18 @@ from pathlib import Path
 
 import polars as pl
 
+from ..metrics.bins_stage import scene_bins
 from ..paths import resolve_inside
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore, TableStore
-from .released import RELEASED_MODELS
+from .released import RELEASED_MODELS, to_released_units
 
 MODEL_NAMES = {ours: released for released, ours in RELEASED_MODELS.items()}
+# Method -> folder of the released layout (instruction edits, not in the release, get their own).
+FOLDERS = {"inpainting": "inpainting", "p2p": "prompt-based-editing", "instruction": "instruction"}
 # (released column, our column) of the change metrics and saliency scores
-VALUES = [("cap2_img2", "clip_edit_text_similarity"), ("direct_sim", "directional_similarity"),
-          ("clip_sim", "clip_image_similarity"), ("dreamsim", "dreamsim"), ("lpips_score", "lpips"),
+VALUES = [("cap2_img2", "clip_edit_text_sim_original"), ("direct_sim", "directional_sim_original"),
+          ("clip_sim", "clip_image_sim_original"), ("dreamsim", "dreamsim"), ("lpips_score", "lpips"),
           ("sen_sim", "sentence_similarity"), ("mse_rgb", "mse"), ("ssim_rgb", "ssim"), ("ratio_rgb", "post_edit_ratio"),
           ("largest_component_size_rgb", "largest_component_ratio"), ("cc_cluters_rgb", "n_components"),
           ("cluster_dist_rgb", "max_centroid_distance")]
@@ -39,7 +44,7 @@ HEADER = ["image_id", "image_path", "dataset", "entities", "class", "label", "ma
           *(c for c, _ in VALUES), "mse_gray", "ssim_gray", "ratio_gray", "cc_clusters_gray",
           "largest_component_size_gray", "cluster_dist_gray", *(c for c, _ in CATEGORIES), "scene_diversity",
           "scene_complexity", "scene_diversity_category", "scene_complexity_category", "random_weights",
-          "generation_id"]
+          "generation_id", "instruction"]
 
 
 def _text(value) -> str:
@@ -59,7 +64,7 @@ def _copy(store: ImageStore, relpath: str, out: Path, target: str) -> str:
     target = f"{target}{Path(relpath).suffix}"
     path = resolve_inside(out, target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(store.abspath(relpath), path)
+    shutil.copyfile(store.local_path(relpath), path)
     return target
 
 
@@ -77,7 +82,8 @@ def export_released(tables: TableStore, store: ImageStore, out: Path, only_salie
         raise ValueError("source_images is not materialized: nothing to export")
     masks, edits = tables.read_all("masks"), tables.read_all("generations")
     out.mkdir(parents=True)
-    scenes = _first_per(masks, "image_id")
+    # Scene bins by the one definition (bins_stage.scene_bins: mean +- std over every dataset at once).
+    scenes = _first_per(scene_bins(masks)[0], "image_id") if not masks.is_empty() else {}
     mask_rows = _first_per(masks, "mask_id")
     rows, random_weights = [], False
     for image in images.sort("dataset", "image_id").iter_rows(named=True):
@@ -104,8 +110,12 @@ def export_released(tables: TableStore, store: ImageStore, out: Path, only_salie
             mask = mask_rows.get(edit["mask_id"], {})
             scene = scenes.get(edit["image_id"], {})
             model = MODEL_NAMES.get(edit["generator"], edit["generator"])
-            folder = "inpainting" if edit["method"] == "inpainting" else "prompt-based-editing"
-            values = {c: merged.get(ours) for c, ours in VALUES}
+            folder = FOLDERS[edit["method"]]
+            original = originals.get(edit["image_id"], {})
+            # Component columns in the original's units (metrics were measured at the original's size).
+            ours = to_released_units({o: merged.get(o) for _, o in VALUES}, original.get("width") or 0,
+                                     original.get("height") or 0)
+            values = {c: ours[o] for c, o in VALUES}
             if values["sen_sim"] is not None:
                 values["sen_sim"] = 1.0 - max(values["sen_sim"], 0.0)  # as the release stored it
             random_weights |= bool(edit["random_weights"])
@@ -129,6 +139,7 @@ def export_released(tables: TableStore, store: ImageStore, out: Path, only_salie
                 "scene_diversity_category": _text(scene.get("scene_diversity_bin")),
                 "scene_complexity_category": _text(scene.get("scene_complexity_bin")),
                 "random_weights": _text(edit["random_weights"]), "generation_id": gid,
+                "instruction": _text(edit["prompt"] if edit["method"] == "instruction" else None),
             })
     with open(out / "metadata.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=HEADER, restval="")

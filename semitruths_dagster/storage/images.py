@@ -2,6 +2,7 @@
 
 Tables hold the store path and hash, never pixels. A blob is written once (temp file + rename), so
 concurrent or repeated writes of the same content are harmless and a crash never leaves a torn file.
+The root may be a folder or an object-store URL (location.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..paths import resolve_inside
+from .location import inside, is_local, storage_path, write_atomic
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -38,28 +39,19 @@ def png_bytes(image: Image.Image | np.ndarray) -> bytes:
 
 class ImageStore:
     def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
+        self.root = storage_path(root)
 
     def relpath(self, sha: str, ext: str) -> str:
         return f"images/{sha[:2]}/{sha}{ext}"
 
     def abspath(self, relpath: str) -> Path:
         """Absolute path of a store path from a table; refuses anything outside the store."""
-        return resolve_inside(self.root, relpath)
+        return inside(self.root, relpath)
 
     def _commit(self, rel: str, write) -> None:
         target = self.root / rel
-        if target.exists():
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".blob-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        if not target.exists():
+            write_atomic(target, write)
 
     def put_bytes(self, data: bytes, ext: str) -> tuple[str, str]:
         """Store `data`; returns (store path, sha256)."""
@@ -84,4 +76,19 @@ class ImageStore:
         return rel, sha
 
     def open(self, relpath: str) -> Image.Image:
-        return Image.open(self.abspath(relpath))
+        path = self.abspath(relpath)
+        return Image.open(path if is_local(path) else io.BytesIO(path.read_bytes()))
+
+    def read_bytes(self, relpath: str) -> bytes:
+        return self.abspath(relpath).read_bytes()
+
+    def local_path(self, relpath: str) -> Path:
+        """A local file with the blob's bytes, for code that opens paths itself. On an object store the
+        blob is copied once into a per-worker cache; names are content hashes, so a copy never goes stale."""
+        path = self.abspath(relpath)
+        if is_local(path):
+            return path
+        cached = inside(Path(tempfile.gettempdir()) / "semitruths-blob-cache", relpath)
+        if not cached.is_file():
+            write_atomic(cached, lambda fh: fh.write(path.read_bytes()))
+        return cached

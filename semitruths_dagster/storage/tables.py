@@ -1,19 +1,20 @@
 """Stage tables as Parquet, one file per partition, written atomically.
 
 Layout: `<root>/tables/<table>/<dim>=<value>[/<dim>=<value>]/part.parquet` (Hive style, so the same tree
-moves to object storage unchanged). Each partition is its own file: concurrent runs on different
+is the same on object storage: the root may be `s3://bucket/prefix`, see location.py). Each partition is its own file: concurrent runs on different
 partitions never touch the same file, and re-materializing a partition replaces exactly that file.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
 import polars as pl
+
+from .location import glob, read_parquet, storage_path, write_parquet
 
 PART_FILE = "part.parquet"
 
@@ -30,7 +31,7 @@ class TableStore:
     """Reads and writes partitioned stage tables under `<root>/tables`."""
 
     def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
+        self.root = storage_path(root)
 
     def path(self, table: str, partition: Mapping[str, str]) -> Path:
         return partition_dir(self.root, table, partition) / PART_FILE
@@ -46,15 +47,7 @@ class TableStore:
         frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(list(rows), schema=schema, orient="row")
         frame = frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
         target = self.path(table, partition)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".part-", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        try:
-            frame.write_parquet(tmp, compression="zstd", statistics=True)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_parquet(frame, target)
         return target
 
     def exists(self, table: str, partition: Mapping[str, str]) -> bool:
@@ -66,19 +59,18 @@ class TableStore:
             raise FileNotFoundError(
                 f"table '{table}' has no partition {dict(partition)} at {path}: materialize it first"
             )
-        return pl.read_parquet(path)
+        return read_parquet(path)
 
     def files(self, table: str) -> list[Path]:
-        base = self.root / "tables" / table
-        return sorted(base.rglob(PART_FILE)) if base.is_dir() else []
+        return glob(self.root / "tables" / table, PART_FILE)
 
     def read_all(self, table: str) -> pl.DataFrame:
         """Every partition of `table` (empty frame when none is materialized)."""
         files = self.files(table)
         if not files:
             return pl.DataFrame()
-        return pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+        return pl.concat([read_parquet(f) for f in files], how="diagonal_relaxed")
 
     def tables(self) -> list[str]:
         base = self.root / "tables"
-        return sorted(p.name for p in base.iterdir() if p.is_dir() and self.files(p.name)) if base.is_dir() else []
+        return sorted(p.name for p in base.iterdir() if p.is_dir() and self.files(p.name)) if base.exists() else []

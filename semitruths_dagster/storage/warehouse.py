@@ -4,6 +4,10 @@
 partition shows up without touching the database; the file is written only when a table first
 appears. DuckDB lets one process hold a database file at a time, so writers take a file lock and
 retry, and a busy database (a user's open shell, say) never fails a pipeline run.
+
+On an object store (`storage.root: s3://...`) there is no shared file: workers never write a DuckDB
+database, and `connect()` gives an in-memory one with the same views read through the root's fsspec
+filesystem, registered in DuckDB (the duckdb wheels carry no httpfs extension).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 
+from .location import is_local
 from .tables import PART_FILE, TableStore
 
 log = logging.getLogger(__name__)
@@ -24,7 +29,8 @@ WAREHOUSE_FILE = "warehouse.duckdb"
 
 
 def view_sql(root: Path, table: str) -> str:
-    pattern = (root / "tables" / table).resolve().as_posix() + f"/**/{PART_FILE}"
+    base = root / "tables" / table
+    pattern = (base.resolve().as_posix() if is_local(root) else str(base)) + f"/**/{PART_FILE}"
     # union_by_name: partitions written by different code versions may differ in columns.
     return (
         f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM '
@@ -45,15 +51,19 @@ def _file_lock(path: Path):
 
 class Warehouse:
     def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
+        self.tables = TableStore(root)
+        self.root = self.tables.root
         self.path = self.root / WAREHOUSE_FILE
-        self.tables = TableStore(self.root)
+        self.shared_file = is_local(self.root)
 
     def refresh(self, tables: list[str] | None = None, timeout_s: float = 20.0) -> list[str]:
         """(Re)create views for `tables` (default: every table with data); returns the views made.
 
-        Returns [] and logs a warning when another process holds the database past `timeout_s`.
+        Returns [] and logs a warning when another process holds the database past `timeout_s`, and
+        always on an object store (no shared database file: see `connect`).
         """
+        if not self.shared_file:
+            return []
         names = [t for t in (tables or self.tables.tables()) if self.tables.files(t)]
         if not names:
             return []
@@ -71,9 +81,16 @@ class Warehouse:
                         return []
                     time.sleep(0.5)
 
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A private in-memory database with one view per stage table (never locks the file)."""
+        con = duckdb.connect()
+        if not self.shared_file:
+            con.register_filesystem(self.root.fs)
+        for name in self.tables.tables():
+            con.execute(view_sql(self.root, name))
+        return con
+
     def query(self, sql: str) -> list[tuple]:
-        """Run SQL over the stage tables in a private in-memory database (never locks the file)."""
-        with duckdb.connect() as con:
-            for name in self.tables.tables():
-                con.execute(view_sql(self.root, name).replace("CREATE OR REPLACE VIEW", "CREATE VIEW"))
+        """Run SQL over the stage tables (local or object store)."""
+        with self.connect() as con:
             return con.execute(sql).fetchall()

@@ -6,20 +6,25 @@ from ...registry import Registry
 from ..base import Detector
 from .aide import AIDE
 from .bfree import BFree
+from .c2p_clip import C2PCLIP
 from .cnnspot import CNNSpot
 from .commfor import CommunityForensics
 from .cospy import CoSpy
 from .defake import DeFake
 from .drct import DRCT
+from .linear_probe import LinearProbe
 from .npr import NPR
+from .rine import RINE
+from .safe import SAFE
 from .spai import SPAI
 from .ufd import UniversalFakeDetect
 
 # A new detector: one module here with a Detector subclass, and its class in this tuple.
 DETECTOR_PLUGINS: Registry[type[Detector]] = Registry("detector plugin", Detector, {
     cls.PLUGIN: cls
-    for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy, AIDE, SPAI)
+    for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy, AIDE, SPAI,
+                C2PCLIP, RINE, SAFE, LinearProbe)
 })
 
-__all__ = ["AIDE", "DRCT", "NPR", "SPAI", "DETECTOR_PLUGINS", "BFree", "CNNSpot", "CommunityForensics", "CoSpy",
-           "DeFake", "UniversalFakeDetect"]
+__all__ = ["AIDE", "DRCT", "NPR", "RINE", "SAFE", "SPAI", "DETECTOR_PLUGINS", "BFree", "C2PCLIP", "CNNSpot",
+           "CommunityForensics", "CoSpy", "DeFake", "LinearProbe", "UniversalFakeDetect"]

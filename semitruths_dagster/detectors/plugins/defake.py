@@ -68,7 +68,7 @@ class DeFakeModel(nn.Module):
 
     def forward(self, pixels: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         emb = torch.cat((self.clip.encode_image(pixels), self.clip.encode_text(tokens)), 1)
-        return self.head(emb.float())
+        return self.head(emb.to(next(self.head.parameters()).dtype))  # the model's dtype (fp32 or the GPU's)
 
 
 @contextmanager

@@ -1,0 +1,83 @@
+"""Where steps run: the executor chosen by `execution.executor`, and the op tags of GPU steps.
+
+Every asset that needs a GPU takes `op_tags=gpu_op_tags()` (and `pool="gpu"`): op tags, not job tags,
+because a materialization launched from the UI drops job tags. Under Celery they route the step to the
+`gpu` queue; under Kubernetes they ask for one `nvidia.com/gpu` with the configured tolerations and node
+selector. Every other step goes to the `cpu` queue (the Celery executor's default queue, set below).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from dagster import ExecutorDefinition, multiprocess_executor
+
+from resources import PROJECT
+from semitruths_dagster.deploy import ExecutionParams
+
+CELERY_QUEUE_TAG = "dagster-celery/queue"
+K8S_CONFIG_TAG = "dagster-k8s/config"
+# Longer than the longest step (a 40,000-image generation shard is days): Redis would otherwise hand a
+# still-running step to a second worker once this passes. Steps commit in chunks, so even then no row
+# is made twice, but the GPU time would be.
+VISIBILITY_TIMEOUT_S = 14 * 24 * 3600
+
+
+@cache
+def execution_params() -> ExecutionParams:
+    return PROJECT.config().params("execution", ExecutionParams)
+
+
+def gpu_op_tags(params: ExecutionParams | None = None) -> dict[str, Any]:
+    """Op tags of a step that needs one GPU (Celery queue + Kubernetes resources and placement)."""
+    params = params or execution_params()
+    pod_spec: dict[str, Any] = {"tolerations": list(params.gpu_tolerations)}
+    if params.gpu_node_selector:
+        pod_spec["node_selector"] = dict(params.gpu_node_selector)
+    return {
+        CELERY_QUEUE_TAG: params.gpu_queue,
+        K8S_CONFIG_TAG: {
+            "container_config": {"resources": {"limits": {"nvidia.com/gpu": 1}, "requests": {"nvidia.com/gpu": 1}}},
+            "pod_spec_config": pod_spec,
+        },
+    }
+
+
+def celery_config_source(params: ExecutionParams) -> dict[str, Any]:
+    """Celery settings shared by the executor and `deploy/celery.yaml` (the workers)."""
+    return {
+        "task_default_queue": params.cpu_queue,
+        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        "worker_prefetch_multiplier": 1,  # a worker takes one step at a time, never holds a second
+    }
+
+
+def executor(params: ExecutionParams | None = None) -> ExecutorDefinition:
+    """The executor named by `execution.executor`; the integrations import only when chosen."""
+    params = params or execution_params()
+    if params.executor == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured({
+            "broker": {"env": "DAGSTER_CELERY_BROKER_URL"},
+            "backend": {"env": "DAGSTER_CELERY_BACKEND_URL"},
+            "config_source": celery_config_source(params),
+        }, name="celery")
+    if params.executor == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    if params.max_concurrent:
+        return multiprocess_executor.configured({"max_concurrent": params.max_concurrent}, name="multiprocess")
+    return multiprocess_executor
+
+
+def gpu_step() -> dict[str, Any]:
+    """Keyword arguments of every asset that needs a GPU: `@asset(..., **gpu_step())`.
+
+    The op tags route it (Celery queue, Kubernetes GPU request); the `gpu` pool lets only as many such
+    runs start at once as its limit (set it to the number of GPUs: `dagster instance concurrency set gpu N`).
+    """
+    return {"op_tags": gpu_op_tags(), "pool": "gpu"}

@@ -1,0 +1,111 @@
+"""Throughput of every detector plugin: images/s at batch 1 (the baseline) and at the best batch, peak memory.
+
+    .venv/bin/python benchmarks/detectors.py [--small] [--device auto] [--dtype auto] [--batches 1,8,32]
+                                             [--images 32] [--plugins npr,safe,...]
+
+Each plugin runs in its own process (so its peak memory is its own) on seeded random weights in its real
+checkpoint format, loaded through the real loading code: full-size architectures by default (several are
+CLIP ViT-L/14: minutes per plugin on a CPU), tiny ones with `--small` (a few minutes for all of them on 2
+CPU cores; figures then say nothing about the real networks' cost). Timed: `Detector.score` on 512 x 512
+random images, preprocessing included, after one warm-up batch; each batch size scores `--images` images
+(at least one batch). Peak memory: the process's resident high-water mark (getrusage; includes the model
+and Python), and on a GPU `torch.cuda.max_memory_allocated`. DE-FAKE gets fixed captions (its BLIP
+captioner is not part of the detector's cost here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def run_one(plugin: str, small: bool, device: str, dtype: str, batches: list[int], n_images: int) -> dict:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from semitruths_dagster.detectors import build_detector, random_spec
+    from semitruths_dagster.generation import DeviceSettings
+
+    settings = DeviceSettings(device=device, dtype=dtype)
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        spec = random_spec(plugin, Path(tmp) / plugin, tiny=small)
+        det = build_detector(spec, device=settings.torch_device(), dtype=settings.torch_dtype())
+        load_s = time.perf_counter() - started
+    rng = np.random.default_rng(0)
+    pool = [Image.fromarray(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)) for _ in range(max(batches))]
+    texts = ["a photo of a room with a table"] * max(batches) if plugin == "defake" else None
+    speeds = {}
+    for batch in batches:
+        total = max(batch, n_images)
+        images = [pool[i % len(pool)] for i in range(total)]
+        det.score(images[:batch], texts=texts[:batch] if texts else None, batch_size=batch)  # warm-up
+        if settings.torch_device().type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for start in range(0, total, batch):
+            chunk = images[start : start + batch]
+            det.score(chunk, texts=texts[: len(chunk)] if texts else None, batch_size=batch)
+        if settings.torch_device().type == "cuda":
+            torch.cuda.synchronize()
+        speeds[batch] = total / (time.perf_counter() - t0)
+    params = sum(p.numel() for p in det.model.parameters())
+    gpu_mib = torch.cuda.max_memory_allocated() / 2**20 if settings.torch_device().type == "cuda" else None
+    return {"plugin": plugin, "params_m": params / 1e6, "load_s": load_s, "speeds": speeds,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_gpu_mib": gpu_mib,
+            "device": str(settings.torch_device()), "dtype": str(settings.torch_dtype()).removeprefix("torch.")}
+
+
+def main() -> None:
+    from semitruths_dagster.detectors import DETECTOR_PLUGINS as PLUGINS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="tiny architectures (CPU smoke figures)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--batches", default="1,8,32")
+    parser.add_argument("--images", type=int, default=32, help="images scored per batch size")
+    parser.add_argument("--plugins", default=",".join(sorted(PLUGINS)))
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: one plugin, JSON on stdout
+    args = parser.parse_args()
+    batches = sorted({int(b) for b in args.batches.split(",")})
+    if args.one:
+        print(json.dumps(run_one(args.one, args.small, args.device, args.dtype, batches, args.images)))
+        return
+    rows = []
+    for plugin in args.plugins.split(","):
+        cmd = [sys.executable, __file__, "--one", plugin, "--device", args.device, "--dtype", args.dtype,
+               "--batches", args.batches, "--images", str(args.images)] + (["--small"] if args.small else [])
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            rows.append({"plugin": plugin, "error": (out.stderr.strip().splitlines() or ["?"])[-1][:80]})
+        else:
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"done {plugin}", file=sys.stderr, flush=True)
+    size = "tiny (--small)" if args.small else "full-size"
+    print(f"\n{size} architectures, random weights; batch sizes {batches}, {args.images} images of 512 x 512 each")
+    print("| plugin | params (M) | device | dtype | load s | img/s @1 (baseline) | best batch | img/s @best | speed-up | peak RSS MiB | peak GPU MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['plugin']} | failed: {r['error']} |" + " |" * 9)
+            continue
+        speeds = {int(k): v for k, v in r["speeds"].items()}
+        best = max(speeds, key=speeds.get)
+        gpu = f"{r['peak_gpu_mib']:.0f}" if r["peak_gpu_mib"] is not None else "-"
+        print(f"| {r['plugin']} | {r['params_m']:.1f} | {r['device']} | {r['dtype']} | {r['load_s']:.1f} | "
+              f"{speeds[min(speeds)]:.1f} | {best} | {speeds[best]:.1f} | {speeds[best] / speeds[min(speeds)]:.2f}x | "
+              f"{r['peak_rss_mib']:.0f} | {gpu} |")
+
+
+if __name__ == "__main__":
+    main()

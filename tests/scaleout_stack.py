@@ -1,0 +1,104 @@
+"""Real scale-out servers for the tests, each on 127.0.0.1 and a free port: PostgreSQL 15 (initdb/pg_ctl,
+run as the `postgres` user when the tests run as root), redis-server, and moto's S3 server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+PG_PASSWORD = "scaleout-test"  # a throwaway cluster in a temp folder, bound to 127.0.0.1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def _wait_port(port: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+@contextmanager
+def postgres():
+    """A PostgreSQL cluster; yields the DAGSTER_PG_* environment of deploy/dagster.yaml."""
+    # Its own folder under /tmp: pytest's temp folders are closed to the `postgres` user.
+    base = Path(tempfile.mkdtemp(prefix="semitruths-pg-"))
+    data, port = base / "pgdata", free_port()
+    pwfile = base / "pw"
+    pwfile.write_text(PG_PASSWORD)
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(pwfile, "postgres")
+    subprocess.run(_as_postgres(["initdb", "-D", str(data), "-U", "dagster", "--auth=scram-sha-256",
+                                 f"--pwfile={pwfile}", "-E", "UTF8"]), check=True, capture_output=True)
+    opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {base} -c max_connections=200"
+    subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-o", opts, "-l", str(base / "pg.log"), "-w", "start"]),
+                   check=True, capture_output=True)
+    try:
+        yield {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(port), "DAGSTER_PG_DB": "postgres",
+               "DAGSTER_PG_USER": "dagster", "DAGSTER_PG_PASSWORD": PG_PASSWORD}
+    finally:
+        subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def redis(base: Path):
+    """A redis-server with no persistence; yields the Celery broker/backend environment."""
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(base)], stdout=subprocess.DEVNULL)
+    try:
+        _wait_port(port)
+        yield {"DAGSTER_CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
+               "DAGSTER_CELERY_BACKEND_URL": f"redis://127.0.0.1:{port}/1"}
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def s3(bucket: str):
+    """moto's S3 server (its HTTP API, so s3fs/botocore take the real client path) with one bucket."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": f"http://{host}:{port}", "DAGSTER_COMPUTE_LOG_BUCKET": bucket}
+    try:
+        import boto3
+
+        boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
+                     aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket=bucket)
+        yield env
+    finally:
+        server.stop()
+
+
+def celery_worker(queue: str, env: dict[str, str], repo: Path, log: Path, name: str = "") -> subprocess.Popen:
+    """`dagster-celery worker start` on one queue, concurrency 1, as its own process group."""
+    exe = Path(os.sys.executable).parent / "dagster-celery"
+    cmd = [str(exe), "worker", "start", "-A", "dagster_celery.app", "-y", str(repo / "deploy" / "celery.yaml"), "-q", queue,
+           "-n", name or queue, "-l", "INFO", "--", "--concurrency=1"]
+    env = dict(env, PATH=f"{exe.parent}{os.pathsep}{env.get('PATH', '')}")  # it runs `celery` from PATH
+    return subprocess.Popen(cmd, cwd=repo, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
