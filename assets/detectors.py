@@ -33,9 +33,11 @@ from dagster import (
 )
 
 from resources import PROJECT, ProjectResource
+from semitruths_dagster.conditions import ConditionParams
 from semitruths_dagster.detectors import build_detector, scan_registry
 from semitruths_dagster.detectors import stage as predict_stage
 from semitruths_dagster.detectors.registry_review import read_cursor, review_registry
+from semitruths_dagster.evaluation import robustness
 from semitruths_dagster.evaluation import stage as eval_stage
 from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
 from semitruths_dagster.sources.released_edits import TABLE as RELEASED_TABLE
@@ -43,6 +45,7 @@ from semitruths_dagster.sources.released_edits import released_frame
 from semitruths_dagster.storage.location import publish_dir, publish_file
 
 from .common import counts_table, inline_png, partition_of, publish_partition
+from .controls import controls
 from .generations import generations
 from .masks import masks
 from .metrics import bins, change_metrics, saliency_labels
@@ -63,6 +66,27 @@ AFTER_UPSTREAM = (
 ).with_label("after_upstream_updates")
 
 
+ROBUSTNESS_PREVIEW = ("condition", "roc_auc", "roc_auc_drop", "tpr_at_5fpr", "eer", "fake_recall_calibrated",
+                      "fake_recall_calibrated_drop", "ece")
+
+
+def clean_rows(predictions: pl.DataFrame) -> pl.DataFrame:
+    """The clean condition's real images and edits, without the condition and control columns."""
+    if "condition" not in predictions.columns:
+        return predictions
+    return predictions.filter((pl.col("condition") == "clean") & pl.col("control").is_null()).drop(
+        "condition", "control")
+
+
+def with_change_metrics(predictions: pl.DataFrame, change: pl.DataFrame) -> pl.DataFrame | None:
+    """Clean predictions with each edit's continuous change metrics (for the response curves)."""
+    columns = [c for c in robustness.RESPONSE_METRICS if c in change.columns and c not in predictions.columns]
+    if change.is_empty() or not columns:
+        return predictions
+    return predictions.join(change.select("generation_id", *columns).unique("generation_id"), on="generation_id",
+                            how="left")
+
+
 def detector_params(project: ProjectResource) -> predict_stage.DetectorParams:
     return project.config().params("detectors", predict_stage.DetectorParams)
 
@@ -75,7 +99,7 @@ def registry_dir(project: ProjectResource) -> Path:
     partitions_def=prediction_partitions,
     deps=[AssetDep(source_images, partition_mapping=BY_DATASET), AssetDep(masks, partition_mapping=BY_DATASET),
           AssetDep(released_edits, partition_mapping=BY_DATASET), AssetDep(generations, partition_mapping=ALL),
-          saliency_labels, AssetDep(change_metrics, partition_mapping=ALL)],
+          AssetDep(controls, partition_mapping=ALL), saliency_labels, AssetDep(change_metrics, partition_mapping=ALL)],
     group_name="detectors",
     kinds={"pytorch", "parquet"},
     code_version="detector_predictions-v1",
@@ -95,14 +119,18 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
                          + ("; ".join(refused.values()) or "no such name"))
     detector = build_detector(specs[name], device=project.device)
     tables = project.tables()
-    rows = predict_stage.predict_dataset(detector, dataset, tables, project.images(),
-                                         released_frame(tables, config.source(dataset)), params, config.seed)
+    conditions = config.params("conditions", ConditionParams)
+    rows, rejections = predict_stage.predict_dataset(
+        detector, dataset, tables, project.images(), released_frame(tables, config.source(dataset)), params,
+        config.seed, conditions.for_detector(name), conditions.seed_or(config.seed))
     frame, metadata = publish_partition(
         context, project, table=predict_stage.TABLE, rows=rows, schema=predict_stage.SCHEMA,
-        preview_columns=["image_kind", "image_id", "score", "predicted_fake", "crop_box"],
+        preview_columns=["image_kind", "condition", "control", "image_id", "score", "predicted_fake"],
+        stage=f"{predict_stage.TABLE}.{name}", rejections=rejections,
     )
     metadata |= {"scored_now": int((~frame["reused_from_cache"]).sum()) if frame.height else 0,
-                 "by_kind": counts_table(frame, "image_kind", "predicted_fake")}
+                 "by_kind": counts_table(frame, "image_kind", "predicted_fake"),
+                 "by_condition": counts_table(frame, "condition", "control")}
     if detector.random_weights:
         metadata["warning"] = f"{name} has random weights: its scores are noise."
     return MaterializeResult(metadata=metadata)
@@ -127,13 +155,20 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     params = detector_params(project)
     spec = scan_registry(registry_dir(project))[0][name]
     tables = project.tables()
-    predictions = tables.read_all(predict_stage.TABLE).filter(pl.col("detector") == name)
+    every = tables.read_all(predict_stage.TABLE).filter(pl.col("detector") == name)
+    # The headline evaluation is the clean images and edits; conditions and controls are judged apart.
+    predictions = clean_rows(every)
     frame = eval_stage.attribute_frame(predictions, tables.read_all("generations"), tables.read_all("bins"),
                                        tables.read_all("masks"), tables.read_all(RELEASED_TABLE))
     out_dir = project.config().storage_root / "reports" / name
     row, result = eval_stage.evaluate(
         frame, name, spec.version, spec.random_weights, predictions["threshold"][0], params.target_fpr,
         params.n_boot, project.config().seed, out_dir)
+    summary = robustness.evaluate_robustness(
+        every, with_change_metrics(frame, tables.read_all("change_metrics")), predictions["threshold"][0],
+        params.target_fpr, min(params.n_boot, 200), project.config().seed, out_dir / robustness.ROBUSTNESS_DIR,
+        spec.random_weights)
+    robustness.append_to_report(Path(row["report_path"]), summary["html"])
     # On an object store the report folder goes to <storage>/reports/<detector>/, where every host sees it.
     shared = publish_dir(out_dir, tables.root, f"reports/{name}")
     if shared != out_dir:
@@ -149,6 +184,11 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
         "calibrated_threshold": row["calibrated_threshold"],
         "calibrated_fake_recall": row["calibrated_fake_recall"],
         "plots": MetadataValue.md("\n\n".join(inline_png(p.read_bytes(), p.stem) for p in plots[:6])),
+        "robustness": MetadataValue.md(robustness.table_markdown(summary["robustness"], ROBUSTNESS_PREVIEW)),
+        "controls": MetadataValue.md(robustness.table_markdown(summary["controls"])),
+        "worst_condition": str(summary["worst_condition"]),
+        "robustness_figures": MetadataValue.md("\n\n".join(
+            inline_png(Path(p).read_bytes(), k) for k, p in summary["figures"].items())),
     }
     if spec.random_weights:
         metadata["warning"] = f"{name} has random weights: every figure of this evaluation is noise."
@@ -167,6 +207,8 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
     calibrated threshold, and whether the detector had random weights."""
     evaluations = project.tables().read_all(eval_stage.TABLE)
     rows, results = eval_stage.leaderboard_rows(evaluations["result_path"].to_list() if evaluations.height else [])
+    paths = dict(zip(evaluations["detector"], evaluations["result_path"], strict=True)) if evaluations.height else {}
+    rows = [r | robustness.leaderboard_columns(paths[r["detector"]]) for r in rows]
     speeds = predict_stage.throughput(project.tables().read_all(predict_stage.TABLE))
     rows = [r | {"images_per_s": speeds.get(r["detector"])} for r in rows]
     table = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}

@@ -178,6 +178,8 @@ def main() -> None:
         "--reports", type=Path, default=None, help="also write HTML reports (with figures) here"
     )
     parser.add_argument("--trace", action="store_true", help="also measure each step's traced peak (slower)")
+    parser.add_argument("--conditions", action="store_true",
+                        help="also time post-processing conditions and controls per 1,000 images")
     parser.add_argument("--baseline-detectors", type=int, default=1,
                         help="detectors for the notebook-style baseline (0: skip it)")
     args = parser.parse_args()
@@ -239,6 +241,10 @@ def main() -> None:
         print(f"project vs baseline: {ratio:.1f}x faster per detector (target >= 20x: "
               f"{'PASS' if ratio >= 20 else 'FAIL'}); {args.rows:,} rows, project over {args.detectors} detectors, "
               f"baseline over {args.baseline_detectors}")
+    if args.conditions:
+        from conditions_cost import print_table, rows
+
+        print_table(rows(), 512)
 
 
 if __name__ == "__main__":

@@ -205,6 +205,7 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
     if not sources:
         raise ConfigError(f"{cfg_path}: 'sources' names no dataset")
 
+    _check_conditions(raw.get("conditions"), cfg_path)
     storage = raw.get("storage") or {}
     root_value = str(storage_root or storage.get("root") or "var/storage")
     storage_url = ""
@@ -232,3 +233,15 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
         raw=raw,
         storage_url=storage_url,
     )
+
+
+def _check_conditions(section: Any, cfg_path: Path) -> None:
+    """Post-processing conditions are checked at load, so a bad name stops before any run."""
+    from .conditions import ConditionError, ConditionParams
+
+    if section is not None and not isinstance(section, dict):
+        raise ConfigError(f"{cfg_path}: section 'conditions' must be a mapping")
+    try:
+        build_section(ConditionParams, section, f"{cfg_path}: conditions")
+    except ConditionError as exc:
+        raise ConfigError(f"{cfg_path}: {exc}") from None

@@ -6,6 +6,7 @@ module plus one line in `STAGES`. The jobs are derived from the graph (assets/gr
 
 from dagster import Definitions
 
+import assets.controls
 import assets.detectors
 import assets.generations
 import assets.masks
@@ -17,7 +18,7 @@ from assets.graph import pipeline_jobs
 from assets.placement import executor
 from resources import PROJECT, GpuResource, ModelsResource
 
-STAGES = [assets.sources, assets.released, assets.masks, assets.prompts, assets.generations, assets.metrics,
+STAGES = [assets.sources, assets.released, assets.masks, assets.prompts, assets.generations, assets.controls, assets.metrics,
           assets.detectors]
 STAGE_ASSETS = [a for stage in STAGES for a in stage.defs.assets or []]
 

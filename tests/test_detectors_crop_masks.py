@@ -89,6 +89,7 @@ def test_p2p_edits_crop_around_the_post_edit_mask_and_the_twin_takes_the_box(tmp
     assert g1.box != center  # moved towards the bottom-left change
     assert g2.box is None and g2.fallback == "no_mask"  # no post-edit mask: centre crop, and it says so
     assert real.box == g1.box and real.crop_source == "twin"
-    rows = predict_stage.predict_partition(detector, targets, store, "d", {}, batch_size=4)
+    rows, rejected = predict_stage.predict_partition(detector, targets, store, "d", {}, batch_size=4)
+    assert not rejected
     assert [r["crop_fallback"] for r in rows] == [None, None, "no_mask"]
     assert [r["crop_source"] for r in rows] == ["twin", "post_edit_mask", None]

@@ -3,13 +3,14 @@
 Edited images are cropped where their edit is (mask-aware crop, Algorithm 1 fixed): inpainting edits
 around their mask, prompt-based edits around the post-edit mask of Algorithm 2 (paper C.1). A real
 image takes the crop box of its first edited twin, so real and edited images go through the same
-preprocessing and nothing depends on the label. A crop that falls back to the centre says why. Scores are cached by (detector, version, image
-hash, preprocessing): a rerun scores only images it has not scored under the same preprocessing.
+preprocessing and nothing depends on the label. A crop that falls back to the centre says why. Every
+image (and every control image) is scored under each post-processing condition the detector runs
+(`conditions.py`). Scores are cached by (detector, version, image hash, preprocessing, condition): a
+rerun scores only the missing triples.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,21 +18,26 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ..conditions import CLEAN, Condition
+from ..controls.stage import TABLE as CONTROLS_TABLE
 from ..methods import has_input_mask
 from ..prompts.records import derive_seed
 from ..provenance import code_version, utc_now
+from ..sources.base import Rejection
 from ..storage import ImageStore, TableStore
 from .base import Detector
+from .conditioned import score_conditions
 from .preprocessing import CropBox
 
 TABLE = "detector_predictions"
+CLEAN_CONDITION = Condition(CLEAN)
 SCHEMA: dict[str, pl.DataType] = {
     "cache_key": pl.Utf8, "dataset": pl.Utf8, "detector": pl.Utf8, "detector_version": pl.Utf8,
     "plugin": pl.Utf8, "label": pl.Int8, "image_kind": pl.Utf8, "image_id": pl.Utf8, "generation_id": pl.Utf8,
     "image_sha256": pl.Utf8, "score": pl.Float64, "threshold": pl.Float64, "predicted_fake": pl.Boolean,
     "random_weights": pl.Boolean, "preprocessing": pl.Utf8, "crop_box": pl.List(pl.Int32),
-    "crop_mask_share": pl.Float64, "crop_source": pl.Utf8, "crop_fallback": pl.Utf8, "reused_from_cache": pl.Boolean,
-    "images_per_s": pl.Float64, "code_version": pl.Utf8,
+    "crop_mask_share": pl.Float64, "crop_source": pl.Utf8, "crop_fallback": pl.Utf8, "condition": pl.Utf8,
+    "control": pl.Utf8, "reused_from_cache": pl.Boolean, "images_per_s": pl.Float64, "code_version": pl.Utf8,
     "created_at": pl.Datetime("us", "UTC"),
 }
 
@@ -72,6 +78,7 @@ class Target:
     mask_path: str | None = None
     box: CropBox | None = None
     share: float | None = None
+    control: str | None = None  # a confound control (controls/), judged beside the edits
     crop_source: str | None = None  # the mask the box came from: 'edit_mask' | 'post_edit_mask' | 'twin'
     fallback: str | None = None  # why the box is no mask-aware crop keeping the threshold share
 
@@ -141,10 +148,29 @@ def edits_to_score(generations: pl.DataFrame, salient: pl.DataFrame | None, rele
     return pl.concat([*generated, released.select([*EDIT_COLUMNS, "mask_path"])], how="diagonal_relaxed")
 
 
+def control_targets(controls: pl.DataFrame, targets: Sequence[Target]) -> list[Target]:
+    """Control images as targets, each with the crop box of the image it stands for (its edit for
+    pasted-back and format-matched, its real image for a VAE round trip); a control whose image is
+    not scored (an edit that is not salient) is left out."""
+    edits = {t.generation_id: t for t in targets if t.label == 1}
+    reals = {t.image_id: t for t in targets if t.label == 0}
+    out = []
+    for r in controls.sort("control_id").iter_rows(named=True) if controls.height else []:
+        twin = edits.get(r["generation_id"]) if r["generation_id"] else reals.get(r["image_id"])
+        if twin is not None:
+            out.append(Target(r["label"], r["image_id"], r["generation_id"], r["image_path"], r["image_sha256"],
+                              box=twin.box, share=twin.share, control=r["control"], crop_source=twin.crop_source,
+                              fallback=twin.fallback))
+    return out
+
+
 def predict_dataset(detector: Detector, dataset: str, tables: TableStore, images: ImageStore,
-                    released: pl.DataFrame, params: DetectorParams, seed: int) -> list[dict]:
-    """Every row of one detector's partition of one dataset: real images and edits to score, mask-aware
-    crop boxes, and scores (those already in the partition under the same cache key are reused)."""
+                    released: pl.DataFrame, params: DetectorParams, seed: int,
+                    conditions: Sequence[Condition] = (CLEAN_CONDITION,),
+                    condition_seed: int = 0) -> tuple[list[dict], list[Rejection]]:
+    """Every row of one detector's partition of one dataset: real images, edits and their controls
+    under every condition, mask-aware crop boxes, and scores (those already in the partition under the
+    same cache key are reused); and the (image, condition) pairs that failed, for the quarantine."""
     salient = tables.read_all("saliency_labels") if params.only_salient else None
     edits = edits_to_score(tables.read_all("generations"), salient, released, dataset)
     by_dataset = {"dataset": dataset}
@@ -152,6 +178,9 @@ def predict_dataset(detector: Detector, dataset: str, tables: TableStore, images
                            post_edit_masks(tables.read_all("change_metrics")))
     targets = drop_training_images(detector, targets, dataset)
     choose_boxes(detector, targets, images, params.crop_threshold, seed)
+    controls = tables.read_all(CONTROLS_TABLE)
+    if controls.height:
+        targets += control_targets(controls.filter(pl.col("dataset") == dataset), targets)
     partition = {"dataset": dataset, "detector": detector.name}
     cached: dict[str, float] = {}
     earlier_speed = None
@@ -160,34 +189,39 @@ def predict_dataset(detector: Detector, dataset: str, tables: TableStore, images
         cached = dict(zip(earlier["cache_key"], earlier["score"], strict=True))
         speeds = earlier["images_per_s"].drop_nulls() if "images_per_s" in earlier.columns else []
         earlier_speed = float(speeds[0]) if len(speeds) else None
-    return predict_partition(detector, targets, images, dataset, cached, params.batch_size, earlier_speed)
+    return predict_partition(detector, targets, images, dataset, cached, params.batch_size, conditions,
+                             condition_seed, earlier_speed)
 
 
 def predict_partition(detector: Detector, targets: Sequence[Target], store: ImageStore, dataset: str,
-                      cached: dict[str, float], batch_size: int, earlier_speed: float | None = None) -> list[dict]:
-    """Rows for every target; scores found in `cached` (cache key -> score) are reused, not recomputed.
-    `images_per_s` is this run's, or `earlier_speed` (the partition's last figure) when it scored nothing."""
-    keys = [detector.cache_key(t.sha256, t.box) for t in targets]
-    todo = [i for i, k in enumerate(keys) if k not in cached]
-    scores = dict(cached)
-    seconds = 0.0  # in the detector only (preprocessing + forward), not reading images from the store
-    for start in range(0, len(todo), batch_size):
-        part = todo[start : start + batch_size]
-        images = [store.open(targets[i].image_path).convert("RGB") for i in part]
-        started = time.perf_counter()
-        values = detector.score(images, boxes=[targets[i].box for i in part], batch_size=batch_size)
-        seconds += time.perf_counter() - started
-        scores.update({keys[i]: float(v) for i, v in zip(part, values, strict=True)})
-    speed = len(todo) / seconds if todo and seconds > 0 else earlier_speed
-    now, version, fresh = utc_now(), code_version(), set(todo)
-    return [
-        detector.prediction(t.sha256, t.box, scores[keys[i]]).to_row()
-        | {"dataset": dataset, "label": t.label, "image_kind": "edited" if t.label else "real",
-           "image_id": t.image_id, "generation_id": t.generation_id, "crop_mask_share": t.share,
-           "crop_source": t.crop_source, "crop_fallback": t.fallback,
-           "reused_from_cache": i not in fresh, "images_per_s": speed, "code_version": version, "created_at": now}
-        for i, t in enumerate(targets)
-    ]
+                      cached: dict[str, float], batch_size: int,
+                      conditions: Sequence[Condition] = (CLEAN_CONDITION,),
+                      condition_seed: int = 0,
+                      earlier_speed: float | None = None) -> tuple[list[dict], list[Rejection]]:
+    """Rows for every (target, condition); scores found in `cached` (cache key -> score) are reused,
+    not recomputed. A target that fails under a condition is a rejection, not a row. `images_per_s`
+    (time in the detector only: preprocessing + forward) is this run's, or `earlier_speed` (the
+    partition's last figure) when it scored nothing."""
+    outcomes = score_conditions(detector, targets, store, conditions, cached, batch_size, condition_seed)
+    timed = [o.seconds for o in outcomes if o.seconds > 0]
+    speed = len(timed) / sum(timed) if timed else earlier_speed
+    now, version = utc_now(), code_version()
+    rows, rejections = [], []
+    for o in outcomes:
+        t = targets[o.index]
+        if o.error is not None:
+            rejections.append(Rejection(f"{TABLE}.{detector.name}", dataset, t.generation_id or t.image_id,
+                                        t.image_path, "condition_failed", o.error))
+            continue
+        rows.append(detector.prediction(t.sha256, o.box, o.score).to_row()
+                    | {"cache_key": o.cache_key, "dataset": dataset, "label": t.label,
+                       "image_kind": "control" if t.control else "edited" if t.label else "real",
+                       "image_id": t.image_id, "generation_id": t.generation_id, "crop_mask_share": t.share,
+                       "crop_source": t.crop_source, "crop_fallback": t.fallback,
+                       "condition": o.condition.name, "control": t.control,
+                       "reused_from_cache": not o.fresh, "images_per_s": speed, "code_version": version,
+                       "created_at": now})
+    return rows, rejections
 
 
 def drop_training_images(detector: Detector, targets: Sequence[Target], dataset: str) -> list[Target]:

@@ -100,8 +100,8 @@ def evaluate(frame: pl.DataFrame, detector: str, version: str, random_weights: b
     """The evaluation row of one detector; writes result JSON, figures and HTML report to `out_dir`."""
     skip = {"cache_key", "detector", "detector_version", "plugin", "label", "image_kind", "image_id",
             "generation_id", "image_sha256", "score", "threshold", "predicted_fake", "random_weights",
-            "preprocessing", "crop_box", "crop_mask_share", "crop_source", "crop_fallback", "reused_from_cache", "images_per_s", "code_version", "created_at",
-            "edit_random_weights"}
+            "preprocessing", "crop_box", "crop_mask_share", "crop_source", "crop_fallback", "condition", "control",
+            "reused_from_cache", "images_per_s", "code_version", "created_at", "edit_random_weights"}
     attributes = {c: np.asarray(frame[c].to_list(), dtype=object) for c in frame.columns if c not in skip}
     result = evaluate_detector(
         frame["label"].to_numpy(), frame["score"].to_numpy(), attributes, detector=detector,
@@ -144,5 +144,5 @@ def leaderboard_rows(result_paths: list[str]) -> tuple[list[dict], list[Evaluati
 
 def leaderboard_schema(rows: list[dict]) -> dict[str, pl.DataType]:
     """The leaderboard table's columns: the detector's name, the random-weights flag, metrics."""
-    return {k: pl.Utf8 if k == "detector" else pl.Boolean if k == "random_weights" else pl.Float64
+    return {k: pl.Utf8 if k in ("detector", "worst_condition") else pl.Boolean if k == "random_weights" else pl.Float64
             for k in (rows[0] if rows else {"detector": None})}

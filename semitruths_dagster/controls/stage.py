@@ -1,0 +1,170 @@
+"""The `controls` stage: one (dataset, generator) partition of control images, resumable in chunks.
+
+For each partition: every real image of the dataset through the generator's VAE (`vae_roundtrip`,
+label 0), every inpainting edit of the generator pasted back into its original under the soft mask
+the inpainting used (`pasted_back`, label 1), and every edit of the generator saved in its original's
+format and quality (`format_matched`, label 1). Each row records its provenance: the VAE's model ref,
+the format and JPEG quality, the mask. A killed run resumes from its committed chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+from PIL import Image
+
+from ..provenance import code_version, utc_now
+from ..storage import ImageStore
+from ..storage.resumable import ResumablePartition
+from .images import CONTROLS, format_matched, paste_back, vae_roundtrip
+
+TABLE = "controls"
+SCHEMA: dict[str, pl.DataType] = {
+    "control_id": pl.Utf8, "dataset": pl.Utf8, "generator": pl.Utf8, "control": pl.Utf8, "label": pl.Int8,
+    "image_id": pl.Utf8, "generation_id": pl.Utf8, "method": pl.Utf8, "image_path": pl.Utf8,
+    "image_sha256": pl.Utf8, "vae": pl.Utf8, "format": pl.Utf8, "quality": pl.Int32, "subsampling": pl.Int32,
+    "mask_path": pl.Utf8, "random_weights": pl.Boolean, "code_version": pl.Utf8,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+
+@dataclass(frozen=True)
+class ControlParams:
+    """The `controls` section of semitruths.yaml: which controls to make, and at most how many of each
+    per (dataset, generator) (the first by control id, a seeded hash: None = all)."""
+
+    kinds: tuple[str, ...] = CONTROLS
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kinds", tuple(self.kinds))
+        unknown = sorted(set(self.kinds) - set(CONTROLS))
+        if unknown:
+            raise ValueError(f"controls.kinds: unknown {unknown} (known: {list(CONTROLS)})")
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
+                                       or self.limit < 1):
+            raise ValueError(f"controls.limit: expected a positive integer or null, got {self.limit!r}")
+
+
+@dataclass(frozen=True)
+class ControlItem:
+    control_id: str
+    control: str
+    label: int
+    image_id: str
+    source_path: str  # the real image
+    generation_id: str | None = None
+    method: str | None = None
+    edit_path: str | None = None
+    mask_path: str | None = None  # the soft (blurred) mask the inpainting used
+
+
+def control_id(control: str, generator: str, item: str) -> str:
+    return hashlib.sha256(json.dumps([control, generator, item]).encode()).hexdigest()[:24]
+
+
+def plan_controls(images: pl.DataFrame, edits: pl.DataFrame, soft_masks: dict[str, str], generator: str,
+                  controls: Sequence[str], limit: int | None = None) -> list[ControlItem]:
+    """The control items of one (dataset, generator): `images` are the dataset's real images, `edits`
+    the generator's edits of them, `soft_masks` mask_id -> the preprocessed (blurred) mask path."""
+    sources = dict(zip(images["image_id"], images["image_path"], strict=True))
+    items: list[ControlItem] = []
+    if "vae_roundtrip" in controls:
+        items += [ControlItem(control_id("vae_roundtrip", generator, i), "vae_roundtrip", 0, i, p)
+                  for i, p in sorted(sources.items())]
+    for r in edits.sort("generation_id").iter_rows(named=True) if edits.height else []:
+        if r["image_id"] not in sources:
+            continue
+        common = {"label": 1, "image_id": r["image_id"], "source_path": sources[r["image_id"]],
+                  "generation_id": r["generation_id"], "method": r["method"], "edit_path": r["image_path"]}
+        mask = soft_masks.get(r.get("mask_id") or "")
+        if "pasted_back" in controls and r["method"] == "inpainting" and mask:
+            items.append(ControlItem(control_id("pasted_back", generator, r["generation_id"]), "pasted_back",
+                                     mask_path=mask, **common))
+        if "format_matched" in controls:
+            items.append(ControlItem(control_id("format_matched", generator, r["generation_id"]),
+                                     "format_matched", **common))
+    if limit is None:
+        return items
+    kept = [i for kind in controls for i in sorted((i for i in items if i.control == kind),
+                                                    key=lambda i: i.control_id)[:limit]]
+    return sorted(kept, key=items.index)
+
+
+def _make(item: ControlItem, store: ImageStore, vae: Callable[[], object] | None) -> tuple[Image.Image | bytes, dict]:
+    """The control image (or encoded bytes) and its provenance."""
+    with store.open(item.source_path) as original:
+        original.load()
+        if item.control == "vae_roundtrip":
+            return vae_roundtrip(vae(), original), {}
+        with store.open(item.edit_path) as edited:
+            edited = edited.convert("RGB")
+        if item.control == "pasted_back":
+            with store.open(item.mask_path) as mask:
+                return paste_back(original, edited, mask.convert("L")), {}
+        return format_matched(edited, original)
+
+
+def run_controls(items: Sequence[ControlItem], partition: ResumablePartition, store: ImageStore, dataset: str,
+                 generator: str, load_vae: Callable[[], object], vae_ref: str, random_weights: bool,
+                 chunk_size: int = 16, force: bool = False,
+                 log: Callable[[str], None] = print) -> tuple[pl.DataFrame, dict, list[tuple[ControlItem, str]]]:
+    """Make the items not yet done, committing every `chunk_size`; returns the partition, counts and
+    the items that failed (with why: the caller quarantines them; the rest go on). The VAE loads only
+    if a `vae_roundtrip` item is still to make."""
+    if force:
+        partition.reset()
+    done = partition.done_keys()
+    todo = [i for i in items if i.control_id not in done]
+    log(f"{len(items)} control items, {len(items) - len(todo)} already done, {len(todo)} to make")
+    vae_cache: list[object] = []
+
+    def vae() -> object:
+        if not vae_cache:
+            vae_cache.append(load_vae())
+        return vae_cache[0]
+
+    now, version = utc_now(), code_version()
+    pending, failed, made = [], [], 0
+    for item in todo:
+        try:
+            image, provenance = _make(item, store, vae)
+        except (OSError, ValueError, RuntimeError) as exc:
+            failed.append((item, f"{item.control}: {type(exc).__name__}: {exc}"))
+            continue
+        if isinstance(image, bytes):
+            ext = ".jpg" if provenance["format"] == "JPEG" else f".{provenance['format'].lower()}"
+            path, sha = store.put_bytes(image, ext)
+        else:
+            path, sha = store.put_png(image)
+        pending.append({
+            "control_id": item.control_id, "dataset": dataset, "generator": generator, "control": item.control,
+            "label": item.label, "image_id": item.image_id, "generation_id": item.generation_id,
+            "method": item.method, "image_path": path, "image_sha256": sha,
+            "vae": vae_ref if item.control == "vae_roundtrip" else None, "format": provenance.get("format", "PNG"),
+            "quality": provenance.get("quality"), "subsampling": provenance.get("subsampling"),
+            "mask_path": item.mask_path, "random_weights": random_weights,
+            "code_version": version, "created_at": now})
+        if len(pending) >= chunk_size:
+            partition.write_chunk(pending)
+            made += len(pending)
+            pending = []
+    partition.write_chunk(pending)
+    made += len(pending)
+    frame = partition.finalize(keep={i.control_id for i in items})
+    return frame, {"items": len(items), "made": made, "resumed_from": len(items) - len(todo),
+                   "failed": len(failed)}, failed
+
+
+def pipeline_vae(pipe: object) -> object:
+    """The autoencoder of a loaded diffusers pipeline (`vae`; Kandinsky's `movq`)."""
+    for name in ("vae", "movq"):
+        module = getattr(pipe, name, None)
+        if module is not None:
+            return module
+    raise ValueError(f"{type(pipe).__name__} has no VAE (looked for 'vae' and 'movq')")
+

@@ -1,0 +1,74 @@
+"""Conditions and controls through the graph: predictions per condition and control, only missing
+triples scored, reports with robustness and controls tables, leaderboard columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from dagster import DagsterInstance, MultiPartitionKey, materialize
+
+from assets.controls import controls
+from assets.detectors import detector_predictions, evaluation, leaderboard
+from assets.generations import generations
+from assets.masks import masks
+from assets.prompts import perturbed_prompts, prompt_filters
+from assets.sources import source_images
+from resources import GpuResource, ModelsResource, ProjectResource
+from semitruths_dagster.detectors import write_random_detector
+from tests.conftest import TEST_CONFIG
+
+pytestmark = pytest.mark.slow  # end to end: sources to the leaderboard, with conditions and controls
+
+
+def _project(root, names):
+    config = yaml.safe_load(TEST_CONFIG.read_text()) | {
+        "detectors": {"registry": str(root / "registry"), "weights": str(root / "weights"), "n_boot": 50,
+                      "only_salient": False},
+        "conditions": {"names": names}, "controls": {"limit": 2}}
+    path = root / f"semitruths-{len(names)}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    project = ProjectResource(config_path=str(path), storage_root=str(root / "storage"))
+    return project, {"project": project, "models": ModelsResource(), "gpu": GpuResource()}
+
+
+def test_conditions_and_controls_end_to_end(tmp_path):
+    project, resources = _project(tmp_path, ["jpeg_q75"])
+    assert materialize([source_images, masks, perturbed_prompts], partition_key="sample", resources=resources).success
+    assert materialize([prompt_filters], resources=resources).success
+    key = MultiPartitionKey({"dataset": "sample", "generator": "sd14"})
+    # no saliency or bins: only_salient is off, and the evaluation reads missing tables as empty
+    assert materialize([generations, controls], partition_key=key, resources=resources).success
+    made = project.tables().read_all("controls")
+    assert set(made["control"]) == {"vae_roundtrip", "format_matched", "pasted_back"} and made.height == 6
+    assert made.filter(pl.col("control") == "vae_roundtrip")["vae"].str.starts_with("tiny:").all()
+
+    write_random_detector("npr", tmp_path / "registry", tmp_path / "weights")
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("detectors", ["npr-random"])
+    pkey = MultiPartitionKey({"dataset": "sample", "detector": "npr-random"})
+    assert materialize([detector_predictions], partition_key=pkey, resources=resources, instance=instance).success
+    rows = project.tables().read("detector_predictions", {"dataset": "sample", "detector": "npr-random"})
+    per_condition = rows.group_by("condition").len().sort("condition")
+    assert per_condition["condition"].to_list() == ["clean", "jpeg_q75"]
+    assert per_condition["len"][0] == per_condition["len"][1] and rows.select("cache_key", "control").is_unique().all()
+    n_per_condition = per_condition["len"][0]
+    assert rows.filter(pl.col("control").is_not_null()).height == 2 * made.height
+
+    # adding one condition scores only that condition's images
+    project2, resources2 = _project(tmp_path, ["jpeg_q75", "resize_0.5"])
+    again = materialize([detector_predictions], partition_key=pkey, resources=resources2, instance=instance)
+    assert again.asset_materializations_for_node("detector_predictions")[0].metadata["scored_now"].value == \
+        n_per_condition
+
+    assert materialize([evaluation], partition_key="npr-random", resources=resources2, instance=instance).success
+    row = project2.tables().read("evaluation", {"detector": "npr-random"}).row(0, named=True)
+    report = Path(row["report_path"]).read_text()
+    assert "Robustness to post-processing" in report and "Controls: the edit or the pipeline?" in report
+    assert "resize_0.5" in report and "pasted_back" in report
+    assert materialize([leaderboard], resources=resources2, instance=instance).success
+    board = project2.tables().read_all("leaderboard")
+    assert board["worst_condition"][0] in ("clean", "jpeg_q75", "resize_0.5")
+    assert 0 <= board["pasted_back_recall"][0] <= 1
