@@ -21,12 +21,12 @@ from PIL import Image
 from ..hub import resolve_device
 from .cache import prediction_cache_key
 from .checkpoints import (
-    CheckpointError,
     load_into,
     read_tensors,
     resolve_weight_ref,
     select_state_dict,
     strip_prefix,
+    weight_file,
 )
 from .cropping import DEFAULT_MAX_TRIES, CropChoice, crop_box_for_mask
 from .digests import check_digests
@@ -140,18 +140,7 @@ class Detector(ABC):
         """A role's weight file on disk: the local path (or `filename` inside a local folder), or
         `filename` of a hub repo through huggingface_hub's cache (offline: a clear error)."""
         kind, ref = self.weight_ref(role)
-        if kind == "hub":
-            from huggingface_hub import hf_hub_download
-
-            try:
-                return Path(hf_hub_download(ref, filename))
-            except Exception as exc:  # offline, not cached, gated, no such repo: all mean "not available"
-                raise CheckpointError(
-                    f"{self.what(role)}: cannot get {filename} of hub repo {ref!r} ({type(exc).__name__}); "
-                    "download it where the hub is reachable and point the spec at the file"
-                ) from exc
-        path = Path(ref)
-        return path / filename if path.is_dir() else path
+        return weight_file(kind, ref, filename, self.what(role))
 
     def load_state(self, module: torch.nn.Module, role: str, key: str | None = None, prefix: str = "") -> None:
         """Strictly load a local weight file (safetensors or torch weights_only, never unpickled code)

@@ -25,7 +25,6 @@ from ..checkpoints import (
     read_tensors,
     select_state_dict,
     strip_prefix,
-    weight_file,
 )
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
@@ -57,8 +56,7 @@ class CommunityForensics(Detector):
         )
 
     def _weights_file(self) -> Path:
-        kind, ref = self.weight_ref("model")
-        return weight_file(kind, ref, WEIGHTS_FILE, self.what("model"))
+        return self.weight_file("model", WEIGHTS_FILE)
 
     def load_model(self) -> nn.Module:
         vit = build_vit(self.options["timm_model"], dict(self.options["timm_kwargs"]))
