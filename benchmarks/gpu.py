@@ -44,7 +44,7 @@ from semitruths_dagster.console import filter_harmless_warnings  # noqa: E402
 from semitruths_dagster.detectors.registry import build_detector, random_spec  # noqa: E402
 from semitruths_dagster.generation import generator_spec  # noqa: E402
 from semitruths_dagster.generation.acceleration import peak_memory  # noqa: E402
-from semitruths_dagster.generation.full_random import FULL_FAMILIES  # noqa: E402
+from semitruths_dagster.generation.families import FULL_FAMILIES  # noqa: E402
 from semitruths_dagster.metrics.perceptual import LpipsScorer  # noqa: E402
 
 PAPER_S_PER_IMAGE = 120.0  # the paper: about 2 minutes per edited image
@@ -59,7 +59,7 @@ def settings(args: Namespace, generator: str) -> Namespace:
     size = args.size * 2 if generator == "sdxl" and not args.smoke else args.size
     return Namespace(arch=args.arch, size=size, steps=args.steps, device=args.device, dtype=args.dtype,
                      attention="sdpa", compile_mode=None, repeats=args.repeats, warmup=args.warmup,
-                     null_inner_steps=args.null_inner_steps, prior_steps=args.prior_steps)
+                     null_inner_steps=args.null_inner_steps, prior_steps=args.prior_steps, cpu_offload="off")
 
 
 def row(what: str, model: str, dtype: str, compiled: bool, batch: int, size: int, steps: int | str,
