@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -102,3 +103,33 @@ def celery_worker(queue: str, env: dict[str, str], repo: Path, log: Path, name: 
     env = dict(env, PATH=f"{exe.parent}{os.pathsep}{env.get('PATH', '')}")  # it runs `celery` from PATH
     return subprocess.Popen(cmd, cwd=repo, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             start_new_session=True)
+
+
+def _bin(name: str) -> str:
+    return str(Path(os.sys.executable).parent / name)
+
+
+@contextmanager
+def code_server_and_daemon(env: dict[str, str], repo: Path, logs: Path):
+    """A code server (`dagster api grpc`) for the definitions and a `dagster-daemon` reading it, as in a
+    deployment where the daemon and the run workers are separate processes; yields the server's port."""
+    port = free_port()
+    server = subprocess.Popen([_bin("dagster"), "api", "grpc", "-m", "semitruths_dagster.definitions",
+                               "-h", "127.0.0.1", "-p", str(port)], cwd=repo, env=env, start_new_session=True,
+                              stdout=(logs / "code-server.log").open("ab"), stderr=subprocess.STDOUT)
+    daemon = None
+    try:
+        _wait_port(port, timeout_s=300)  # the server binds once the definitions loaded
+        daemon = subprocess.Popen([_bin("dagster-daemon"), "run", "--grpc-host", "127.0.0.1", "--grpc-port", str(port)],
+                                  cwd=repo, env=env, start_new_session=True,
+                                  stdout=(logs / "daemon.log").open("ab"), stderr=subprocess.STDOUT)
+        yield port
+    finally:
+        for proc in (daemon, server):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()

@@ -202,3 +202,120 @@ md = ev.asset_materialization.metadata
 print(md["already_done"].value, md["made_this_run"].value)""").stdout.split()
     already, made = int(done[0]), int(done[1])
     assert already >= committed and already + made == total  # finished chunks were not redone
+
+
+REPORTS = """
+import os
+from dagster import DagsterInstance, MultiPartitionKey, materialize
+from assets.detectors import detector_predictions, evaluation, leaderboard
+from assets.metrics import bins, saliency_labels, saliency_scores
+from resources import GpuResource, ModelsResource, ProjectResource
+from semitruths_dagster.detectors import write_random_detector
+
+project = ProjectResource()
+resources = {"project": project, "models": ModelsResource(), "gpu": GpuResource()}
+det = project.config().section("detectors")
+write_random_detector("npr", det["registry"], det["weights"])
+with DagsterInstance.get() as instance:
+    instance.add_dynamic_partitions("detectors", ["npr-random"])
+    for assets, key in (([saliency_scores, saliency_labels, bins], MultiPartitionKey({"dataset": "sample", "generator": "sd15"})),
+                        ([detector_predictions], MultiPartitionKey({"dataset": "sample", "detector": "npr-random"})),
+                        ([evaluation, leaderboard], "npr-random")):
+        assert materialize(assets, partition_key=key, resources=resources, instance=instance).success
+"""
+
+
+def test_reports_land_in_the_bucket(env):
+    """Evaluation report, its figures and result, and the leaderboard page go to <storage>/reports/ in the
+    bucket, where every host (and the UI) finds them; the tables point there."""
+    base, e = env["base"], env["env"]
+    config = yaml.safe_load(Path(e["SEMITRUTHS_CONFIG"]).read_text())
+    config["detectors"] = {"registry": str(base / "registry"), "weights": str(base / "weights"), "n_boot": 50,
+                           "only_salient": False}
+    (base / "reports.yaml").write_text(yaml.safe_dump(config))
+    e = dict(e, SEMITRUTHS_CONFIG=str(base / "reports.yaml"))
+    made = py(e, REPORTS, check=False)
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    reports = f"{BUCKET}/run/reports"
+    listing = py(e, f"import s3fs; print('\\n'.join(s3fs.S3FileSystem().find('{reports}')))").stdout.split()
+    assert {f"{reports}/npr-random/report.html", f"{reports}/npr-random/result.json",
+            f"{reports}/leaderboard.html"} <= set(listing), listing
+    assert any(key.endswith(".png") for key in listing if "/npr-random/" in key)
+    row = cli(e, "warehouse", "--query", "SELECT report_path, result_path FROM evaluation").stdout.split()
+    assert row == [f"s3://{reports}/npr-random/report.html", f"s3://{reports}/npr-random/result.json"]
+    def page(key: str) -> str:
+        return py(e, f"import s3fs; print(s3fs.S3FileSystem().cat('{reports}/{key}').decode())").stdout
+
+    assert "random weights" in page("npr-random/report.html").split("<body>", 1)[-1][:400].lower()
+    board = page("leaderboard.html")
+    assert "npr-random" in board and "random weights" in board.lower()
+
+
+RUN_TIMES = """
+import json, sys, time
+from dagster import DagsterInstance
+ids = sys.argv[1:]
+with DagsterInstance.get() as inst:
+    deadline = time.monotonic() + 420
+    while not all(inst.get_run_by_id(i) and inst.get_run_by_id(i).is_finished for i in ids):
+        assert time.monotonic() < deadline, [inst.get_run_by_id(i).status for i in ids]
+        time.sleep(2)
+    out = {}
+    for i in ids:
+        run = inst.get_run_by_id(i)
+        marks = {}
+        for entry in inst.all_logs(i):
+            if entry.dagster_event:
+                marks.setdefault(f"{entry.dagster_event.event_type.name}:{entry.step_key or ''}", entry.timestamp)
+        out[i] = {"status": run.status.value, "partition": run.tags.get("dagster/partition"), "marks": marks}
+print(json.dumps(out))
+"""
+
+
+def test_gpu_pool_of_one_keeps_two_generation_runs_apart(env):
+    """Pool `gpu` at 1, run granularity, queued by the real daemon: two generation runs for two partitions,
+    submitted together, run one after the other (STEP_START / STEP_SUCCESS from the event log)."""
+    base = env["base"]
+    (base / "pool-registry").mkdir()  # no detector: the daemon's registry sensor asks for no run
+    config = base / "pool.yaml"
+    config.write_text(yaml.safe_dump({
+        "storage": {"root": f"s3://{BUCKET}/run", "cache": str(base / "cache")},
+        "sources": {"sample": {"adapter": "embedded"}},
+        "prompts": {"magnitudes": ["small"]},
+        # Two partitions the other tests leave alone; the sample's upstream is in the bucket already.
+        "generation": {"generators": ["sd14", "openjourney"], "methods": ["inpainting"], "chunk_size": 2,
+                       "max_per_method": 2, "tiny": {"size": 64, "steps": 6}},
+        "detectors": {"registry": str(base / "pool-registry")},
+        "execution": {"executor": "multiprocess"},  # nothing but the pool keeps the runs apart
+    }))
+    e = dict(env["env"], SEMITRUTHS_CONFIG=str(config))
+    upstream = cli(e, "warehouse", "--query", "SELECT count(*) FROM perturbed_prompts")
+    assert upstream.returncode == 0 and int(upstream.stdout) > 0, "the slice test materializes the upstream first"
+    pool = subprocess.run([sys.executable, "-m", "dagster", "instance", "concurrency", "set", "gpu", "1"],
+                          env=e, cwd=REPO, capture_output=True, text=True)
+    assert pool.returncode == 0, pool.stdout + pool.stderr
+    runs = {f"00000000-0000-4000-8000-00000000000{i}": f"sample|{g}" for i, g in enumerate(("sd14", "openjourney"))}
+    with stack.code_server_and_daemon(e, REPO, base) as port:
+        launches = [subprocess.Popen(
+            [sys.executable, "-m", "dagster", "job", "launch", "--grpc-host", "127.0.0.1", "--grpc-port", str(port),
+             "-j", "dataset_generator_pipeline", "-o", "generations", "--run-id", run_id, "--tags", json.dumps({
+                 "dagster/partition": key, "dagster/partition/dataset": "sample",
+                 "dagster/partition/generator": key.split("|")[1]})],
+            env=e, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for run_id, key in runs.items()]
+        for launch in launches:
+            out, _ = launch.communicate(timeout=300)
+            assert launch.returncode == 0, out[-3000:]
+        times = json.loads(py(e, RUN_TIMES.replace("sys.argv[1:]", repr(list(runs)))).stdout.strip().splitlines()[-1])
+    daemon_log = (base / "daemon.log").read_text(errors="replace")
+    assert {t["partition"] for t in times.values()} == set(runs.values())
+    assert all(t["status"] == "SUCCESS" for t in times.values()), (times, daemon_log[-3000:])
+    first, second = sorted(times.values(), key=lambda t: t["marks"]["STEP_START:generations"])
+    f, s = first["marks"], second["marks"]
+    # Both were queued before the first one's generation step ended: the second waited in the queue...
+    assert max(f["RUN_ENQUEUED:"], s["RUN_ENQUEUED:"]) < f["STEP_SUCCESS:generations"]
+    # ...and its generation step (its whole run, at run granularity) began only after the first finished.
+    assert f["STEP_SUCCESS:generations"] <= s["STEP_START:generations"]
+    assert f["RUN_SUCCESS:"] <= s["RUN_STARTING:"]
+    blocked = next(i for i, t in times.items() if t is second)
+    assert f"Run {blocked} is blocked by global concurrency limits" in daemon_log
