@@ -120,15 +120,6 @@ def measure(env: dict, prefix: str, shards: list[str], rounds: int) -> Round:
     return total
 
 
-def wait_ready(logs: list[Path], timeout_s: float = 180) -> None:
-    """Until each Celery worker's log says it is ready to take tasks."""
-    deadline = time.monotonic() + timeout_s
-    while not all(log.exists() and " ready." in log.read_text(errors="replace") for log in logs):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"Celery workers not ready after {timeout_s} s; see {logs}")
-        time.sleep(1)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     import yaml
@@ -161,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
             logs = [base / f"{executor}{workers}-w{i}.log" for i in range(workers)]
             procs = [stack.celery_worker("cpu", env, REPO, log, name=f"cpu{i}") for i, log in enumerate(logs)]
             try:
-                wait_ready(logs)
+                stack.wait_ready(logs)
                 results.append((label, measure(env, f"bench/{executor}{workers}", shards, args.rounds)))
             finally:
                 for proc in procs:

@@ -133,3 +133,12 @@ def code_server_and_daemon(env: dict[str, str], repo: Path, logs: Path):
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
+
+
+def wait_ready(logs: list[Path], timeout_s: float = 180) -> None:
+    """Until each Celery worker's log says it is connected and ready to take tasks."""
+    deadline = time.monotonic() + timeout_s
+    while not all(log.exists() and " ready." in log.read_text(errors="replace") for log in logs):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Celery workers not ready after {timeout_s} s; see {logs}")
+        time.sleep(0.5)
