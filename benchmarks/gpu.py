@@ -10,8 +10,8 @@ Rows (each with items/s, s/item, peak memory and the paper's 2 minutes per image
               (the gpu resource's `cpu_offload`; peak memory is the offloaded pipeline's). Full-size
               architectures at random weights (benchmarks/generation.py `--arch full`): 512x512 (SDXL
               1024x1024), 50 steps. Weights do not change the arithmetic; images are noise. sd14, sd15 and
-              openjourney share one architecture (measured for each all the same). Kandinsky 2.2 has no
-              full-size random build yet: its row says so (the smoke run measures its tiny build).
+              openjourney share one architecture (measured for each all the same). Kandinsky 2.2 runs its
+              prior (25 steps) and decoder.
   instruction FLUX.1 Kontext and Qwen-Image-Edit (bf16, CPU offload) and InstructPix2Pix (fp16), batch 1.
   p2p         prompt-to-prompt (null-text inversion + two-branch edit, sd15) at batch 1 and batched
               (several edits per UNet call, each with its own null embeddings; `run_p2p`).

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from semitruths_dagster.generation import generator_spec
-from semitruths_dagster.generation.families import FULL_FAMILIES, build_full
+from semitruths_dagster.generation.families import FAMILIES, FULL_FAMILIES, build_full
 from semitruths_dagster.generation.loading import pipeline_dtype
 from semitruths_dagster.generation.settings import DeviceSettings
 from tests.conftest import REPO
@@ -21,10 +21,12 @@ B = 1e9
 # and the published checkpoints: SD 1.5 UNet 860 M, SDXL inpainting UNet 2.6 B, FLUX.1 [dev] "12 B"
 # (11.9 B), SD 3.5 large 8.1 B and medium 2.5 B (MMDiT-X; both with their learned position tables),
 # Qwen-Image 20 B, Qwen2.5-VL-7B 8.3 B, T5-v1.1-XXL encoder 4.76 B, OpenCLIP bigG text tower 695 M,
-# CLIP ViT-L/14 text tower 123 M, the SD / FLUX / SD3 VAEs 84 M, Qwen-Image's VAE 127 M.
+# CLIP ViT-L/14 text tower 123 M, the SD / FLUX / SD3 VAEs 84 M, Qwen-Image's VAE 127 M; Kandinsky 2.2's
+# card: decoder UNet 1.22 B, MoVQ 67 M, prior 1 B, CLIP ViT-bigG image encoder 1.8 B.
 SD_VAE, CLIP_L, CLIP_G, T5_XXL = 0.0838 * B, 0.123 * B, 0.695 * B, 4.76 * B
 PUBLISHED = {
     "sd1": {"unet": 0.860 * B, "text_encoder": CLIP_L, "vae": SD_VAE},
+    "sd1_inpainting": {"unet": 0.860 * B, "text_encoder": CLIP_L, "vae": SD_VAE},
     "sdxl": {"unet": 2.57 * B, "text_encoder": CLIP_L, "text_encoder_2": CLIP_G, "vae": SD_VAE},
     "flux_fill": {"transformer": 11.9 * B, "text_encoder": CLIP_L, "text_encoder_2": T5_XXL, "vae": SD_VAE},
     "flux_kontext": {"transformer": 11.9 * B, "text_encoder": CLIP_L, "text_encoder_2": T5_XXL, "vae": SD_VAE},
@@ -35,10 +37,12 @@ PUBLISHED = {
     "qwen_image": {"transformer": 20.4 * B, "text_encoder": 8.29 * B, "vae": 0.127 * B},
     "qwen_image_edit": {"transformer": 20.4 * B, "text_encoder": 8.29 * B, "vae": 0.127 * B},
     "instruct_pix2pix": {"unet": 0.860 * B, "text_encoder": CLIP_L, "vae": SD_VAE},
+    "kandinsky22": {"unet": 1.22 * B, "movq": 0.067 * B, "prior_prior": 1.0 * B, "prior_image_encoder": 1.8 * B,
+                    "prior_text_encoder": CLIP_G},
 }
 # Input / output channels that distinguish the checkpoints of one architecture.
-CHANNELS = {"flux_fill": (384, 64), "flux_kontext": (64, 64), "instruct_pix2pix": (8, 4), "sd1": (4, 4),
-            "qwen_image": (64, 16), "sd35_large": (16, 16)}
+CHANNELS = {"flux_fill": (384, 64), "flux_kontext": (64, 64), "instruct_pix2pix": (8, 4), "sd1": (4, 4), "sd1_inpainting": (9, 4),
+            "qwen_image": (64, 16), "sd35_large": (16, 16), "kandinsky22": (9, 8)}
 
 
 def _method(family: str) -> str:
@@ -50,7 +54,7 @@ def _tensors(module: torch.nn.Module) -> int:
 
 
 def test_every_new_family_has_a_full_build():
-    assert set(PUBLISHED) == set(FULL_FAMILIES)  # every family but Kandinsky 2.2 (see full_random.py)
+    assert set(PUBLISHED) == set(FULL_FAMILIES) == set(FAMILIES)
 
 
 @pytest.mark.parametrize("family", sorted(PUBLISHED))

@@ -123,12 +123,13 @@ FAMILIES: Registry[Family] = Registry("generator family", Family, {
         Family("sd1", _tiny("tiny_sd", "build_sd1", in_channels=4), {"strength": 1.0},
                pipelines={"inpainting": None, "p2p": None}, full=_sd1_full),
         # SD 1.x with the 9-channel inpainting UNet (image + mask + masked-image latents).
-        Family("sd1_inpainting", _tiny("tiny_sd", "build_sd1", in_channels=9), {"strength": 1.0}),
+        Family("sd1_inpainting", _tiny("tiny_sd", "build_sd1", in_channels=9), {"strength": 1.0},
+               full=_full("full_random", "full_sd1", in_channels=9)),
         # Two text encoders; diffusers' SDXL inpainting default strength is 0.9999.
         Family("sdxl", _tiny("tiny_sd", "build_sdxl_inpaint"), {"strength": 0.9999}, full=_sdxl_full),
         # Decoder + prior, MoVQ.
         Family("kandinsky22", _kandinsky22, {"prior_steps": 25, "prior_guidance": 4.0},
-               refresh_tiny=_kandinsky22_refresh),
+               refresh_tiny=_kandinsky22_refresh, full=_full("full_kandinsky", "full_kandinsky22_inpaint")),
         # FLUX.1 Fill [dev]: mask and masked image are extra input channels; strength 1 = from noise.
         Family("flux_fill", _tiny("tiny_flow", "build_flux_fill"), {"strength": 1.0, "max_sequence_length": 512},
                pipelines={"inpainting": "FluxFillPipeline"}, large=True,

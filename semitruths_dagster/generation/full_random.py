@@ -3,9 +3,8 @@
 
 Configs written out from the published model configs (no hub): SD 1.5 (UNet 860 M parameters, CLIP
 ViT-L/14 text encoder, the SD VAE) and SDXL inpainting (UNet 2.6 B, CLIP-L + OpenCLIP bigG text encoders).
-Built in memory directly on the target device and dtype; never saved. Kandinsky 2.2 at full size is not
-provided: its prior (ViT-bigG image + text towers, a 20-layer prior transformer) and decoder configs are
-not reproduced here with confidence, and a wrong config would give misleading timings.
+InstructPix2Pix is SD 1.5 with an 8-channel UNet input. Built in memory directly on the target device and
+dtype; never saved. The other families: full_flow.py (FLUX.1, SD 3.5, Qwen-Image) and full_kandinsky.py.
 """
 
 from __future__ import annotations
