@@ -92,7 +92,7 @@ def step_times(since: datetime) -> tuple[int, float, float]:
         for run in instance.get_runs(RunsFilter(created_after=since)):
             marks: dict[tuple[str, str | None], float] = {}
             for entry in instance.all_logs(run.run_id, of_type=kinds):
-                marks[(entry.dagster_event.event_type_value, entry.step_key)] = entry.timestamp
+                marks[(entry.dagster_event.event_type.name, entry.step_key)] = entry.timestamp
             spans = [(t, marks[("STEP_SUCCESS", key)]) for (kind, key), t in marks.items()
                      if kind == "STEP_START" and ("STEP_SUCCESS", key) in marks]
             steps += len(spans)
