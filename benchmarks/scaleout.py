@@ -18,6 +18,7 @@ Needs redis-server and PostgreSQL (as in CI) and the `distributed` extras.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import signal
@@ -123,6 +124,8 @@ def measure(env: dict, prefix: str, shards: list[str], rounds: int) -> Round:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     import yaml
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
 
     sys.path.insert(0, str(REPO))
     from tests import scaleout_stack as stack

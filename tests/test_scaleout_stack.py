@@ -263,7 +263,7 @@ import json, sys, time
 from dagster import DagsterInstance
 ids = sys.argv[1:]
 with DagsterInstance.get() as inst:
-    deadline = time.monotonic() + 420
+    deadline = time.monotonic() + 600
     while not all(inst.get_run_by_id(i) and inst.get_run_by_id(i).is_finished for i in ids):
         assert time.monotonic() < deadline, [inst.get_run_by_id(i).status for i in ids]
         time.sleep(2)
