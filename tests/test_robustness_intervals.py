@@ -137,3 +137,17 @@ def test_bins_tables_and_report_show_the_intervals(tmp_path):
     stored = json.loads((tmp_path / "robustness.json").read_text())
     assert stored["robustness"]["roc_auc_ci"][0] == list(lo_hi := summary["robustness"]["roc_auc_ci"][0])
     assert lo_hi[0] < lo_hi[1] and "difference_ci" in stored["controls"] and "roc_auc_ci" in stored["by_bin"]
+
+
+def test_resampled_response_curves_with_unit_weights_are_the_curves():
+    from semitruths_dagster.evaluation.response import _curves, _kernel, _ranks, _resampled_curves
+
+    rng = np.random.default_rng(4)
+    x, fake, real = rng.uniform(0, 0.3, 80), rng.uniform(0, 1, 80).round(2), rng.uniform(0, 1, 30).round(2)
+    grid = np.quantile(x, np.linspace(0.02, 0.98, 25))
+    hit = (fake > 0.6).astype(float)
+    expected = _curves(x, hit, fake, real, grid, x, 0.1)
+    got = _resampled_curves(_kernel(_ranks(x, x), _ranks(grid, x), 0.1), hit, fake, real, np.ones((2, 80)),
+                            np.ones((2, 30)))
+    for e, g in zip(expected, got, strict=True):
+        assert np.allclose(g, e[None, :], atol=1e-12)

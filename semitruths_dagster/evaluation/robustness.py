@@ -216,12 +216,14 @@ def controls_table(frame: pl.DataFrame, target_fpr: float, n_boot: int = 0, seed
 def response_curves(frame: pl.DataFrame, threshold: float, n_boot: int, seed: int) -> dict[str, dict[str, Any]]:
     """One curve per change metric present (clean condition, edits only), for metrics with >= 3 values."""
     frame = _with_defaults(frame).filter((pl.col("condition") == CLEAN) & pl.col("control").is_null())
-    fakes, real = frame.filter(pl.col("label") == 1), frame.filter(pl.col("label") == 0)["score"].to_numpy()
+    fakes, reals = frame.filter(pl.col("label") == 1), frame.filter(pl.col("label") == 0)
+    groups = {"fake_groups": source_images(fakes), "real_groups": source_images(reals)}
     curves = {}
     for metric in RESPONSE_METRICS:
         if metric in fakes.columns and fakes[metric].drop_nulls().drop_nans().len() >= 3:
             x = fakes[metric].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-            curves[metric] = response_curve(x, fakes["score"].to_numpy(), real, threshold, n_boot=n_boot, seed=seed)
+            curves[metric] = response_curve(x, fakes["score"].to_numpy(), reals["score"].to_numpy(), threshold,
+                                            n_boot=n_boot, seed=seed, **groups)
     return curves
 
 
