@@ -166,7 +166,7 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
         params.n_boot, project.config().seed, out_dir)
     summary = robustness.evaluate_robustness(
         every, with_change_metrics(frame, tables.read_all("change_metrics")), predictions["threshold"][0],
-        params.target_fpr, min(params.n_boot, 200), project.config().seed, out_dir / robustness.ROBUSTNESS_DIR,
+        params.target_fpr, params.n_boot, project.config().seed, out_dir / robustness.ROBUSTNESS_DIR,
         spec.random_weights)
     robustness.append_to_report(Path(row["report_path"]), summary["html"])
     # On an object store the report folder goes to <storage>/reports/<detector>/, where every host sees it.
@@ -186,6 +186,7 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
         "plots": MetadataValue.md("\n\n".join(inline_png(p.read_bytes(), p.stem) for p in plots[:6])),
         "robustness": MetadataValue.md(robustness.table_markdown(summary["robustness"], ROBUSTNESS_PREVIEW)),
         "controls": MetadataValue.md(robustness.table_markdown(summary["controls"])),
+        "decision_by_bin": MetadataValue.md(robustness.table_markdown(summary["by_bin"]) if summary["by_bin"] else "-"),
         "worst_condition": str(summary["worst_condition"]),
         "robustness_figures": MetadataValue.md("\n\n".join(
             inline_png(Path(p).read_bytes(), k) for k, p in summary["figures"].items())),

@@ -1,11 +1,14 @@
 """Cost of post-processing conditions and controls per 1,000 images (CPU; the VAE is the tiny one
-unless a GPU run loads the real ones). Printed by `benchmarks/evaluation.py --conditions`, or alone:
+unless a GPU run loads the real ones). Printed by `benchmarks/evaluation.py` (after its own table), or alone:
 
-    .venv/bin/python benchmarks/conditions_cost.py [--images 20] [--size 512]
+    .venv/bin/python benchmarks/conditions_cost.py [--images 20] [--size 512] [--n-boot 1000]
 
-Each condition is timed on `--images` synthetic photos of `--size` pixels and scaled to 1,000; the
-baseline in the same run is `clean` (decode + copy, what every scored image costs anyway). Controls:
-pasted-back and format-matched (pure image ops), VAE round trip through the tiny SD VAE on this machine.
+Making them: each condition is timed on `--images` synthetic photos of `--size` pixels and scaled to
+1,000; the baseline in the same run is `clean` (decode + copy, what every scored image costs anyway).
+Controls: pasted-back and format-matched (pure image ops), VAE round trip through the tiny SD VAE on
+this machine. Judging them: the robustness and controls tables of one detector over 1,000 source images
+(a real image and an edit each, under every condition above, with their three controls), without
+intervals (the baseline) and with `--n-boot` paired cluster-bootstrap resamples.
 """
 
 from __future__ import annotations
@@ -67,19 +70,56 @@ def rows(n: int = 20, size: int = 512, vae_images: int = 3) -> list[tuple[str, f
     return out
 
 
+def predictions(images: int = 1000, seed: int = 0):
+    """One detector's prediction rows for `images` source images: a real image and an edit each under
+    every condition, and each image's three controls (clean), with seeded scores."""
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    ids = np.repeat([f"img{i}" for i in range(images)], 2)
+    label = np.tile(np.array([0, 1], dtype=np.int8), images)
+    frames = [pl.DataFrame({"dataset": "d", "image_id": ids, "label": label, "condition": name,
+                            "control": pl.Series([None] * ids.size, dtype=pl.Utf8),
+                            "score": 1 / (1 + np.exp(-rng.normal(label * (1.5 - 0.1 * k), 1.0)))})
+              for k, name in enumerate(CONDITIONS)]
+    for control, y in (("vae_roundtrip", 0), ("pasted_back", 1), ("format_matched", 1)):
+        frames.append(pl.DataFrame({"dataset": "d", "image_id": ids[::2], "label": np.full(images, y, np.int8),
+                                    "condition": "clean", "control": control,
+                                    "score": 1 / (1 + np.exp(-rng.normal(0.5, 1.0, images)))}))
+    return pl.concat(frames)
+
+
+def evaluation_rows(n_boot: int = 1000, images: int = 1000) -> list[tuple[str, float]]:
+    """Seconds to judge 1,000 source images under every condition and control: tables alone, then with intervals."""
+    from semitruths_dagster.evaluation.robustness import controls_table, robustness_table
+
+    frame = predictions(images)
+    out = []
+    for boot in (0, n_boot):
+        start = time.perf_counter()
+        robustness_table(frame, 0.5, 0.05, boot, 0)
+        controls_table(frame, 0.05, boot, 0)
+        what = "no intervals" if boot == 0 else f"+ intervals, n_boot {boot}"
+        out.append((f"judge: tables, {what}", (time.perf_counter() - start) / images * 1000))
+    return out
+
+
 def print_table(table: list[tuple[str, float]], size: int) -> None:
-    print(f"\n{'conditions and controls, ' + str(size) + ' px':<40} {'s / 1,000 images':>18}")
+    print(f"\n{'conditions and controls, ' + str(size) + ' px':<44} {'s / 1,000 images':>18}")
     base = dict(table).get("condition clean", float("nan"))
+    judged = dict(table).get("judge: tables, no intervals", float("nan"))
     for name, seconds in table:
-        print(f"{name:<40} {seconds:14.1f} s   (x{seconds / base:6.1f} clean)")
+        ratio = f"(x{seconds / judged:6.1f} no intervals)" if name.startswith("judge") else f"(x{seconds / base:6.1f} clean)"
+        print(f"{name:<44} {seconds:14.2f} s   {ratio}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--n-boot", type=int, default=1000)
     args = parser.parse_args()
-    print_table(rows(args.images, args.size), args.size)
+    print_table(rows(args.images, args.size) + evaluation_rows(args.n_boot), args.size)
 
 
 if __name__ == "__main__":

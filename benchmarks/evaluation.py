@@ -1,6 +1,7 @@
 """Benchmark of the evaluation library at the paper's scale: 1.33 M rows x 10 detectors.
 
     .venv/bin/python benchmarks/evaluation.py [--rows 1330000] [--detectors 10] [--n-boot 1000] [--reports DIR]
+                                              [--condition-images 20] [--condition-size 512]
 
 Synthetic rows (seeded): 30 % real, the rest edited, with every attribute the evaluation breaks down by
 (dataset, method, generator, metric bins, localization, scene bins, ~300 original x ~1000 perturbed
@@ -8,6 +9,10 @@ labels). Attributes are encoded once and shared; each detector gets its own scor
 step with wall seconds and the process's peak resident memory so far (getrusage high-water mark); with
 `--trace`, also the peak of traced memory during each step, live data included (tracemalloc sees numpy's buffers, but slows
 Python-level allocation several fold, so timings under --trace are pessimistic).
+
+Last, the cost of post-processing conditions and confound controls per 1,000 images, making them and
+judging them (`conditions_cost.py`, the same code, baseline `clean` and tables without intervals;
+`--condition-images 0` skips it).
 
 Then, in the same run, a notebook-style baseline of the same evaluation (`baseline_detector`): a pandas
 DataFrame, scikit-learn's metrics overall and per group of every attribute and of the directional pairs
@@ -178,8 +183,9 @@ def main() -> None:
         "--reports", type=Path, default=None, help="also write HTML reports (with figures) here"
     )
     parser.add_argument("--trace", action="store_true", help="also measure each step's traced peak (slower)")
-    parser.add_argument("--conditions", action="store_true",
-                        help="also time post-processing conditions and controls per 1,000 images")
+    parser.add_argument("--condition-images", type=int, default=20,
+                        help="photos to time each condition and control on, scaled to 1,000 (0: skip)")
+    parser.add_argument("--condition-size", type=int, default=512, help="their side in pixels")
     parser.add_argument("--baseline-detectors", type=int, default=1,
                         help="detectors for the notebook-style baseline (0: skip it)")
     args = parser.parse_args()
@@ -241,10 +247,11 @@ def main() -> None:
         print(f"project vs baseline: {ratio:.1f}x faster per detector (target >= 20x: "
               f"{'PASS' if ratio >= 20 else 'FAIL'}); {args.rows:,} rows, project over {args.detectors} detectors, "
               f"baseline over {args.baseline_detectors}")
-    if args.conditions:
-        from conditions_cost import print_table, rows
+    if args.condition_images > 0:
+        from conditions_cost import evaluation_rows, print_table, rows
 
-        print_table(rows(), 512)
+        size = args.condition_size
+        print_table(rows(args.condition_images, size) + evaluation_rows(args.n_boot), size)
 
 
 if __name__ == "__main__":

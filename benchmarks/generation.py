@@ -7,17 +7,19 @@
 
 `--arch tiny` loads the tiny random-weight generators through the same from_pretrained path as the hub
 ids. `--arch full` builds the real architectures' full sizes (SD 1.5: 860 M UNet; SDXL inpainting: 2.6 B
-UNet) with random weights, in memory on the device: timings are those of the real models (weights do not
-change the arithmetic), the images are noise. Kandinsky 2.2 has no full-size build (see
-semitruths_dagster/generation/full_random.py). Prompt-to-prompt: null-text inversion
+UNet; FLUX.1 Fill / Kontext: 11.9 B transformer + T5-XXL; SD 3.5 medium / large; Qwen-Image / -Edit: 20 B
+transformer + Qwen2.5-VL-7B; InstructPix2Pix) with random weights, in memory on the device: timings are
+those of the real models (weights do not change the arithmetic), the images are noise; Kandinsky 2.2's
+prior and decoder too (semitruths_dagster/generation/full_*.py). Prompt-to-prompt: null-text inversion
 (`--null-inner-steps` Adam steps per DDIM step) + the two-branch edit, so its images/s counts whole
 edits; it runs at batch 1 and at every --batch (several edits per UNet call, each with its own null
 embeddings and optimizer), side by side: x_batch1 is the speed-up over batch 1 in the same run. Peak
 memory: CUDA max allocated per row on a GPU; on the CPU the process's peak RSS so far.
 `--generators` takes names or the groups `paper` (the paper's five) and `new` (FLUX.1 Fill, SD 3.5
 medium / large, Qwen-Image inpainting; FLUX.1 Kontext, Qwen-Image-Edit, InstructPix2Pix instruction
-edits, one image per call); the default is both. The new models have no `--arch full` build yet
-(skipped with a note). `--cpu-offload on` runs them with the gpu resource's model CPU offload (GPU only).
+edits, one image per call); the default is both. `--dtype auto` is bf16 on a GPU for the large
+transformers (fp16 for the others); `--cpu-offload on` runs them with the gpu resource's model CPU offload
+(GPU only; peak_MiB is then the offloaded pipeline's).
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ from semitruths_dagster.generation import (  # noqa: E402
     peak_memory,
     resolve_generator,
 )
-from semitruths_dagster.generation.acceleration import apply_attention, compile_denoiser  # noqa: E402
+from semitruths_dagster.generation.acceleration import apply_attention, compile_denoiser, place  # noqa: E402
 from semitruths_dagster.generation.families import FULL_FAMILIES, build_full  # noqa: E402
+from semitruths_dagster.generation.loading import pipeline_dtype  # noqa: E402
 from semitruths_dagster.generation.registry import GENERATORS, METHODS, PAPER_GENERATORS  # noqa: E402
 
 GROUPS = {"paper": list(PAPER_GENERATORS),
@@ -76,9 +79,12 @@ def load(args, generator: str, method: str, settings: DeviceSettings, tiny_root:
     if args.arch == "tiny":
         return load_pipeline(resolve_generator(generator, "tiny", tiny_root=tiny_root), method, settings)
     family = generator_spec(generator).family
-    device, dtype = settings.torch_device(), settings.torch_dtype()
+    device, dtype = settings.torch_device(), pipeline_dtype(settings, generator)
     start = time.perf_counter()
+    # Built on the device (fast random init), then offloaded like a loaded pipeline (`place`; not for p2p,
+    # which calls the UNet directly): peak memory during the run is then that of the offloaded pipeline.
     pipe = build_full(family, method, device, dtype)
+    place(pipe, device, settings.cpu_offload and method != "p2p")
     apply_attention(pipe, settings.attention)
     compiled = settings.compile_unet and method == "inpainting"
     if compiled:

@@ -4,13 +4,15 @@
     .venv/bin/python benchmarks/gpu.py --smoke    # CPU (CI): tiny models, 64 px, 2 steps (it never rots)
 
 Rows (each with items/s, s/item, peak memory and the paper's 2 minutes per image beside it):
-  inpainting  every generator at batch 1 and at the best batch of `--batches` (fp16), no torch.compile;
-              for sd15 and sdxl also bf16 and fp16 + torch.compile at both batches. Full-size
-              architectures at random weights (benchmarks/generation.py `--arch full`): SD 1.x at
-              512x512, SDXL at 1024x1024, 50 steps. Weights do not change the arithmetic; images are noise.
-              sd14, sd15 and openjourney share one architecture (measured for each all the same).
-              Kandinsky 2.2 has no full-size random build yet: its row says so (the smoke run measures
-              its tiny build).
+  inpainting  the paper's generators at batch 1 and at the best batch of `--batches` (fp16), no
+              torch.compile; for sd15 and sdxl also bf16 and fp16 + torch.compile at both batches.
+              FLUX.1 Fill, SD 3.5 medium / large and Qwen-Image at batch 1 in bf16 with model CPU offload
+              (the gpu resource's `cpu_offload`; peak memory is the offloaded pipeline's). Full-size
+              architectures at random weights (benchmarks/generation.py `--arch full`): 512x512 (SDXL
+              1024x1024), 50 steps. Weights do not change the arithmetic; images are noise. sd14, sd15 and
+              openjourney share one architecture (measured for each all the same). Kandinsky 2.2 runs its
+              prior (25 steps) and decoder.
+  instruction FLUX.1 Kontext and Qwen-Image-Edit (bf16, CPU offload) and InstructPix2Pix (fp16), batch 1.
   p2p         prompt-to-prompt (null-text inversion + two-branch edit, sd15) at batch 1 and batched
               (several edits per UNet call, each with its own null embeddings; `run_p2p`).
   detector    P(fake) of the demo's detectors (NPR, UFD; random weights), at their input size.
@@ -48,18 +50,22 @@ from semitruths_dagster.generation.families import FULL_FAMILIES  # noqa: E402
 from semitruths_dagster.metrics.perceptual import LpipsScorer  # noqa: E402
 
 PAPER_S_PER_IMAGE = 120.0  # the paper: about 2 minutes per edited image
-GENERATORS = ["sd14", "sd15", "openjourney", "sdxl", "kandinsky22"]
+GENERATORS = ["sd14", "sd15", "openjourney", "sdxl", "kandinsky22",  # the paper's five
+              "flux_fill", "sd35_medium", "sd35_large", "qwen_image",  # 2024-2025 inpainting
+              "flux_kontext", "qwen_image_edit", "instruct_pix2pix"]  # instruction editors
 VARIANTS_FOR = ("sd15", "sdxl")  # dtype and torch.compile variants (the others share sd15's architecture)
 DETECTORS = ["npr", "universal_fake_detect"]
 COLUMNS = ["what", "model", "dtype", "compile", "batch", "size", "steps", "items/s", "s/item", "peak_MiB",
            "x paper", "note"]
 
 def settings(args: Namespace, generator: str) -> Namespace:
-    """benchmarks/generation.py's arguments for one generator (SDXL works at 1024 px on the GPU)."""
+    """benchmarks/generation.py's arguments for one generator (SDXL works at 1024 px on the GPU; the large
+    transformers run with the gpu resource's model CPU offload, which only acts on a GPU)."""
     size = args.size * 2 if generator == "sdxl" and not args.smoke else args.size
+    offload = "on" if generator_spec(generator).large else "off"
     return Namespace(arch=args.arch, size=size, steps=args.steps, device=args.device, dtype=args.dtype,
                      attention="sdpa", compile_mode=None, repeats=args.repeats, warmup=args.warmup,
-                     null_inner_steps=args.null_inner_steps, prior_steps=args.prior_steps, cpu_offload="off")
+                     null_inner_steps=args.null_inner_steps, prior_steps=args.prior_steps, cpu_offload=offload)
 
 
 def row(what: str, model: str, dtype: str, compiled: bool, batch: int, size: int, steps: int | str,
@@ -79,21 +85,31 @@ def generation_row(args: Namespace, generator: str, method: str, batch: int, dty
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     r = genbench.bench(gen_args, generator, method, batch, compiled, tiny_root)
+    note = "random weights" + ("; tiny build" if args.arch == "tiny" else "") + ("; cpu offload" if r["offload"] else "")
     return row(method, generator, r["dtype"], r["compile"], r["batch"], r["size"], r["steps"], r["img/s"],
-               r["peak_MiB"] * 2**20, "random weights" + ("; tiny build" if args.arch == "tiny" else ""))
+               r["peak_MiB"] * 2**20, note)
 
 
 def skipped(what: str, model: str, note: str) -> dict:
     return {c: "-" for c in COLUMNS} | {"what": what, "model": model, "note": note}
 
 
-def inpainting_rows(args: Namespace, tiny_root: Path) -> list[dict]:
+def generator_rows(args: Namespace, tiny_root: Path) -> list[dict]:
+    """Inpainting (or, for the instruction editors, instruction) rows of every generator."""
     rows, best_batch = [], {}
     dtypes = ["fp32"] if args.smoke else ["fp16", "bf16"]
     for generator in args.generators:
-        family = generator_spec(generator).family
+        spec = generator_spec(generator)
+        family, method = spec.family, spec.methods[0]
         if args.arch == "full" and family not in FULL_FAMILIES:
-            rows.append(skipped("inpainting", generator, f"no full-size random build for family '{family}'"))
+            rows.append(skipped(method, generator, f"no full-size random build for family '{family}'"))
+            continue
+        if spec.large or method != "inpainting":
+            # Transformers of billions of parameters: bf16 (fp16 overflows), batch 1 only (offloaded,
+            # they are memory-bound; instruction editors take one image per call in benchmarks/generation.py).
+            dtype = "fp32" if args.smoke else ("bf16" if spec.large else dtypes[0])
+            rows.append(generation_row(args, generator, method, 1, dtype, False, tiny_root))
+            print(f"# {method} {generator} done", file=sys.stderr, flush=True)
             continue
         at_1 = generation_row(args, generator, "inpainting", 1, dtypes[0], False, tiny_root)
         if family not in best_batch:  # the sweep once per architecture; the same batch for its siblings
@@ -188,7 +204,8 @@ def main(argv: list[str] | None = None) -> None:
     filter_harmless_warnings()
     args.arch = "tiny" if args.smoke else "full"
     args.size, args.steps = (64, 2) if args.smoke else (512, 50)
-    args.dtype, args.warmup = "auto", 1
+    args.dtype = "auto"
+    args.warmup = 0 if args.smoke else 1  # the smoke run checks that every row runs, not speeds: no warm-up call
     args.batches = args.batches or ([2] if args.smoke else [4, 8])
     args.null_inner_steps, args.prior_steps = (1, 2) if args.smoke else (10, 25)
     args.p2p_generator, args.p2p_batch = "sd15", 2 if args.smoke else 8
@@ -202,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     args.deadline = started + (float("inf") if args.smoke else args.budget_s)  # the smoke run checks every row
     with tempfile.TemporaryDirectory(prefix="semitruths-gpu-bench-") as tmp:
         tiny_root = args.tiny_root or Path(tmp) / "tiny"
-        rows = inpainting_rows(args, tiny_root) + p2p_rows(args, tiny_root)
+        rows = generator_rows(args, tiny_root) + p2p_rows(args, tiny_root)
         rows += detector_rows(args, device, Path(tmp) / "detectors") + lpips_rows(args, device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
     print(f"\n{name}; torch {torch.__version__}; {'SMOKE (tiny models, not real speeds)' if args.smoke else ''}"

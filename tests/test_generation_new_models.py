@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from semitruths_dagster.evaluation.stage import edit_pair
 from semitruths_dagster.generation import DeviceSettings, load_pipeline, resolve_generator
 from semitruths_dagster.generation.families import FAMILIES
 from semitruths_dagster.generation.registry import GENERATORS, INSTRUCTION, generator_spec
@@ -93,6 +94,10 @@ def test_instruction_editor_edits_the_sample(sample, generator):
     assert rows["r-label"]["prompt"].startswith("Replace the spacesuit with red raincoat")
     assert rows["r-label"]["mask_id"] == "astronaut_spacesuit"  # the request's mask, never sent to the model
     assert "an astronaut in a red raincoat" in rows["r-caption"]["prompt"]
+    # The request's perturbed text is recorded: the evaluation's directional pair (not the instruction).
+    for request, pair in (("r-label", ("spacesuit", "red raincoat")), ("r-caption", ("spacesuit", "red raincoat"))):
+        row = rows[request]
+        assert edit_pair(row["method"], row["original_text"], row["prompt"], row["params"]) == pair
     # rerun: nothing to redo
     _, again, counts = _run(sample, generator)
     assert counts["made"] == 0 and again.height == 2

@@ -63,10 +63,16 @@ def test_conditions_and_controls_end_to_end(tmp_path):
     assert again.asset_materializations_for_node("detector_predictions")[0].metadata["scored_now"].value == \
         n_per_condition
 
-    assert materialize([evaluation], partition_key="npr-random", resources=resources2, instance=instance).success
+    judged = materialize([evaluation], partition_key="npr-random", resources=resources2, instance=instance)
+    assert judged.success
     row = project2.tables().read("evaluation", {"detector": "npr-random"}).row(0, named=True)
     report = Path(row["report_path"]).read_text()
     assert "Robustness to post-processing" in report and "Controls: the edit or the pipeline?" in report
+    # intervals from the configured n_boot, in the report and beside the values in the UI's tables
+    assert "from 50 cluster-bootstrap resamples" in report
+    metadata = judged.asset_materializations_for_node("evaluation")[0].metadata
+    assert "| roc_auc |" in metadata["robustness"].value and " [" in metadata["robustness"].value
+    assert "difference" in metadata["controls"].value and "decision_by_bin" in metadata
     assert "resize_0.5" in report and "pasted_back" in report
     assert materialize([leaderboard], resources=resources2, instance=instance).success
     board = project2.tables().read_all("leaderboard")

@@ -1,7 +1,7 @@
 """A detector judged as a decision rule: ranking, operating points and calibration of P(fake).
 
 Ranking: ROC-AUC and average precision (scikit-learn). Operating points: TPR at 1% and 5% FPR (read
-off scikit-learn's ROC curve, the highest TPR whose FPR does not exceed the target), the equal error
+off scikit-learn's ROC curve with every point kept, the highest TPR whose FPR does not exceed the target), the equal error
 rate (where FPR = FNR on the ROC curve, interpolated linearly between its two nearest points), and
 balanced accuracy at the detector's default threshold and at the calibrated one (`thresholds`).
 Calibration: expected calibration error over 15 equal-width bins of P(fake) (sum over bins of
@@ -30,7 +30,8 @@ def tpr_at_fpr(y_true: np.ndarray, scores: np.ndarray, target_fpr: float) -> flo
     y, s = as_inputs(y_true, scores)
     if y.all() or not y.any():
         return math.nan
-    fpr, tpr, _ = roc_curve(y, s)
+    # Every ROC point: a point dropped as collinear (drop_intermediate) is still a reachable threshold.
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
     return float(tpr[fpr <= target_fpr + 1e-12].max())
 
 

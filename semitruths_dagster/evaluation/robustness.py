@@ -5,7 +5,12 @@
   operating point a deployed detector would have);
 - controls table: edits vs pasted-back vs VAE round trip vs format-matched, at the clean condition and
   the same threshold, each row with what the comparison means;
-- figures (matplotlib): reliability diagram, response curves, robustness bars.
+- figures (matplotlib): reliability diagram, response curves, robustness bars;
+- intervals (`resampled.resampled_intervals`, the evaluation's cluster bootstrap by source image, with
+  `n_boot` resamples): every metric, and the paired differences (drop from clean, control minus edits,
+  round trip minus reals) resample by resample; the share flagged of one group (a control, a bin) gets a
+  Wilson interval, as the evaluation's group recalls. An interval is stored as `<column>_ci` = (lo, hi)
+  and shown beside its value.
 Rows of the predictions: `label`, `score`, `condition` (absent: clean), `control` (absent/null: the
 real images and the edits themselves).
 """
@@ -27,7 +32,9 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from ..conditions import CLEAN  # noqa: E402
+from .bootstrap import recall_intervals  # noqa: E402
 from .decision import decision_metrics, reliability  # noqa: E402
+from .resampled import resampled_intervals  # noqa: E402
 from .response import response_curve  # noqa: E402
 from .thresholds import threshold_at_fpr  # noqa: E402
 
@@ -48,6 +55,30 @@ CONTROL_MEANING = {
 }
 ROBUSTNESS_DIR = "robustness"  # beside a detector's result.json: robustness.json and the figures
 RESPONSE_METRICS = ("area_ratio", "post_edit_ratio", "lpips", "dreamsim", "sentence_similarity")
+BIN_METRICS = ("roc_auc", "average_precision", "tpr_at_5fpr", "eer", "fake_recall_calibrated",
+               "balanced_accuracy_calibrated")
+CI = "_ci"  # suffix of an interval column: (lo, hi) per row
+INTERVALS_NOTE = ("Brackets: 95% percentile intervals from {n_boot} cluster-bootstrap resamples of the source images "
+                  "(each drawn with every row it has: real image, edits, controls, under every condition), so "
+                  "differences (<i>_drop</i>, control minus edits, round trip minus reals) are paired image by "
+                  "image; thresholds held at the clean calibrated one. The share flagged of one group "
+                  "(a control, a bin) has a Wilson interval.")
+
+
+def source_images(frame: pl.DataFrame) -> list[str] | None:
+    """The cluster of every row: its source image (a real image, its edits and their controls share
+    it, under every condition); None without image ids (then rows are resampled alone, unpaired)."""
+    if "image_id" not in frame.columns:
+        return None
+    key = pl.col("image_id").cast(pl.Utf8)
+    if "dataset" in frame.columns:
+        key = pl.col("dataset").cast(pl.Utf8) + "/" + key
+    return frame.select(key.alias("key"))["key"].to_list()
+
+
+def _wilson(hits: int, n: int) -> tuple[float, float]:
+    lo, hi = recall_intervals(np.array([hits]), np.array([n]))
+    return float(lo[0]), float(hi[0])
 
 
 def _with_defaults(frame: pl.DataFrame) -> pl.DataFrame:
@@ -64,41 +95,63 @@ def clean_threshold(frame: pl.DataFrame, target_fpr: float) -> float:
     return threshold_at_fpr(base["label"].to_numpy(), base["score"].to_numpy(), target_fpr)
 
 
-def robustness_table(frame: pl.DataFrame, default_threshold: float, target_fpr: float) -> dict[str, list]:
-    """Rows: conditions (clean first); columns: the decision metrics and the drop from clean."""
+def robustness_table(frame: pl.DataFrame, default_threshold: float, target_fpr: float, n_boot: int = 0,
+                     seed: int = 0) -> dict[str, list]:
+    """Rows: conditions (clean first); columns: the decision metrics and the drop from clean, each with
+    its interval (`<column>_ci`) when n_boot > 0 (drops: paired bootstrap over source images)."""
     frame = _with_defaults(frame).filter(pl.col("control").is_null())
     calibrated = clean_threshold(frame, target_fpr)
     names = [CLEAN, *sorted(set(frame["condition"].unique().to_list()) - {CLEAN})]
+    labels, scores = frame["label"].to_numpy(), frame["score"].to_numpy()
+    masks = {name: (frame["condition"] == name).to_numpy() for name in names}
+    masks = {name: mask for name, mask in masks.items() if mask.any()}
+    iv, drops = resampled_intervals(
+        labels, scores, source_images(frame), masks, {"default": default_threshold, "calibrated": calibrated},
+        differences=[(name, CLEAN, name) for name in masks], n_boot=n_boot, seed=seed)
     rows = []
-    for name in names:
-        part = frame.filter(pl.col("condition") == name)
-        if not part.height:
-            continue
-        m = decision_metrics(part["label"].to_numpy(), part["score"].to_numpy(), default_threshold, calibrated)
-        rows.append({"condition": name, "n": m["n"], **{k: m[k] for k in ROBUSTNESS_COLUMNS}})
+    for name, mask in masks.items():
+        m = decision_metrics(labels[mask], scores[mask], default_threshold, calibrated)
+        rows.append({"condition": name, "n": m["n"]})
+        for k in ROBUSTNESS_COLUMNS:
+            rows[-1][k] = m[k]
+            if iv:
+                rows[-1][k + CI] = iv[name][k]
     clean = next((r for r in rows if r["condition"] == CLEAN), None)
     for r in rows:
         for k in DROP_COLUMNS:
             r[f"{k}_drop"] = (clean[k] - r[k]) if clean else math.nan
-    return {k: [r[k] for r in rows] for k in (rows[0] if rows else {"condition": None})} if rows else {}
+            if drops:
+                r[f"{k}_drop{CI}"] = drops[r["condition"]][k] if clean else (math.nan, math.nan)
+    return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
 
 def by_bin_table(attributes: pl.DataFrame, default_threshold: float, threshold: float,
                  columns: tuple[str, ...] = ("area_ratio_bin", "post_edit_ratio_bin", "lpips_bin", "magnitude",
-                                             "localization")) -> dict[str, list]:
+                                             "localization"), n_boot: int = 0, seed: int = 0) -> dict[str, list]:
     """Decision metrics of each bin's edits against every real image, at the clean calibrated threshold
-    (clean condition, no controls)."""
-    reals = attributes.filter(pl.col("label") == 0)
-    rows = []
+    (clean condition, no controls), with intervals when n_boot > 0 (fake recall: Wilson)."""
+    labels, scores = attributes["label"].to_numpy(), attributes["score"].to_numpy()
+    real = labels == 0
+    subsets: dict[tuple[str, str], np.ndarray] = {}
     for column in (c for c in columns if c in attributes.columns):
-        edits = attributes.filter((pl.col("label") == 1) & pl.col(column).is_not_null())
-        for value in sorted(edits[column].unique().to_list()):
-            part = pl.concat([reals.select("label", "score"),
-                              edits.filter(pl.col(column) == value).select("label", "score")])
-            m = decision_metrics(part["label"].to_numpy(), part["score"].to_numpy(), default_threshold, threshold)
-            rows.append({"attribute": column, "bin": str(value), "n_fake": m["n_fake"],
-                         **{k: m[k] for k in ("roc_auc", "average_precision", "tpr_at_5fpr", "eer",
-                                              "fake_recall_calibrated", "balanced_accuracy_calibrated")}})
+        values = attributes[column]
+        for value in sorted(values.filter((attributes["label"] == 1) & values.is_not_null()).unique().to_list()):
+            subsets[(column, str(value))] = real | ((labels == 1) & (values == value).fill_null(False).to_numpy())
+    names = {key: f"{key[0]}={key[1]}" for key in subsets}
+    iv, _ = resampled_intervals(labels, scores, source_images(attributes),
+                                {names[key]: mask for key, mask in subsets.items()},
+                                {"default": default_threshold, "calibrated": threshold}, n_boot=n_boot, seed=seed)
+    rows = []
+    for (column, value), mask in subsets.items():
+        m = decision_metrics(labels[mask], scores[mask], default_threshold, threshold)
+        rows.append({"attribute": column, "bin": value, "n_fake": m["n_fake"]})
+        for k in BIN_METRICS:
+            rows[-1][k] = m[k]
+            if iv and k == "fake_recall_calibrated":
+                fakes = scores[mask & (labels == 1)]
+                rows[-1][k + CI] = _wilson(int((fakes > threshold).sum()), fakes.size)
+            elif iv:
+                rows[-1][k + CI] = iv[names[(column, value)]][k]
     return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
 
@@ -109,27 +162,53 @@ def worst_condition(table: dict[str, list], metric: str = "roc_auc") -> tuple[st
     return min(pairs, key=lambda p: p[1]) if pairs else (None, math.nan)
 
 
-def controls_table(frame: pl.DataFrame, target_fpr: float) -> dict[str, list]:
+# What each row's share flagged is compared with (the paired difference column).
+COMPARED_WITH = {"pasted_back": "edits", "format_matched": "edits", "vae_roundtrip": "real"}
+
+
+def controls_table(frame: pl.DataFrame, target_fpr: float, n_boot: int = 0, seed: int = 0) -> dict[str, list]:
     """At the clean condition and the clean calibrated threshold: share flagged fake and AUROC against
-    the real images, for the edits and every control present, with what each comparison means."""
+    the real images, for the edits and every control present, and each control's share minus that of
+    what it stands for (edits, or reals for a round trip), with what each comparison means. With
+    n_boot > 0, intervals: Wilson for a share, paired cluster bootstrap for AUROC and the differences."""
     frame = _with_defaults(frame).filter(pl.col("condition") == CLEAN)
     threshold = clean_threshold(frame, target_fpr)
-    plain = frame.filter(pl.col("control").is_null())
-    real = plain.filter(pl.col("label") == 0)["score"].to_numpy()
-    groups = {"real": real, "edits": plain.filter(pl.col("label") == 1)["score"].to_numpy()}
-    for control in sorted(frame["control"].drop_nulls().unique().to_list()):
-        groups[control] = frame.filter(pl.col("control") == control)["score"].to_numpy()
-    out: dict[str, list] = {"rows": [], "n": [], "flagged_fake": [], "auroc_vs_real": [], "meaning": []}
-    for name, scores in groups.items():
+    labels, scores, control = frame["label"].to_numpy(), frame["score"].to_numpy(), frame["control"]
+    plain = control.is_null().to_numpy()
+    groups = {"real": plain & (labels == 0), "edits": plain & (labels == 1)}
+    for name in sorted(control.drop_nulls().unique().to_list()):
+        groups[name] = (control == name).fill_null(False).to_numpy()
+    # Scored as a two-class set against the reals (labels by role: the reals 0, the group 1).
+    role = np.where(groups["real"], 0, 1)
+    subsets = {name: mask for name, mask in groups.items()}
+    subsets |= {f"{name} vs real": mask | groups["real"] for name, mask in groups.items() if name != "real"}
+    iv, diffs = resampled_intervals(
+        role, scores, source_images(frame), subsets, {"calibrated": threshold},
+        differences=[(name, name, other) for name, other in COMPARED_WITH.items()], n_boot=n_boot, seed=seed)
+    out: dict[str, list] = {"rows": [], "n": [], "flagged_fake": [], "auroc_vs_real": [], "compared_with": [],
+                            "difference": [], "meaning": []}
+    if iv:
+        out |= {f"flagged_fake{CI}": [], f"auroc_vs_real{CI}": [], f"difference{CI}": []}
+    flagged = {name: float(np.mean(scores[mask] > threshold)) if mask.any() else math.nan
+               for name, mask in groups.items()}
+    for name, mask in groups.items():
+        n = int(mask.sum())
         out["rows"].append(name)
-        out["n"].append(float(scores.size))
-        out["flagged_fake"].append(float(np.mean(scores > threshold)) if scores.size else math.nan)
+        out["n"].append(float(n))
+        out["flagged_fake"].append(flagged[name])
         auroc = math.nan
-        if name != "real" and scores.size and real.size:
-            y = np.r_[np.zeros(real.size), np.ones(scores.size)]
-            auroc = decision_metrics(y, np.r_[real, scores], threshold, threshold)["roc_auc"]
+        if name != "real" and n and groups["real"].any():
+            both = mask | groups["real"]
+            auroc = decision_metrics(role[both], scores[both], threshold, threshold)["roc_auc"]
         out["auroc_vs_real"].append(auroc)
+        other = COMPARED_WITH.get(name)
+        out["compared_with"].append(other or "")
+        out["difference"].append(flagged[name] - flagged[other] if other in flagged else math.nan)
         out["meaning"].append(CONTROL_MEANING.get(name, ""))
+        if iv:
+            out[f"flagged_fake{CI}"].append(_wilson(int((scores[mask] > threshold).sum()), n))
+            out[f"auroc_vs_real{CI}"].append(iv[f"{name} vs real"]["roc_auc"] if name != "real" else (math.nan,) * 2)
+            out[f"difference{CI}"].append(diffs[name]["flagged_calibrated"] if name in diffs else (math.nan,) * 2)
     out["threshold"] = [threshold] * len(out["rows"])
     return out
 
@@ -137,12 +216,14 @@ def controls_table(frame: pl.DataFrame, target_fpr: float) -> dict[str, list]:
 def response_curves(frame: pl.DataFrame, threshold: float, n_boot: int, seed: int) -> dict[str, dict[str, Any]]:
     """One curve per change metric present (clean condition, edits only), for metrics with >= 3 values."""
     frame = _with_defaults(frame).filter((pl.col("condition") == CLEAN) & pl.col("control").is_null())
-    fakes, real = frame.filter(pl.col("label") == 1), frame.filter(pl.col("label") == 0)["score"].to_numpy()
+    fakes, reals = frame.filter(pl.col("label") == 1), frame.filter(pl.col("label") == 0)
+    groups = {"fake_groups": source_images(fakes), "real_groups": source_images(reals)}
     curves = {}
     for metric in RESPONSE_METRICS:
         if metric in fakes.columns and fakes[metric].drop_nulls().drop_nans().len() >= 3:
             x = fakes[metric].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-            curves[metric] = response_curve(x, fakes["score"].to_numpy(), real, threshold, n_boot=n_boot, seed=seed)
+            curves[metric] = response_curve(x, fakes["score"].to_numpy(), reals["score"].to_numpy(), threshold,
+                                            n_boot=n_boot, seed=seed, **groups)
     return curves
 
 
@@ -165,8 +246,8 @@ def draw_figures(frame: pl.DataFrame, table: dict[str, list], curves: dict[str, 
     if table:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         x = np.arange(len(table["condition"]))
-        ax.bar(x - 0.2, np.nan_to_num(table["roc_auc"]), 0.4, label="ROC-AUC")
-        ax.bar(x + 0.2, np.nan_to_num(table["fake_recall_calibrated"]), 0.4, label="recall @ calibrated")
+        for dx, key, label in ((-0.2, "roc_auc", "ROC-AUC"), (0.2, "fake_recall_calibrated", "recall @ calibrated")):
+            ax.bar(x + dx, np.nan_to_num(table[key]), 0.4, label=label, yerr=_error_bars(table, key), capsize=2)
         ax.set_xticks(x, table["condition"], rotation=30, ha="right", fontsize=8)
         ax.set(ylim=(0, 1), title=f"Robustness to post-processing{suffix}")
         ax.legend(fontsize=7)
@@ -183,6 +264,15 @@ def draw_figures(frame: pl.DataFrame, table: dict[str, list], curves: dict[str, 
     return figures
 
 
+def _error_bars(table: dict[str, list], key: str) -> np.ndarray | None:
+    """(2, n) distances below and above each value from its interval (none without intervals)."""
+    if key + CI not in table:
+        return None
+    value = np.asarray(table[key], dtype=float)
+    lo, hi = (np.asarray([c[j] for c in table[key + CI]], dtype=float) for j in (0, 1))
+    return np.nan_to_num(np.clip(np.stack([value - lo, hi - value]), 0, None))
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -197,31 +287,49 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _with_interval(columns: dict[str, list], name: str, i: int, escape: bool = True) -> str:
+    """A value with its interval (`<name>_ci`) beside it when there is one: `0.812 [0.750, 0.870]`."""
+    value = _cell(columns[name][i]) if escape else str(columns[name][i])
+    ci = columns.get(name + CI)
+    if ci is None or ci[i] is None or not all(isinstance(v, float) and math.isfinite(v) for v in ci[i]):
+        return value
+    return f"{value} [{ci[i][0]:.3f}, {ci[i][1]:.3f}]"
+
+
+def _shown(columns: dict[str, list], keep: tuple[str, ...] | None = None) -> list[str]:
+    """Columns shown: intervals go beside their value, not in a column of their own."""
+    return [c for c in columns if not (c.endswith(CI) and c[: -len(CI)] in columns) and (keep is None or c in keep)]
+
+
 def table_html(columns: dict[str, list]) -> str:
-    names = list(columns)
+    names = _shown(columns)
     n = len(columns[names[0]]) if names else 0
     head = "".join(f"<th>{html.escape(c)}</th>" for c in names)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(columns[c][i])}</td>" for c in names) + "</tr>" for i in range(n))
+    body = "".join("<tr>" + "".join(f"<td>{_with_interval(columns, c, i)}</td>" for c in names) + "</tr>"
+                   for i in range(n))
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def table_markdown(columns: dict[str, list], keep: tuple[str, ...] | None = None) -> str:
-    names = [c for c in columns if keep is None or c in keep]
+    names = _shown(columns, keep)
     n = len(columns[names[0]]) if names else 0
     lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    lines += ["| " + " | ".join(_cell(columns[c][i]) for c in names) + " |" for i in range(n)]
+    lines += ["| " + " | ".join(_with_interval(columns, c, i) for c in names) + " |" for i in range(n)]
     return "\n".join(lines)
 
 
 def robustness_html(table: dict[str, list], controls: dict[str, list], curves: dict[str, dict],
-                    figures: dict[str, Path], random_weights: bool) -> str:
+                    figures: dict[str, Path], random_weights: bool, n_boot: int = 0) -> str:
     """The report section: both tables, the crossing points and the figures (embedded PNG)."""
     note = " <b>Random weights: these figures are noise.</b>" if random_weights else ""
+    intervals = f" {INTERVALS_NOTE.format(n_boot=n_boot)}" if n_boot > 0 else ""
     parts = ["<h2>Robustness to post-processing</h2>",
              "<p>Each condition is applied identically to real and edited images before the detector's "
              "preprocessing; thresholds are the clean calibrated one; <i>_drop</i> = clean minus condition."
-             f"{note}</p>", table_html(table) if table else "<p>No condition ran.</p>",
-             "<h2>Controls: the edit or the pipeline?</h2>", f"<p>Clean condition, clean calibrated threshold.{note}</p>",
+             f"{intervals}{note}</p>", table_html(table) if table else "<p>No condition ran.</p>",
+             "<h2>Controls: the edit or the pipeline?</h2>",
+             "<p>Clean condition, clean calibrated threshold; <i>difference</i> = the row's share flagged minus "
+             f"that of what it is compared with (same source images).{note}</p>",
              table_html(controls)]
     if curves:
         parts.append("<h2>Response curves</h2><p>Fake recall at the calibrated threshold and AUROC as smooth "
@@ -240,17 +348,17 @@ def evaluate_robustness(predictions: pl.DataFrame, attributes: pl.DataFrame | No
     """Tables, curves and figures of one detector; writes `robustness.json` and the PNGs to `out_dir`
     and returns the summary (with the report section's HTML under `html`). `attributes`: the clean
     predictions joined with their change metrics (for the response curves), when known."""
-    table = robustness_table(predictions, default_threshold, target_fpr)
-    controls = controls_table(predictions, target_fpr)
+    table = robustness_table(predictions, default_threshold, target_fpr, n_boot, seed)
+    controls = controls_table(predictions, target_fpr, n_boot, seed)
     threshold = clean_threshold(predictions, target_fpr)
     usable = attributes is not None and not math.isnan(threshold)
     curves = response_curves(attributes, threshold, n_boot, seed) if usable else {}
-    bins = by_bin_table(attributes, default_threshold, threshold) if usable else {}
+    bins = by_bin_table(attributes, default_threshold, threshold, n_boot=n_boot, seed=seed) if usable else {}
     figures = draw_figures(predictions, table, curves, out_dir, random_weights)
     worst, worst_auc = worst_condition(table)
     recall = dict(zip(controls["rows"], controls["flagged_fake"], strict=True))
     summary = {
-        "random_weights": random_weights, "calibrated_threshold": threshold, "robustness": table,
+        "random_weights": random_weights, "calibrated_threshold": threshold, "n_boot": n_boot, "robustness": table,
         "controls": controls, "by_bin": bins, "worst_condition": worst, "worst_condition_roc_auc": worst_auc,
         "pasted_back_recall": recall.get("pasted_back", math.nan),
         "vae_roundtrip_flagged": recall.get("vae_roundtrip", math.nan),
@@ -261,7 +369,7 @@ def evaluate_robustness(predictions: pl.DataFrame, attributes: pl.DataFrame | No
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "robustness.json").write_text(json.dumps(summary, default=_json_default, indent=1))
-    summary["html"] = robustness_html(table, controls, curves, figures, random_weights)
+    summary["html"] = robustness_html(table, controls, curves, figures, random_weights, n_boot)
     if bins:
         summary["html"] += "\n<h2>Decision metrics by bin (clean)</h2>" + table_html(bins)
     return summary

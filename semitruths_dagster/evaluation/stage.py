@@ -74,19 +74,31 @@ def attribute_frame(predictions: pl.DataFrame, generations: pl.DataFrame, bins: 
 
 def _edit_attributes(edits: pl.DataFrame) -> pl.DataFrame:
     """Edit attributes; the directional edit is the label pair (inpainting) or the changed words of the
-    caption (prompt-based editing, `caption_edits.changed_words`); none for instruction edits (the row
-    holds the instruction, not the perturbed text)."""
+    caption (prompt-based editing, `caption_edits.changed_words`). An instruction edit's prompt is the
+    instruction: its pair comes from the request it was made from (recorded in `params`), a label pair for
+    a mask-label request, the changed words for a caption request."""
     noise = pl.col("random_weights") if "random_weights" in edits.columns else pl.lit(None, pl.Boolean)
+    params = edits["params"] if "params" in edits.columns else pl.Series([None] * edits.height, dtype=pl.Utf8)
     originals, perturbed = [], []
-    for method, text, prompt in edits.select("method", "original_text", "prompt").iter_rows():
-        if method == INSTRUCTION:  # its prompt is the instruction, not a perturbed label or caption
-            pair: tuple[str | None, str | None] = (None, None)
-        else:
-            pair = (text, prompt) if method == INPAINTING else changed_words(text, prompt)
+    for (method, text, prompt), recorded in zip(edits.select("method", "original_text", "prompt").iter_rows(),
+                                                params, strict=True):
+        pair = edit_pair(method, text, prompt, recorded)
         originals.append(pair[0])
         perturbed.append(pair[1])
     return edits.select("generation_id", *EDIT_COLUMNS, edit_random_weights=noise.cast(pl.Boolean)).with_columns(
         original_label=pl.Series(originals, dtype=pl.Utf8), perturbed_label=pl.Series(perturbed, dtype=pl.Utf8))
+
+
+def edit_pair(method: str, original: str | None, prompt: str | None, params: str | None = None
+              ) -> tuple[str | None, str | None]:
+    """(original, perturbed) of one edit. Instruction edits: from `params`' instruction record (its request
+    method and perturbed text); (None, None) where the row does not record them (rows made before they were)."""
+    if method == INSTRUCTION:
+        request = (json.loads(params) if params else {}).get("instruction") or {}
+        if request.get("perturbed") is None:
+            return None, None
+        method, prompt = request.get("request_method", INPAINTING), request["perturbed"]
+    return (original, prompt) if method == INPAINTING else changed_words(original, prompt)
 
 
 def _bin_columns(frame: pl.DataFrame) -> list[str]:

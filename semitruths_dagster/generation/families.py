@@ -101,6 +101,15 @@ def _sdxl_full(device: Any, method: str) -> Any:
     return full_sdxl_inpaint(device)
 
 
+def _full(module: str, function: str, **kwargs: Any) -> Callable[[Any, str], Any]:
+    """A lazy full-size builder `module.function(device, **kwargs)` (one method per family)."""
+
+    def build(device: Any, method: str) -> Any:
+        return getattr(importlib.import_module(f"{__package__}.{module}"), function)(device, **kwargs)
+
+    return build
+
+
 # diffusers' SD3 inpainting defaults to strength 0.6, which keeps much of the original inside the mask; the
 # paper's inpainting regenerates the masked region from noise (strength 1), so SD 3.5 does too.
 _SD3 = {"strength": 1.0, "max_sequence_length": 256}
@@ -114,30 +123,38 @@ FAMILIES: Registry[Family] = Registry("generator family", Family, {
         Family("sd1", _tiny("tiny_sd", "build_sd1", in_channels=4), {"strength": 1.0},
                pipelines={"inpainting": None, "p2p": None}, full=_sd1_full),
         # SD 1.x with the 9-channel inpainting UNet (image + mask + masked-image latents).
-        Family("sd1_inpainting", _tiny("tiny_sd", "build_sd1", in_channels=9), {"strength": 1.0}),
+        Family("sd1_inpainting", _tiny("tiny_sd", "build_sd1", in_channels=9), {"strength": 1.0},
+               full=_full("full_random", "full_sd1", in_channels=9)),
         # Two text encoders; diffusers' SDXL inpainting default strength is 0.9999.
         Family("sdxl", _tiny("tiny_sd", "build_sdxl_inpaint"), {"strength": 0.9999}, full=_sdxl_full),
         # Decoder + prior, MoVQ.
         Family("kandinsky22", _kandinsky22, {"prior_steps": 25, "prior_guidance": 4.0},
-               refresh_tiny=_kandinsky22_refresh),
+               refresh_tiny=_kandinsky22_refresh, full=_full("full_kandinsky", "full_kandinsky22_inpaint")),
         # FLUX.1 Fill [dev]: mask and masked image are extra input channels; strength 1 = from noise.
         Family("flux_fill", _tiny("tiny_flow", "build_flux_fill"), {"strength": 1.0, "max_sequence_length": 512},
-               pipelines={"inpainting": "FluxFillPipeline"}, large=True),
+               pipelines={"inpainting": "FluxFillPipeline"}, large=True,
+               full=_full("full_flow", "full_flux", fill=True)),
         # SD 3.5 text-to-image checkpoints: latent blending outside the mask (16-channel transformer).
         Family("sd35_medium", _tiny("tiny_flow", "build_sd3", variant="medium"), _SD3,
-               pipelines={"inpainting": "StableDiffusion3InpaintPipeline"}, large=True),
+               pipelines={"inpainting": "StableDiffusion3InpaintPipeline"}, large=True,
+               full=_full("full_flow", "full_sd35", variant="medium")),
         Family("sd35_large", _tiny("tiny_flow", "build_sd3", variant="large"), _SD3,
-               pipelines={"inpainting": "StableDiffusion3InpaintPipeline"}, large=True),
+               pipelines={"inpainting": "StableDiffusion3InpaintPipeline"}, large=True,
+               full=_full("full_flow", "full_sd35", variant="large")),
         Family("qwen_image", _tiny("tiny_flow", "build_qwen_image_inpaint"), {"strength": 1.0},
-               pipelines={"inpainting": "QwenImageInpaintPipeline"}, **_QWEN),
+               pipelines={"inpainting": "QwenImageInpaintPipeline"},
+               full=_full("full_flow", "full_qwen_image", edit=False), **_QWEN),
         # Instruction editors: the input image conditions the model; no mask goes in.
         Family("flux_kontext", _tiny("tiny_flow", "build_flux_kontext"),
                {"max_sequence_length": 512, "auto_resize": False},
-               pipelines={"instruction": "FluxKontextPipeline"}, large=True),
+               pipelines={"instruction": "FluxKontextPipeline"}, large=True,
+               full=_full("full_flow", "full_flux", fill=False)),
         Family("qwen_image_edit", _tiny("tiny_flow", "build_qwen_image_edit"),
-               pipelines={"instruction": "QwenImageEditPipeline"}, **_QWEN),
+               pipelines={"instruction": "QwenImageEditPipeline"},
+               full=_full("full_flow", "full_qwen_image", edit=True), **_QWEN),
         Family("instruct_pix2pix", _tiny("tiny_sd", "build_instruct_pix2pix"), {"image_guidance": 1.5},
-               pipelines={"instruction": "StableDiffusionInstructPix2PixPipeline"}),
+               pipelines={"instruction": "StableDiffusionInstructPix2PixPipeline"},
+               full=_full("full_random", "full_instruct_pix2pix")),
     )
 })
 
@@ -150,11 +167,19 @@ FULL_FAMILIES = tuple(name for name, f in FAMILIES.items() if f.full is not None
 
 
 def build_full(name: str, method: str, device: Any, dtype: Any, seed: int = 0) -> Any:
-    """A full-size random-weight pipeline of a family, initialised directly on the device."""
+    """A full-size random-weight pipeline of a family, initialised directly on the device in `dtype` (Qwen-Image
+    and its 7 B text encoder are 28.7 B parameters: 115 GB in fp32, 57 GB in bf16)."""
+    import torch
+
     if name not in FULL_FAMILIES:
         raise ValueError(f"no full-size random build for family '{name}' (available: {', '.join(FULL_FAMILIES)})")
-    with seeded(seed):
-        pipe = FAMILIES[name].full(device, method)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype if dtype.is_floating_point else default)
+    try:
+        with seeded(seed):
+            pipe = FAMILIES[name].full(device, method)
+    finally:
+        torch.set_default_dtype(default)
     if device.type != "meta":  # 'meta' only checks that the configs build
         pipe.to(device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)

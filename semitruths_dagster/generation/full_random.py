@@ -3,9 +3,8 @@
 
 Configs written out from the published model configs (no hub): SD 1.5 (UNet 860 M parameters, CLIP
 ViT-L/14 text encoder, the SD VAE) and SDXL inpainting (UNet 2.6 B, CLIP-L + OpenCLIP bigG text encoders).
-Built in memory directly on the target device and dtype; never saved. Kandinsky 2.2 at full size is not
-provided: its prior (ViT-bigG image + text towers, a 20-layer prior transformer) and decoder configs are
-not reproduced here with confidence, and a wrong config would give misleading timings.
+InstructPix2Pix is SD 1.5 with an 8-channel UNet input. Built in memory directly on the target device and
+dtype; never saved. The other families: full_flow.py (FLUX.1, SD 3.5, Qwen-Image) and full_kandinsky.py.
 """
 
 from __future__ import annotations
@@ -18,9 +17,11 @@ from .clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
 from .tiny_sd import sd1_scheduler
 
 
-def _clip_text(
-    hidden: int, layers: int, heads: int, ff: int, projection: int, act: str = "quick_gelu"
+def clip_text_config(
+    hidden: int, layers: int, heads: int, ff: int, projection: int, act: str = "quick_gelu", pad: int = 1
 ) -> Any:
+    """A CLIP text tower (CLIP-L: 768 wide, 12 layers; OpenCLIP bigG: 1280, 32 layers) with CLIP's vocabulary;
+    `pad`: the padding id (0 where the tokenizer pads with '!')."""
     from transformers import CLIPTextConfig
 
     return CLIPTextConfig(
@@ -34,6 +35,7 @@ def _clip_text(
         hidden_act=act,
         bos_token_id=49406,
         eos_token_id=49407,
+        pad_token_id=pad,
     )
 
 
@@ -54,22 +56,31 @@ def _sd_vae(scaling_factor: float) -> Any:
 def full_sd1(device: torch.device, in_channels: int = 4, p2p: bool = False) -> Any:
     """SD 1.5 at full size: StableDiffusionInpaintPipeline (or StableDiffusionPipeline for p2p)."""
     from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
+
+    cls = StableDiffusionPipeline if p2p else StableDiffusionInpaintPipeline
+    return cls(**_sd1_parts(device, in_channels), scheduler=sd1_scheduler(), safety_checker=None,
+               feature_extractor=None, requires_safety_checker=False)
+
+
+def full_instruct_pix2pix(device: torch.device) -> Any:
+    """timbrooks/instruct-pix2pix at full size: SD 1.5 with an 8-channel UNet input (noisy latents + the input
+    image's latents) and its Euler ancestral scheduler."""
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionInstructPix2PixPipeline
+
+    scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                steps_offset=1)
+    return StableDiffusionInstructPix2PixPipeline(**_sd1_parts(device, 8), scheduler=scheduler,
+                                                  safety_checker=None, feature_extractor=None,
+                                                  requires_safety_checker=False)
+
+
+def _sd1_parts(device: torch.device, in_channels: int) -> dict[str, Any]:
     from transformers import CLIPTextModel
 
     with torch.device(device):  # initialise the weights where they will run (schedulers stay on the CPU)
         unet, vae = _sd1_unet(in_channels), _sd_vae(0.18215)
-        text_encoder = CLIPTextModel(_clip_text(768, 12, 12, 3072, 768)).eval()
-    cls = StableDiffusionPipeline if p2p else StableDiffusionInpaintPipeline
-    return cls(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=clip_tokenizer(),
-        unet=unet,
-        scheduler=sd1_scheduler(),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+        text_encoder = CLIPTextModel(clip_text_config(768, 12, 12, 3072, 768)).eval()
+    return {"vae": vae, "text_encoder": text_encoder, "tokenizer": clip_tokenizer(), "unet": unet}
 
 
 def _sd1_unet(in_channels: int) -> Any:
@@ -95,8 +106,8 @@ def full_sdxl_inpaint(device: torch.device) -> Any:
 
     with torch.device(device):
         unet, vae = _sdxl_unet(), _sd_vae(0.13025)
-        text_encoder = CLIPTextModel(_clip_text(768, 12, 12, 3072, 768)).eval()
-        text_encoder_2 = CLIPTextModelWithProjection(_clip_text(1280, 32, 20, 5120, 1280, "gelu")).eval()
+        text_encoder = CLIPTextModel(clip_text_config(768, 12, 12, 3072, 768)).eval()
+        text_encoder_2 = CLIPTextModelWithProjection(clip_text_config(1280, 32, 20, 5120, 1280, "gelu")).eval()
     return StableDiffusionXLInpaintPipeline(
         vae=vae,
         text_encoder=text_encoder,

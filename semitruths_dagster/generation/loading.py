@@ -113,15 +113,21 @@ def load_pipeline(ref: ModelRef, method: str, settings: DeviceSettings | None = 
     return CACHE.get_or_load(key, lambda: _load(ref, method, settings))
 
 
+def pipeline_dtype(settings: DeviceSettings, generator: str) -> torch.dtype:
+    """The settings' dtype; 'auto' on a GPU is bf16 for large transformers (they overflow in fp16 and are
+    published in bf16), fp16 for the others."""
+    if settings.dtype == "auto" and settings.torch_device().type == "cuda" and generator_spec(generator).large:
+        return torch.bfloat16
+    return settings.torch_dtype()
+
+
 def _load(ref: ModelRef, method: str, settings: DeviceSettings) -> LoadedPipeline:
     start = time.perf_counter()
     if ref.source == "tiny":
         ensure_tiny_generator(Path(ref.ref).parent, ref.generator)
     _check_available(ref)
-    device, dtype = settings.torch_device(), settings.torch_dtype()
+    device, dtype = settings.torch_device(), pipeline_dtype(settings, ref.generator)
     spec = generator_spec(ref.generator)
-    if settings.dtype == "auto" and device.type == "cuda" and spec.large:
-        dtype = torch.bfloat16  # large transformers overflow in fp16; they are published in bf16
     try:
         with quiet_progress():
             pipe = _from_pretrained(ref, method, dtype)

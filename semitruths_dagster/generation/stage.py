@@ -233,8 +233,11 @@ def _row(item: WorkItem, result: GenerationResult, store: ImageStore, stage_para
         "inversion_dtype": result.params.get("inversion_dtype"),
         "reconstruction_latent_mse": result.params.get("reconstruction_latent_mse"),
         # What the pipeline was called with, the stage settings that chose it, and for instruction edits
-        # the instruction's template version and the request it came from.
-        "params": json.dumps({"call": result.params, "stage": stage_params, "instruction": item.instruction},
+        # the instruction's template version and the request it came from, with the request's perturbed
+        # label or caption (the evaluation's directional pair original -> perturbed; the prompt column holds
+        # the instruction).
+        "params": json.dumps({"call": result.params, "stage": stage_params,
+                              "instruction": item.instruction and item.instruction | {"perturbed": request["perturbed"]}},
                              sort_keys=True, default=str),
     }
 

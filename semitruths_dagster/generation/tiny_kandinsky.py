@@ -17,10 +17,34 @@ from .clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
 EMBED = 32  # CLIP image-embedding width (1280 for the real ViT-bigG)
 
 
+def prior_scheduler() -> Any:
+    """The prior's UnCLIP scheduler, as the hub's kandinsky-2-2-prior ships it."""
+    from diffusers import UnCLIPScheduler
+
+    return UnCLIPScheduler(variance_type="fixed_small_log", prediction_type="sample", num_train_timesteps=1000,
+                           clip_sample=True, clip_sample_range=10.0)
+
+
+def decoder_scheduler() -> Any:
+    """The decoder's DDPM scheduler (learned variance), as the hub's decoder ships it."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=0.00085, beta_end=0.012,
+                         clip_sample=False, steps_offset=1, prediction_type="epsilon",
+                         variance_type="learned_range", thresholding=False)
+
+
+def clip_image_processor(size: int) -> Any:
+    """The prior's CLIP image preprocessing at `size` px (224 for the real ViT-bigG)."""
+    from transformers import CLIPImageProcessor
+
+    return CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size},
+                              image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD), resample=3)
+
+
 def _build_prior(out: Path) -> Any:
-    from diffusers import KandinskyV22PriorPipeline, PriorTransformer, UnCLIPScheduler
+    from diffusers import KandinskyV22PriorPipeline, PriorTransformer
     from transformers import (
-        CLIPImageProcessor,
         CLIPTextConfig,
         CLIPTextModelWithProjection,
         CLIPVisionConfig,
@@ -57,27 +81,15 @@ def _build_prior(out: Path) -> Any:
         image_encoder=CLIPVisionModelWithProjection(vision).eval(),
         text_encoder=CLIPTextModelWithProjection(text).eval(),
         tokenizer=clip_tokenizer(pad_token="!"),
-        scheduler=UnCLIPScheduler(
-            variance_type="fixed_small_log",
-            prediction_type="sample",
-            num_train_timesteps=1000,
-            clip_sample=True,
-            clip_sample_range=10.0,
-        ),
-        image_processor=CLIPImageProcessor(
-            size={"shortest_edge": 32},
-            crop_size={"height": 32, "width": 32},
-            image_mean=list(CLIP_MEAN),
-            image_std=list(CLIP_STD),
-            resample=3,
-        ),
+        scheduler=prior_scheduler(),
+        image_processor=clip_image_processor(32),
     )
     pipe.save_pretrained(out, safe_serialization=True)
     return pipe
 
 
 def _build_decoder(out: Path) -> Any:
-    from diffusers import DDPMScheduler, KandinskyV22InpaintPipeline, UNet2DConditionModel, VQModel
+    from diffusers import KandinskyV22InpaintPipeline, UNet2DConditionModel, VQModel
 
     unet = UNet2DConditionModel(
         sample_size=8,
@@ -110,18 +122,7 @@ def _build_decoder(out: Path) -> Any:
         num_vq_embeddings=12,
         vq_embed_dim=4,
     )
-    scheduler = DDPMScheduler(
-        num_train_timesteps=1000,
-        beta_schedule="linear",
-        beta_start=0.00085,
-        beta_end=0.012,
-        clip_sample=False,
-        steps_offset=1,
-        prediction_type="epsilon",
-        variance_type="learned_range",
-        thresholding=False,
-    )
-    pipe = KandinskyV22InpaintPipeline(unet=unet, scheduler=scheduler, movq=movq)
+    pipe = KandinskyV22InpaintPipeline(unet=unet, scheduler=decoder_scheduler(), movq=movq)
     pipe.save_pretrained(out, safe_serialization=True)
     return pipe
 
