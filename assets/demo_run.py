@@ -21,8 +21,6 @@ from semitruths_dagster.config import load_config
 from semitruths_dagster.console import StageConsole, add_counts, filter_harmless_warnings
 from semitruths_dagster.generation.stage import GenerationParams
 
-from .registry_sync import sync
-
 # Dagster's console logger prints every event; the run history keeps them all anyway.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -41,6 +39,8 @@ def graph_steps() -> list[tuple[list[str], tuple[str, ...]]]:
 
 
 def sync_detector_partitions() -> list[str]:
+    from .registry_sync import sync  # imports the asset modules: after `filter_harmless_warnings`
+
     return sync(DagsterInstance.get())
 
 

@@ -6,6 +6,7 @@ then evaluates it and refreshes the leaderboard. A schedule re-evaluates every d
 """
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -32,7 +33,7 @@ from dagster import (
     sensor,
 )
 
-from resources import PROJECT, ProjectResource
+from resources import PROJECT, GpuResource, ProjectResource
 from semitruths_dagster.conditions import ConditionParams
 from semitruths_dagster.detectors import build_detector, scan_registry
 from semitruths_dagster.detectors import stage as predict_stage
@@ -105,11 +106,14 @@ def registry_dir(project: ProjectResource) -> Path:
     code_version="detector_predictions-v1",
     **gpu_step(),
 )
-def detector_predictions(context: AssetExecutionContext, project: ProjectResource) -> MaterializeResult:
+def detector_predictions(context: AssetExecutionContext, project: ProjectResource,
+                         gpu: GpuResource) -> MaterializeResult:
     """One row per (detector, image) of the dataset, real and edited images alike: P(fake), the
     threshold and the call, the preprocessing signature with the mask-aware crop box, and the cache
-    key (detector, version, image hash, preprocessing). Scores already in the partition under the
-    same key are reused, not recomputed. `random_weights` marks detectors with random weights."""
+    key (detector, version, image hash, preprocessing, dtype unless float32). Scores already in the
+    partition under the same key are reused, not recomputed. Scored in batches on the `gpu` resource's
+    device and dtype; each row records device, dtype, batch size and the run's images/s.
+    `random_weights` marks detectors with random weights."""
     partition = partition_of(context)
     dataset, name = partition["dataset"], partition["detector"]
     config, params = project.config(), detector_params(project)
@@ -117,12 +121,14 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     if name not in specs:
         raise ValueError(f"detector '{name}' is not a valid spec in {registry_dir(project)}: "
                          + ("; ".join(refused.values()) or "no such name"))
-    detector = build_detector(specs[name], device=project.device)
+    scoring = gpu.scoring(project.device, params.batch_size)
+    detector = build_detector(specs[name], device=scoring.device, dtype=scoring.dtype)
     tables = project.tables()
     conditions = config.params("conditions", ConditionParams)
     rows, rejections = predict_stage.predict_dataset(
-        detector, dataset, tables, project.images(), released_frame(tables, config.source(dataset)), params,
-        config.seed, conditions.for_detector(name), conditions.seed_or(config.seed))
+        detector, dataset, tables, project.images(), released_frame(tables, config.source(dataset)),
+        replace(params, batch_size=scoring.batch_size), config.seed, conditions.for_detector(name),
+        conditions.seed_or(config.seed))
     frame, metadata = publish_partition(
         context, project, table=predict_stage.TABLE, rows=rows, schema=predict_stage.SCHEMA,
         preview_columns=["image_kind", "condition", "control", "image_id", "score", "predicted_fake"],
@@ -130,7 +136,10 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     )
     metadata |= {"scored_now": int((~frame["reused_from_cache"]).sum()) if frame.height else 0,
                  "by_kind": counts_table(frame, "image_kind", "predicted_fake"),
-                 "by_condition": counts_table(frame, "condition", "control")}
+                 "by_condition": counts_table(frame, "condition", "control"),
+                 "device": str(detector.device), "dtype": detector.dtype_name, "batch_size": scoring.batch_size}
+    if frame.height and frame["images_per_s"][0] is not None:
+        metadata["images_per_s"] = float(frame["images_per_s"][0])
     if detector.random_weights:
         metadata["warning"] = f"{name} has random weights: its scores are noise."
     return MaterializeResult(metadata=metadata)

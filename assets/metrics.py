@@ -55,7 +55,8 @@ def histograms(frame: pl.DataFrame, columns: list[str], cutoffs: dict[str, list[
             ax.axvline(cut, color="#d1495b", linestyle="--", linewidth=1)
         ax.set_title(column, fontsize=8)
         ax.tick_params(labelsize=6)
-    fig.tight_layout()
+    # Fixed margins: tight_layout measured every tick label and took most of this function's ~1 s.
+    fig.subplots_adjust(left=0.35 / len(columns), right=0.98, bottom=0.12, top=0.86, wspace=0.3)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     return inline_png(buf.getvalue(), "histograms")

@@ -33,9 +33,12 @@ def run_one(plugin: str, small: bool, device: str, dtype: str, batches: list[int
     from PIL import Image
 
     from semitruths_dagster.detectors import build_detector, random_spec
+    from semitruths_dagster.detectors.runtime import ScoringSettings
     from semitruths_dagster.generation import DeviceSettings
 
     settings = DeviceSettings(device=device, dtype=dtype)
+    # The assets' rule (no float16 on the CPU), with the error naming this script's option.
+    ScoringSettings(settings.torch_device(), settings.torch_dtype(), max(batches), setting="--dtype")
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         spec = random_spec(plugin, Path(tmp) / plugin, tiny=small)

@@ -1,19 +1,23 @@
-"""The GPU resource: how the diffusion pipelines of the generation stage run (the device is the project's)."""
+"""The GPU resource: how the diffusion pipelines of the generation stage and the detectors run (the device
+is the project's)."""
 
 from pathlib import Path
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from semitruths_dagster.detectors.runtime import ScoringSettings
 from semitruths_dagster.generation import DeviceSettings, load_pipeline, resolve_generator
 from semitruths_dagster.generation.loading import LoadedPipeline
 
 
 class GpuResource(ConfigurableResource):
-    """Dtype, batch size, attention kernel, torch.compile and CPU offload for generation.
+    """Dtype, batch size, attention kernel, torch.compile and CPU offload for generation; dtype and batch
+    size for the detectors.
 
     The device is `models.device` of the configuration, shared with the models and the detectors. A
-    pipeline loads once per process and is reused across batches (the library caches it).
+    pipeline loads once per process and is reused across batches (the library caches it). Detectors
+    score in the same dtype as generation; float16 on the CPU is refused for them (use bfloat16).
     """
 
     dtype: str = Field(default="auto", description="auto (fp16 on GPU, fp32 on CPU) | float16 | bfloat16 | float32")
@@ -22,10 +26,18 @@ class GpuResource(ConfigurableResource):
     compile_unet: bool = Field(default=False, description="torch.compile the denoiser (inpainting)")
     compile_mode: str | None = Field(default=None, description="torch.compile mode, e.g. max-autotune")
     cpu_offload: bool = Field(default=False, description="enable_model_cpu_offload (GPU only)")
+    detector_batch_size: int = Field(default=0, description="images per detector forward pass; 0 = "
+                                     "detectors.batch_size of the configuration")
 
     def settings(self, device: str) -> DeviceSettings:
         return DeviceSettings(device, self.dtype, self.batch_size, self.attention, self.compile_unet,
                               self.compile_mode, self.cpu_offload)
+
+    def scoring(self, device: str, default_batch_size: int) -> ScoringSettings:
+        """Device, dtype and batch size of the detectors (errors name the `gpu.dtype` setting)."""
+        settings = self.settings(device)
+        return ScoringSettings(settings.torch_device(), settings.torch_dtype(),
+                               self.detector_batch_size or default_batch_size, setting="gpu.dtype")
 
     def pipeline(self, generator: str, method: str, profile: str, overrides: dict[str, str],
                  tiny_root: Path, device: str) -> LoadedPipeline:

@@ -14,15 +14,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from .config import PROJECT_ROOT, ConfigError, load_config
-from .detectors import add_spec, write_random_detector
-from .detectors import cli_tools as detector_tools
-from .detectors.stage import DetectorParams
 from .storage import Warehouse
 from .storage.location import StorageError
+
+if TYPE_CHECKING:
+    from .detectors.stage import DetectorParams
 
 UI_HOST = "127.0.0.1"
 
@@ -94,6 +95,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def detector_params(config) -> tuple[DetectorParams, Path]:
+    from .detectors.stage import DetectorParams
+
     params = config.params("detectors", DetectorParams)
     return params, params.registry_dir(config.path.parent)
 
@@ -108,6 +111,8 @@ def sync_detector_partitions() -> list[str]:
 def register_demo_detectors(config, sync=sync_detector_partitions) -> list[str]:
     """The demo's detectors: real plugins on seeded random weights, saved in their real checkpoint
     formats and labelled random_weights (every report they make says so first)."""
+    from .detectors import write_random_detector
+
     params, registry = detector_params(config)
     for plugin in params.demo:
         write_random_detector(plugin, registry, params.weights_dir(config.path.parent))
@@ -115,6 +120,10 @@ def register_demo_detectors(config, sync=sync_detector_partitions) -> list[str]:
 
 
 def cmd_detector(args: argparse.Namespace) -> None:
+    # The detector package pulls in torch and torchvision: imported here, not for every command.
+    from .detectors import add_spec, write_random_detector
+    from .detectors import cli_tools as detector_tools
+
     config = load_config()
     params, registry = detector_params(config)
     if args.action == "add":
@@ -182,6 +191,19 @@ def cmd_env(args: argparse.Namespace) -> None:
     print(f"export DAGSTER_HOME={dagster_home()}")
 
 
+def add_detector_tool_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `semitruths detector verify | convert | fit-probe` (run by detectors.cli_tools)."""
+    parser.add_argument("--out", help="convert: folder for the converted weights and spec (default: <weights>/converted)")
+    parser.add_argument("--device", default="cpu", help="verify: where to run the golden images")
+    parser.add_argument("--features", choices=["clip", "dinov2"], default="clip", help="fit-probe: the frozen features")
+    parser.add_argument("--backbone", default="open_clip:ViT-L-14/openai",
+                        help="fit-probe: open_clip ref / folder (clip) or timm DINOv2 ref / file (dinov2)")
+    parser.add_argument("--dataset", help="fit-probe: the dataset partition the split is drawn from")
+    parser.add_argument("--fraction", type=float, default=0.5, help="fit-probe: share of its image ids to train on")
+    parser.add_argument("--seed", type=int, default=0, help="fit-probe: seed of the split and the fit")
+    parser.add_argument("--C", dest="c", type=float, default=1.0, help="fit-probe: inverse regularisation strength")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="semitruths", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -203,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     det.add_argument("spec", help="spec file (add), plugin (add-random), or detector name (verify, convert, fit-probe)")
     det.add_argument("--name", help="add-random: the detector's name; convert: the converted spec's name")
     det.add_argument("--overwrite", action="store_true", help="replace a spec of the same name")
-    detector_tools.add_arguments(det)
+    add_detector_tool_arguments(det)
     det.set_defaults(func=cmd_detector)
     export = sub.add_parser("export", help="write the results in the released evaluation set's layout")
     export.add_argument("out", help="a new folder for metadata.csv and the image folders")

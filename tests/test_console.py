@@ -89,3 +89,24 @@ def test_max_per_method_caps_each_method():
     assert len(plan(prompts, params=GenerationParams(), **kwargs)) == 8
     capped = plan(prompts, params=GenerationParams(max_per_method=2), **kwargs)
     assert [i.request["request_id"] for i in capped] == ["r0", "r1", "r2", "r3"]
+
+
+def test_capped_plan_spreads_edits_over_images():
+    """With a cap, the first edits of each method come from different images (the demo's variety)."""
+    prompts = [{"request_id": f"{img}{i}", "method": "inpainting", "valid": True, "image_id": img, "mask_id": "m"}
+               for img in ("a", "b", "c") for i in range(3)]
+    kwargs = {"masks": {"m": "m.png"}, "images": {k: f"{k}.png" for k in "abc"}, "generator": "sd14",
+              "model_ref": "x", "seed": 0}
+    capped = plan(prompts, params=GenerationParams(max_per_method=4), **kwargs)
+    assert [i.request["request_id"] for i in capped] == ["a0", "b0", "c0", "a1"]
+
+
+def test_max_per_method_caps_instruction_edits():
+    prompts = [{"request_id": f"r{i}", "method": "inpainting", "valid": True, "image_id": "img", "mask_id": "m",
+                "original": "dog", "perturbed": "cat", "edit_mode": "replace", "magnitude": "small"}
+               for i in range(4)]
+    kwargs = {"masks": {"m": "m.png"}, "images": {"img": "img.png"}, "generator": "instruct_pix2pix",
+              "model_ref": "x", "seed": 0}
+    capped = plan(prompts, params=GenerationParams(generators=("instruct_pix2pix",), methods=("instruction",),
+                                                   max_per_method=2), **kwargs)
+    assert len(capped) == 2 and {i.method for i in capped} == {"instruction"}

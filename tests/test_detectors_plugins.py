@@ -207,3 +207,18 @@ def test_cache_key_changes_with_each_part():
         ("ufd", "1", "a" * 64, "sig2"),
     ]
     assert len({prediction_cache_key(*o) for o in others} | {base}) == 5
+
+
+def test_npr_paper_architecture_and_tiny_stand_in(tmp_path):
+    """The default is the paper's network (layer1 x3, layer2 x4 bottlenecks, ~1.44 M parameters); the
+    random stand-in keeps the key pattern with one bottleneck per stage."""
+    from semitruths_dagster.detectors.plugins.npr import NPR
+
+    full = NPRNet()
+    assert (len(full.layer1), len(full.layer2)) == (3, 4)
+    assert 1.40e6 < sum(p.numel() for p in full.parameters()) < 1.48e6
+    tiny = NPR.save_random_weights(tmp_path / "tiny")
+    assert tiny.options == {"layers": [1, 1]}
+    tiny_keys = set(torch.load(tiny.weights["model"], weights_only=True))
+    assert tiny_keys < set(full.state_dict())  # a strict subset: the same names, fewer blocks
+    assert NPR.save_random_weights(tmp_path / "full", tiny=False).options == {"layers": [3, 4]}

@@ -31,6 +31,7 @@ from .checkpoints import (
 from .cropping import DEFAULT_MAX_TRIES, CropChoice, crop_box_for_mask
 from .digests import check_digests
 from .preprocessing import CropBox, Preprocessing
+from .runtime import dtype_name
 from .spec import DetectorSpec
 
 # option name -> (accepted types, default, description)
@@ -197,8 +198,19 @@ class Detector(ABC):
     def preprocessing_signature(self, box: CropBox | None = None) -> str:
         return f"{self.PLUGIN}:" + self.preprocessing.signature(box)
 
+    @property
+    def dtype_name(self) -> str:
+        return dtype_name(self.dtype)
+
+    def score_signature(self, box: CropBox | None = None) -> str:
+        """What the cache key says of how a score was computed: the preprocessing signature, and the dtype
+        unless float32 (so keys of float32 scores stay as they were): a reduced-precision score is another
+        measurement, never reused for another precision."""
+        tag = "" if self.dtype == torch.float32 else f"|dtype={self.dtype_name}"
+        return self.preprocessing_signature(box) + tag
+
     def cache_key(self, image_sha256: str, box: CropBox | None = None) -> str:
-        return prediction_cache_key(self.name, self.version, image_sha256, self.preprocessing_signature(box))
+        return prediction_cache_key(self.name, self.version, image_sha256, self.score_signature(box))
 
     @torch.inference_mode()
     def score(

@@ -10,18 +10,6 @@ from .registry import add_spec
 from .verify import scan_registry, verify_spec
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", help="convert: folder for the converted weights and spec (default: <weights>/converted)")
-    parser.add_argument("--device", default="cpu", help="verify: where to run the golden images")
-    parser.add_argument("--features", choices=["clip", "dinov2"], default="clip", help="fit-probe: the frozen features")
-    parser.add_argument("--backbone", default="open_clip:ViT-L-14/openai",
-                        help="fit-probe: open_clip ref / folder (clip) or timm DINOv2 ref / file (dinov2)")
-    parser.add_argument("--dataset", help="fit-probe: the dataset partition the split is drawn from")
-    parser.add_argument("--fraction", type=float, default=0.5, help="fit-probe: share of its image ids to train on")
-    parser.add_argument("--seed", type=int, default=0, help="fit-probe: seed of the split and the fit")
-    parser.add_argument("--C", dest="c", type=float, default=1.0, help="fit-probe: inverse regularisation strength")
-
-
 def _find(registry: Path, name: str):
     specs, refused = scan_registry(registry)
     if name in specs:

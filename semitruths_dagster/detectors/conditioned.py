@@ -46,7 +46,7 @@ class ConditionedScore:
 def condition_cache_key(detector: Detector, image_sha256: str, box: CropBox | None, condition: Condition) -> str:
     if condition.is_clean:
         return detector.cache_key(image_sha256, box)
-    signature = f"{detector.preprocessing_signature(box)}|condition={condition.signature}"
+    signature = f"{detector.score_signature(box)}|condition={condition.signature}"
     return prediction_cache_key(detector.name, detector.version, image_sha256, signature)
 
 

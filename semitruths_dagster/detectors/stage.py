@@ -37,9 +37,12 @@ SCHEMA: dict[str, pl.DataType] = {
     "image_sha256": pl.Utf8, "score": pl.Float64, "threshold": pl.Float64, "predicted_fake": pl.Boolean,
     "random_weights": pl.Boolean, "preprocessing": pl.Utf8, "crop_box": pl.List(pl.Int32),
     "crop_mask_share": pl.Float64, "crop_source": pl.Utf8, "crop_fallback": pl.Utf8, "condition": pl.Utf8,
-    "control": pl.Utf8, "reused_from_cache": pl.Boolean, "images_per_s": pl.Float64, "code_version": pl.Utf8,
-    "created_at": pl.Datetime("us", "UTC"),
+    "control": pl.Utf8, "reused_from_cache": pl.Boolean, "images_per_s": pl.Float64,
+    "device": pl.Utf8, "dtype": pl.Utf8, "batch_size": pl.Int32,  # how the score was computed
+    "code_version": pl.Utf8, "created_at": pl.Datetime("us", "UTC"),
 }
+# Provenance a reused score keeps from the run that computed it (its dtype is in its cache key).
+SCORED_BY = ("device", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class DetectorParams:
     demo: tuple[str, ...] = ("npr", "universal_fake_detect")  # plugins the demo registers with random weights
     crop_threshold: float = 0.7  # share of the edit mask the crop must keep (the original's 70%)
     only_salient: bool = True  # score only edits that passed saliency_labels (the released set's rule)
-    batch_size: int = 16  # images per forward pass, on the `gpu` resource's device and dtype
+    batch_size: int = 16  # images per forward pass (the `gpu` resource's detector_batch_size overrides it)
     schedule: str = "0 3 * * *"  # cron of the re-evaluation schedule
     target_fpr: float = 0.05  # calibrated threshold: this false-positive rate on real images
     n_boot: int = 1000  # bootstrap resamples of the confidence intervals
@@ -94,7 +97,7 @@ def plan_targets(images: pl.DataFrame, edits: pl.DataFrame, masks: pl.DataFrame,
     post_edit_masks = post_edit_masks or {}
     targets = [Target(0, r["image_id"], None, r["image_path"], r["image_sha256"])
                for r in images.sort("image_id").iter_rows(named=True)]
-    for r in edits.sort("generation_id").iter_rows(named=True):
+    for r in edits.sort("generation_id").iter_rows(named=True) if edits.height else []:  # none yet: reals only
         if has_input_mask(r["method"]):
             mask, source = mask_paths.get(r["mask_id"]) or r.get("mask_path"), "edit_mask"
         else:
@@ -183,29 +186,37 @@ def predict_dataset(detector: Detector, dataset: str, tables: TableStore, images
         targets += control_targets(controls.filter(pl.col("dataset") == dataset), targets)
     partition = {"dataset": dataset, "detector": detector.name}
     cached: dict[str, float] = {}
+    scored_by: dict[str, dict] = {}
     earlier_speed = None
     if tables.exists(TABLE, partition):
         earlier = tables.read(TABLE, partition)
         cached = dict(zip(earlier["cache_key"], earlier["score"], strict=True))
         speeds = earlier["images_per_s"].drop_nulls() if "images_per_s" in earlier.columns else []
         earlier_speed = float(speeds[0]) if len(speeds) else None
+        known = [c for c in SCORED_BY if c in earlier.columns]  # rows written before provenance: unknown
+        scored_by = {r["cache_key"]: r for r in earlier.select("cache_key", *known).iter_rows(named=True)}
     return predict_partition(detector, targets, images, dataset, cached, params.batch_size, conditions,
-                             condition_seed, earlier_speed)
+                             condition_seed, earlier_speed, scored_by)
 
 
 def predict_partition(detector: Detector, targets: Sequence[Target], store: ImageStore, dataset: str,
                       cached: dict[str, float], batch_size: int,
                       conditions: Sequence[Condition] = (CLEAN_CONDITION,),
                       condition_seed: int = 0,
-                      earlier_speed: float | None = None) -> tuple[list[dict], list[Rejection]]:
+                      earlier_speed: float | None = None,
+                      scored_by: dict[str, dict] | None = None) -> tuple[list[dict], list[Rejection]]:
     """Rows for every (target, condition); scores found in `cached` (cache key -> score) are reused,
     not recomputed. A target that fails under a condition is a rejection, not a row. `images_per_s`
     (time in the detector only: preprocessing + forward) is this run's, or `earlier_speed` (the
-    partition's last figure) when it scored nothing."""
+    partition's last figure) when it scored nothing. Each row records the dtype, device and batch size
+    its score was computed with: this run's, or for a reused score those in `scored_by` (cache key ->
+    earlier row)."""
     outcomes = score_conditions(detector, targets, store, conditions, cached, batch_size, condition_seed)
     timed = [o.seconds for o in outcomes if o.seconds > 0]
     speed = len(timed) / sum(timed) if timed else earlier_speed
     now, version = utc_now(), code_version()
+    this_run = {"device": str(detector.device), "batch_size": batch_size}
+    scored_by = scored_by or {}
     rows, rejections = [], []
     for o in outcomes:
         t = targets[o.index]
@@ -219,9 +230,15 @@ def predict_partition(detector: Detector, targets: Sequence[Target], store: Imag
                        "image_id": t.image_id, "generation_id": t.generation_id, "crop_mask_share": t.share,
                        "crop_source": t.crop_source, "crop_fallback": t.fallback,
                        "condition": o.condition.name, "control": t.control,
-                       "reused_from_cache": not o.fresh, "images_per_s": speed, "code_version": version,
-                       "created_at": now})
+                       "reused_from_cache": not o.fresh, "images_per_s": speed, "dtype": detector.dtype_name,
+                       "code_version": version, "created_at": now}
+                    | provenance(this_run if o.fresh else scored_by.get(o.cache_key, {})))
     return rows, rejections
+
+
+def provenance(row: dict) -> dict:
+    """The SCORED_BY columns of a row (None where it does not say)."""
+    return {c: row.get(c) for c in SCORED_BY}
 
 
 def drop_training_images(detector: Detector, targets: Sequence[Target], dataset: str) -> list[Target]:

@@ -96,6 +96,17 @@ class WorkItem:
     instruction: dict | None = None  # instruction edits: text, template version, kind, edit mode
 
 
+def _round_robin_by_image(prompts: Sequence[dict]) -> list[dict]:
+    """The rows in table order, reordered so that each image's first row comes before any image's
+    second (stable within an image), so that the first N of them cover N images where there are N."""
+    seen: dict[str, int] = {}
+    ranked = []
+    for index, row in enumerate(prompts):
+        rank = seen[row["image_id"]] = seen.get(row["image_id"], -1) + 1
+        ranked.append((rank, index, row))
+    return [row for _rank, _index, row in sorted(ranked, key=lambda t: (t[0], t[1]))]
+
+
 def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str], generator: str,
          params: GenerationParams, model_ref: str, seed: int,
          instructions: dict[str, Instruction] | None = None) -> list[WorkItem]:
@@ -107,18 +118,21 @@ def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str],
                 "p2p": asdict(params.p2p_params()) if P2P in methods else None}
     items: list[WorkItem] = []
     taken: dict[str, int] = {}
+    if params.max_per_method is not None:  # a capped plan spreads its edits over the images
+        prompts = _round_robin_by_image(prompts)
     for row in prompts:
         if not row["valid"]:
             continue
-        if INSTRUCTION in methods:  # an instruction editor takes label and caption requests alike
+        method = INSTRUCTION if INSTRUCTION in methods else row["method"]
+        if method not in methods:
+            continue
+        if params.max_per_method is not None and taken.get(method, 0) >= params.max_per_method:
+            continue
+        taken[method] = taken.get(method, 0) + 1
+        if method == INSTRUCTION:  # an instruction editor takes label and caption requests alike
             written = (instructions or {}).get(row["request_id"])
             items.append(_instruction_item(row, generator, settings, seed, images, written))
             continue
-        if row["method"] not in methods:
-            continue
-        if params.max_per_method is not None and taken.get(row["method"], 0) >= params.max_per_method:
-            continue
-        taken[row["method"]] = taken.get(row["method"], 0) + 1
         settings_for = settings if row["method"] == P2P else {**settings, "p2p": None}
         items.append(WorkItem(
             generation_id=request_id("generation", row["request_id"], generator, row["method"], settings_for, seed),

@@ -5,8 +5,9 @@ Paper code (`networks/resnet.py`): NPR = x - up(down(x)) with nearest-neighbour 
 maxpool, layer1, layer2 (bottlenecks, 512 channels), global average pool, `fc1 = Linear(512, 1)`.
 Test-time preprocessing (`test.py`): no crop, ImageNet mean/std; a resize to `loadSize` only for sets of
 mixed shapes (option `resize`, default none: Semi-Truths images share one size). Checkpoint `NPR.pth`: a
-plain state dict loaded strictly. The network is small (1.4 M parameters), so random weights use the real
-architecture.
+plain state dict loaded strictly. The network has only 1.4 M parameters but runs layer1 at a quarter of the
+input resolution (~8 GMAC for a 512-px image), so the random stand-in takes option `layers: [1, 1]` (one
+bottleneck per stage: the same key pattern, ~3x less compute); `tiny=False` writes the real [3, 4].
 """
 
 from __future__ import annotations
@@ -21,13 +22,18 @@ from torchvision.models.resnet import Bottleneck
 from ..backbones import seeded
 from ..base import Detector, RandomWeights
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from ..spec import DetectorSpec, SpecError
+
+NPR_LAYERS = [3, 4]  # the paper's ResNet-50 bottlenecks in layer1 and layer2
+TINY_LAYERS = [1, 1]
 
 
 class NPRNet(nn.Module):
     """The NPR ResNet; attribute names match the released state dict (torchvision's Bottleneck keys)."""
 
-    def __init__(self, layers: tuple[int, int] = (3, 4)) -> None:
+    def __init__(self, layers: list[int] | None = None) -> None:
         super().__init__()
+        layers = layers or NPR_LAYERS
         self.inplanes = 64
         self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -74,7 +80,14 @@ class NPR(Detector):
     OPTIONS = {
         "resize": ((int,), None, "resize both sides to this (the paper's loadSize, e.g. 256), or null"),
         "state_key": ((str,), None, "the checkpoint entry holding the state dict, or null for a plain one"),
+        "layers": ((list,), NPR_LAYERS, "bottlenecks in layer1 and layer2, 2 integers (the paper: [3, 4])"),
     }
+
+    @classmethod
+    def check_spec(cls, spec: DetectorSpec) -> None:
+        layers = spec.options.get("layers")
+        if layers is not None and (len(layers) != 2 or not all(isinstance(n, int) and n > 0 for n in layers)):
+            raise SpecError(spec.source, "options.layers", f"expected 2 positive integers, got {layers!r}")
 
     def build_preprocessing(self) -> Preprocessing:
         size = self.options["resize"]
@@ -87,7 +100,7 @@ class NPR(Detector):
         )
 
     def load_model(self) -> nn.Module:
-        model = NPRNet()
+        model = NPRNet(self.options["layers"])
         self.load_state(model, "model", key=self.options["state_key"], prefix="module.")
         return model
 
@@ -95,7 +108,8 @@ class NPR(Detector):
     def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        layers = TINY_LAYERS if tiny else NPR_LAYERS
         with seeded(seed):
-            model = NPRNet()
+            model = NPRNet(layers)
         torch.save(model.state_dict(), out_dir / "NPR.pth")
-        return RandomWeights(weights={"model": str(out_dir / "NPR.pth")})
+        return RandomWeights(weights={"model": str(out_dir / "NPR.pth")}, options={"layers": layers})

@@ -228,11 +228,12 @@ class MFViT(nn.Module):
         self.frequencies_mask = nn.Parameter(circular_mask(PATCH, MASK_RADIUS), requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The FFT runs in float32 (no half-precision FFT on the CPU); the ViT runs in the model's dtype.
         spectrum = torch.fft.fftshift(torch.fft.fft2(x.float()), dim=(-2, -1))
         mask = self.frequencies_mask.to(spectrum.real.dtype)
         parts = [spectrum * mask, spectrum * (1 - mask)]
         low, high = (torch.fft.ifft2(torch.fft.ifftshift(p, dim=(-2, -1))).real.clamp(0, 1) for p in parts)
-        x, low, high = (TF.normalize(t, list(IMAGENET_MEAN), list(IMAGENET_STD)) for t in (x, low, high))
+        x, low, high = (TF.normalize(t, list(IMAGENET_MEAN), list(IMAGENET_STD)).to(x.dtype) for t in (x, low, high))
         return self.features_processor(self.vit(x), self.vit(low), self.vit(high))
 
 
