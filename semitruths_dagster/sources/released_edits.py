@@ -88,10 +88,11 @@ def build_edits(table: ReleasedTable, dataset: str, store: ImageStore, done: set
                 commit: Callable[[list[dict]], object], chunk_size: int = 256,
                 workers: int | None = None, executor: str = "process") -> tuple[int, list[Rejection]]:
     """Copy every fake row not in `done` (generation ids) into the store, committing rows chunk by
-    chunk. Decoding and hashing run in `workers` processes (default: one per core; PIL's decoders
-    hold the GIL for part of the work, so threads use little more than one core); `executor="thread"`
-    runs them on threads instead (what this stage did before; small imports always do). Returns how
-    many were made this run and the rejections (rows that broke a rule)."""
+    chunk. Decoding and hashing run in `workers` processes (default: one per core; the Python parts of
+    each row hold the GIL, which caps threads as cores grow); `executor="thread"` runs them on threads
+    instead (what this stage did before; small imports always do). On 2 cores both saturate the CPU
+    with PNG inflation (benchmarks/released.py: 170 vs 179 edits/s). Returns how many were made this
+    run and the rejections (rows that broke a rule)."""
     rejections = [r for r in table.rejections if r.stage == STAGE_EDITS]
     todo = [r for r in table.fakes if generation_id(table.source, r.fields["image_path"]) not in done]
     workers = workers or os.cpu_count() or 1
