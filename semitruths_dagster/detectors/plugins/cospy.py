@@ -33,7 +33,7 @@ from ..backbones import build_open_clip, load_open_clip, save_open_clip_folder, 
 from ..base import Detector, RandomWeights
 from ..checkpoints import CheckpointError, load_into, read_tensors, select_state_dict
 from ..preprocessing import Preprocessing
-from .npr import NPRNet
+from .npr import NPR_LAYERS, TINY_LAYERS, NPRNet
 
 SIGLIP_FEATURES = 1152
 ARTIFACT_FEATURES = 512
@@ -108,7 +108,7 @@ class CoSpy(Detector):
     WEIGHT_ROLES = ("backbone", "vae", "semantic", "artifact", "fusion")
     OPTIONS = {
         "size": ((int,), 384, "the resize (shorter side) and centre crop side"),
-        "artifact_layers": ((list,), [3, 4], "Bottlenecks in the artefact encoder's layer1 and layer2"),
+        "artifact_layers": ((list,), NPR_LAYERS, "Bottlenecks in the artefact encoder's layer1 and layer2"),
     }
 
     def build_preprocessing(self) -> Preprocessing:
@@ -146,7 +146,7 @@ class CoSpy(Detector):
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        layers = [1, 1] if tiny else [3, 4]
+        layers = TINY_LAYERS if tiny else NPR_LAYERS
         cfg = tiny_clip_config(SIGLIP_FEATURES, image_size=384, patch_size=32)
         with seeded(seed):
             clip = build_open_clip(cfg)

@@ -25,7 +25,7 @@ from torch import nn
 from ..backbones import seeded
 from ..base import Detector, RandomWeights
 from ..preprocessing import Preprocessing
-from .npr import NPRNet
+from .npr import NPR_LAYERS, TINY_LAYERS, NPRNet
 
 CHECKPOINT = "checkpoint-best.pth"
 WAVE = "bior1.3"
@@ -60,7 +60,7 @@ def dwt_highpass_diagonal(x: torch.Tensor, wave: str = WAVE) -> torch.Tensor:
 class SAFENet(NPRNet):
     """NPR's trunk (same layer names: conv1 3x3/2, layer1, layer2, fc1) with the DWT input and 2 outputs."""
 
-    def __init__(self, layers: tuple[int, int] = (3, 4)) -> None:
+    def __init__(self, layers: list[int] | None = None) -> None:
         super().__init__(layers)
         self.fc1 = nn.Linear(512, 2)
 
@@ -78,7 +78,7 @@ class SAFE(Detector):
     OUTPUT = "softmax"
     OPTIONS = {
         "crop": ((int,), 256, "the centre crop side (the authors' input_size; images are never resized)"),
-        "layers": ((list,), [3, 4], "bottlenecks of layer1 and layer2 (resnet50's: [3, 4])"),
+        "layers": ((list,), NPR_LAYERS, "bottlenecks of layer1 and layer2 (resnet50's: [3, 4])"),
         "state_key": ((str,), "model", "the checkpoint entry holding the state dict"),
         "fake_index": ((int,), 1, "the output index of the fake class"),
         "filename": ((str,), CHECKPOINT, "the file inside a local folder or hub repo"),
@@ -98,7 +98,7 @@ class SAFE(Detector):
     def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        layers = [1, 1] if tiny else [3, 4]
+        layers = TINY_LAYERS if tiny else NPR_LAYERS
         with seeded(seed):
             model = SAFENet(tuple(layers))
         # The released file also holds the epoch beside 'model' (optimizer state stripped for 'best').
