@@ -60,6 +60,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
     cores = min(os.cpu_count() or 1, WORKERS)
     if (config.pluginmanager.hasplugin("xdist") and whole_suite and config.option.numprocesses is None
+            and not os.environ.get("PYTEST_XDIST_WORKER")  # a worker itself: never start workers of its own
             and cores > 1 and not config.option.collectonly and not config.option.usepdb):
         config.option.numprocesses = cores
         if config.option.dist == "no":
