@@ -38,7 +38,11 @@ def _write_test_config() -> None:
                "released": {"adapter": "released", "root": str(RELEASED_ROOT)}}
     for name in SAMPLE_DATASETS:
         sources[name] = {"adapter": "standardized", "root": str(SHARED_SAMPLE), "dataset": name}
-    TEST_CONFIG.write_text(yaml.safe_dump({"storage": {"root": "${SEMITRUTHS_STORAGE:-%s}" % (_WORK / "storage")}, "sources": sources}))
+    # Generation at the demo's tiny settings (semitruths.yaml `demo:`): random weights make noise at any
+    # step count, and what the tests check (rows, links, seeds, resumes) does not depend on it.
+    generation = {"tiny": {"size": 64, "steps": 5, "p2p": {"null_inner_steps": 1}}}
+    TEST_CONFIG.write_text(yaml.safe_dump({"storage": {"root": "${SEMITRUTHS_STORAGE:-%s}" % (_WORK / "storage")},
+                                           "sources": sources, "generation": generation}))
 
 
 _write_test_config()
