@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -10,6 +11,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .paths import PathEscapesRoot, resolve_inside
+from .png_integrity import verify_png
+
+UNDECODABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
+               Image.DecompressionBombError)  # BrokenPNG is a ValueError
 
 
 class ItemRejected(Exception):
@@ -40,17 +45,27 @@ def open_decoded(path: Path) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
             image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as exc:
+    except UNDECODABLE as exc:
         raise ItemRejected("decodable", f"cannot decode image: {exc}", path) from None
     return image
 
 
-def load_rgb(path: Path) -> Image.Image:
-    image = open_decoded(path)
+def verified_rgb(path: Path) -> tuple[Image.Image, bytes]:
+    """An RGB image opened (header read, pixels not loaded) and the file's bytes, its whole data checked:
+    a non-interlaced PNG by `verify_png` (CRCs, the full zlib stream, scanline filters), anything else by
+    decoding it. For imports that store the file as it is and only need its size and format."""
+    data = path.read_bytes()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format != "PNG" or not verify_png(data):
+                image.load()
+    except UNDECODABLE as exc:
+        raise ItemRejected("decodable", f"cannot decode image: {exc}", path) from None
     if image.mode != "RGB":
         raise ItemRejected("rgb_image", f"image mode is {image.mode}, expected RGB", path)
-    return image
+    return image, data
 
 
 def load_mask_array(path: Path, size: tuple[int, int]) -> np.ndarray:

@@ -8,7 +8,7 @@ import polars as pl
 
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore
-from ..validation import ItemRejected, load_rgb, locate
+from ..validation import ItemRejected, locate, verified_rgb
 from .base import ImageEntry, Rejection, SourceListing
 
 STAGE = "source_images"
@@ -35,8 +35,8 @@ SCHEMA: dict[str, pl.DataType] = {
 
 def _ingest_one(entry: ImageEntry, listing: SourceListing, store: ImageStore) -> dict:
     path = locate(listing.root, entry.path)
-    image = load_rgb(path)
-    store_path, sha = store.put_file(path)
+    image, data = verified_rgb(path)
+    store_path, sha = store.put_bytes(data, path.suffix.lower())
     return {
         "image_id": entry.image_id,
         "dataset": entry.dataset,

@@ -22,7 +22,7 @@ from ..metrics.bins import assign_bins, compute_cutoffs
 from ..metrics.pixel import dataset_localization
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore, TableStore
-from ..validation import ItemRejected, load_rgb, locate, open_decoded
+from ..validation import ItemRejected, locate, open_decoded, verified_rgb
 from .base import Rejection
 from .released import (
     BINNED,
@@ -67,9 +67,9 @@ def edit_row(table: ReleasedTable, r: ReleasedRow, dataset: str, store: ImageSto
     `masks` caches each mask file's outcome (many edits share one mask)."""
     fields, issues = edit_fields(table, r)
     path = locate(table.root, r.fields["image_path"])
-    image = load_rgb(path)
+    image, data = verified_rgb(path)
     fields |= from_released_units({m: fields[m] for m in COMPONENT_METRICS if m in fields}, image.width, image.height)
-    image_path, sha = store.put_file(path)
+    image_path, sha = store.put_bytes(data, path.suffix.lower())
     mask_path = None
     if relpath := r.fields.get("mask_path"):
         masks = {} if masks is None else masks
