@@ -18,8 +18,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 # Under pytest-xdist the workers share the cores: torch (and the processes tests start) take one share
 # each instead of every core each. Set before torch is imported, so its thread pool starts at that size.
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    _threads = str(max(1, CORES // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
     for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, _threads)
 
@@ -62,7 +63,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     """`pytest -q` (the README's command) runs on xdist workers; `-n 0`, `-p no:xdist` or naming test files
     runs in this one process, for a debugging loop."""
     whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
-    cores = min(os.cpu_count() or 1, WORKERS)
+    cores = min(CORES, WORKERS)
     if (config.pluginmanager.hasplugin("xdist") and whole_suite and config.option.numprocesses is None
             and not os.environ.get("PYTEST_XDIST_WORKER")  # a worker itself: never start workers of its own
             and cores > 1 and not config.option.collectonly and not config.option.usepdb):
