@@ -19,10 +19,10 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from ..config import SourceConfig
-from ..generation.registry import GENERATORS as GENERATOR_SPECS
 from .base import ImageEntry, MaskEntry, Rejection, SourceListing
 from .standardized import METADATA_FILE, SourceError, parse_list, read_rows
 
@@ -33,10 +33,6 @@ REQUIRED_COLUMNS = ("image_id", "image_path", "label")
 LABELS = {"real": 0, "fake": 1, "0": 0, "1": 1}
 METHODS = {"inpainting": "inpainting", "p2p": "p2p", "prompt-based-editing": "p2p", "prompt_based_editing": "p2p",
            "instruction": "instruction"}  # instruction: this project's third method (not in the release)
-# The released model names -> this project's generator names, from the generator registry (models the
-# release does not have are written under this project's name; other names are kept, lower-cased).
-RELEASED_MODELS = {spec.released_name: name for name, spec in GENERATOR_SPECS.items()}
-GENERATORS = {released.lower(): ours for released, ours in RELEASED_MODELS.items()}
 # Released metric columns -> this project's metric names (the `change_metrics` / saliency columns).
 METRICS = {
     "ratio": "area_ratio", "ratio_rgb": "post_edit_ratio", "ratio_gray": "post_edit_ratio_gray",
@@ -123,6 +119,7 @@ class ReleasedTable:
     rows: list[ReleasedRow]
     rejections: list[Rejection] = field(default_factory=list)
     category_columns: dict[str, str] = field(default_factory=dict)  # released column -> our bin column
+    generators: dict[str, str] = field(default_factory=dict)  # released model, lower-cased -> our generator
 
     @property
     def fakes(self) -> list[ReleasedRow]:
@@ -131,6 +128,16 @@ class ReleasedTable:
     @property
     def reals(self) -> list[ReleasedRow]:
         return [r for r in self.rows if r.label == 0]
+
+
+@cache
+def released_models() -> dict[str, str]:
+    """The released model names -> this project's generator names, from the generator registry (models
+    the release does not have are written under this project's name; other names are kept, lower-cased).
+    Imported on first use: the generation package imports torch, which import workers never need."""
+    from ..generation.registry import GENERATORS
+
+    return {spec.released_name: name for name, spec in GENERATORS.items()}
 
 
 def token(text: str | None) -> str:
@@ -172,7 +179,8 @@ def parse_released(source: SourceConfig, root: Path | None = None) -> ReleasedTa
     csv_path = root / str(source.options.get("metadata", METADATA_FILE))
     if not csv_path.is_file():
         raise ReleasedFormatError(f"source '{source.name}': {csv_path} not found (the released layout needs it)")
-    table = ReleasedTable(source.name, root.resolve(), csv_path, [], [])
+    table = ReleasedTable(source.name, root.resolve(), csv_path, [], [],
+                          generators={released.lower(): ours for released, ours in released_models().items()})
 
     def bad_shape(line: int, message: str) -> None:
         table.rejections.append(Rejection(STAGE_IMAGES, source.name, None, str(csv_path), "csv_row_shape", message, line))
@@ -285,7 +293,7 @@ def edit_fields(table: ReleasedTable, r: ReleasedRow) -> tuple[dict, list[str]]:
     return {
         "generation_id": generation_id(table.source, row["image_path"]),
         "image_id": row["image_id"], "mask_id": row.get("mask_id") or None, "method": method,
-        "generator": GENERATORS.get(token(row["model"]), token(row["model"])), "released_model": row["model"],
+        "generator": table.generators.get(token(row["model"]), token(row["model"])), "released_model": row["model"],
         "magnitude": magnitude,
         "original_text": (row.get("mask_name") or None) if method == "inpainting" else None,
         "prompt": (row.get("perturbed_mask_name") or None) if method == "inpainting"

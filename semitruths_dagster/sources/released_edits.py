@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -88,11 +89,10 @@ def build_edits(table: ReleasedTable, dataset: str, store: ImageStore, done: set
                 commit: Callable[[list[dict]], object], chunk_size: int = 256,
                 workers: int | None = None, executor: str = "process") -> tuple[int, list[Rejection]]:
     """Copy every fake row not in `done` (generation ids) into the store, committing rows chunk by
-    chunk. Decoding and hashing run in `workers` processes (default: one per core; the Python parts of
-    each row hold the GIL, which caps threads as cores grow); `executor="thread"` runs them on threads
-    instead (what this stage did before; small imports always do). On 2 cores both saturate the CPU
-    with PNG inflation (benchmarks/released.py: 170 vs 179 edits/s). Returns how many were made this
-    run and the rejections (rows that broke a rule)."""
+    chunk. Checking (`verified_rgb`) and hashing run in `workers` processes (default: one per core; the
+    Python parts of each row hold the GIL, which caps threads as cores grow); `executor="thread"` runs
+    them on threads instead (small imports always do). Each worker gets the table without its rows.
+    Returns how many were made this run and the rejections (rows that broke a rule)."""
     rejections = [r for r in table.rejections if r.stage == STAGE_EDITS]
     todo = [r for r in table.fakes if generation_id(table.source, r.fields["image_path"]) not in done]
     workers = workers or os.cpu_count() or 1
@@ -101,19 +101,24 @@ def build_edits(table: ReleasedTable, dataset: str, store: ImageStore, done: set
     if executor == "process" and len(todo) >= PROCESS_MIN_ROWS and workers > 1:
         # spawn: a fresh interpreter per worker, no lock copied mid-flight from this (threaded) process
         pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                   initargs=(table, dataset, store.root))
+                                   initargs=(replace(table, rows=[], rejections=[]), dataset, store.root))
         chunksize = 8
     else:
         _init_worker(table, dataset, store.root)
         pool, chunksize = ThreadPoolExecutor(max_workers=workers), 1
     made = 0
     with pool:
-        for start in range(0, len(todo), chunk_size):
-            results = list(pool.map(_attempt, todo[start : start + chunk_size], chunksize=chunksize))
-            rows = [x for x in results if isinstance(x, dict)]
-            rejections += [x for x in results if isinstance(x, Rejection)]
-            commit(rows)  # in this process: a killed run resumes after the last committed chunk
-            made += len(rows)
+        # Two chunks in flight: the workers check chunk k+1 while this process commits chunk k.
+        pending = None
+        for start in range(0, len(todo) + chunk_size, chunk_size):
+            submitted = pool.map(_attempt, todo[start : start + chunk_size], chunksize=chunksize)
+            if pending is not None:
+                results = list(pending)
+                rows = [x for x in results if isinstance(x, dict)]
+                rejections += [x for x in results if isinstance(x, Rejection)]
+                commit(rows)  # in this process, in order: a killed run resumes after the last committed chunk
+                made += len(rows)
+            pending = submitted
     return made, rejections
 
 

@@ -24,9 +24,8 @@ from ..metrics.bins_stage import scene_bins
 from ..paths import resolve_inside
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore, TableStore
-from .released import RELEASED_MODELS, to_released_units
+from .released import released_models, to_released_units
 
-MODEL_NAMES = {ours: released for released, ours in RELEASED_MODELS.items()}
 # Method -> folder of the released layout (instruction edits, not in the release, get their own).
 FOLDERS = {"inpainting": "inpainting", "p2p": "prompt-based-editing", "instruction": "instruction"}
 # (released column, our column) of the change metrics and saliency scores
@@ -101,6 +100,7 @@ def export_released(tables: TableStore, store: ImageStore, out: Path, only_salie
         by_id = {t: _first_per(tables.read_all(t), "generation_id")
                  for t in ("change_metrics", "saliency_scores", "saliency_labels", "bins")}
         prompts = _first_per(tables.read_all("perturbed_prompts"), "request_id")
+        model_names = {ours: released for released, ours in released_models().items()}
         for edit in edits.sort("dataset", "generation_id").iter_rows(named=True):
             gid = edit["generation_id"]
             passed = by_id["saliency_labels"].get(gid, {}).get("passed")
@@ -109,7 +109,7 @@ def export_released(tables: TableStore, store: ImageStore, out: Path, only_salie
             merged = by_id["change_metrics"].get(gid, {}) | by_id["saliency_scores"].get(gid, {}) | by_id["bins"].get(gid, {})
             mask = mask_rows.get(edit["mask_id"], {})
             scene = scenes.get(edit["image_id"], {})
-            model = MODEL_NAMES.get(edit["generator"], edit["generator"])
+            model = model_names.get(edit["generator"], edit["generator"])
             folder = FOLDERS[edit["method"]]
             original = originals.get(edit["image_id"], {})
             # Component columns in the original's units (metrics were measured at the original's size).
