@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv (Python 3.11) if missing and install the project with its pinned dependencies.
 # Usage: bash scripts/install.sh [--test]
-#   --test adds pytest, ruff and the `distributed` extras, and redis-server (Debian package) for the
+#   --test adds pytest (with pytest-xdist), ruff and the `distributed` extras, and redis-server (Debian package) for the
 #   scale-out tests, which also start PostgreSQL 15 (from the machine image) and moto's S3 server.
 set -euo pipefail
 cd "$(dirname "$0")/.."

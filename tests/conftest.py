@@ -16,6 +16,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+# Under pytest-xdist the workers share the cores: torch (and the processes tests start) take one share
+# each instead of every core each. Set before torch is imported, so its thread pool starts at that size.
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _threads = str(max(1, CORES // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, _threads)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = (REPO / ".." / "shared" / "data" / "semitruths-sample").resolve()
@@ -32,11 +39,43 @@ def _write_test_config() -> None:
                "released": {"adapter": "released", "root": str(RELEASED_ROOT)}}
     for name in SAMPLE_DATASETS:
         sources[name] = {"adapter": "standardized", "root": str(SHARED_SAMPLE), "dataset": name}
-    TEST_CONFIG.write_text(yaml.safe_dump({"storage": {"root": "${SEMITRUTHS_STORAGE:-%s}" % (_WORK / "storage")}, "sources": sources}))
+    # Generation at the demo's tiny settings (semitruths.yaml `demo:`): random weights make noise at any
+    # step count, and what the tests check (rows, links, seeds, resumes) does not depend on it.
+    generation = {"tiny": {"size": 64, "steps": 5, "p2p": {"null_inner_steps": 1}}}
+    TEST_CONFIG.write_text(yaml.safe_dump({"storage": {"root": "${SEMITRUTHS_STORAGE:-%s}" % (_WORK / "storage")},
+                                           "sources": sources, "generation": generation}))
 
 
 _write_test_config()
 os.environ["SEMITRUTHS_CONFIG"] = str(TEST_CONFIG)
+
+# The whole suite (`pytest` without paths) runs on one xdist worker per core, up to WORKERS: most slow
+# tests wait on subprocesses or run single-threaded Python, so two cores take two tests at once.
+WORKERS = 4
+# Modules run whole on one worker (`--dist loadscope`: their module fixtures are built once), longest
+# first, so the others fill in around them instead of one long module starting last.
+LONGEST_FIRST = ["test_scaleout_stack.py", "test_cli.py", "test_generations_assets.py", "test_robustness_assets.py",
+                 "test_detectors_add_random.py", "test_detectors_assets.py", "test_gpu_benchmark.py"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """`pytest -q` (the README's command) runs on xdist workers; `-n 0`, `-p no:xdist` or naming test files
+    runs in this one process, for a debugging loop."""
+    whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
+    cores = min(CORES, WORKERS)
+    if (config.pluginmanager.hasplugin("xdist") and whole_suite and config.option.numprocesses is None
+            and not os.environ.get("PYTEST_XDIST_WORKER")  # a worker itself: never start workers of its own
+            and cores > 1 and not config.option.collectonly and not config.option.usepdb):
+        config.option.numprocesses = cores
+        if config.option.dist == "no":
+            config.option.dist = "loadscope"
+            config.option.loadscopereorder = False  # keep LONGEST_FIRST's order
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order otherwise
 
 
 @pytest.fixture
@@ -74,7 +113,13 @@ def released_set(shared_sample):
 def tiny_models(tmp_path_factory) -> Path:
     """One folder of tiny random-weight models (generators, CLIP, ...) for the whole session: built on first
     use by whichever test needs one, then loaded from disk by the others (building them is the slow part)."""
-    return tmp_path_factory.mktemp("tiny-models")
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return tmp_path_factory.mktemp("tiny-models")
+    # One folder for all xdist workers (beside their own temp folders): models build atomically
+    # (`hub.build_once`), so a worker finds the other's finished model or builds its own copy in place.
+    shared = tmp_path_factory.getbasetemp().parent / "tiny-models"
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 def share_tiny_models(storage_root: str | Path, tiny_models: Path) -> None:

@@ -35,13 +35,13 @@ from semitruths_dagster.sources.released_edits import SCHEMA as RELEASED_SCHEMA
 from semitruths_dagster.sources.released_edits import build_edits
 from semitruths_dagster.sources.released_export import export_released
 from semitruths_dagster.storage import ImageStore
-from tests.conftest import TEST_CONFIG
+from tests.conftest import TEST_CONFIG, share_tiny_models
 
 pytestmark = pytest.mark.slow  # end to end: materializes the graph from sources to the leaderboard
 
 
 @pytest.fixture(scope="module")
-def graph(tmp_path_factory):
+def graph(tmp_path_factory, tiny_models):
     """The sample through bins (one generator), and a registry with one random-weight NPR detector."""
     root = tmp_path_factory.mktemp("det")
     config = yaml.safe_load(TEST_CONFIG.read_text()) | {
@@ -49,6 +49,7 @@ def graph(tmp_path_factory):
                       "only_salient": False}}
     (root / "semitruths.yaml").write_text(yaml.safe_dump(config))
     project = ProjectResource(config_path=str(root / "semitruths.yaml"), storage_root=str(root / "storage"))
+    share_tiny_models(project.storage_root, tiny_models)
     resources = {"project": project, "models": ModelsResource(), "gpu": GpuResource()}
     assert materialize([source_images, masks, perturbed_prompts], partition_key="sample", resources=resources).success
     assert materialize([prompt_filters], resources=resources).success

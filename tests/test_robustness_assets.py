@@ -18,7 +18,7 @@ from assets.prompts import perturbed_prompts, prompt_filters
 from assets.sources import source_images
 from resources import GpuResource, ModelsResource, ProjectResource
 from semitruths_dagster.detectors import write_random_detector
-from tests.conftest import TEST_CONFIG
+from tests.conftest import TEST_CONFIG, share_tiny_models
 
 pytestmark = pytest.mark.slow  # end to end: sources to the leaderboard, with conditions and controls
 
@@ -34,8 +34,9 @@ def _project(root, names):
     return project, {"project": project, "models": ModelsResource(), "gpu": GpuResource()}
 
 
-def test_conditions_and_controls_end_to_end(tmp_path):
+def test_conditions_and_controls_end_to_end(tmp_path, tiny_models):
     project, resources = _project(tmp_path, ["jpeg_q75"])
+    share_tiny_models(project.storage_root, tiny_models)
     assert materialize([source_images, masks, perturbed_prompts], partition_key="sample", resources=resources).success
     assert materialize([prompt_filters], resources=resources).success
     key = MultiPartitionKey({"dataset": "sample", "generator": "sd14"})
