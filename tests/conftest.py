@@ -41,7 +41,7 @@ def _write_test_config() -> None:
         sources[name] = {"adapter": "standardized", "root": str(SHARED_SAMPLE), "dataset": name}
     # Generation at the demo's tiny settings (semitruths.yaml `demo:`): random weights make noise at any
     # step count, and what the tests check (rows, links, seeds, resumes) does not depend on it.
-    generation = {"tiny": {"size": 64, "steps": 5, "p2p": {"null_inner_steps": 1}}}
+    generation = {"tiny": yaml.safe_load((REPO / "semitruths.yaml").read_text())["demo"]["generation"]["tiny"]}
     TEST_CONFIG.write_text(yaml.safe_dump({"storage": {"root": "${SEMITRUTHS_STORAGE:-%s}" % (_WORK / "storage")},
                                            "sources": sources, "generation": generation}))
 
@@ -49,8 +49,9 @@ def _write_test_config() -> None:
 _write_test_config()
 os.environ["SEMITRUTHS_CONFIG"] = str(TEST_CONFIG)
 
-# The whole suite (`pytest` without paths) runs on one xdist worker per core, up to WORKERS: most slow
-# tests wait on subprocesses or run single-threaded Python, so two cores take two tests at once.
+# The whole suite (`pytest` without paths) runs on one xdist worker per core, up to WORKERS: run one at a
+# time, the tests keep only ~1.1 of 2 cores busy (single-threaded Python, process start-up), so two
+# workers nearly halve the wall time.
 WORKERS = 4
 # Modules run whole on one worker (`--dist loadscope`: their module fixtures are built once), longest
 # first, so the others fill in around them instead of one long module starting last.
