@@ -35,12 +35,7 @@ from dagster import (
 
 from resources import PROJECT, GpuResource, ProjectResource
 from semitruths_dagster.conditions import ConditionParams
-from semitruths_dagster.detectors import build_detector, scan_registry
 from semitruths_dagster.detectors import stage as predict_stage
-from semitruths_dagster.detectors.registry_review import read_cursor, review_registry
-from semitruths_dagster.evaluation import robustness
-from semitruths_dagster.evaluation import stage as eval_stage
-from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
 from semitruths_dagster.sources.released_edits import TABLE as RELEASED_TABLE
 from semitruths_dagster.sources.released_edits import released_frame
 from semitruths_dagster.storage.location import publish_dir, publish_file
@@ -81,6 +76,8 @@ def clean_rows(predictions: pl.DataFrame) -> pl.DataFrame:
 
 def with_change_metrics(predictions: pl.DataFrame, change: pl.DataFrame) -> pl.DataFrame | None:
     """Clean predictions with each edit's continuous change metrics (for the response curves)."""
+    from semitruths_dagster.evaluation import robustness
+
     columns = [c for c in robustness.RESPONSE_METRICS if c in change.columns and c not in predictions.columns]
     if change.is_empty() or not columns:
         return predictions
@@ -114,6 +111,8 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     partition under the same key are reused, not recomputed. Scored in batches on the `gpu` resource's
     device and dtype; each row records device, dtype, batch size and the run's images/s.
     `random_weights` marks detectors with random weights."""
+    from semitruths_dagster.detectors import build_detector, scan_registry  # torch: in the step
+
     partition = partition_of(context)
     dataset, name = partition["dataset"], partition["detector"]
     config, params = project.config(), detector_params(project)
@@ -160,6 +159,10 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     bootstrap intervals; fake recall broken down by dataset, method, generator, magnitude, every metric
     bin, localization, scene bins and directional edit, in the result JSON, PNG plots and an HTML
     report under `<storage>/reports/<detector>/`."""
+    from semitruths_dagster.detectors import scan_registry
+    from semitruths_dagster.evaluation import robustness
+    from semitruths_dagster.evaluation import stage as eval_stage
+
     name = context.partition_key
     params = detector_params(project)
     spec = scan_registry(registry_dir(project))[0][name]
@@ -215,6 +218,10 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
 def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> MaterializeResult:
     """One row per evaluated detector, best ROC-AUC first: headline metrics at the default and the
     calibrated threshold, and whether the detector had random weights."""
+    from semitruths_dagster.evaluation import robustness
+    from semitruths_dagster.evaluation import stage as eval_stage
+    from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
+
     evaluations = project.tables().read_all(eval_stage.TABLE)
     rows, results = eval_stage.leaderboard_rows(evaluations["result_path"].to_list() if evaluations.height else [])
     paths = dict(zip(evaluations["detector"], evaluations["result_path"], strict=True)) if evaluations.height else {}
@@ -240,6 +247,8 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
     description="Adds a detector partition when its spec appears in the registry and requests its predictions.",
 )
 def detector_registry(context: SensorEvaluationContext, project: ProjectResource):
+    from semitruths_dagster.detectors.registry_review import read_cursor, review_registry  # verifies: torch
+
     config, registry = project.config(), registry_dir(project)
     existing = set(context.instance.get_dynamic_partitions(detector_partitions.name))
     # New or changed specs are verified (weights load, digests, golden outputs) before any run; a refused

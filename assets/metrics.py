@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from resources import ModelsResource, ProjectResource
 from semitruths_dagster.hub import resolve_device
-from semitruths_dagster.metrics import bins_stage, change_stage, saliency_stage
+from semitruths_dagster.metrics import bins_stage
 
 from .common import counts_table, inline_png, partition_of, publish_partition
 from .generations import generations
@@ -76,6 +76,8 @@ def saliency_scores(context: AssetExecutionContext, project: ProjectResource,
     edited image (the brisque package's real SVM), and whether the image is black; beside them the
     three CLIP scores as the original code computed them (`*_original`: the `saliency` model role,
     openai/clip-vit-base-patch32, its directional formula), which the `released` windows apply to."""
+    from semitruths_dagster.metrics import saliency_stage  # CLIP (torch): in the step
+
     config = project.config()
     params = config.params("saliency", saliency_stage.SaliencyParams)
     rows, originals = _inputs(project, context)
@@ -108,6 +110,8 @@ def saliency_labels(context: AssetExecutionContext, project: ProjectResource):
     directional similarity below its percentile). Percentile windows are computed over every
     partition at once (`saliency.thresholds: percentile`), or the released fixed thresholds
     (`released`); the thresholds used are stored on every row."""
+    from semitruths_dagster.metrics import saliency_stage
+
     params = project.config().params("saliency", saliency_stage.SaliencyParams)
     scores = project.tables().read_all(saliency_stage.SCORES_TABLE)
     labels = saliency_stage.label_saliency(scores, params)
@@ -150,6 +154,8 @@ def change_metrics(context: AssetExecutionContext, project: ProjectResource):
     centroid distance, LPIPS (AlexNet; `lpips_random_backbone` when its weights are not in the torch
     cache), DreamSim (null with the reason when not installed), and the sentence (MiniLM) and CLIP text
     similarity of the edit request."""
+    from semitruths_dagster.metrics import change_stage  # LPIPS, CLIP (torch): in the step
+
     config = project.config()
     params = config.params("change_metrics", change_stage.ChangeParams)
     rows, originals = _inputs(project, context)
@@ -197,6 +203,8 @@ def bins(context: AssetExecutionContext, project: ProjectResource):
     change metric with cutoffs over the whole dataset (direction-aware: a high SSIM or similarity is
     a small change), localized vs diffused, and the scene diversity / complexity bins of its image.
     The cutoffs land in the `bin_cutoffs` table with the datasets they came from."""
+    from semitruths_dagster.metrics import change_stage
+
     params = project.config().params("bins", bins_stage.BinParams)
     tables = project.tables()
     metrics = tables.read_all(change_stage.TABLE)

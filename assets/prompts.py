@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from resources import ModelsResource, ProjectResource
-from semitruths_dagster.prompts import stage, validate_caption, validate_label
+from semitruths_dagster.prompts import validate_caption, validate_label
 
 from .common import counts_table, publish_partition
 from .masks import masks
@@ -44,6 +44,8 @@ def perturbed_prompts(context: AssetExecutionContext, project: ProjectResource, 
     prompt-based editing (p2p), an image's caption and its rewrite. Records the backend, model, prompt
     template version, seed, attempts, validity with every rejection reason, and the sentence (MiniLM)
     and CLIP text similarities. `random_weights` marks text from the tiny random-weight models."""
+    from semitruths_dagster.prompts import stage  # the models (torch) load in the step
+
     config = project.config()
     params = config.params("prompts", stage.PromptParams)
     dataset = {"dataset": context.partition_key}
@@ -95,6 +97,8 @@ def prompt_filters(context: AssetExecutionContext, project: ProjectResource) -> 
     cutoffs (CLIPScore lowest 5% of captions out; CLIP text similarity of original vs perturbed kept
     within the 5th-95th percentile) are computed over all partitions together, or fixed thresholds
     come from the configuration; the cutoffs are stored on every row."""
+    from semitruths_dagster.prompts import stage
+
     config = project.config()
     params = config.params("prompts", stage.PromptParams)
     prompts = project.tables().read_all(stage.TABLE)

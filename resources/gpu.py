@@ -1,14 +1,19 @@
 """The GPU resource: how the diffusion pipelines of the generation stage and the detectors run (the device
 is the project's)."""
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from semitruths_dagster.detectors.runtime import ScoringSettings
-from semitruths_dagster.generation import DeviceSettings, load_pipeline, resolve_generator
-from semitruths_dagster.generation.loading import LoadedPipeline
+# torch and diffusers load in the steps that use this resource, not with the code location.
+if TYPE_CHECKING:
+    from semitruths_dagster.detectors.runtime import ScoringSettings
+    from semitruths_dagster.generation import DeviceSettings
+    from semitruths_dagster.generation.loading import LoadedPipeline
 
 
 class GpuResource(ConfigurableResource):
@@ -30,16 +35,22 @@ class GpuResource(ConfigurableResource):
                                      "detectors.batch_size of the configuration")
 
     def settings(self, device: str) -> DeviceSettings:
+        from semitruths_dagster.generation import DeviceSettings
+
         return DeviceSettings(device, self.dtype, self.batch_size, self.attention, self.compile_unet,
                               self.compile_mode, self.cpu_offload)
 
     def scoring(self, device: str, default_batch_size: int) -> ScoringSettings:
         """Device, dtype and batch size of the detectors (errors name the `gpu.dtype` setting)."""
+        from semitruths_dagster.detectors.runtime import ScoringSettings
+
         settings = self.settings(device)
         return ScoringSettings(settings.torch_device(), settings.torch_dtype(),
                                self.detector_batch_size or default_batch_size, setting="gpu.dtype")
 
     def pipeline(self, generator: str, method: str, profile: str, overrides: dict[str, str],
                  tiny_root: Path, device: str) -> LoadedPipeline:
+        from semitruths_dagster.generation import load_pipeline, resolve_generator
+
         ref = resolve_generator(generator, profile, overrides, tiny_root)
         return load_pipeline(ref, method, self.settings(device))

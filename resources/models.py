@@ -1,10 +1,15 @@
 """The models resource: which language / vision models the prompt and metric stages load."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from semitruths_dagster.config import ProjectConfig
-from semitruths_dagster.models import ModelRegistry
+if TYPE_CHECKING:  # the models package loads transformers: imported in the steps that use it
+    from semitruths_dagster.config import ProjectConfig
+    from semitruths_dagster.models import ModelRegistry
 
 
 class ModelsResource(ConfigurableResource):
@@ -18,6 +23,8 @@ class ModelsResource(ConfigurableResource):
     dtype: str = Field(default="", description="auto | float32 | float16 | bfloat16; empty = models.dtype")
 
     def registry(self, config: ProjectConfig) -> ModelRegistry:
+        from semitruths_dagster.models import ModelRegistry
+
         models = config.models
         return ModelRegistry(
             profile=self.profile or models.profile,

@@ -22,7 +22,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage.util import random_noise
 
-from .prompts.records import derive_seed
+from .common import derive_seed
 
 CLEAN = "clean"
 MIN_SCALE = 0.05  # below this a 256-pixel side shrinks to under 13 pixels: no image is left to judge

@@ -17,7 +17,6 @@ from semitruths_dagster.generation import (
     load_pipeline,
     resolve_generator,
 )
-from semitruths_dagster.generation.clip_tokenizer import clip_tokenizer
 from semitruths_dagster.generation.p2p import (
     SELF_MAX_TOKENS,
     AttentionReplace,
@@ -39,6 +38,7 @@ from semitruths_dagster.generation.p2p.edit import (
     embed_texts,
     encode_image,
 )
+from semitruths_dagster.models.clip_tokenizer import clip_tokenizer
 
 SOURCE, SWAP = "a photo of a cat", "a photo of a dog"
 

@@ -14,20 +14,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
+from ..common import derive_seed
 from ..conditions import CLEAN, Condition
 from ..controls.stage import TABLE as CONTROLS_TABLE
 from ..methods import has_input_mask
-from ..prompts.records import derive_seed
 from ..provenance import code_version, utc_now
 from ..sources.base import Rejection
 from ..storage import ImageStore, TableStore
-from .base import Detector
-from .conditioned import score_conditions
-from .preprocessing import CropBox
+
+if TYPE_CHECKING:  # torch loads in the step that scores, not with the code location (`DetectorParams`)
+    from .base import Detector
+    from .preprocessing import CropBox
 
 TABLE = "detector_predictions"
 CLEAN_CONDITION = Condition(CLEAN)
@@ -211,6 +213,8 @@ def predict_partition(detector: Detector, targets: Sequence[Target], store: Imag
     partition's last figure) when it scored nothing. Each row records the dtype, device and batch size
     its score was computed with: this run's, or for a reused score those in `scored_by` (cache key ->
     earlier row)."""
+    from .conditioned import score_conditions
+
     outcomes = score_conditions(detector, targets, store, conditions, cached, batch_size, condition_seed)
     timed = [o.seconds for o in outcomes if o.seconds > 0]
     speed = len(timed) / sum(timed) if timed else earlier_speed

@@ -5,61 +5,24 @@ settings)` -> `LoadedPipeline` (cached per process); `inpaint(loaded, items)`, `
 `instruct(loaded, items)` yield `GenerationResult`s.
 """
 
-from .acceleration import ATTENTION_CHOICES, peak_memory
-from .clip_tokenizer import clip_tokenizer
-from .families import FAMILIES, Family
-from .inpaint import InpaintItem, inpaint
-from .instruct import InstructItem, instruct
-from .loading import LoadedPipeline, clear_pipeline_cache, load_pipeline
-from .p2p import EditItem, P2PParams, edit
-from .registry import (
-    GENERATION_TINY_VERSION,
-    GENERATORS,
-    INPAINTING,
-    INSTRUCTION,
-    METHODS,
-    P2P,
-    PAPER_GENERATORS,
-    GeneratorSpec,
-    generator_spec,
-    generators_for,
-    resolve_generator,
-    tiny_generator_dir,
-)
-from .results import GenerationResult, is_black
-from .settings import DeviceSettings
-from .tiny import ensure_tiny_generator
+from ..common import lazy_exports
 
-__all__ = [
-    "FAMILIES",
-    "Family",
-    "ATTENTION_CHOICES",
-    "GENERATION_TINY_VERSION",
-    "GENERATORS",
-    "INPAINTING",
-    "INSTRUCTION",
-    "METHODS",
-    "P2P",
-    "PAPER_GENERATORS",
-    "DeviceSettings",
-    "EditItem",
-    "GenerationResult",
-    "GeneratorSpec",
-    "InpaintItem",
-    "InstructItem",
-    "LoadedPipeline",
-    "P2PParams",
-    "clear_pipeline_cache",
-    "clip_tokenizer",
-    "edit",
-    "ensure_tiny_generator",
-    "generator_spec",
-    "generators_for",
-    "inpaint",
-    "instruct",
-    "is_black",
-    "load_pipeline",
-    "peak_memory",
-    "resolve_generator",
-    "tiny_generator_dir",
-]
+# submodule -> the names this package gives; imported on first use (`common.lazy_exports`), so that
+# loading a light module of the package does not import the heavy ones.
+_EXPORTS = {
+    ".acceleration": ("ATTENTION_CHOICES", "peak_memory"),
+    ".families": ("FAMILIES", "Family"),
+    ".inpaint": ("InpaintItem", "inpaint"),
+    ".instruct": ("InstructItem", "instruct"),
+    ".loading": ("LoadedPipeline", "clear_pipeline_cache", "load_pipeline"),
+    ".p2p": ("EditItem", "P2PParams", "edit"),
+    ".registry": (
+        "GENERATION_TINY_VERSION", "GENERATORS", "INPAINTING", "INSTRUCTION", "METHODS", "P2P", "PAPER_GENERATORS",
+        "GeneratorSpec", "generator_spec", "generators_for", "resolve_generator", "tiny_generator_dir",
+    ),
+    ".results": ("GenerationResult", "is_black"),
+    ".settings": ("DeviceSettings",),
+    ".tiny": ("ensure_tiny_generator",),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
+from ..models.clip_tokenizer import clip_tokenizer
 from ..models.tiny_tokenizers import qwen_like_tokenizer, t5_like_tokenizer
-from .clip_tokenizer import clip_tokenizer
 from .full_random import clip_text_config
 
 # google/t5-v1_1-xxl (text_encoder_2 of FLUX.1, text_encoder_3 of SD 3.5): the encoder half only.

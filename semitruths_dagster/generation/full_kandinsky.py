@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .clip_tokenizer import clip_tokenizer
+from ..models.clip_tokenizer import clip_tokenizer
 from .full_random import clip_text_config
 from .tiny_kandinsky import clip_image_processor, decoder_scheduler, prior_scheduler
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
+from ..models.clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
 from .tiny_sd import sd1_scheduler
 
 

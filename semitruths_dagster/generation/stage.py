@@ -12,20 +12,26 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import polars as pl
 
+from ..common import derive_seed
 from ..prompts.instructions import Instruction, instruction_for, write_with_llm
-from ..prompts.records import derive_seed, request_id
+from ..prompts.records import request_id
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore, TableStore
 from ..storage.resumable import ResumablePartition
-from .inpaint import InpaintItem, inpaint
-from .instruct import InstructItem, instruct
-from .loading import LoadedPipeline
-from .p2p.edit import EditItem, P2PParams, edit
 from .registry import INPAINTING, INSTRUCTION, METHODS, P2P, PAPER_GENERATORS, generator_spec
 from .results import GenerationResult
+
+# The pipelines (torch, diffusers) are imported by the functions that run them: the settings above are
+# read when the Dagster code location loads, which must not import torch.
+if TYPE_CHECKING:
+    from .inpaint import InpaintItem
+    from .instruct import InstructItem
+    from .loading import LoadedPipeline
+    from .p2p.edit import EditItem, P2PParams
 
 TABLE = "generations"
 SCHEMA: dict[str, pl.DataType] = {
@@ -77,6 +83,8 @@ class GenerationParams:
         return replace(self, **self.tiny, tiny={}) if profile == "tiny" and self.tiny else self
 
     def p2p_params(self) -> P2PParams:
+        from .p2p.edit import P2PParams
+
         values = {"steps": self.steps or 50, "guidance": self.guidance or 7.5} | dict(self.p2p)
         if self.size:
             values.setdefault("size", self.size)
@@ -163,6 +171,8 @@ def llm_instructions(prompts: Sequence[dict], handle: object, seed: int) -> dict
 
 
 def _instruct_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams) -> Iterator[InstructItem]:
+    from .instruct import InstructItem
+
     for item in items:
         yield InstructItem(key=item.generation_id, image=store.open(item.image_path).convert("RGB"),
                            instruction=item.instruction["text"], seed=item.seed, steps=params.steps,
@@ -199,6 +209,8 @@ def plan_dataset(tables: TableStore, dataset: str, generator: str, params: Gener
 
 
 def _inpaint_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams) -> Iterator[InpaintItem]:
+    from .inpaint import InpaintItem
+
     for item in items:
         yield InpaintItem(
             key=item.generation_id, image=store.open(item.image_path).convert("RGB"),
@@ -208,6 +220,8 @@ def _inpaint_items(items: Sequence[WorkItem], store: ImageStore, params: Generat
 
 
 def _edit_items(items: Sequence[WorkItem], store: ImageStore) -> Iterator[EditItem]:
+    from .p2p.edit import EditItem
+
     for item in items:
         yield EditItem(key=item.generation_id, image=store.open(item.image_path).convert("RGB"),
                        source_caption=item.request["original"], target_caption=item.request["perturbed"],
@@ -250,6 +264,10 @@ def run_partition(
     """Make the items not yet done, committing every `chunk_size`; returns the partition and counts.
     batch_size: items per UNet call for both methods (None: the loaded pipeline's settings; the `gpu`
     resource's, which a cached pipeline loaded under another batch size would not carry)."""
+    from .inpaint import inpaint
+    from .instruct import instruct
+    from .p2p.edit import edit
+
     if force:
         partition.reset()
     done = partition.done_keys()

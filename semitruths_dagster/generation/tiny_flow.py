@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..models.clip_tokenizer import clip_tokenizer
 from ..models.tiny_tokenizers import qwen_like_tokenizer, t5_like_tokenizer
-from .clip_tokenizer import clip_tokenizer
 from .tiny_sd import _text_config
 
 LATENT = 4  # latent channels of the tiny VAEs (the real FLUX / SD3 / Qwen-Image VAEs have 16)

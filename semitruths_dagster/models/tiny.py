@@ -165,7 +165,7 @@ def _build_clip(out: Path) -> Any:
 def _build_saliency(out: Path) -> Any:
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    from ..generation.clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
+    from .clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
 
     # transformers' CLIPModel (the class of openai/clip-vit-base-patch32) scaled down; CLIP's real BPE
     # vocabulary, so captions tokenize as they would for the real model.

@@ -11,63 +11,22 @@ Typical use (no Dagster here):
     rows, cutoffs = filter_rows(rows)   # percentiles over all rows given, or fixed thresholds
 """
 
-from .backends import (
-    BackendInfo,
-    BlipCaptioner,
-    Captioner,
-    CaptionQuery,
-    CaptionRewriter,
-    GenerationParams,
-    LabelPerturber,
-    LabelQuery,
-    LlavaPerturber,
-    LlmRewriter,
-    RuleBasedPerturber,
-    TemplateCaptioner,
-    make_captioner,
-    make_label_perturber,
-    make_rewriter,
-)
-from .filters import FilterCutoffs, apply_filters, clip_score, compute_cutoffs, filter_rows, percentile_window
-from .orchestrate import caption_images, perturb_captions, perturb_masks
-from .records import ImageRequest, MaskRequest, PromptRow, derive_seed, request_id
-from .scoring import score_rows
-from .taxonomy import DEFINITIONS, MAGNITUDES
-from .validation import validate_caption, validate_label
+from ..common import lazy_exports
 
-__all__ = [
-    "DEFINITIONS",
-    "MAGNITUDES",
-    "BackendInfo",
-    "BlipCaptioner",
-    "CaptionQuery",
-    "CaptionRewriter",
-    "Captioner",
-    "FilterCutoffs",
-    "GenerationParams",
-    "ImageRequest",
-    "LabelPerturber",
-    "LabelQuery",
-    "LlavaPerturber",
-    "LlmRewriter",
-    "MaskRequest",
-    "PromptRow",
-    "RuleBasedPerturber",
-    "TemplateCaptioner",
-    "apply_filters",
-    "caption_images",
-    "clip_score",
-    "compute_cutoffs",
-    "derive_seed",
-    "filter_rows",
-    "percentile_window",
-    "perturb_captions",
-    "perturb_masks",
-    "request_id",
-    "score_rows",
-    "validate_caption",
-    "validate_label",
-    "make_captioner",
-    "make_label_perturber",
-    "make_rewriter",
-]
+# submodule -> the names this package gives; imported on first use (`common.lazy_exports`), so that
+# loading a light module of the package does not import the heavy ones.
+_EXPORTS = {
+    ".backends": (
+        "BackendInfo", "BlipCaptioner", "Captioner", "CaptionQuery", "CaptionRewriter", "GenerationParams",
+        "LabelPerturber", "LabelQuery", "LlavaPerturber", "LlmRewriter", "RuleBasedPerturber", "TemplateCaptioner",
+        "make_captioner", "make_label_perturber", "make_rewriter",
+    ),
+    ".filters": ("FilterCutoffs", "apply_filters", "clip_score", "compute_cutoffs", "filter_rows", "percentile_window"),
+    ".orchestrate": ("caption_images", "perturb_captions", "perturb_masks"),
+    ".records": ("ImageRequest", "MaskRequest", "PromptRow", "request_id"),
+    ".scoring": ("score_rows",),
+    ".taxonomy": ("DEFINITIONS", "MAGNITUDES"),
+    ".validation": ("validate_caption", "validate_label"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)

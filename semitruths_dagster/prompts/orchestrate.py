@@ -11,8 +11,9 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ..common import derive_seed
 from .backends.base import Captioner, CaptionQuery, CaptionRewriter, LabelPerturber, LabelQuery
-from .records import ImageRequest, MaskRequest, PromptRow, derive_seed, request_id
+from .records import ImageRequest, MaskRequest, PromptRow, request_id
 from .taxonomy import MAGNITUDES, check_magnitude
 from .templates import EDIT_MODES
 from .validation import EMPTY, validate_caption, validate_label

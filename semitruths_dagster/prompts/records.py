@@ -81,10 +81,3 @@ def request_id(*parts: Any) -> str:
     """A stable id (16 hex digits of SHA-256) of the parts that define a request."""
     blob = json.dumps(list(parts), sort_keys=True, default=str, ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def derive_seed(base_seed: int, *parts: Any) -> int:
-    """A 31-bit seed derived from the run's seed and some parts (request id, attempt): no two requests or
-    attempts share a seed by construction, and the same inputs always get the same seed."""
-    digest = hashlib.sha256(json.dumps([base_seed, *parts], default=str).encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF

@@ -7,10 +7,10 @@ caption of every image. Each magnitude is asked `per_mask` / `per_image` times.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from ..models import ModelRegistry
 from ..provenance import code_version, params_json, utc_now
 from ..storage import ImageStore
 from .backends import make_captioner, make_label_perturber, make_rewriter
@@ -19,6 +19,9 @@ from .orchestrate import perturb_captions, perturb_masks
 from .records import ImageRequest, MaskRequest, PromptRow
 from .scoring import score_rows
 from .taxonomy import MAGNITUDES
+
+if TYPE_CHECKING:  # the models (torch, transformers) load in the step, not with the code location
+    from ..models import ModelRegistry
 
 TABLE = "perturbed_prompts"
 FILTER_TABLE = "prompt_filters"

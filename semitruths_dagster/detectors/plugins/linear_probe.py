@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...prompts.records import derive_seed
+from ...common import derive_seed
 from ..backbones import (
     CLIP_MEAN,
     CLIP_STD,
