@@ -31,22 +31,31 @@ class StepFailed(RuntimeError):
 
 def graph_steps() -> list[tuple[list[str], tuple[str, ...]]]:
     """The demo's steps from the graph, in this process."""
-    from semitruths_dagster.definitions import STAGE_ASSETS
-
     from .graph import steps
+    from .location import STAGE_ASSETS
 
     return steps(STAGE_ASSETS)
 
 
 def sync_detector_partitions() -> list[str]:
-    from .registry_sync import sync  # imports the asset modules: after `filter_harmless_warnings`
+    """A dynamic partition for every valid detector spec in the registry: what the `detector_registry`
+    sensor does on its tick, here without the daemon. Invalid specs are the sensor's to report."""
+    from resources import PROJECT
+    from semitruths_dagster.detectors import scan_registry
 
-    return sync(DagsterInstance.get())
+    from .detectors import registry_dir  # imports the asset modules: after `filter_harmless_warnings`
+    from .partitions import detector_partitions
+
+    names = sorted(scan_registry(registry_dir(PROJECT))[0])
+    instance = DagsterInstance.get()
+    existing = set(instance.get_dynamic_partitions(detector_partitions.name))
+    instance.add_dynamic_partitions(detector_partitions.name, [n for n in names if n not in existing])
+    return names
 
 
 def materialize_steps(steps: Sequence[tuple[str, Sequence[str | None]]], console: StageConsole) -> None:
     """Run each (asset selection, partition keys) step in order: one Dagster run per partition."""
-    from semitruths_dagster.definitions import defs
+    from .location import defs
 
     repo = defs.get_repository_def()
     instance = DagsterInstance.get()

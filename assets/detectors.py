@@ -253,7 +253,7 @@ def detector_registry(context: SensorEvaluationContext, project: ProjectResource
     existing = set(context.instance.get_dynamic_partitions(detector_partitions.name))
     # New or changed specs are verified (weights load, digests, golden outputs) before any run; a refused
     # spec is skipped with its reason and every other detector goes on. First tick: detectors that already
-    # have a partition (registered by `semitruths demo` or `python -m assets.registry_sync`) count as handled.
+    # have a partition (registered by `semitruths demo`) count as handled.
     seen, refused = read_cursor(context.cursor, registry, existing)
     review = review_registry(registry, seen, refused)
     for path, reason in review.refused.items():

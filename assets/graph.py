@@ -1,8 +1,7 @@
 """What is derived from the asset graph instead of being listed by hand: the jobs (one per partitioning)
 and the demo's steps (the graph in topological order, cut where the partitioning changes).
 
-`python -m assets.demo_steps` prints the steps as JSON for `semitruths demo`, which launches each step
-once per partition key through Dagster's CLI.
+`semitruths demo` (`demo_run.py`) runs each step once per partition key, in one process.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,13 +52,6 @@ def dagster_env() -> dict[str, str]:
 def dagster_cli(*args: str) -> list[str]:
     exe = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     return [exe, *args]
-
-
-def materialize(selection: str, partition: str | None = None) -> None:
-    cmd = dagster_cli("asset", "materialize", "-m", "semitruths_dagster.definitions", "--select", selection)
-    cmd += ["--partition", partition] if partition else []
-    print(f"$ {' '.join(cmd[1:])}", flush=True)
-    subprocess.run(cmd, check=True, cwd=PROJECT_ROOT, env=dagster_env())
 
 
 def print_summary() -> None:
@@ -101,14 +95,7 @@ def detector_params(config) -> tuple[DetectorParams, Path]:
     return params, params.registry_dir(config.path.parent)
 
 
-def sync_detector_partitions() -> list[str]:
-    """Add a Dagster partition per registered detector (what the registry sensor does on a tick)."""
-    out = subprocess.run([sys.executable, "-m", "assets.registry_sync"], check=True, cwd=PROJECT_ROOT,
-                         env=dagster_env(), capture_output=True, text=True)
-    return out.stdout.split()
-
-
-def register_demo_detectors(config, sync=sync_detector_partitions) -> list[str]:
+def register_demo_detectors(config, sync: Callable[[], list[str]]) -> list[str]:
     """The demo's detectors: real plugins on seeded random weights, saved in their real checkpoint
     formats and labelled random_weights (every report they make says so first)."""
     from .detectors import write_random_detector

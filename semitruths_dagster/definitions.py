@@ -1,29 +1,11 @@
-"""The one place where the stages and the resources are put together (the Dagster code location).
+"""The Dagster code location (`dagster ... -m semitruths_dagster.definitions`, workspace.yaml).
 
-Each `assets/<stage>.py` owns its assets, checks, sensors and schedules in a `defs`; a new stage is one
-module plus one line in `STAGES`. The jobs are derived from the graph (assets/graph.py).
+The only library module that imports Dagster. The stages, jobs, executor and resources are put together
+in `assets/location.py` (a new stage: one module plus one line in its `STAGES`).
+Loading it imports no torch, transformers, diffusers, timm, open_clip or scikit-learn: models load in
+the steps that use them (tests/test_architecture.py checks it).
 """
 
-from dagster import Definitions
+from assets.location import STAGE_ASSETS, STAGES, defs
 
-import assets.controls
-import assets.detectors
-import assets.generations
-import assets.masks
-import assets.metrics
-import assets.prompts
-import assets.released
-import assets.sources
-from assets.graph import pipeline_jobs
-from assets.placement import executor
-from resources import PROJECT, GpuResource, ModelsResource
-
-STAGES = [assets.sources, assets.released, assets.masks, assets.prompts, assets.generations, assets.controls, assets.metrics,
-          assets.detectors]
-STAGE_ASSETS = [a for stage in STAGES for a in stage.defs.assets or []]
-
-defs = Definitions.merge(
-    *(stage.defs for stage in STAGES),
-    Definitions(jobs=pipeline_jobs(STAGE_ASSETS), executor=executor(),
-                resources={"project": PROJECT, "models": ModelsResource(), "gpu": GpuResource()}),
-)
+__all__ = ["STAGES", "STAGE_ASSETS", "defs"]

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from PIL import Image
-
 from ..conditions import Condition, ConditionFailed
 from ..storage import ImageStore
 from .base import Detector
@@ -95,9 +93,3 @@ def score_conditions(detector: Detector, targets: Sequence[Scorable], store: Ima
             for twin in rest:
                 twin.score, twin.box, twin.error = first.score, first.box, first.error
     return out
-
-
-def open_conditioned(store: ImageStore, path: str, condition: Condition, seed: int, sha256: str) -> Image.Image:
-    """One image under a condition (for previews and benchmarks)."""
-    with store.open(path) as opened:
-        return condition.apply(opened.convert("RGB"), seed, sha256)

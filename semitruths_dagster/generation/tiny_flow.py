@@ -111,14 +111,6 @@ def build_sd3(out: Path, variant: str = "medium") -> Any:
     return pipe
 
 
-def build_sd35_medium(out: Path) -> Any:
-    return build_sd3(out, "medium")
-
-
-def build_sd35_large(out: Path) -> Any:
-    return build_sd3(out, "large")
-
-
 QWEN_TEXT_WIDTH = 32
 
 

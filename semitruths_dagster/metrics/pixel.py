@@ -267,13 +267,6 @@ def component_stats(labels: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def post_edit_metrics(
-    orig: np.ndarray, edit: np.ndarray, params: PostEditParams | None = None
-) -> dict[str, np.ndarray]:
-    """Algorithm 2 outputs per pair (see `component_stats` for the keys)."""
-    return component_stats(post_edit_mask(orig, edit, params))
-
-
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="pixel-metrics")
