@@ -36,8 +36,8 @@ from dagster import (
 from resources import PROJECT, GpuResource, ProjectResource
 from semitruths_dagster.conditions import ConditionParams
 from semitruths_dagster.detectors import stage as predict_stage
-from semitruths_dagster.sources.released_edits import TABLE as RELEASED_TABLE
-from semitruths_dagster.sources.released_edits import released_frame
+from semitruths_dagster.sources.released_stage import TABLE as RELEASED_TABLE
+from semitruths_dagster.sources.released_stage import released_frame
 from semitruths_dagster.storage.location import publish_dir, publish_file
 
 from .common import counts_table, inline_png, partition_of, publish_partition

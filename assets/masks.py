@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from resources.project import ProjectResource
-from semitruths_dagster import masks as mask_stage
+from semitruths_dagster.masks import stage as mask_stage
 from semitruths_dagster.sources import list_source
 
 from .common import publish_partition

@@ -16,7 +16,7 @@ from dagster import (
 from resources import ProjectResource
 from semitruths_dagster import quarantine
 from semitruths_dagster.sources.released import edit_ids, parse_released
-from semitruths_dagster.sources.released_edits import SCHEMA, TABLE, build_edits
+from semitruths_dagster.sources.released_stage import SCHEMA, TABLE, build_edits
 from semitruths_dagster.storage.resumable import ResumablePartition
 
 from .common import column_schema, counts_table, markdown_table, partition_of, write_rejections

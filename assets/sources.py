@@ -12,7 +12,7 @@ from dagster import (
 )
 
 from resources.project import ProjectResource
-from semitruths_dagster.sources import ingest, list_source
+from semitruths_dagster.sources import ingest_stage, list_source
 
 from .common import publish_partition
 from .partitions import dataset_partitions
@@ -40,9 +40,9 @@ def source_images(context: AssetExecutionContext, project: ProjectResource):
     config = project.config()
     source = config.source(context.partition_key)
     listing = list_source(source, config.storage_root)
-    rows, rejections = ingest.ingest_images(listing, project.images())
+    rows, rejections = ingest_stage.ingest_images(listing, project.images())
     frame, metadata = publish_partition(
-        context, project, table=ingest.TABLE, stage=ingest.STAGE, rows=rows, schema=ingest.SCHEMA,
+        context, project, table=ingest_stage.TABLE, stage=ingest_stage.STAGE, rows=rows, schema=ingest_stage.SCHEMA,
         rejections=rejections, preview_columns=["image_id", "benchmark", "width", "height", "scene_diversity"],
     )
     yield MaterializeResult(metadata=metadata)

@@ -31,7 +31,7 @@ from semitruths_dagster.config import SourceConfig  # noqa: E402
 from semitruths_dagster.evaluation.stage import attribute_frame  # noqa: E402
 from semitruths_dagster.sources import released_edits  # noqa: E402
 from semitruths_dagster.sources.released import list_released, parse_released  # noqa: E402
-from semitruths_dagster.sources.released_edits import SCHEMA, TABLE, build_edits  # noqa: E402
+from semitruths_dagster.sources.released_stage import SCHEMA, TABLE, build_edits  # noqa: E402
 from semitruths_dagster.storage import ImageStore, TableStore  # noqa: E402
 from semitruths_dagster.storage.resumable import ResumablePartition  # noqa: E402
 from semitruths_dagster.validation import open_decoded  # noqa: E402

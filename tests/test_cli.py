@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from tests.conftest import REPO, TEST_CONFIG
 
@@ -70,3 +71,24 @@ def test_partitions_materialize_concurrently_without_lock_errors(tmp_path, share
     with duckdb.connect(str(tmp_path / "storage" / "warehouse.duckdb"), read_only=True) as con:
         counts = dict(con.execute("SELECT dataset, count(*) FROM source_images GROUP BY ALL").fetchall())
     assert counts == {"ADE20K": 2, "CityScapes": 3, "SUN_RGBD": 2, "OpenImages": 1}
+
+
+def test_a_multiprocess_run_loads_each_step_in_its_own_process(tmp_path):
+    """The multiprocess executor: every step in a fresh process that loads the torch-free code location
+    and imports its models inside the step (perturbed_prompts' backends import torch there)."""
+    config = tmp_path / "semitruths.yaml"
+    config.write_text(yaml.safe_dump({
+        "storage": {"root": str(tmp_path / "storage")}, "sources": {"sample": {"adapter": "embedded"}},
+        "prompts": {"magnitudes": ["small"], "score_with_clip": False}, "execution": {"executor": "multiprocess"},
+    }))
+    env = env_for(tmp_path, config)
+    env.pop("SEMITRUTHS_STORAGE")
+    env.pop("SEMITRUTHS_EXECUTOR", None)
+    cmd = [BIN / "dagster", "asset", "materialize", "-m", "semitruths_dagster.definitions",
+           "--select", "source_images,masks,perturbed_prompts", "--partition", "sample"]
+    out = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "multiprocess executor" in out.stderr
+    assert out.stderr.count("STEP_SUCCESS") == 3, out.stderr[-3000:]
+    with duckdb.connect(str(tmp_path / "storage" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM perturbed_prompts WHERE valid").fetchone()[0] > 0

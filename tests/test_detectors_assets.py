@@ -31,9 +31,9 @@ from semitruths_dagster.config import SourceConfig, load_config
 from semitruths_dagster.detectors import write_random_detector
 from semitruths_dagster.detectors.stage import DetectorParams
 from semitruths_dagster.sources.released import parse_released
-from semitruths_dagster.sources.released_edits import SCHEMA as RELEASED_SCHEMA
-from semitruths_dagster.sources.released_edits import build_edits
 from semitruths_dagster.sources.released_export import export_released
+from semitruths_dagster.sources.released_stage import SCHEMA as RELEASED_SCHEMA
+from semitruths_dagster.sources.released_stage import build_edits
 from semitruths_dagster.storage import ImageStore
 from tests.conftest import TEST_CONFIG, share_tiny_models
 

@@ -155,8 +155,8 @@ def test_export_names_new_models_and_methods_and_reads_them_back(sample, tmp_pat
 
     from semitruths_dagster.config import SourceConfig
     from semitruths_dagster.sources.released import parse_released
-    from semitruths_dagster.sources.released_edits import build_edits
     from semitruths_dagster.sources.released_export import export_released
+    from semitruths_dagster.sources.released_stage import build_edits
 
     for generator in ("flux_fill", "instruct_pix2pix"):
         _run(sample, generator)

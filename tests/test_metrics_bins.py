@@ -103,7 +103,7 @@ def test_scene_mean_std_bins():
 def test_one_scene_binning_over_every_dataset():
     """Complexities 1, 2, 3 (dataset A) and 7, 8, 9 (B): over all six images mean 5, std sqrt(58/6), so
     only 1 is small and only 9 is large. Binned per dataset (as `masks` did), 3 was 'large' in A."""
-    from semitruths_dagster.masks import SCHEMA as MASKS_SCHEMA
+    from semitruths_dagster.masks.stage import SCHEMA as MASKS_SCHEMA
     from semitruths_dagster.metrics.bins_stage import scene_bins
 
     counts = {"a1": 1, "a2": 2, "a3": 3, "b1": 7, "b2": 8, "b3": 9}

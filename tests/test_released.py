@@ -24,7 +24,7 @@ from semitruths_dagster.sources.released import (
     parse_released,
     to_released_units,
 )
-from semitruths_dagster.sources.released_edits import SCHEMA, TABLE, build_edits, released_bins
+from semitruths_dagster.sources.released_stage import SCHEMA, TABLE, build_edits, released_bins
 from semitruths_dagster.storage import ImageStore, TableStore
 from semitruths_dagster.storage.resumable import ResumablePartition
 from tests.conftest import TEST_CONFIG

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..masks import binarize
+from ..masks.stage import binarize
 from .preprocessing import CropBox, Preprocessing
 
 DEFAULT_THRESHOLD = 0.7

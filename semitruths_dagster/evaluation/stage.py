@@ -17,7 +17,7 @@ import polars as pl
 from ..methods import INPAINTING, INSTRUCTION
 from ..metrics.bins_stage import scene_bins
 from ..provenance import code_version, utc_now
-from ..sources.released_edits import released_bins
+from ..sources.released_stage import released_bins
 from ..storage.location import read_text
 from .caption_edits import changed_words
 from .evaluate import EvaluationResult, evaluate_detector

@@ -8,11 +8,11 @@ import numpy as np
 import polars as pl
 from PIL import Image, ImageFilter
 
-from .config import MaskParams
-from .provenance import code_version, params_json, utc_now
-from .sources.base import ImageEntry, MaskEntry, Rejection, SourceListing
-from .storage import ImageStore
-from .validation import ItemRejected, load_mask_array, locate
+from ..config import MaskParams
+from ..provenance import code_version, params_json, utc_now
+from ..sources.base import ImageEntry, MaskEntry, Rejection, SourceListing
+from ..storage import ImageStore
+from ..validation import ItemRejected, load_mask_array, locate
 
 STAGE = "masks"
 TABLE = "masks"
