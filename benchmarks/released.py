@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from semitruths_dagster.config import SourceConfig  # noqa: E402
 from semitruths_dagster.evaluation.stage import attribute_frame  # noqa: E402
-from semitruths_dagster.sources import released_edits  # noqa: E402
+from semitruths_dagster.sources import released_stage  # noqa: E402
 from semitruths_dagster.sources.released import list_released, parse_released  # noqa: E402
 from semitruths_dagster.sources.released_stage import SCHEMA, TABLE, build_edits  # noqa: E402
 from semitruths_dagster.storage import ImageStore, TableStore  # noqa: E402
@@ -129,7 +129,7 @@ def main() -> None:
                                      executor=executor))
             frames[label] = target
 
-        with mock.patch.object(released_edits, "verified_rgb", decoded_rgb):  # in-process: threads only
+        with mock.patch.object(released_stage, "verified_rgb", decoded_rgb):  # in-process: threads only
             run_import(f"{args.workers} threads, full decode (before)", "thread", args.workers)
         run_import(f"{args.workers} threads, verify_png", "thread", args.workers)
         now = f"{args.processes} processes, verify_png"

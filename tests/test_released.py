@@ -199,7 +199,7 @@ def test_component_columns_in_the_originals_units():
 
 def test_process_import_equals_thread_import(released_set, tmp_path, monkeypatch):
     """The same rows (and store files) whether decoding runs in worker processes or on threads."""
-    from semitruths_dagster.sources import released_edits as stage
+    from semitruths_dagster.sources import released_stage as stage
 
     monkeypatch.setattr(stage, "PROCESS_MIN_ROWS", 1)  # the fixture is small: force the process pool
     table = parse_released(load_config(TEST_CONFIG).source("released"))
