@@ -36,8 +36,6 @@ from dagster import (
 from resources import PROJECT, GpuResource, ProjectResource
 from semitruths_dagster.conditions import ConditionParams
 from semitruths_dagster.detectors import stage as predict_stage
-from semitruths_dagster.sources.released_stage import TABLE as RELEASED_TABLE
-from semitruths_dagster.sources.released_stage import released_frame
 from semitruths_dagster.storage.location import publish_dir, publish_file
 
 from .common import counts_table, inline_png, partition_of, publish_partition
@@ -112,6 +110,7 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     device and dtype; each row records device, dtype, batch size and the run's images/s.
     `random_weights` marks detectors with random weights."""
     from semitruths_dagster.detectors import build_detector, scan_registry  # torch: in the step
+    from semitruths_dagster.sources.released_stage import released_frame
 
     partition = partition_of(context)
     dataset, name = partition["dataset"], partition["detector"]
@@ -162,6 +161,7 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     from semitruths_dagster.detectors import scan_registry
     from semitruths_dagster.evaluation import robustness
     from semitruths_dagster.evaluation import stage as eval_stage
+    from semitruths_dagster.sources.released_stage import TABLE as RELEASED_TABLE
 
     name = context.partition_key
     params = detector_params(project)

@@ -16,7 +16,6 @@ from dagster import (
     MultiToSingleDimensionPartitionMapping,
     asset,
 )
-from matplotlib.figure import Figure
 
 from resources import ModelsResource, ProjectResource
 from semitruths_dagster.hub import resolve_device
@@ -44,6 +43,8 @@ def _inputs(project: ProjectResource, context: AssetExecutionContext) -> tuple[l
 
 def histograms(frame: pl.DataFrame, columns: list[str], cutoffs: dict[str, list[float]] | None = None) -> str:
     """One small histogram per metric as an inline PNG (with the bin cutoffs drawn), for the UI."""
+    from matplotlib.figure import Figure  # a second of import: in the steps that draw, not at load
+
     columns = [c for c in columns if c in frame.columns and frame[c].drop_nulls().len()]
     if not columns:
         return "_no values_"

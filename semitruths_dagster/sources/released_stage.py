@@ -20,7 +20,6 @@ import polars as pl
 
 from ..config import SourceConfig
 from ..metrics.bins import assign_bins, compute_cutoffs
-from ..metrics.pixel import dataset_localization
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore, TableStore
 from ..validation import ItemRejected, locate, open_decoded, verified_rgb
@@ -141,6 +140,8 @@ def _attempt(r: ReleasedRow) -> dict | Rejection:
 def released_bins(edits: pl.DataFrame) -> pl.DataFrame:
     """The paper's three-level bins (25th / 75th percentiles over every released edit given) where the
     release gave none, and localization from the given component statistics."""
+    from ..metrics.pixel import dataset_localization  # OpenCV, SciPy: not when the code location loads
+
     if edits.is_empty():
         return edits
     columns = {}
