@@ -84,6 +84,7 @@ def test_a_multiprocess_run_loads_each_step_in_its_own_process(tmp_path):
     env = env_for(tmp_path, config)
     env.pop("SEMITRUTHS_STORAGE")
     env.pop("SEMITRUTHS_EXECUTOR", None)
+    Path(env["DAGSTER_HOME"]).mkdir()
     cmd = [BIN / "dagster", "asset", "materialize", "-m", "semitruths_dagster.definitions",
            "--select", "source_images,masks,perturbed_prompts", "--partition", "sample"]
     out = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
