@@ -2,7 +2,9 @@
 
 One loader per model family; a hub id, a user's local copy and a tiny random-weight folder all go through
 the same `from_pretrained` (or open_clip `create_model`) call. Weights load from safetensors, or through
-torch's weights_only loader where a hub repo ships only .bin files: nothing is ever unpickled.
+torch's weights_only loader where a hub repo ships only .bin files: nothing is ever unpickled. Every load
+runs under `load_checks.strict_loading`: a library's warning that the model differs from its weights
+(missing keys, QuickGELU mismatch, ...) is a `WeightMismatchError` naming the role.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import torch
 
 from ..hub import CACHE, ModelRef, ModelUnavailableError, is_random, open_clip_name, resolve_device
+from ..load_checks import HF_FIX, OPEN_CLIP_FIX, WeightMismatchError, open_clip_kwargs, strict_loading
 from .handle import LoadedModel
 from .profiles import resolve_model
 from .tiny import ensure_tiny
@@ -71,13 +74,35 @@ def _load_open_clip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> 
     import open_clip
 
     name, pretrained = open_clip_name(ref.ref, ref.is_hub)
-    # require_pretrained: a missing checkpoint must fail, not leave a silently random CLIP.
+    if not ref.is_hub:
+        _check_local_quick_gelu(ref)
+    # require_pretrained: a missing checkpoint must fail, not leave a silently random CLIP; open_clip_kwargs:
+    # QuickGELU where the tag's weights were trained with it (OpenAI's), whatever open_clip's default.
     model, _, preprocess = open_clip.create_model_and_transforms(
-        name, pretrained=pretrained, device=device, require_pretrained=True, weights_only=True
+        name, pretrained=pretrained, device=device, require_pretrained=True, weights_only=True,
+        **open_clip_kwargs(name, pretrained),
     )
     tokenizer = open_clip.get_tokenizer(name)
     model = model.to(dtype=dtype).eval()
     return model, {"preprocess": preprocess, "tokenizer": tokenizer}
+
+
+def _check_local_quick_gelu(ref: ModelRef) -> None:
+    """A local open_clip folder standing for an OpenAI-tagged CLIP must say QuickGELU in its config."""
+    import json
+
+    if not ref.hub_id or not ref.hub_id.startswith("open_clip:"):
+        return
+    name, tag = open_clip_name(ref.hub_id, True)
+    if not open_clip_kwargs(name, tag).get("force_quick_gelu"):
+        return
+    config = Path(ref.ref) / "open_clip_config.json"
+    cfg = json.loads(config.read_text()).get("model_cfg", {}) if config.is_file() else {}
+    if cfg and not cfg.get("quick_gelu"):
+        raise WeightMismatchError(
+            f"{ref.what}: {config} stands for '{ref.hub_id}', whose weights were trained with QuickGELU, but its "
+            f"model_cfg does not set \"quick_gelu\": true, so open_clip would build exact GELU. Fix: {OPEN_CLIP_FIX}"
+        )
 
 
 def _load_hf_clip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
@@ -131,7 +156,10 @@ def _load(ref: ModelRef, dev: torch.device, dt: torch.dtype) -> LoadedModel:
     elif not ref.is_hub and not Path(ref.ref).is_dir():
         raise ModelUnavailableError(ref, "no such directory")
     try:
-        model, processor = LOADERS[ref.family](ref, dev, dt)
+        with strict_loading(ref.what, OPEN_CLIP_FIX if ref.family == "open_clip" else HF_FIX):
+            model, processor = LOADERS[ref.family](ref, dev, dt)
+    except WeightMismatchError:
+        raise
     except (OSError, ValueError, RuntimeError) as exc:  # hub unreachable, not cached, or bad folder
         raise ModelUnavailableError(ref, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
     return LoadedModel(ref=ref, model=model, processor=processor, device=dev, dtype=dt,
