@@ -46,8 +46,10 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "open_clip": "open_clip:ViT-SO400M-14-SigLIP-384/webli",
         "timm": "vit_so400m_patch14_siglip_384",
         "embed_dim": 1152,
+        # big_vision trained it with tanh-approximated GELU; open_clip/timm build exact GELU, and CO-SPY's
+        # authors ran open_clip, so the heads were trained on exact-GELU features: the project keeps that.
         "vision": {"image_size": 384, "patch_size": 14, "width": 1152, "layers": 27, "heads": 16, "mlp": 4304,
-                   "act": "gelu_tanh", "pool": "map"},
+                   "act": "gelu", "pool": "map"},
         "used_for": "image embedding (encode_image, attention-pooled)",
         "used_by": ["cospy"],
     },
