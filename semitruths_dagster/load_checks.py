@@ -35,6 +35,7 @@ _MISMATCH = re.compile("|".join(f"(?:{p})" for p, _ in MISMATCH_PATTERNS), re.IG
 # The loggers the model libraries write to: open_clip and timm use the root logger (or children of it);
 # transformers and diffusers stop propagation at their own root logger.
 _LOGGERS = ("", "transformers", "diffusers")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # transformers colours its load report
 
 
 class WeightMismatchError(RuntimeError):
@@ -87,7 +88,7 @@ def strict_loading(what: str, fix: str) -> Iterator[None]:
             if not _MISMATCH.search(str(w.message)):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     if found:
-        first = found[0].strip()
+        first = _ANSI.sub("", found[0]).strip()
         more = f" (and {len(found) - 1} more such message(s))" if len(found) > 1 else ""
         raise WeightMismatchError(
             f"{what}: the model built differs from its weights ({mismatch_reason(first)}): {first[:600]}{more}. "

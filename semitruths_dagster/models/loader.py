@@ -19,7 +19,7 @@ import torch
 from ..hub import CACHE, ModelRef, ModelUnavailableError, is_random, open_clip_name, resolve_device
 from ..load_checks import HF_FIX, OPEN_CLIP_FIX, WeightMismatchError, open_clip_kwargs, strict_loading
 from .handle import LoadedModel
-from .profiles import resolve_model
+from .profiles import PAPER_MODELS, resolve_model
 from .tiny import ensure_tiny
 
 
@@ -91,16 +91,17 @@ def _check_local_quick_gelu(ref: ModelRef) -> None:
     """A local open_clip folder standing for an OpenAI-tagged CLIP must say QuickGELU in its config."""
     import json
 
-    if not ref.hub_id or not ref.hub_id.startswith("open_clip:"):
+    stands_for = ref.hub_id or PAPER_MODELS.get(ref.role, "")  # a local override stands for the role's model
+    if not stands_for.startswith("open_clip:"):
         return
-    name, tag = open_clip_name(ref.hub_id, True)
+    name, tag = open_clip_name(stands_for, True)
     if not open_clip_kwargs(name, tag).get("force_quick_gelu"):
         return
     config = Path(ref.ref) / "open_clip_config.json"
     cfg = json.loads(config.read_text()).get("model_cfg", {}) if config.is_file() else {}
     if cfg and not cfg.get("quick_gelu"):
         raise WeightMismatchError(
-            f"{ref.what}: {config} stands for '{ref.hub_id}', whose weights were trained with QuickGELU, but its "
+            f"{ref.what}: {config} stands for '{stands_for}', whose weights were trained with QuickGELU, but its "
             f"model_cfg does not set \"quick_gelu\": true, so open_clip would build exact GELU. Fix: {OPEN_CLIP_FIX}"
         )
 
