@@ -51,7 +51,7 @@ def open_clip_to_hf_clip(oc: dict[str, torch.Tensor], n_vision: int, n_text: int
         if how in ("ln", "lin"):
             out[f"{dst}.weight"], out[f"{dst}.bias"] = oc[f"{src}.weight"], oc[f"{src}.bias"]
         elif how == "qkv":
-            for name, w, b in zip("qkv", oc[f"{src}.in_proj_weight"].chunk(3), oc[f"{src}.in_proj_bias"].chunk(3)):
+            for name, w, b in zip("qkv", oc[f"{src}.in_proj_weight"].chunk(3), oc[f"{src}.in_proj_bias"].chunk(3), strict=True):
                 out[f"{dst}.{name}_proj.weight"], out[f"{dst}.{name}_proj.bias"] = w, b
         else:
             out[dst] = oc[src].T.contiguous() if how == "T" else oc[src]
@@ -96,7 +96,7 @@ def timm_vit_to_hf(t: dict[str, torch.Tensor], hf_keys: set[str], depth: int) ->
     dinov2 = f"{layer}.0.norm1.weight" in hf_keys
     for i in range(depth):
         s, d = f"blocks.{i}", f"{layer}.{i}"
-        for name, w, b in zip("qkv", t[f"{s}.attn.qkv.weight"].chunk(3), t[f"{s}.attn.qkv.bias"].chunk(3)):
+        for name, w, b in zip("qkv", t[f"{s}.attn.qkv.weight"].chunk(3), t[f"{s}.attn.qkv.bias"].chunk(3), strict=True):
             out[f"{d}.attention.{name}_proj.weight"], out[f"{d}.attention.{name}_proj.bias"] = w, b
         renames = {"attn.proj": "attention.o_proj", "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2",
                    "norm1": "norm1" if dinov2 else "layernorm_before", "norm2": "norm2" if dinov2 else "layernorm_after"}

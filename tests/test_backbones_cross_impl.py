@@ -268,9 +268,9 @@ def test_open_clip_quick_gelu_mismatch_is_an_error(openai_tag) -> None:
     from semitruths_dagster.load_checks import OPEN_CLIP_FIX, WeightMismatchError, strict_loading
 
     openai_tag("ViT-B-32")
-    with pytest.raises(WeightMismatchError, match=r"(?s)model for role 'clip'.*QuickGELU mismatch.*Fix: OpenAI-tagged"):
-        with strict_loading("model for role 'clip'", OPEN_CLIP_FIX):
-            open_clip.create_model("ViT-B-32", pretrained="openai", weights_only=True)
+    expected = r"(?s)model for role 'clip'.*QuickGELU mismatch.*Fix: OpenAI-tagged"
+    with pytest.raises(WeightMismatchError, match=expected), strict_loading("model for role 'clip'", OPEN_CLIP_FIX):
+        open_clip.create_model("ViT-B-32", pretrained="openai", weights_only=True)
 
 
 def test_local_open_clip_folder_without_quick_gelu_is_an_error(tmp_path) -> None:
@@ -312,9 +312,8 @@ def test_other_warnings_pass_through_unchanged() -> None:
     """A loading warning that is not about the weights is re-issued (console.py's filters then apply)."""
     from semitruths_dagster.load_checks import mismatch_reason, strict_loading
 
-    with pytest.warns(FutureWarning, match="`torch_dtype` is deprecated"):
-        with strict_loading("model for role 'x'", "none"):
-            warnings.warn("`torch_dtype` is deprecated! Use `dtype` instead!", FutureWarning, stacklevel=1)
+    with pytest.warns(FutureWarning, match="`torch_dtype` is deprecated"), strict_loading("model for role 'x'", "none"):
+        warnings.warn("`torch_dtype` is deprecated! Use `dtype` instead!", FutureWarning, stacklevel=1)
     from semitruths_dagster.console import HARMLESS_LOG_RECORDS, HARMLESS_WARNINGS
 
     for message, *_ in list(HARMLESS_WARNINGS) + [(m, w) for _l, m, w in HARMLESS_LOG_RECORDS]:

@@ -90,7 +90,7 @@ def test_c2p_clip_tower_is_the_published_vit_l14() -> None:
     from semitruths_dagster.detectors.plugins.c2p_clip import VIT_L14
 
     cfg = hf_clip_config("openai/clip-vit-large-patch14")
-    assert VIT_L14 == {**cfg["vision_config"], "projection_dim": cfg["projection_dim"]}
+    assert {**cfg["vision_config"], "projection_dim": cfg["projection_dim"]} == VIT_L14
 
 
 def test_cospy_siglip_architecture() -> None:
