@@ -86,6 +86,16 @@ def test_transformers_config_from_table(model_id: str) -> None:
     assert model.visual_projection.out_features == p["embed_dim"]
 
 
+def test_drct_clip_variant_is_the_published_vit_l14() -> None:
+    from semitruths_dagster.detectors.plugins.drct import CLIP_FEATURES, build_drct
+
+    p = published("openai/clip-vit-large-patch14")
+    clip = _on_meta(lambda: build_drct("clip-ViT-L-14", {}, None)).model.model
+    _check_open_clip_tower(clip.visual, p["vision"], patch=True)
+    _check_open_clip_tower(clip.transformer, p["text"], patch=False)
+    assert clip.visual.output_dim == p["embed_dim"] == CLIP_FEATURES
+
+
 def test_c2p_clip_tower_is_the_published_vit_l14() -> None:
     from semitruths_dagster.detectors.plugins.c2p_clip import VIT_L14
 
