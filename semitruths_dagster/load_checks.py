@@ -11,12 +11,17 @@ known harmless ones). `open_clip_kwargs` decides QuickGELU from the pretrained t
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+from .hub import open_clip_name
 
 # Messages that mean "the built model is not the model the weights were trained as" (matched anywhere in a
 # warning or log record, case-insensitive). Deliberately specific: a deprecation notice about an argument
@@ -109,6 +114,24 @@ def open_clip_kwargs(name: str, pretrained: str | None) -> dict[str, Any]:
 
     cfg = open_clip.get_pretrained_cfg(name.replace("/", "-"), pretrained)
     return {"force_quick_gelu": True} if cfg.get("quick_gelu") else {}
+
+
+def check_open_clip_folder(folder: str | os.PathLike, stands_for: str | None, what: str) -> None:
+    """A local open_clip folder standing for a QuickGELU-tagged CLIP (`open_clip:ViT-L-14/openai`) must say
+    `"quick_gelu": true` in its open_clip_config.json; otherwise open_clip builds exact GELU without a word
+    (older copies of OpenAI's weights on the hub ship such a config)."""
+    if not stands_for or not stands_for.startswith("open_clip:"):
+        return
+    name, tag = open_clip_name(stands_for, True)
+    if not open_clip_kwargs(name, tag).get("force_quick_gelu"):
+        return
+    config = Path(folder) / "open_clip_config.json"
+    cfg = json.loads(config.read_text()).get("model_cfg", {}) if config.is_file() else {}
+    if cfg and not cfg.get("quick_gelu"):
+        raise WeightMismatchError(
+            f"{what}: {config} stands for '{stands_for}', whose weights were trained with QuickGELU, but its "
+            f"model_cfg does not set \"quick_gelu\": true, so open_clip would build exact GELU. Fix: {OPEN_CLIP_FIX}"
+        )
 
 
 OPEN_CLIP_FIX = (

@@ -318,3 +318,20 @@ def test_other_warnings_pass_through_unchanged() -> None:
 
     for message, *_ in list(HARMLESS_WARNINGS) + [(m, w) for _l, m, w in HARMLESS_LOG_RECORDS]:
         assert mismatch_reason(message) is None, message
+
+
+def test_ufd_local_backbone_without_quick_gelu_is_an_error(tmp_path) -> None:
+    """UFD's backbone folder stands for OpenAI's ViT-L/14: a config that would build exact GELU is refused."""
+    import json
+
+    from semitruths_dagster.detectors import build_detector, random_spec
+    from semitruths_dagster.load_checks import WeightMismatchError
+
+    spec = random_spec("universal_fake_detect", tmp_path / "ufd")
+    config = tmp_path / "ufd" / "backbone" / "open_clip_config.json"
+    data = json.loads(config.read_text())
+    assert data["model_cfg"]["quick_gelu"] is True  # the stand-in says what OpenAI's weights need
+    data["model_cfg"].pop("quick_gelu")
+    config.write_text(json.dumps(data))
+    with pytest.raises(WeightMismatchError, match=r"weights.backbone.*stands for 'open_clip:ViT-L-14/openai'"):
+        build_detector(spec)

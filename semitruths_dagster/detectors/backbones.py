@@ -12,19 +12,34 @@ from pathlib import Path
 from typing import Any
 
 from ..hub import CLIP_MEAN, CLIP_STD, open_clip_name, save_open_clip, seeded
-from ..load_checks import OPEN_CLIP_FIX, WeightMismatchError, open_clip_kwargs, strict_loading
+from ..load_checks import (
+    OPEN_CLIP_FIX,
+    WeightMismatchError,
+    check_open_clip_folder,
+    open_clip_kwargs,
+    strict_loading,
+)
+from ..published_configs import published
 from .checkpoints import CheckpointError
 
-__all__ = ["CLIP_MEAN", "CLIP_STD", "build_open_clip", "load_open_clip", "save_open_clip_folder", "seeded",
+# The backbone UFD and RINE were trained on (OpenAI's ViT-L/14, QuickGELU): a local folder stands for it.
+OPENAI_VIT_L14 = published("openai/clip-vit-large-patch14")["open_clip"]
+
+__all__ = ["CLIP_MEAN", "CLIP_STD", "OPENAI_VIT_L14", "build_open_clip", "load_open_clip", "save_open_clip_folder", "seeded",
            "tiny_clip_config"]
 
 
-def load_open_clip(kind: str, ref: str, what: str) -> Any:
-    """An open_clip CLIP model (eval mode, CPU) from a resolved ('hub' | 'local', ref)."""
+def load_open_clip(kind: str, ref: str, what: str, stands_for: str | None = None) -> Any:
+    """An open_clip CLIP model (eval mode, CPU) from a resolved ('hub' | 'local', ref).
+
+    stands_for: the ref a local folder replaces (`open_clip:ViT-L-14/openai`): its config must then build
+    the activation that tag's weights were trained with."""
     import open_clip
 
     if kind != "hub" and not (Path(ref) / "open_clip_config.json").is_file():
         raise CheckpointError(f"{what}: {ref} is not an open_clip folder (no open_clip_config.json)")
+    if kind != "hub":
+        check_open_clip_folder(ref, stands_for, what)
     name, pretrained = open_clip_name(ref, kind == "hub")
     try:
         # require_pretrained: a checkpoint that cannot be found must fail, not leave a random CLIP;

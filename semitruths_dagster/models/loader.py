@@ -17,7 +17,14 @@ from typing import Any
 import torch
 
 from ..hub import CACHE, ModelRef, ModelUnavailableError, is_random, open_clip_name, resolve_device
-from ..load_checks import HF_FIX, OPEN_CLIP_FIX, WeightMismatchError, open_clip_kwargs, strict_loading
+from ..load_checks import (
+    HF_FIX,
+    OPEN_CLIP_FIX,
+    WeightMismatchError,
+    check_open_clip_folder,
+    open_clip_kwargs,
+    strict_loading,
+)
 from .handle import LoadedModel
 from .profiles import PAPER_MODELS, resolve_model
 from .tiny import ensure_tiny
@@ -74,8 +81,8 @@ def _load_open_clip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> 
     import open_clip
 
     name, pretrained = open_clip_name(ref.ref, ref.is_hub)
-    if not ref.is_hub:
-        _check_local_quick_gelu(ref)
+    if not ref.is_hub:  # a local override stands for the role's paper model
+        check_open_clip_folder(ref.ref, ref.hub_id or PAPER_MODELS.get(ref.role), ref.what)
     # require_pretrained: a missing checkpoint must fail, not leave a silently random CLIP; open_clip_kwargs:
     # QuickGELU where the tag's weights were trained with it (OpenAI's), whatever open_clip's default.
     model, _, preprocess = open_clip.create_model_and_transforms(
@@ -85,25 +92,6 @@ def _load_open_clip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> 
     tokenizer = open_clip.get_tokenizer(name)
     model = model.to(dtype=dtype).eval()
     return model, {"preprocess": preprocess, "tokenizer": tokenizer}
-
-
-def _check_local_quick_gelu(ref: ModelRef) -> None:
-    """A local open_clip folder standing for an OpenAI-tagged CLIP must say QuickGELU in its config."""
-    import json
-
-    stands_for = ref.hub_id or PAPER_MODELS.get(ref.role, "")  # a local override stands for the role's model
-    if not stands_for.startswith("open_clip:"):
-        return
-    name, tag = open_clip_name(stands_for, True)
-    if not open_clip_kwargs(name, tag).get("force_quick_gelu"):
-        return
-    config = Path(ref.ref) / "open_clip_config.json"
-    cfg = json.loads(config.read_text()).get("model_cfg", {}) if config.is_file() else {}
-    if cfg and not cfg.get("quick_gelu"):
-        raise WeightMismatchError(
-            f"{ref.what}: {config} stands for '{stands_for}', whose weights were trained with QuickGELU, but its "
-            f"model_cfg does not set \"quick_gelu\": true, so open_clip would build exact GELU. Fix: {OPEN_CLIP_FIX}"
-        )
 
 
 def _load_hf_clip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
