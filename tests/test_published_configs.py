@@ -191,3 +191,22 @@ def test_cnnspot_and_aide_resnet50() -> None:
 def test_every_entry_names_its_users() -> None:
     for model_id, entry in PUBLISHED.items():
         assert entry["used_by"] and entry["used_for"], model_id
+
+
+def test_tiny_clip_roles_use_the_published_activation(tmp_path) -> None:
+    """The tiny `clip` (open_clip) and `saliency` (transformers) stand-ins load with OpenAI's QuickGELU."""
+    from open_clip.transformer import QuickGELU
+
+    from semitruths_dagster.models.loader import clear_model_cache, load_model
+    from semitruths_dagster.models.profiles import resolve_model
+
+    clear_model_cache()
+    try:
+        clip = load_model(resolve_model("clip", "tiny", {}, tmp_path), "cpu", "float32").model
+        saliency = load_model(resolve_model("saliency", "tiny", {}, tmp_path), "cpu", "float32").model
+    finally:
+        clear_model_cache()
+    assert isinstance(clip.visual.transformer.resblocks[0].mlp.gelu, QuickGELU)
+    assert isinstance(clip.transformer.resblocks[0].mlp.gelu, QuickGELU)
+    act = published("openai/clip-vit-base-patch32")["vision"]["act"]
+    assert saliency.config.vision_config.hidden_act == saliency.config.text_config.hidden_act == act
