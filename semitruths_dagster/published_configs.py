@@ -89,14 +89,15 @@ PUBLISHED: dict[str, dict[str, Any]] = {
     # timm convnext_base (DRCT's convnext_base_in22k).
     "timm/convnext_base": {
         "timm": "convnext_base",
-        "depths": [3, 3, 27, 3], "dims": [128, 256, 512, 1024], "act": "gelu",
+        "depths": [3, 3, 27, 3], "dims": [128, 256, 512, 1024], "act": "gelu", "layer_norm_eps": 1e-6,
         "used_for": "pooled, LayerNorm-ed last stage -> head.fc (1024 -> 1024)",
         "used_by": ["drct(convnext_base_in22k)"],
     },
     # open_clip `convnext_xxlarge` (timm trunk convnext_xxlarge).
     "timm/convnext_xxlarge": {
         "timm": "convnext_xxlarge",
-        "depths": [3, 4, 30, 3], "dims": [384, 768, 1536, 3072], "act": "gelu",
+        # LayerNorm eps 1e-5 (the LAION CLIP ConvNeXts), which transformers' ConvNeXt cannot be configured with.
+        "depths": [3, 4, 30, 3], "dims": [384, 768, 1536, 3072], "act": "gelu", "layer_norm_eps": 1e-5,
         "used_for": "last-stage feature map (trunk without pooling)",
         "used_by": ["aide"],
     },

@@ -105,3 +105,22 @@ def timm_vit_to_hf(t: dict[str, torch.Tensor], hf_keys: set[str], depth: int) ->
         if dinov2:
             out[f"{d}.layer_scale1.lambda1"], out[f"{d}.layer_scale2.lambda1"] = t[f"{s}.ls1.gamma"], t[f"{s}.ls2.gamma"]
     return out
+
+
+def timm_convnext_to_hf(t: dict[str, torch.Tensor], depths: list[int]) -> dict[str, torch.Tensor]:
+    """A timm ConvNeXt trunk state dict as transformers ConvNextModel keys (final norm: timm's head.norm)."""
+    out = {"embeddings.patch_embeddings.weight": t["stem.0.weight"], "embeddings.patch_embeddings.bias": t["stem.0.bias"],
+           "embeddings.layernorm.weight": t["stem.1.weight"], "embeddings.layernorm.bias": t["stem.1.bias"],
+           "layernorm.weight": t["head.norm.weight"], "layernorm.bias": t["head.norm.bias"]}
+    for i, depth in enumerate(depths):
+        s, d = f"stages.{i}", f"encoder.stages.{i}"
+        if i > 0:
+            for j in (0, 1):
+                for p in ("weight", "bias"):
+                    out[f"{d}.downsampling_layer.{j}.{p}"] = t[f"{s}.downsample.{j}.{p}"]
+        for b in range(depth):
+            sb, db = f"{s}.blocks.{b}", f"{d}.layers.{b}"
+            out[f"{db}.layer_scale_parameter"] = t[f"{sb}.gamma"]
+            for a, c in (("conv_dw", "dwconv"), ("norm", "layernorm"), ("mlp.fc1", "pwconv1"), ("mlp.fc2", "pwconv2")):
+                out[f"{db}.{c}.weight"], out[f"{db}.{c}.bias"] = t[f"{sb}.{a}.weight"], t[f"{sb}.{a}.bias"]
+    return out

@@ -22,7 +22,12 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from semitruths_dagster.published_configs import hf_clip_config, published  # noqa: E402
-from tests.cross_impl import hf_clip_to_open_clip, open_clip_to_hf_clip, timm_vit_to_hf  # noqa: E402
+from tests.cross_impl import (  # noqa: E402
+    hf_clip_to_open_clip,
+    open_clip_to_hf_clip,
+    timm_convnext_to_hf,
+    timm_vit_to_hf,
+)
 
 ATOL = 1e-5
 # Fewer, narrower layers; everything else (patch, image size, activation, norms, pooling, projection) real.
@@ -200,6 +205,58 @@ def test_cnnspot_torchvision_resnet50_matches_timm(tmp_path) -> None:
     x = _pixels(224, seed=4)
     with torch.no_grad():
         _close(det.model(x), ref(x))
+
+
+def test_aide_srm_resnet_matches_timm(tmp_path) -> None:
+    """AIDE's torchvision ResNet-50 with a 30-channel stem = timm's resnet50(in_chans=30), pooled features."""
+    import timm
+
+    det = _detector("aide", tmp_path)
+    srm = det.model.model_min
+    layers = [len(srm.layer1), len(srm.layer2), len(srm.layer3), len(srm.layer4)]
+    ref = timm.create_model("resnet50", pretrained=False, num_classes=0, in_chans=30, layers=layers).eval()
+    ref.load_state_dict({k: v for k, v in srm.state_dict().items() if not k.startswith("fc.")}, strict=True)
+    x = _pixels(64, seed=9).repeat(1, 10, 1, 1)  # 30 channels: the SRM filter outputs
+    with torch.no_grad():
+        _close(srm(x), ref(x))
+
+
+def _hf_convnext(trunk):
+    from transformers import ConvNextConfig, ConvNextModel
+
+    depths = [len(s.blocks) for s in trunk.stages]
+    dims = [trunk.stem[0].out_channels] + [s.downsample[1].out_channels for s in list(trunk.stages)[1:]]
+    eps = trunk.stem[1].eps
+    hf = ConvNextModel(ConvNextConfig(depths=depths, hidden_sizes=dims, hidden_act="gelu", layer_norm_eps=eps))
+    # transformers fixes its inner LayerNorms at eps 1e-6; open_clip's ConvNeXt-XXL (timm) uses 1e-5 throughout,
+    # which no ConvNextConfig can say, so the reference gets timm's eps set directly.
+    for module in hf.modules():
+        if isinstance(module, torch.nn.LayerNorm):
+            module.eps = eps
+    hf.load_state_dict(timm_convnext_to_hf(trunk.state_dict(), depths), strict=True)
+    return hf.eval()
+
+
+def test_drct_timm_convnext_matches_transformers(tmp_path) -> None:
+    """DRCT's timm ConvNeXt (its checkpoint) = transformers ConvNextModel: pooled, normed -> head.fc."""
+    det = _detector("drct", tmp_path)
+    net = det.model.model
+    hf = _hf_convnext(net)
+    x = _pixels(224, seed=10)
+    with torch.no_grad():
+        _close(net(x), net.head.fc(hf(pixel_values=x).pooler_output))
+
+
+def test_aide_convnext_trunk_matches_transformers(tmp_path) -> None:
+    """AIDE's ConvNeXt-XXL trunk (timm, unpooled, head norm kept) = transformers' ConvNeXt feature map."""
+    det = _detector("aide", tmp_path)
+    trunk = det.model.openclip_convnext_xxl
+    assert any(len(s.blocks) == 0 for s in trunk.stages)  # the stand-in's empty last stage converts too
+    hf = _hf_convnext(trunk)
+    x = _pixels(64, seed=11)
+    with torch.no_grad():
+        last = hf(pixel_values=x).last_hidden_state
+        _close(trunk(x), hf.layernorm(last.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
 
 
 def _hf_vit(cls_name: str, config_name: str, vit, **extra):

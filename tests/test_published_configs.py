@@ -157,6 +157,8 @@ def test_linear_probe_dinov2() -> None:
 def _check_convnext(net: nn.Module, p: dict) -> None:
     assert [len(stage.blocks) for stage in net.stages] == p["depths"]
     assert [stage.blocks[0].conv_dw.out_channels for stage in net.stages] == p["dims"]
+    norms = [m for m in net.modules() if isinstance(m, nn.LayerNorm)]
+    assert norms and {m.eps for m in norms} == {p["layer_norm_eps"]}
 
 
 def test_drct_convnext() -> None:
