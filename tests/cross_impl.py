@@ -124,3 +124,25 @@ def timm_convnext_to_hf(t: dict[str, torch.Tensor], depths: list[int]) -> dict[s
             for a, c in (("conv_dw", "dwconv"), ("norm", "layernorm"), ("mlp.fc1", "pwconv1"), ("mlp.fc2", "pwconv2")):
                 out[f"{db}.{c}.weight"], out[f"{db}.{c}.bias"] = t[f"{sb}.{a}.weight"], t[f"{sb}.{a}.bias"]
     return out
+
+
+def timm_siglip_to_hf(t: dict[str, torch.Tensor], depth: int) -> dict[str, torch.Tensor]:
+    """A timm SigLIP ViT (global_pool 'map') state dict as transformers SiglipVisionModel keys."""
+    out = {"embeddings.patch_embedding.weight": t["patch_embed.proj.weight"],
+           "embeddings.patch_embedding.bias": t["patch_embed.proj.bias"],
+           "embeddings.position_embedding.weight": t["pos_embed"][0],
+           "post_layernorm.weight": t["norm.weight"], "post_layernorm.bias": t["norm.bias"],
+           "head.probe": t["attn_pool.latent"],
+           "head.attention.in_proj_weight": torch.cat([t["attn_pool.q.weight"], t["attn_pool.kv.weight"]]),
+           "head.attention.in_proj_bias": torch.cat([t["attn_pool.q.bias"], t["attn_pool.kv.bias"]])}
+    for a, b in (("attn_pool.proj", "head.attention.out_proj"), ("attn_pool.norm", "head.layernorm"),
+                 ("attn_pool.mlp.fc1", "head.mlp.fc1"), ("attn_pool.mlp.fc2", "head.mlp.fc2")):
+        out[f"{b}.weight"], out[f"{b}.bias"] = t[f"{a}.weight"], t[f"{a}.bias"]
+    for i in range(depth):
+        s, d = f"blocks.{i}", f"encoder.layers.{i}"
+        for name, w, b in zip("qkv", t[f"{s}.attn.qkv.weight"].chunk(3), t[f"{s}.attn.qkv.bias"].chunk(3), strict=True):
+            out[f"{d}.self_attn.{name}_proj.weight"], out[f"{d}.self_attn.{name}_proj.bias"] = w, b
+        for a, b in (("attn.proj", "self_attn.out_proj"), ("norm1", "layer_norm1"), ("norm2", "layer_norm2"),
+                     ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
+            out[f"{d}.{b}.weight"], out[f"{d}.{b}.bias"] = t[f"{s}.{a}.weight"], t[f"{s}.{a}.bias"]
+    return out

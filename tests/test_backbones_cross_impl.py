@@ -26,6 +26,7 @@ from tests.cross_impl import (  # noqa: E402
     hf_clip_to_open_clip,
     open_clip_to_hf_clip,
     timm_convnext_to_hf,
+    timm_siglip_to_hf,
     timm_vit_to_hf,
 )
 
@@ -257,6 +258,33 @@ def test_aide_convnext_trunk_matches_transformers(tmp_path) -> None:
     with torch.no_grad():
         last = hf(pixel_values=x).last_hidden_state
         _close(trunk(x), hf.layernorm(last.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+
+
+def test_cospy_siglip_timm_trunk_matches_transformers() -> None:
+    """CO-SPY's SigLIP: open_clip builds timm's `vit_so400m_patch14_siglip_384` (global_pool 'map', no head,
+    its config's timm_pool / timm_proj), narrowed here = transformers' SiglipVisionModel with the activation
+    open_clip builds (exact GELU; the published big_vision model used tanh-GELU: see published_configs.py)."""
+    import open_clip
+    import timm
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
+    p = published("timm/ViT-SO400M-14-SigLIP-384")
+    vision_cfg = open_clip.get_model_config(p["open_clip"].split(":")[1].split("/")[0])["vision_cfg"]
+    assert (vision_cfg["timm_model_name"], vision_cfg["timm_pool"], vision_cfg["timm_proj"]) == (p["timm"], "map", "none")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(12)
+        trunk = timm.create_model(p["timm"], pretrained=False, num_classes=0, global_pool="map",
+                                  depth=2, embed_dim=64, num_heads=4).eval()
+        for param in trunk.parameters():
+            torch.nn.init.normal_(param, std=0.2)
+    v = p["vision"]
+    hf = SiglipVisionModel(SiglipVisionConfig(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=trunk.blocks[0].mlp.fc1.out_features,
+        patch_size=v["patch_size"], image_size=v["image_size"], hidden_act=v["act"], layer_norm_eps=trunk.norm.eps)).eval()
+    hf.load_state_dict(timm_siglip_to_hf(trunk.state_dict(), 2), strict=True)
+    x = _pixels(v["image_size"], n=1, seed=13)
+    with torch.no_grad():
+        _close(trunk(x), hf(pixel_values=x).pooler_output)
 
 
 def _hf_vit(cls_name: str, config_name: str, vit, **extra):
