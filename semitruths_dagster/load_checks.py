@@ -56,6 +56,9 @@ def mismatch_reason(message: str) -> str | None:
 
 
 class _Collect(logging.Handler):
+    """Keeps mismatch messages; a record no other handler would have seen goes to logging's last resort,
+    as it would have without this handler (so adding it never silences a warning)."""
+
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
@@ -64,6 +67,17 @@ class _Collect(logging.Handler):
         message = record.getMessage()
         if _MISMATCH.search(message):
             self.messages.append(message)
+        elif (last := logging.lastResort) is not None and record.levelno >= last.level \
+                and not self._others_handle(record.name):
+            last.handle(record)
+
+    def _others_handle(self, name: str) -> bool:
+        logger: logging.Logger | None = logging.getLogger(name)
+        while logger is not None:
+            if any(h is not self for h in logger.handlers):
+                return True
+            logger = logger.parent if logger.propagate else None
+        return False
 
 
 @contextmanager

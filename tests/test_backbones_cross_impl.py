@@ -420,3 +420,20 @@ def test_ufd_local_backbone_without_quick_gelu_is_an_error(tmp_path) -> None:
     config.write_text(json.dumps(data))
     with pytest.raises(WeightMismatchError, match=r"weights.backbone.*stands for 'open_clip:ViT-L-14/openai'"):
         build_detector(spec)
+
+
+def test_other_log_records_are_not_silenced(capfd) -> None:
+    """A library's warning log that is not about the weights still reaches stderr inside strict_loading."""
+    import logging
+
+    from semitruths_dagster.load_checks import strict_loading
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()  # as in a plain process: only logging's last resort prints
+    try:
+        with strict_loading("model for role 'x'", "none"):
+            logging.getLogger("some.library").warning("Multiple checkpoints found; using the first")
+    finally:
+        root.handlers[:] = saved
+    assert "Multiple checkpoints found" in capfd.readouterr().err
