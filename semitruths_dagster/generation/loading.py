@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ..hub import CACHE, ModelRef, ModelUnavailableError, is_random
+from ..load_checks import HF_FIX, WeightMismatchError, strict_loading
 from .acceleration import apply_attention, compile_denoiser, place
 from .quiet import quiet_progress
 from .registry import INPAINTING, METHODS, P2P, generator_spec
@@ -129,8 +130,11 @@ def _load(ref: ModelRef, method: str, settings: DeviceSettings) -> LoadedPipelin
     device, dtype = settings.torch_device(), pipeline_dtype(settings, ref.generator)
     spec = generator_spec(ref.generator)
     try:
-        with quiet_progress():
+        # A pipeline whose parts differ from their weights (missing / unused keys) is an error, not a log line.
+        with quiet_progress(), strict_loading(ref.what, HF_FIX):
             pipe = _from_pretrained(ref, method, dtype)
+    except WeightMismatchError:
+        raise
     except (OSError, ValueError, RuntimeError) as exc:  # not cached, unreachable, or a bad folder
         raise _unavailable(ref, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
     pipe.set_progress_bar_config(disable=True)

@@ -2,7 +2,9 @@
 
 One loader per model family; a hub id, a user's local copy and a tiny random-weight folder all go through
 the same `from_pretrained` (or open_clip `create_model`) call. Weights load from safetensors, or through
-torch's weights_only loader where a hub repo ships only .bin files: nothing is ever unpickled.
+torch's weights_only loader where a hub repo ships only .bin files: nothing is ever unpickled. Every load
+runs under `load_checks.strict_loading`: a library's warning that the model differs from its weights
+(missing keys, QuickGELU mismatch, ...) is a `WeightMismatchError` naming the role.
 """
 
 from __future__ import annotations
@@ -15,8 +17,16 @@ from typing import Any
 import torch
 
 from ..hub import CACHE, ModelRef, ModelUnavailableError, is_random, open_clip_name, resolve_device
+from ..load_checks import (
+    HF_FIX,
+    OPEN_CLIP_FIX,
+    WeightMismatchError,
+    check_open_clip_folder,
+    open_clip_kwargs,
+    strict_loading,
+)
 from .handle import LoadedModel
-from .profiles import resolve_model
+from .profiles import PAPER_MODELS, resolve_model
 from .tiny import ensure_tiny
 
 
@@ -71,9 +81,13 @@ def _load_open_clip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> 
     import open_clip
 
     name, pretrained = open_clip_name(ref.ref, ref.is_hub)
-    # require_pretrained: a missing checkpoint must fail, not leave a silently random CLIP.
+    if not ref.is_hub:  # a local override stands for the role's paper model
+        check_open_clip_folder(ref.ref, ref.hub_id or PAPER_MODELS.get(ref.role), ref.what)
+    # require_pretrained: a missing checkpoint must fail, not leave a silently random CLIP; open_clip_kwargs:
+    # QuickGELU where the tag's weights were trained with it (OpenAI's), whatever open_clip's default.
     model, _, preprocess = open_clip.create_model_and_transforms(
-        name, pretrained=pretrained, device=device, require_pretrained=True, weights_only=True
+        name, pretrained=pretrained, device=device, require_pretrained=True, weights_only=True,
+        **open_clip_kwargs(name, pretrained),
     )
     tokenizer = open_clip.get_tokenizer(name)
     model = model.to(dtype=dtype).eval()
@@ -131,7 +145,10 @@ def _load(ref: ModelRef, dev: torch.device, dt: torch.dtype) -> LoadedModel:
     elif not ref.is_hub and not Path(ref.ref).is_dir():
         raise ModelUnavailableError(ref, "no such directory")
     try:
-        model, processor = LOADERS[ref.family](ref, dev, dt)
+        with strict_loading(ref.what, OPEN_CLIP_FIX if ref.family == "open_clip" else HF_FIX):
+            model, processor = LOADERS[ref.family](ref, dev, dt)
+    except WeightMismatchError:
+        raise
     except (OSError, ValueError, RuntimeError) as exc:  # hub unreachable, not cached, or bad folder
         raise ModelUnavailableError(ref, f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
     return LoadedModel(ref=ref, model=model, processor=processor, device=dev, dtype=dt,

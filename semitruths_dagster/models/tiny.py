@@ -146,6 +146,13 @@ def _build_llm(out: Path) -> Any:
     return model
 
 
+def _act(model_id: str) -> str:
+    """The activation of the published model a tiny CLIP stands for (published_configs.py)."""
+    from ..published_configs import published
+
+    return published(model_id)["vision"]["act"]
+
+
 def _build_clip(out: Path) -> Any:
     import open_clip
 
@@ -153,7 +160,7 @@ def _build_clip(out: Path) -> Any:
     # default_bpe), so open_clip's own tokenizer serves it.
     model_cfg = {
         "embed_dim": 32,
-        "quick_gelu": True,
+        "quick_gelu": _act("openai/clip-vit-large-patch14") == "quick_gelu",  # what OpenAI's weights need
         "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
     }
@@ -169,9 +176,10 @@ def _build_saliency(out: Path) -> Any:
 
     # transformers' CLIPModel (the class of openai/clip-vit-base-patch32) scaled down; CLIP's real BPE
     # vocabulary, so captions tokenize as they would for the real model.
+    act = _act("openai/clip-vit-base-patch32")
     text = {**TINY_WIDTH, "vocab_size": CLIP_VOCAB_SIZE, "max_position_embeddings": 77,
-            "bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 49407}
-    vision = {**TINY_WIDTH, "image_size": 32, "patch_size": 8}
+            "bos_token_id": 49406, "eos_token_id": 49407, "pad_token_id": 49407, "hidden_act": act}
+    vision = {**TINY_WIDTH, "image_size": 32, "patch_size": 8, "hidden_act": act}
     model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=32)).eval()
     images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
                                 image_mean=CLIP_MEAN, image_std=CLIP_STD)

@@ -29,6 +29,7 @@ import torch
 import torchvision.transforms.functional as TF
 from torch import nn
 
+from ...load_checks import HF_FIX, WeightMismatchError, strict_loading
 from ..backbones import build_open_clip, load_open_clip, save_open_clip_folder, seeded, tiny_clip_config
 from ..base import Detector, RandomWeights
 from ..checkpoints import CheckpointError, load_into, read_tensors, select_state_dict
@@ -96,7 +97,10 @@ def load_vae(kind: str, ref: str, what: str) -> nn.Module:
             raise CheckpointError(f"{what}: {ref} is not a diffusers VAE folder")
         where, sub = str(path), ("vae" if (path / "vae" / "config.json").is_file() else None)
     try:
-        return AutoencoderKL.from_pretrained(where, subfolder=sub, use_safetensors=None).eval()
+        with strict_loading(what, HF_FIX):  # missing / unused VAE weights are an error, not a log line
+            return AutoencoderKL.from_pretrained(where, subfolder=sub, use_safetensors=None).eval()
+    except WeightMismatchError:
+        raise
     except Exception as exc:  # offline and not cached, no such repo, not a VAE: all mean "cannot load"
         raise CheckpointError(
             f"{what}: cannot load an AutoencoderKL from {ref!r}: {str(exc).splitlines()[0]}"
@@ -147,7 +151,7 @@ class CoSpy(Detector):
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         layers = TINY_LAYERS if tiny else NPR_LAYERS
-        cfg = tiny_clip_config(SIGLIP_FEATURES, image_size=384, patch_size=32)
+        cfg = tiny_clip_config(SIGLIP_FEATURES, image_size=384, patch_size=32, quick_gelu=False)  # SigLIP: GELU
         with seeded(seed):
             clip = build_open_clip(cfg)
             vae = tiny_vae()

@@ -11,8 +11,8 @@ Test transform (`create_val_transforms(224, is_crop=True)`, albumentations): Pad
 CenterCrop(224) (offset floored), Normalize with ImageNet mean/std for BOTH backbones (the script passes no
 CLIP statistics). P(fake) = softmax(logits)[1] (the test code scores `1 - p[0]`). Checkpoints
 (`14_acc0.9996.pth`, ...) are plain state dicts saved from `model.module`, loaded strictly. The CLIP's
-architecture comes from open_clip's `ViT-L-14` config with QuickGELU (OpenAI's key names); its weights
-come from the DRCT file itself, so no separate backbone file is needed.
+architecture is the published ViT-L/14 (published_configs.py: QuickGELU; open_clip's key names are
+OpenAI's); its weights come from the DRCT file itself, so no separate backbone file is needed.
 Random stand-ins: ConvNeXt with one block per stage and narrow early stages (real 1024-d output), or a tiny
 CLIP (2 layers of width 32, real 768-d output), given as options.
 """
@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ...published_configs import open_clip_model_cfg
 from ..backbones import build_open_clip, seeded, tiny_clip_config
 from ..base import Detector, RandomWeights
 from ..checkpoints import load_into, read_tensors, select_state_dict, strip_prefix
@@ -78,12 +79,8 @@ class CLIPEmbedding(nn.Module):
 def build_drct(variant: str, timm_kwargs: dict[str, Any], clip_cfg: dict[str, Any] | None) -> nn.Module:
     if variant == "convnext_base_in22k":
         return ConvNeXtEmbedding(timm_kwargs)
-    if clip_cfg:
-        return CLIPEmbedding(build_open_clip(clip_cfg))
-    import open_clip
-
-    # OpenAI's ViT-L/14 (QuickGELU): the same state-dict keys as `clip.load`'s model.
-    return CLIPEmbedding(open_clip.create_model("ViT-L-14", pretrained=None, force_quick_gelu=True))
+    # Default: OpenAI's ViT-L/14 as published (QuickGELU), the same state-dict keys as `clip.load`'s model.
+    return CLIPEmbedding(build_open_clip(clip_cfg or open_clip_model_cfg("openai/clip-vit-large-patch14")))
 
 
 class DRCT(Detector):

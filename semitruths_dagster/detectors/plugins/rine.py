@@ -25,6 +25,7 @@ from torch import nn
 from ..backbones import (
     CLIP_MEAN,
     CLIP_STD,
+    OPENAI_VIT_L14,
     build_open_clip,
     load_open_clip,
     save_open_clip_folder,
@@ -115,7 +116,7 @@ class RINE(Detector):
         state = select_state_dict(read_tensors(path, self.what("head")), None, path, self.what("head"))
         blocks, width, proj_dim, nproj = head_shape(state, path, self.what("head"))
         kind, ref = self.weight_ref("backbone")
-        clip = load_open_clip(kind, ref, self.what("backbone"))
+        clip = load_open_clip(kind, ref, self.what("backbone"), stands_for=OPENAI_VIT_L14)
         have_blocks = len(clip.visual.transformer.resblocks)
         have_width = clip.visual.transformer.width
         if (have_blocks, have_width) != (blocks, width):

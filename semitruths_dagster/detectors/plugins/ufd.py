@@ -17,6 +17,7 @@ from torch import nn
 from ..backbones import (
     CLIP_MEAN,
     CLIP_STD,
+    OPENAI_VIT_L14,
     build_open_clip,
     load_open_clip,
     save_open_clip_folder,
@@ -51,7 +52,7 @@ class UniversalFakeDetect(Detector):
 
     def load_model(self) -> nn.Module:
         kind, ref = self.weight_ref("backbone")
-        clip = load_open_clip(kind, ref, self.what("backbone"))
+        clip = load_open_clip(kind, ref, self.what("backbone"), stands_for=OPENAI_VIT_L14)
         model = UFDModel(clip, FEATURES)
         self.load_state(model.fc, "head")
         return model

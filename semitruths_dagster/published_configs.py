@@ -1,0 +1,143 @@
+"""The published configurations of every backbone a model role or detector plugin builds, as data.
+
+One place for the sizes the authors' weights were trained at: plugins and model roles build from their own
+libraries' configs, and tests (tests/test_published_configs.py) check those builds against this table, so a
+library default that drifts (open_clip's GELU for OpenAI's QuickGELU weights) fails a test instead of
+changing every score. Sources: each hub repo's config.json / open_clip's pretrained config / timm's and
+torchvision's model definitions, as named per entry. No torch import here.
+
+Fields: `image_size`, `patch_size`, `width` (hidden size), `layers`, `heads`, `mlp` (hidden width of the
+MLP), `act` (activation), `registers` (ViT register tokens), `layerscale`; CNNs: `depths` / `dims`
+(ConvNeXt stages) or `blocks` (ResNet bottlenecks per stage), `features` (output width); `used_for`: which
+output the project uses; `used_by`: model roles / detector plugins that build it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PUBLISHED: dict[str, dict[str, Any]] = {
+    # config.json of openai/clip-vit-large-patch14; open_clip `ViT-L-14` + tag `openai` (quick_gelu: True).
+    "openai/clip-vit-large-patch14": {
+        "open_clip": "open_clip:ViT-L-14/openai",
+        "embed_dim": 768,
+        "vision": {"image_size": 224, "patch_size": 14, "width": 1024, "layers": 24, "heads": 16, "mlp": 4096,
+                   "act": "quick_gelu", "layer_norm_eps": 1e-5},
+        "text": {"width": 768, "layers": 12, "heads": 12, "mlp": 3072, "context_length": 77, "vocab_size": 49408,
+                 "act": "quick_gelu"},
+        "used_for": "image embedding: final-LayerNorm CLS token times the visual projection (encode_image); "
+                    "RINE: every block's ln_2(CLS)",
+        "used_by": ["role:clip", "universal_fake_detect", "rine", "linear_probe(clip)", "drct(clip-ViT-L-14)",
+                    "c2p_clip"],
+    },
+    # config.json of openai/clip-vit-base-patch32; open_clip `ViT-B-32` + tag `openai`.
+    "openai/clip-vit-base-patch32": {
+        "open_clip": "open_clip:ViT-B-32/openai",
+        "embed_dim": 512,
+        "vision": {"image_size": 224, "patch_size": 32, "width": 768, "layers": 12, "heads": 12, "mlp": 3072,
+                   "act": "quick_gelu", "layer_norm_eps": 1e-5},
+        "text": {"width": 512, "layers": 12, "heads": 8, "mlp": 2048, "context_length": 77, "vocab_size": 49408,
+                 "act": "quick_gelu"},
+        "used_for": "image and text embeddings (get_image_features / encode_image)",
+        "used_by": ["role:saliency", "de_fake"],
+    },
+    # open_clip `ViT-SO400M-14-SigLIP-384` + tag `webli` (timm trunk vit_so400m_patch14_siglip_384).
+    "timm/ViT-SO400M-14-SigLIP-384": {
+        "open_clip": "open_clip:ViT-SO400M-14-SigLIP-384/webli",
+        "timm": "vit_so400m_patch14_siglip_384",
+        "embed_dim": 1152,
+        # big_vision trained it with tanh-approximated GELU; open_clip/timm build exact GELU, and CO-SPY's
+        # authors ran open_clip, so the heads were trained on exact-GELU features: the project keeps that.
+        "vision": {"image_size": 384, "patch_size": 14, "width": 1152, "layers": 27, "heads": 16, "mlp": 4304,
+                   "act": "gelu", "pool": "map"},
+        "used_for": "image embedding (encode_image, attention-pooled)",
+        "used_by": ["cospy"],
+    },
+    # torchvision.models.resnet50 (timm `resnet50` has the same layout and key names).
+    "torchvision/resnet50": {
+        "timm": "resnet50",
+        "blocks": [3, 4, 6, 3], "width": 64, "features": 2048, "act": "relu",
+        "used_for": "pooled layer4 features -> fc",
+        "used_by": ["cnnspot", "aide (30-channel stem)"],
+    },
+    # timm vit_base_patch14_dinov2.lvd142m (= facebook/dinov2-base).
+    "timm/vit_base_patch14_dinov2.lvd142m": {
+        "transformers": "facebook/dinov2-base",
+        "timm": "vit_base_patch14_dinov2.lvd142m",
+        "vision": {"image_size": 518, "patch_size": 14, "width": 768, "layers": 12, "heads": 12, "mlp": 3072,
+                   "act": "gelu", "layerscale": True, "registers": 0, "layer_norm_eps": 1e-6},
+        "used_for": "CLS token after the final LayerNorm",
+        "used_by": ["linear_probe(dinov2)"],
+    },
+    # timm vit_base_patch14_reg4_dinov2.lvd142m (= facebook/dinov2-with-registers-base).
+    "timm/vit_base_patch14_reg4_dinov2.lvd142m": {
+        "transformers": "facebook/dinov2-with-registers-base",
+        "timm": "vit_base_patch14_reg4_dinov2.lvd142m",
+        "vision": {"image_size": 518, "patch_size": 14, "width": 768, "layers": 12, "heads": 12, "mlp": 3072,
+                   "act": "gelu", "layerscale": True, "registers": 4, "layer_norm_eps": 1e-6},
+        "used_for": "CLS token after the final LayerNorm -> Linear(768, 1), at 504 px crops",
+        "used_by": ["b_free"],
+    },
+    # timm vit_small_patch16_384.augreg_in21k_ft_in1k.
+    "timm/vit_small_patch16_384.augreg_in21k_ft_in1k": {
+        "timm": "vit_small_patch16_384.augreg_in21k_ft_in1k",
+        "vision": {"image_size": 384, "patch_size": 16, "width": 384, "layers": 12, "heads": 6, "mlp": 1536,
+                   "act": "gelu", "layerscale": False, "registers": 0, "layer_norm_eps": 1e-6},
+        "used_for": "CLS token after the final LayerNorm -> Linear(384, 1)",
+        "used_by": ["community_forensics"],
+    },
+    # timm convnext_base (DRCT's convnext_base_in22k).
+    "timm/convnext_base": {
+        "timm": "convnext_base",
+        "depths": [3, 3, 27, 3], "dims": [128, 256, 512, 1024], "act": "gelu", "layer_norm_eps": 1e-6,
+        "used_for": "pooled, LayerNorm-ed last stage -> head.fc (1024 -> 1024)",
+        "used_by": ["drct(convnext_base_in22k)"],
+    },
+    # open_clip `convnext_xxlarge` (timm trunk convnext_xxlarge).
+    "timm/convnext_xxlarge": {
+        "timm": "convnext_xxlarge",
+        # LayerNorm eps 1e-5 (the LAION CLIP ConvNeXts), which transformers' ConvNeXt cannot be configured with.
+        "depths": [3, 4, 30, 3], "dims": [384, 768, 1536, 3072], "act": "gelu", "layer_norm_eps": 1e-5,
+        "used_for": "last-stage feature map (trunk without pooling)",
+        "used_by": ["aide"],
+    },
+}
+
+
+def published(model_id: str) -> dict[str, Any]:
+    """The published configuration of `model_id` (a key of PUBLISHED); KeyError names the known ones."""
+    try:
+        return PUBLISHED[model_id]
+    except KeyError:
+        raise KeyError(f"no published configuration for {model_id!r} (known: {', '.join(PUBLISHED)})") from None
+
+
+def open_clip_model_cfg(model_id: str) -> dict[str, Any]:
+    """open_clip's model config (as open_clip_config.json's model_cfg) of a published OpenAI CLIP."""
+    p = published(model_id)
+    v, t = p["vision"], p["text"]
+    return {
+        "embed_dim": p["embed_dim"],
+        "quick_gelu": v["act"] == "quick_gelu",
+        "vision_cfg": {"image_size": v["image_size"], "layers": v["layers"], "width": v["width"],
+                       "head_width": v["width"] // v["heads"], "patch_size": v["patch_size"],
+                       "mlp_ratio": v["mlp"] / v["width"]},
+        "text_cfg": {"context_length": t["context_length"], "vocab_size": t["vocab_size"], "width": t["width"],
+                     "heads": t["heads"], "layers": t["layers"], "mlp_ratio": t["mlp"] / t["width"]},
+    }
+
+
+def hf_clip_config(model_id: str) -> dict[str, Any]:
+    """transformers CLIPConfig fields (text_config, vision_config, projection_dim) of a published CLIP."""
+    p = published(model_id)
+    v, t = p["vision"], p["text"]
+    return {
+        "projection_dim": p["embed_dim"],
+        "vision_config": {"hidden_size": v["width"], "intermediate_size": v["mlp"], "num_hidden_layers": v["layers"],
+                          "num_attention_heads": v["heads"], "patch_size": v["patch_size"],
+                          "image_size": v["image_size"], "hidden_act": v["act"],
+                          "layer_norm_eps": v["layer_norm_eps"]},
+        "text_config": {"hidden_size": t["width"], "intermediate_size": t["mlp"], "num_hidden_layers": t["layers"],
+                        "num_attention_heads": t["heads"], "max_position_embeddings": t["context_length"],
+                        "vocab_size": t["vocab_size"], "hidden_act": t["act"]},
+    }
