@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms as T
+from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from semitruths_dagster.detectors import build_detector, random_spec, validate_spec  # noqa: E402
 from semitruths_dagster.detectors.plugins.aide import PatchSelection  # noqa: E402
+from semitruths_dagster.detectors.plugins.c2p_clip import TINY  # noqa: E402
 from semitruths_dagster.detectors.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 
 
@@ -34,3 +38,36 @@ def test_aide_resizes_without_antialiasing_as_the_authors_torchvision():
     torch.testing.assert_close(views[4], norm(plain), atol=1e-5, rtol=0)
     smoothed = F.interpolate(image[None], size=(256, 256), mode="bilinear", align_corners=False, antialias=True)[0]
     assert (views[4] - norm(smoothed)).abs().max() > 0.5  # the antialiased view is another input
+
+
+# --- C2P-CLIP ----------------------------------------------------------------------------------------------
+
+
+def _image(seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (260, 300, 3), dtype=np.uint8))
+
+
+def test_c2p_clip_loads_both_tower_layouts_with_the_same_outputs(tmp_path):
+    from transformers import CLIPConfig, CLIPModel
+
+    spec = random_spec("c2p_clip", tmp_path / "w")
+    authors = torch.load(spec.weights["model"], weights_only=True)
+    # The authors' file is a CLIPModel's vision keys under `model.` (+ fc): check against a real CLIPModel.
+    vision = {k: v for k, v in TINY.items() if k != "projection_dim"}
+    clip = CLIPModel(CLIPConfig(vision_config=vision, projection_dim=TINY["projection_dim"]))
+    clip_keys = {"model." + k for k in clip.state_dict() if k.startswith(("vision_model.", "visual_projection."))}
+    assert set(authors) - {"model.fc.weight", "model.fc.bias"} == clip_keys
+    # The same weights as a transformers-4 CLIPVisionModel inside the wrapper would save them.
+    nested = {k.replace("model.vision_model.", "model.vision_model.vision_model.", 1): v for k, v in authors.items()}
+    assert sum(k.startswith("model.vision_model.vision_model.") for k in nested) == len(clip_keys) - 1
+    torch.save(nested, tmp_path / "nested.pth")
+    nested_spec = validate_spec(spec.to_dict() | {"weights": {"model": str(tmp_path / "nested.pth")}}, source="<test>")
+    images = [_image(0), _image(1)]
+    a, b = build_detector(spec).score(images), build_detector(nested_spec).score(images)
+    assert np.array_equal(a, b) and np.ptp(a) > 0
+    # the conversion both ways is lossless
+    from semitruths_dagster.detectors.plugins.c2p_clip import fit_tower_layout
+
+    assert fit_tower_layout(fit_tower_layout(authors, nested=True), nested=False).keys() == authors.keys()
+    assert fit_tower_layout(authors, nested=True).keys() == nested.keys()
