@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 import torchvision.transforms as T
@@ -71,3 +72,64 @@ def test_c2p_clip_loads_both_tower_layouts_with_the_same_outputs(tmp_path):
 
     assert fit_tower_layout(fit_tower_layout(authors, nested=True), nested=False).keys() == authors.keys()
     assert fit_tower_layout(authors, nested=True).keys() == nested.keys()
+
+
+# --- DE-FAKE -----------------------------------------------------------------------------------------------
+
+PROMPT = "a picture of "  # BLIP_Decoder's default prompt (De-Fake blipmodels/blip.py)
+
+
+@pytest.fixture(scope="module")
+def defake_spec(tmp_path_factory):
+    return random_spec("defake", tmp_path_factory.mktemp("defake"))
+
+
+def _observed_blip_inputs(det, images):
+    """Captions, with the pixels BLIP's vision embeddings and the first ids its decoder's word embeddings
+    received (global forward pre-hooks: they see the inputs whatever the plugin's code looks like)."""
+    from transformers.models.blip.modeling_blip import BlipVisionEmbeddings
+    from transformers.models.blip.modeling_blip_text import BlipTextEmbeddings
+
+    seen: dict[str, torch.Tensor] = {}
+    words = set()
+
+    def hook(module, args):
+        if isinstance(module, BlipTextEmbeddings):
+            words.add(module.word_embeddings)
+        elif isinstance(module, BlipVisionEmbeddings):
+            seen.setdefault("pixels", args[0].detach().clone())
+        elif module in words:
+            seen.setdefault("ids", args[0].detach().clone())
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
+    try:
+        captions = det.caption(images)
+    finally:
+        handle.remove()
+    return captions, seen
+
+
+def test_defake_captions_as_the_authors(defake_spec):
+    """De-Fake test.py: BLIP gets Resize(224) + CenterCrop(224) + ToTensor (no normalisation), decodes from
+    'a picture of ' by 3-beam search (5-60 tokens), and the prompt's characters are cut off the caption."""
+    from transformers import BlipForConditionalGeneration, BlipProcessor
+
+    det = build_detector(defake_spec)
+    images = [_image(0), _image(1)]
+    captions, seen = _observed_blip_inputs(det, images)
+    authors = T.Compose([T.Resize(224), T.CenterCrop(224), T.ToTensor()])
+    expected = torch.stack([authors(im) for im in images])
+    assert seen["pixels"].shape == (2, 3, 224, 224)
+    torch.testing.assert_close(seen["pixels"], expected, atol=0, rtol=0)
+    ref = defake_spec.weights["captioner"]
+    tok = BlipProcessor.from_pretrained(ref).tokenizer
+    prompt_ids = tok(PROMPT).input_ids[:-1]  # [CLS] a picture of (its [SEP] dropped) ...
+    prompt_ids[0] = tok.bos_token_id  # ... and [CLS] swapped for [DEC]
+    assert seen["ids"][0].tolist() == prompt_ids
+    # The same captions from transformers' BLIP called with the authors' settings, prompt then cut off.
+    blip = BlipForConditionalGeneration.from_pretrained(ref).eval()
+    out = blip.generate(pixel_values=expected, input_ids=tok([PROMPT] * 2, return_tensors="pt").input_ids,
+                        interpolate_pos_encoding=True, num_beams=3, max_length=60, min_length=5)
+    full = tok.batch_decode(out, skip_special_tokens=True)
+    assert all(t.startswith(PROMPT.strip()) for t in full), full
+    assert captions == [t[len(PROMPT):] for t in full]
