@@ -14,7 +14,7 @@ from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from semitruths_dagster.detectors import build_detector, random_spec, validate_spec  # noqa: E402
+from semitruths_dagster.detectors import CheckpointError, build_detector, random_spec, validate_spec  # noqa: E402
 from semitruths_dagster.detectors.plugins.aide import PatchSelection  # noqa: E402
 from semitruths_dagster.detectors.plugins.c2p_clip import TINY  # noqa: E402
 from semitruths_dagster.detectors.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
@@ -133,3 +133,68 @@ def test_defake_captions_as_the_authors(defake_spec):
     full = tok.batch_decode(out, skip_special_tokens=True)
     assert all(t.startswith(PROMPT.strip()) for t in full), full
     assert captions == [t[len(PROMPT):] for t in full]
+
+
+def _as_blip_repo(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """transformers BLIP captioner weights under the BLIP repo's names (models/vit.py, models/blip.py)."""
+    import re
+
+    names = [
+        (r"^vision_model\.embeddings\.class_embedding$", "visual_encoder.cls_token"),
+        (r"^vision_model\.embeddings\.position_embedding$", "visual_encoder.pos_embed"),
+        (r"^vision_model\.embeddings\.patch_embedding\.", "visual_encoder.patch_embed.proj."),
+        (r"^vision_model\.post_layernorm\.", "visual_encoder.norm."),
+        (r"^vision_model\.encoder\.layers\.(\d+)\.layer_norm(\d)\.", r"visual_encoder.blocks.\1.norm\2."),
+        (r"^vision_model\.encoder\.layers\.(\d+)\.self_attn\.projection\.", r"visual_encoder.blocks.\1.attn.proj."),
+        (r"^vision_model\.encoder\.layers\.(\d+)\.self_attn\.qkv\.", r"visual_encoder.blocks.\1.attn.qkv."),
+        (r"^vision_model\.encoder\.layers\.(\d+)\.mlp\.", r"visual_encoder.blocks.\1.mlp."),
+    ]
+    out = {}
+    for key, value in state.items():
+        for pattern, target in names:
+            key = re.sub(pattern, target, key)
+        out[key] = value.clone()
+    assert not any(k.startswith("vision_model.") for k in out)
+    return out
+
+
+def test_defake_loads_the_authors_blip_file(defake_spec, tmp_path):
+    """weights.captioner_original: BLIP's own model_base_capfilt_large.pth layout, its other heads and
+    buffers ignored, loaded at the file's own positions (no interpolation)."""
+    from transformers import BlipForConditionalGeneration, BlipProcessor
+
+    # Every weight made distinct (fresh layer norms are all ones: a swapped name would not show).
+    hub = BlipForConditionalGeneration.from_pretrained(defake_spec.weights["captioner"])
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in hub.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=gen))
+    hub.save_pretrained(tmp_path / "hub")
+    BlipProcessor.from_pretrained(defake_spec.weights["captioner"]).save_pretrained(tmp_path / "hub")
+    defake_spec = validate_spec(defake_spec.to_dict() | {
+        "weights": {**defake_spec.weights, "captioner": str(tmp_path / "hub")}}, source="<test>")
+    state = _as_blip_repo(hub.state_dict())
+    extras = {"text_encoder.bert.embeddings.word_embeddings.weight": torch.zeros(4, 4),
+              "visual_encoder_m.pos_embed": torch.zeros(1, 17, 32),
+              "text_decoder.bert.embeddings.position_ids": torch.arange(64)[None]}
+    torch.save({"model": state | extras, "epoch": 19, "config": {"image_size": 224}}, tmp_path / "same.pth")
+    with_file = validate_spec(defake_spec.to_dict() | {
+        "weights": {**defake_spec.weights, "captioner_original": str(tmp_path / "same.pth")}}, source="<test>")
+    images = [_image(0), _image(1)]
+    assert build_detector(with_file).caption(images) == build_detector(defake_spec).caption(images)
+    # A file made at 224 px (28 x 28 patches of 8 px here): the model is built at 224, positions as in the file.
+    state["visual_encoder.pos_embed"] = torch.randn(1, 28 * 28 + 1, 32, generator=torch.Generator().manual_seed(0))
+    torch.save({"model": state}, tmp_path / "at224.pth")
+    at224 = validate_spec(defake_spec.to_dict() | {
+        "weights": {**defake_spec.weights, "captioner_original": str(tmp_path / "at224.pth")}}, source="<test>")
+    det = build_detector(at224)
+    captions, seen = _observed_blip_inputs(det, images)
+    blip = det._captioner.model
+    assert blip.config.vision_config.image_size == 224 and len(captions) == 2
+    assert torch.equal(blip.vision_model.embeddings.position_embedding.detach(), state["visual_encoder.pos_embed"])
+    # a file of another model is refused, naming the role
+    torch.save({"model": {"visual_encoder.blocks.0.attn.qkv.weight": torch.zeros(3, 3)}}, tmp_path / "bad.pth")
+    bad = validate_spec(defake_spec.to_dict() | {
+        "weights": {**defake_spec.weights, "captioner_original": str(tmp_path / "bad.pth")}}, source="<test>")
+    with pytest.raises(CheckpointError, match="weights.captioner_original.*no 'visual_encoder.pos_embed'"):
+        build_detector(bad).caption(images)
