@@ -4,6 +4,8 @@ AIDE's un-antialiased resize, DE-FAKE's BLIP captions (224 px, prompt stripped),
 from __future__ import annotations
 
 import os
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +16,13 @@ from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from semitruths_dagster.detectors import CheckpointError, build_detector, random_spec, validate_spec  # noqa: E402
+from semitruths_dagster.detectors import (  # noqa: E402
+    DETECTOR_PLUGINS,
+    CheckpointError,
+    build_detector,
+    random_spec,
+    validate_spec,
+)
 from semitruths_dagster.detectors.plugins.aide import PatchSelection  # noqa: E402
 from semitruths_dagster.detectors.plugins.c2p_clip import TINY  # noqa: E402
 from semitruths_dagster.detectors.preprocessing import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
@@ -137,8 +145,6 @@ def test_defake_captions_as_the_authors(defake_spec):
 
 def _as_blip_repo(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """transformers BLIP captioner weights under the BLIP repo's names (models/vit.py, models/blip.py)."""
-    import re
-
     names = [
         (r"^vision_model\.embeddings\.class_embedding$", "visual_encoder.cls_token"),
         (r"^vision_model\.embeddings\.position_embedding$", "visual_encoder.pos_embed"),
@@ -198,3 +204,16 @@ def test_defake_loads_the_authors_blip_file(defake_spec, tmp_path):
         "weights": {**defake_spec.weights, "captioner_original": str(tmp_path / "bad.pth")}}, source="<test>")
     with pytest.raises(CheckpointError, match="weights.captioner_original.*no 'visual_encoder.pos_embed'"):
         build_detector(bad).caption(images)
+
+
+# --- every plugin names what it was checked against ---------------------------------------------------------
+
+AUTHORS_FILES = re.compile(r"[\w-]+/[\w.-]+ `[^`\s]+\.(py|sh|yaml|md|txt)`")
+
+
+@pytest.mark.parametrize("plugin", sorted(DETECTOR_PLUGINS))
+def test_plugin_docstring_names_the_authors_files(plugin):
+    """Each plugin module's docstring names the authors' repository and the files read (`owner/repo
+    \\`path\\``), or says that it could not be confirmed."""
+    doc = sys.modules[DETECTOR_PLUGINS[plugin].__module__].__doc__ or ""
+    assert AUTHORS_FILES.search(doc) or "not confirmed" in doc, f"{plugin}: docstring names no authors' files"

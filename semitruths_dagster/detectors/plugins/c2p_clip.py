@@ -1,6 +1,6 @@
 """C2P-CLIP (Tan et al., AAAI 2025): a CLIP ViT-L/14 vision tower (transformers) + `fc` on its embedding.
 
-Authors' code (`inference.py`, `data.py` of chuangchuangtan/C2P-CLIP-DeepfakeDetection): `CLIPModel`
+Authors' code (chuangchuangtan/C2P-CLIP-DeepfakeDetection `inference.py`, `data.py`, `README.md`): `CLIPModel`
 ('openai/clip-vit-large-patch14') with the text tower, text projection and logit scale deleted and
 `model.fc = Linear(768, 1)`; forward = `visual_projection(vision_model(x).pooler_output)`, L2-normalised,
 then `fc`; `sigmoid` is P(fake). Test transform: Resize(224) (bilinear), CenterCrop(224), ToTensor, CLIP
