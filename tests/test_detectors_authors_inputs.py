@@ -19,6 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from semitruths_dagster.detectors import (  # noqa: E402
     DETECTOR_PLUGINS,
     CheckpointError,
+    SpecError,
     build_detector,
     random_spec,
     validate_spec,
@@ -217,3 +218,11 @@ def test_plugin_docstring_names_the_authors_files(plugin):
     \\`path\\``), or says that it could not be confirmed."""
     doc = sys.modules[DETECTOR_PLUGINS[plugin].__module__].__doc__ or ""
     assert AUTHORS_FILES.search(doc) or "not confirmed" in doc, f"{plugin}: docstring names no authors' files"
+
+
+def test_defake_caption_settings_are_checked(defake_spec):
+    with pytest.raises(SpecError, match=r"options\.caption_pixels.*'clip' is not one of"):
+        validate_spec(defake_spec.to_dict() | {"options": {"caption_pixels": "clip"}}, source="<test>")
+    weights = {k: v for k, v in defake_spec.weights.items() if k != "captioner"} | {"captioner_original": "x.pth"}
+    with pytest.raises(SpecError, match=r"weights\.captioner_original.*needs weights\.captioner"):
+        validate_spec(defake_spec.to_dict() | {"weights": weights}, source="<test>")
