@@ -7,8 +7,10 @@ Paper code (shilinyan99/AIDE `models/AIDE.py`, `data/dct.py`, `data/datasets.py`
    16; each window's orthonormal 2-D DCT is scored with 6 diagonal frequency bands of log(|DCT| + 1),
    band i weighted 2**i and averaged over its band; the two lowest-scored windows (min, min1) and the two
    highest (max, max1), each reconstructed through the all-pass level filter (the window itself);
- - the 4 patches and the whole image are each resized to 256x256 (bilinear) and ImageNet-normalised,
-   stacked as [min, max, min1, max1, image];
+ - the 4 patches and the whole image are each resized to 256x256 and ImageNet-normalised, stacked as
+   [min, max, min1, max1, image]; `transforms.Resize([256, 256])` on a tensor, which in the authors'
+   torchvision (0.12 in `requirements.txt`, 0.15.2 in `docs/install.md`) is bilinear WITHOUT antialiasing
+   (tensors were antialiased by default only from 0.17): a downsized image aliases, as it did for them;
  - model: 30 fixed SRM high-pass filters (`hpf.hpf`, 5x5) on each patch; `model_min` (min, min1) and
    `model_max` (max, max1), ResNet-50s with a 30-channel 7x7 stem, pooled to 2048-d and averaged;
    the image, moved from ImageNet to CLIP normalisation, through the frozen open_clip `convnext_xxlarge`
@@ -91,7 +93,8 @@ class PatchSelection:
         order = torch.sort(grade).indices
         picks = [order[0], order[-1], order[min(1, len(order) - 1)], order[max(len(order) - 2, 0)]]
         views = [rebuilt[i] for i in picks] + [image]
-        views = [TF.resize(v, [self.size, self.size], antialias=True) for v in views]
+        # antialias=False: the authors' torchvision default for tensors (see the module docstring).
+        views = [TF.resize(v, [self.size, self.size], antialias=False) for v in views]
         return TF.normalize(torch.stack(views), list(IMAGENET_MEAN), list(IMAGENET_STD))
 
 

@@ -1,15 +1,15 @@
 """B-Free (Guillaro et al., CVPR 2025): a timm DINOv2 ViT-B/14 with 4 registers, one logit, five 504-px crops.
 
-Paper code (grip-unina/B-Free `code/networks/__init__.py`, `wrapper5crops.py`, `utils/normalization.py`,
-`main_bfree.py`): the arch `timm_c5i504_<timm name>` is `timm.create_model(<timm name>, num_classes=1)` set
-to a 504 input; no resize, ToTensor, the config's `norm_type` ('resnet' = ImageNet mean/std). The wrapper
-embeds the WHOLE image with the 14-px patch convolution, then takes five 36x36-token crops (centre at
-`(tokens - 36) // 2`, top-left, bottom-left, bottom-right, top-right); a grid smaller than 36 tokens on a
-side is tiled periodically and cut to 36x36 (then all five crops coincide). Score = mean of the five
-logits (> 0 is fake). A patch convolution with stride = kernel = 14 makes those token crops exactly the
-embeddings of pixel crops at multiples of 14 from an image trimmed to a multiple of 14, so here the
-crops are taken in pixels, as data (`grid=14, crops='five', pad='wrap', offset='floor'`), and the logits
-of the five crops are averaged by `Detector.forward_crops`.
+Paper code (grip-unina/B-Free `code/networks/__init__.py`, `code/networks/wrapper5crops.py`,
+`code/utils/normalization.py`, `code/main_bfree.py`): the arch `timm_c5i504_<timm name>` is
+`timm.create_model(<timm name>, num_classes=1)` set to a 504 input; no resize, ToTensor, the config's
+`norm_type` ('resnet' = ImageNet mean/std). The wrapper embeds the WHOLE image with the 14-px patch
+convolution, then takes five 36x36-token crops (centre at `(tokens - 36) // 2`, top-left, bottom-left,
+bottom-right, top-right); a grid smaller than 36 tokens on a side is tiled periodically and cut to 36x36 (then
+all five crops coincide). Score = mean of the five logits (> 0 is fake). A patch convolution with stride =
+kernel = 14 makes those token crops exactly the embeddings of pixel crops at multiples of 14 from an image
+trimmed to a multiple of 14, so here the crops are taken in pixels, as data (`grid=14, crops='five',
+pad='wrap', offset='floor'`), and the logits of the five crops are averaged by `Detector.forward_crops`.
 
 Weights (the released `BFREE_dino2reg4.zip`): a folder with `config.yaml` (`weights_file`, `model_name`,
 `arch`, `norm_type`) and `model_epoch_best.pth`, a dict whose 'model' entry is the plain timm state dict

@@ -1,6 +1,6 @@
 """C2P-CLIP (Tan et al., AAAI 2025): a CLIP ViT-L/14 vision tower (transformers) + `fc` on its embedding.
 
-Authors' code (`inference.py`, `data.py` of chuangchuangtan/C2P-CLIP-DeepfakeDetection): `CLIPModel`
+Authors' code (chuangchuangtan/C2P-CLIP-DeepfakeDetection `inference.py`, `data.py`, `README.md`): `CLIPModel`
 ('openai/clip-vit-large-patch14') with the text tower, text projection and logit scale deleted and
 `model.fc = Linear(768, 1)`; forward = `visual_projection(vision_model(x).pooler_output)`, L2-normalised,
 then `fc`; `sigmoid` is P(fake). Test transform: Resize(224) (bilinear), CenterCrop(224), ToTensor, CLIP
@@ -9,6 +9,11 @@ dict of the whole wrapper loaded strictly: keys `model.vision_model.*`, `model.v
 `model.fc.{weight,bias}`; the checkpoint holds the vision tower too, so the architecture comes from a
 config (ViT-L/14's, written below as data) and no CLIP download is needed. Random stand-in: the same keys
 with a 2-layer, 32-wide tower (option `vision_config`) and the real 768-d projection and head.
+
+Key layouts: the authors' `CLIPModel` (transformers 4.25 / 4.42, README) holds the tower's modules directly
+under `vision_model.` (a `CLIPVisionTransformer`; in transformers 5 a flat `CLIPVisionModel`), while a
+transformers-4 `CLIPVisionModel`, as this plugin builds, nests them once more (`vision_model.vision_model.`).
+Both file layouts load into whichever the installed transformers builds (`fit_tower_layout`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from torch import nn
 
 from ..backbones import CLIP_MEAN, CLIP_STD, seeded
 from ..base import Detector, RandomWeights
+from ..checkpoints import load_into, read_tensors, select_state_dict, strip_prefix
 from ..preprocessing import Preprocessing
 
 # transformers' CLIPVisionConfig of openai/clip-vit-large-patch14 (what the authors' from_pretrained builds).
@@ -38,6 +44,21 @@ VIT_L14 = {
 TINY = VIT_L14 | {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2,
                   "patch_size": 32}
 CHECKPOINT = "C2P_CLIP_release_20240901.pth"
+TOWER = "model.vision_model."
+NESTED = TOWER + "vision_model."  # a transformers-4 CLIPVisionModel inside the wrapper
+
+
+def fit_tower_layout(state: dict[str, torch.Tensor], nested: bool) -> dict[str, torch.Tensor]:
+    """`state` with its tower keys as `model.vision_model.X` (the authors' CLIPModel, any transformers; a
+    transformers-5 CLIPVisionModel) or, if `nested`, `model.vision_model.vision_model.X` (a transformers-4
+    CLIPVisionModel). Other keys are kept as they are."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith(TOWER):
+            rest = key.removeprefix(NESTED) if key.startswith(NESTED) else key.removeprefix(TOWER)
+            key = (NESTED if nested else TOWER) + rest
+        out[key] = value
+    return out
 
 
 class _Wrapped(nn.Module):
@@ -80,7 +101,10 @@ class C2PCLIP(Detector):
     def load_model(self) -> nn.Module:
         model = C2PCLIPModel(VIT_L14 | dict(self.options["vision_config"]))
         path = self.weight_file("model", self.options["filename"])
-        self.load_state_from(model, path, "model", prefix="module.")
+        what = self.what("model")
+        state = strip_prefix(select_state_dict(read_tensors(path, what), None, path, what), "module.")
+        nested = any(k.startswith(NESTED) for k in model.state_dict())  # what the installed transformers builds
+        load_into(model, fit_tower_layout(state, nested), path, what)
         return model
 
     @classmethod
@@ -90,6 +114,6 @@ class C2PCLIP(Detector):
         config = TINY if tiny else VIT_L14
         with seeded(seed):
             model = C2PCLIPModel(config)
-        torch.save(model.state_dict(), out_dir / CHECKPOINT)
+        torch.save(fit_tower_layout(model.state_dict(), nested=False), out_dir / CHECKPOINT)  # the authors' keys
         return RandomWeights(weights={"model": str(out_dir / CHECKPOINT)},
                              options={"vision_config": config} if tiny else {})

@@ -1,10 +1,11 @@
 """CNNSpot (Wang et al., CVPR 2020): a ResNet-50 with one output logit.
 
-Paper code (CNNDetection `eval.py` / `data/datasets.py`): no resize, CenterCrop(224), ToTensor, ImageNet
-mean/std; `model(x).sigmoid()`. Checkpoints `blur_jpg_prob0.5.pth` / `blur_jpg_prob0.1.pth` are dicts whose
-'model' entry is the state dict of torchvision's ResNet-50 layout with `fc = Linear(2048, 1)`. Random
-stand-in: option `layers: [1, 1, 1, 1]` (one bottleneck per stage: the same key pattern and fc shape,
-~9 M instead of 25 M parameters, so tests stay fast); `tiny=False` writes the full ResNet-50.
+Paper code (PeterWang512/CNNDetection `eval.py`, `data/datasets.py`, `networks/resnet.py`): no resize,
+CenterCrop(224), ToTensor, ImageNet mean/std; `model(x).sigmoid()`. Checkpoints `blur_jpg_prob0.5.pth` /
+`blur_jpg_prob0.1.pth` are dicts whose 'model' entry is the state dict of torchvision's ResNet-50 layout with
+`fc = Linear(2048, 1)`. Random stand-in: option `layers: [1, 1, 1, 1]` (one bottleneck per stage: the same key
+pattern and fc shape, ~9 M instead of 25 M parameters, so tests stay fast); `tiny=False` writes the full
+ResNet-50.
 """
 
 from __future__ import annotations

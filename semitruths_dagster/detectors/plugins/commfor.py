@@ -1,13 +1,13 @@
 """Community Forensics (Park & Owens, CVPR 2025): timm ViT-S/16 with a one-logit head.
 
-Paper code (`models.py`, `ViTClassifier`): `timm.create_model('vit_small_patch16_384.augreg_in21k_ft_in1k')`
-with `vit.head = Linear(384, 1)`; preprocessing Resize(440), CenterCrop(384), ToTensor, ImageNet mean/std
-(the 224 model: `vit_small_patch16_224...`, Resize(256), CenterCrop(224)); `sigmoid(model(x))`. Weights: the
-hub repos `OwensLab/commfor-model-384` / `-224` written by huggingface_hub's PyTorchModelHubMixin:
-`model.safetensors` whose keys are the timm keys under the wrapper's `vit.` prefix, plus `config.json`.
-The `model` weight may be that hub id, a local copy of the repo folder, or the .safetensors file itself.
-Random stand-in: the same timm model with `depth: 1` (one block; real width 384, so the real key names
-and head shape) via `timm_kwargs`.
+Paper code (JeongsooP/Community-Forensics `models.py` `ViTClassifier`, `dataloader.py` `get_transform`):
+`timm.create_model('vit_small_patch16_384.augreg_in21k_ft_in1k')` with `vit.head = Linear(384, 1)`;
+preprocessing Resize(440), CenterCrop(384), ToTensor, ImageNet mean/std (the 224 model:
+`vit_small_patch16_224...`, Resize(256), CenterCrop(224)); `sigmoid(model(x))`. Weights: the hub repos
+`OwensLab/commfor-model-384` / `-224` written by huggingface_hub's PyTorchModelHubMixin: `model.safetensors`
+whose keys are the timm keys under the wrapper's `vit.` prefix, plus `config.json`. The `model` weight may be
+that hub id, a local copy of the repo folder, or the .safetensors file itself. Random stand-in: the same timm
+model with `depth: 1` (one block; real width 384, so the real key names and head shape) via `timm_kwargs`.
 """
 
 from __future__ import annotations

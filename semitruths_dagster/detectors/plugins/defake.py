@@ -1,6 +1,7 @@
 """DE-FAKE (Sha et al., CCS 2023): CLIP ViT-B/32 image + caption embeddings -> MLP 1024-512-256-2.
 
-Paper code (`test.py`): the image is resized to 224x224 (PIL `img.resize`, bicubic), then CLIP's
+Paper code (zeyangsha/De-Fake `test.py`, `blipmodels/blip.py`; the Semi-Truths evaluation J-Kruk/SemiTruths
+`SemiTruths/stress_testing/run_1.py`): the image is resized to 224x224 (PIL `img.resize`, bicubic), then CLIP's
 preprocessing (a no-op resize / centre crop at 224, CLIP mean/std); its BLIP caption (beam 3, 5-60
 tokens) is tokenized by CLIP; `linear(cat(encode_image, encode_text))`, class = argmax of 2 logits.
 Here P(fake) = softmax(logits)[fake_index]; the class order is not documented in the code, so
@@ -12,9 +13,10 @@ loading them runs code named in the file, so they load only when the spec says `
 to `NeuralNet` below and its weights copied into a fresh module. `finetune_clip.pt` needs OpenAI's `clip`
 package. The CLIP is cast to float32 (`clip.load` on a GPU keeps float16 weights).
 
-Captions: pass `texts=` (e.g. the pipeline's BLIP captions), or give `weights.captioner` (a BLIP hub id
-or folder; the paper used BLIP base, `Salesforce/blip-image-captioning-base` on the hub). The captioner
-uses its own processor's preprocessing (the paper script fed BLIP un-normalised pixels, a bug).
+Captions: pass `texts=`, or give `weights.captioner` (a transformers BLIP folder or hub id,
+`Salesforce/blip-image-captioning-base`) and optionally `weights.captioner_original` (the authors'
+`model_base_capfilt_large.pth`); captions are made as the authors make them, see `..blip_caption`
+(224 px, un-normalised pixels, prompt 'a picture of ' stripped, beam 3, 5-60 tokens).
 Random stand-in: a tiny open_clip with the real 224 px input and 512-d embeddings (so the MLP has its
 real 1024-512-256-2 shape), pickled whole like the originals, plus the project's tiny BLIP captioner.
 """
@@ -34,8 +36,10 @@ from torch import nn
 
 from ..backbones import CLIP_MEAN, CLIP_STD, build_open_clip, seeded, tiny_clip_config
 from ..base import Detector, RandomWeights
+from ..blip_caption import PIXELS, BlipCaptioner, CaptionSettings
 from ..checkpoints import CheckpointError, load_into, load_pickled_module
 from ..preprocessing import Preprocessing
+from ..spec import DetectorSpec, SpecError
 
 EMBED = 512  # CLIP ViT-B/32 embedding width: image + text = 1024
 HEAD_CLASS = f"{__name__}.NeuralNet"
@@ -92,15 +96,27 @@ def _pickled_as_main(cls: type) -> Iterator[None]:
 class DeFake(Detector):
     PLUGIN = "defake"
     WEIGHT_ROLES = ("clip", "head")
-    OPTIONAL_WEIGHT_ROLES = ("captioner",)
+    OPTIONAL_WEIGHT_ROLES = ("captioner", "captioner_original")
     OUTPUT = "softmax"
     OPTIONS = {
         "fake_index": ((int,), 1, "index of the fake class among the 2 logits (0 or 1)"),
         "image_size": ((int,), 224, "the square size images are resized to"),
+        "caption_image_size": ((int,), 224, "BLIP's input: Resize(shorter side) + CenterCrop to this size"),
+        "caption_prompt": ((str,), "a picture of ", "BLIP's decoder prompt, cut off the caption"),
+        "caption_pixels": ((str,), "none", f"BLIP's pixel normalisation, one of {list(PIXELS)}"),
         "caption_num_beams": ((int,), 3, "BLIP beam width"),
         "caption_max_length": ((int,), 60, "BLIP maximum caption length"),
         "caption_min_length": ((int,), 5, "BLIP minimum caption length"),
     }
+
+    @classmethod
+    def check_spec(cls, spec: DetectorSpec) -> None:
+        pixels = spec.options.get("caption_pixels")
+        if pixels is not None and pixels not in PIXELS:
+            raise SpecError(spec.source, "options.caption_pixels", f"{pixels!r} is not one of {list(PIXELS)}")
+        if "captioner_original" in spec.weights and "captioner" not in spec.weights:
+            raise SpecError(spec.source, "weights.captioner_original",
+                            "needs weights.captioner too (its tokenizer and config)")
 
     def build_preprocessing(self) -> Preprocessing:
         size = self.options["image_size"]
@@ -147,28 +163,24 @@ class DeFake(Detector):
             )
         return self.caption(images)
 
-    @torch.inference_mode()
     def caption(self, images: Sequence[Image.Image]) -> list[str]:
-        """BLIP captions with the paper's generation settings (loads the captioner once)."""
-        from transformers import BlipForConditionalGeneration, BlipProcessor
-
+        """BLIP captions as the authors make them (loads the captioner once)."""
         if self._captioner is None:
             _, ref = self.weight_ref("captioner")
-            try:
-                processor = BlipProcessor.from_pretrained(ref)
-                model = BlipForConditionalGeneration.from_pretrained(ref).to(self.device).eval()
-            except OSError as exc:
-                raise CheckpointError(f"{self.what('captioner')}: cannot load BLIP {ref!r}: {exc}") from exc
-            self._captioner = (processor, model)
-        processor, model = self._captioner
-        inputs = processor(images=[im.convert("RGB") for im in images], return_tensors="pt").to(self.device)
-        out = model.generate(
-            **inputs,
-            num_beams=self.options["caption_num_beams"],
-            max_length=self.options["caption_max_length"],
-            min_length=self.options["caption_min_length"],
+            original = self.weight_ref("captioner_original")
+            self._captioner = BlipCaptioner(
+                ref, self.device, self.what("captioner"),
+                None if original is None else (original[1], self.what("captioner_original")), self.spec.allow_pickle,
+            )
+        return self._captioner(images, self.caption_settings)
+
+    @property
+    def caption_settings(self) -> CaptionSettings:
+        o = self.options
+        return CaptionSettings(
+            image_size=o["caption_image_size"], prompt=o["caption_prompt"], pixels=o["caption_pixels"],
+            num_beams=o["caption_num_beams"], max_length=o["caption_max_length"], min_length=o["caption_min_length"],
         )
-        return [t.strip() for t in processor.batch_decode(out, skip_special_tokens=True)]
 
     @classmethod
     def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:

@@ -1,5 +1,6 @@
 """A linear probe: frozen DINOv2 or CLIP image features + a logistic-regression head this project fits.
 
+Authors' files read: none (AI-GenBench's code was not read: not confirmed; the head is this project's).
 AI-GenBench found such probes the strongest baselines; nobody publishes their heads, so the project fits
 one (`semitruths detector fit-probe`, `probe_fit.py`) on a named split and records that split inside the
 head file and the spec. Features: `clip` = open_clip `encode_image` (backbone ref `open_clip:ViT-L-14/openai`

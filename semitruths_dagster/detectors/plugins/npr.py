@@ -1,13 +1,14 @@
 """NPR (Tan et al., CVPR 2024): neighbouring pixel relationships through a ResNet-50 cut after layer2.
 
-Paper code (`networks/resnet.py`): NPR = x - up(down(x)) with nearest-neighbour interpolation at factor
-0.5 and back (`recompute_scale_factor=True`); `conv1` (3x3, stride 2) takes NPR * 2/3; then bn, relu,
-maxpool, layer1, layer2 (bottlenecks, 512 channels), global average pool, `fc1 = Linear(512, 1)`.
-Test-time preprocessing (`test.py`): no crop, ImageNet mean/std; a resize to `loadSize` only for sets of
-mixed shapes (option `resize`, default none: Semi-Truths images share one size). Checkpoint `NPR.pth`: a
-plain state dict loaded strictly. The network has only 1.4 M parameters but runs layer1 at a quarter of the
-input resolution (~8 GMAC for a 512-px image), so the random stand-in takes option `layers: [1, 1]` (one
-bottleneck per stage: the same key pattern, ~3x less compute); `tiny=False` writes the real [3, 4].
+Paper code (chuangchuangtan/NPR-DeepfakeDetection `networks/resnet.py`, `test.py`): NPR = x - up(down(x)) with
+nearest-neighbour interpolation at factor 0.5 and back (`recompute_scale_factor=True`); `conv1` (3x3, stride
+2) takes NPR * 2/3; then bn, relu, maxpool, layer1, layer2 (bottlenecks, 512 channels), global average pool,
+`fc1 = Linear(512, 1)`. Test-time preprocessing (`test.py`): no crop, ImageNet mean/std; a resize to
+`loadSize` only for sets of mixed shapes (option `resize`, default none: Semi-Truths images share one size).
+Checkpoint `NPR.pth`: a plain state dict loaded strictly. The network has only 1.4 M parameters but runs
+layer1 at a quarter of the input resolution (~8 GMAC for a 512-px image), so the random stand-in takes option
+`layers: [1, 1]` (one bottleneck per stage: the same key pattern, ~3x less compute); `tiny=False` writes the
+real [3, 4].
 """
 
 from __future__ import annotations

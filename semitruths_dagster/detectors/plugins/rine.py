@@ -1,6 +1,6 @@
 """RINE (Koutlis & Papadopoulos, ECCV 2024): CLS tokens of every CLIP ViT-L/14 block, weighted and classified.
 
-Authors' code (`src/models.py`, `src/utils.py` of mever-team/rine): forward hooks on every `ln_2` of
+Authors' code (mever-team/rine `src/models.py`, `src/utils.py`): forward hooks on every `ln_2` of
 `clip.visual` (OpenAI's ViT-L/14, frozen) keep each block's normalised CLS token (1024-d, 24 blocks);
 `proj1` (Dropout + `nproj` x [Linear, ReLU, Dropout], 1024 -> proj_dim) maps each token, `softmax(alpha)`
 over the blocks weights them (`alpha` [1, 24, proj_dim]), their sum goes through `proj2` (same pattern,

@@ -1,7 +1,7 @@
 """SAFE (Li et al., KDD 2025): crop (never resize), the DWT's diagonal band, a ResNet cut after layer2.
 
-Authors' code (`models/resnet.py`, `data/datasets.py`, `engine_finetune.py`, `scripts/eval.sh` of
-Ouxiang-Li/SAFE): eval transform `transform_mode 'crop'`, input 256 = CenterCrop([256, 256]) then ToTensor,
+Authors' code (Ouxiang-Li/SAFE `models/resnet.py`, `data/datasets.py`, `engine_finetune.py`,
+`scripts/eval.sh`): eval transform `transform_mode 'crop'`, input 256 = CenterCrop([256, 256]) then ToTensor,
 with NO normalisation; the network's first step is a one-level 2-D DWT (pytorch_wavelets `DWTForward`,
 wave 'bior1.3', mode 'symmetric') whose HH band (`Yh[0][:, :, 2]`) is resized back to the input size
 (bilinear); then conv1 (3x3, stride 2), bn, relu, maxpool, layer1, layer2 (bottlenecks of `resnet50`:

@@ -1,10 +1,10 @@
 """UniversalFakeDetect (Ojha et al., CVPR 2023): frozen CLIP ViT-L/14 image features -> Linear(768, 1).
 
-Paper code (`validate.py`, `models/clip_models.py`): CenterCrop(224) with no resize, ToTensor, CLIP
-mean/std; `fc(clip.encode_image(x))`, `.sigmoid()`. Checkpoint `fc_weights.pth` is the head only, a plain
-state dict {weight [1, 768], bias [1]} loaded with `model.fc.load_state_dict`. The backbone is OpenAI's
-ViT-L/14 (`open_clip:ViT-L-14/openai`). Random stand-in: a tiny open_clip ViT (2 layers of width 32) with
-the real 224 px input and 768-d output, so the head file has the real shapes and keys.
+Paper code (WisconsinAIVision/UniversalFakeDetect `validate.py`, `models/clip_models.py`): CenterCrop(224)
+with no resize, ToTensor, CLIP mean/std; `fc(clip.encode_image(x))`, `.sigmoid()`. Checkpoint `fc_weights.pth`
+is the head only, a plain state dict {weight [1, 768], bias [1]} loaded with `model.fc.load_state_dict`. The
+backbone is OpenAI's ViT-L/14 (`open_clip:ViT-L-14/openai`). Random stand-in: a tiny open_clip ViT (2 layers
+of width 32) with the real 224 px input and 768-d output, so the head file has the real shapes and keys.
 """
 
 from __future__ import annotations
