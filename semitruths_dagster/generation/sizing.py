@@ -58,9 +58,10 @@ def _floor(side: int, multiple: int) -> int:
 
 
 def _bucket(sizing: Sizing, original: tuple[int, int]) -> tuple[int, int]:
-    """The trained bucket nearest the original in log aspect ratio (ties: the first listed)."""
-    aspect = math.log(original[0] / original[1])
-    return min(sizing.buckets, key=lambda b: abs(math.log(b[0] / b[1]) - aspect))
+    """The trained bucket nearest the original in aspect ratio w / h (ties: the first listed), the rule of
+    diffusers' FluxKontextPipeline when it picks a bucket itself (`_auto_resize`)."""
+    aspect = original[0] / original[1]
+    return min(sizing.buckets, key=lambda b: abs(aspect - b[0] / b[1]))
 
 
 def _scaled(size: tuple[float, float], area: float, multiple: int) -> tuple[int, int]:
