@@ -167,3 +167,15 @@ def test_the_stage_records_working_size_and_resampling(tiny_models, world, sizin
         assert row["working_size"] == working and row["output_size"] == [96, 72]  # aspect kept under native
         assert row["resampled"] is resampled and row["resample_filter"] == "pil_bicubic/pil_bicubic"
         assert store.open(row["image_path"]).size == (96, 72)
+
+
+def test_resampling_is_recorded_per_direction_and_untouched_pixels_stay_identical():
+    from semitruths_dagster.generation.sizing import resample_record, to_original, to_working
+
+    photo = _photo((64, 48))
+    assert np.array_equal(np.asarray(to_working(photo, (64, 48))), np.asarray(photo))  # no filter at all
+    assert to_original(photo, (64, 48)) is photo
+    assert resample_record((64, 48), (64, 48), (64, 48)) == (False, None)
+    assert resample_record((96, 72), (72, 56), (72, 56)) == (True, "pil_bicubic/pil_bicubic")
+    # a pipeline that rounds the size itself (Kandinsky 2.2 to multiples of 64): only the way back
+    assert resample_record((64, 48), (64, 48), (64, 64)) == (True, "none/pil_bicubic")
