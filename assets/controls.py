@@ -1,5 +1,6 @@
 """`controls`: confound controls of one dataset by one generator (VAE round trip, pasted-back,
-format-matched), judged by every detector beside the edits. No diffusion sampling: the VAE alone."""
+format-matched, resampled), judged by every detector beside the edits. No diffusion sampling: the VAE
+alone."""
 
 from dagster import (
     AssetDep,
@@ -14,7 +15,7 @@ from dagster import (
 from resources import GpuResource, ProjectResource
 from semitruths_dagster.controls import stage as controls_stage
 from semitruths_dagster.generation import resolve_generator
-from semitruths_dagster.generation.stage import GenerationParams
+from semitruths_dagster.generation.stage import GenerationParams, working_size
 from semitruths_dagster.sources.base import Rejection
 from semitruths_dagster.storage.resumable import ResumablePartition
 
@@ -38,15 +39,16 @@ class ControlsRunConfig(Config):
           generations],
     group_name="detectors",
     kinds={"pytorch", "diffusers", "parquet"},
-    code_version="controls-v1",
+    code_version="controls-v2",
     **gpu_step(),  # a GPU asset (the VAE)
 )
 def controls(context: AssetExecutionContext, config: ControlsRunConfig, project: ProjectResource,
              gpu: GpuResource) -> MaterializeResult:
     """One row per control image: `vae_roundtrip` (each real image through this generator's VAE, label
     0), `pasted_back` (each inpainting edit with the original restored outside its soft mask, label 1),
-    `format_matched` (each edit in its original's format and JPEG quality, label 1), with the VAE,
-    format, quality and mask on every row. Resumable in chunks like `generations`."""
+    `format_matched` (each edit in its original's format and JPEG quality, label 1), `resampled` (each
+    real image this generator resamples, to its working size and back, label 0), with the VAE, format,
+    quality, mask, working size and filters on every row. Resumable in chunks like `generations`."""
     cfg = project.config()
     partition = partition_of(context)
     dataset, generator = partition["dataset"], partition["generator"]
@@ -59,10 +61,14 @@ def controls(context: AssetExecutionContext, config: ControlsRunConfig, project:
     ref = resolve_generator(generator, profile, params.overrides, tiny_root)
     edits = tables.read("generations", partition) if tables.exists("generations", partition) else None
     mask_rows = tables.read("masks", {"dataset": dataset})
+
+    def sized(original: tuple[int, int]) -> tuple[int, int]:
+        return working_size(generator, original, params)  # as the generations stage chooses it
+
     items = controls_stage.plan_controls(
         tables.read("source_images", {"dataset": dataset}), edits if edits is not None else edits_empty(),
         dict(zip(mask_rows["mask_id"], mask_rows["preprocessed_mask_path"], strict=True)), generator,
-        wanted.kinds, wanted.limit)
+        wanted.kinds, wanted.limit, working_size=sized)
 
     def load_vae():
         return controls_stage.pipeline_vae(
@@ -72,7 +78,7 @@ def controls(context: AssetExecutionContext, config: ControlsRunConfig, project:
     random_weights = bool(edits is not None and edits.height and edits["random_weights"].any()) or profile == "tiny"
     frame, counts, failed = controls_stage.run_controls(
         items, resumable, project.images(), dataset, generator, load_vae, f"{profile}:{ref.hub_id or ref.ref}",
-        random_weights, force=config.force, log=context.log.info)
+        random_weights, force=config.force, log=context.log.info, working_size=sized)
     rejections = [Rejection(f"controls.{generator}", dataset, item.generation_id or item.image_id,
                             item.edit_path or item.source_path, "control_failed", reason) for item, reason in failed]
     metadata = write_rejections(context, project, f"controls.{generator}", dataset, rejections)

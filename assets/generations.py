@@ -57,7 +57,7 @@ def thumbnails(frame: pl.DataFrame, project: ProjectResource, limit: int = 6, si
     ],
     group_name="generation",
     kinds={"pytorch", "diffusers", "parquet"},
-    code_version="generations-v1",
+    code_version="generations-v2",
     **gpu_step(),
 )
 def generations(context: AssetExecutionContext, config: GenerationRunConfig, project: ProjectResource,

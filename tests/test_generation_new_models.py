@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from PIL import Image
 
 from semitruths_dagster.evaluation.stage import edit_pair
 from semitruths_dagster.generation import DeviceSettings, load_pipeline, resolve_generator
@@ -131,9 +132,10 @@ def test_default_working_size_is_per_generator_and_recorded():
 
     class Item:
         steps = guidance = size = None
+        image = Image.new("RGB", (1024, 1024))
 
     assert resolved_call(Item(), "sdxl")["size"] == (1024, 1024)
-    assert resolved_call(Item(), "sd14")["size"] == (512, 512)
+    assert resolved_call(Item(), "sd14")["size"] == (512, 512)  # within SD 1.x's 512 x 512 budget
 
 
 @pytest.mark.parametrize("online", [False, True])

@@ -43,8 +43,16 @@ def test_conditions_and_controls_end_to_end(tmp_path, tiny_models):
     # no saliency or bins: only_salient is off, and the evaluation reads missing tables as empty
     assert materialize([generations, controls], partition_key=key, resources=resources).success
     made = project.tables().read_all("controls")
-    assert set(made["control"]) == {"vae_roundtrip", "format_matched", "pasted_back"} and made.height == 6
+    assert set(made["control"]) == {"vae_roundtrip", "format_matched", "pasted_back", "resampled"}
+    assert made.height == 8
     assert made.filter(pl.col("control") == "vae_roundtrip")["vae"].str.starts_with("tiny:").all()
+    # the resampled reals went to the working size the generations ran at, and back
+    resampled = made.filter(pl.col("control") == "resampled")
+    worked = project.tables().read("generations", {"dataset": "sample", "generator": "sd14"})
+    sizes = {r["image_id"]: r["working_size"] for r in worked.iter_rows(named=True)}
+    assert resampled["resample_filter"].to_list() == ["pil_bicubic/pil_bicubic"] * resampled.height
+    assert all(sizes[r["image_id"]] == r["working_size"] for r in resampled.iter_rows(named=True)
+               if r["image_id"] in sizes)
 
     write_random_detector("npr", tmp_path / "registry", tmp_path / "weights")
     instance = DagsterInstance.ephemeral()
@@ -75,6 +83,7 @@ def test_conditions_and_controls_end_to_end(tmp_path, tiny_models):
     assert "| roc_auc |" in metadata["robustness"].value and " [" in metadata["robustness"].value
     assert "difference" in metadata["controls"].value and "decision_by_bin" in metadata
     assert "resize_0.5" in report and "pasted_back" in report
+    assert "Flags resampled reals as fake:" in report  # the resampled control, judged like the others
     assert materialize([leaderboard], resources=resources2, instance=instance).success
     board = project2.tables().read_all("leaderboard")
     assert board["worst_condition"][0] in ("clean", "jpeg_q75", "resize_0.5")

@@ -1,5 +1,10 @@
-"""Confound controls (see `images` for what each one is, `stage` for the resumable stage)."""
+"""Confound controls (see `kinds` for each one, `images` / `resampled` for how they are made, `stage` for
+the resumable stage)."""
 
-from .images import CONTROLS, estimate_jpeg_quality, format_matched, paste_back, vae_roundtrip
+from .base import ControlInputs, ControlKind
+from .images import estimate_jpeg_quality, format_matched, paste_back, vae_roundtrip
+from .kinds import CONTROLS
+from .resampled import resampled
 
-__all__ = ["CONTROLS", "estimate_jpeg_quality", "format_matched", "paste_back", "vae_roundtrip"]
+__all__ = ["CONTROLS", "ControlInputs", "ControlKind", "estimate_jpeg_quality", "format_matched", "paste_back",
+           "resampled", "vae_roundtrip"]

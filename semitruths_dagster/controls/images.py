@@ -1,4 +1,5 @@
-"""Confound controls: images that separate "the edit" from "the pipeline that made it".
+"""Confound controls: images that separate "the edit" from "the pipeline that made it" (each kind's
+registration, with the `resampled` control's, is in `kinds.CONTROLS`).
 
 - `vae_roundtrip`: a real image encoded and decoded by a generator's VAE, no edit at all (what a
   detector flags for "touched by the pipeline" alone);
@@ -17,8 +18,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, JpegImagePlugin
-
-CONTROLS = ("vae_roundtrip", "pasted_back", "format_matched")
 
 
 @lru_cache(maxsize=1)

@@ -1,10 +1,12 @@
 """The `controls` stage: one (dataset, generator) partition of control images, resumable in chunks.
 
-For each partition: every real image of the dataset through the generator's VAE (`vae_roundtrip`,
-label 0), every inpainting edit of the generator pasted back into its original under the soft mask
-the inpainting used (`pasted_back`, label 1), and every edit of the generator saved in its original's
-format and quality (`format_matched`, label 1). Each row records its provenance: the VAE's model ref,
-the format and JPEG quality, the mask. A killed run resumes from its committed chunks.
+For each partition, every kind in `kinds.CONTROLS` that the configuration asks for: every real image of
+the dataset through the generator's VAE (`vae_roundtrip`, label 0) or resized to the generator's working
+size and back (`resampled`, label 0; only the images the generator resamples), every inpainting edit of
+the generator pasted back into its original under the soft mask the inpainting used (`pasted_back`,
+label 1), and every edit of the generator saved in its original's format and quality (`format_matched`,
+label 1). Each row records its provenance: the VAE's model ref, the format and JPEG quality, the mask,
+the working size and filters. A killed run resumes from its committed chunks.
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from PIL import Image
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore
 from ..storage.resumable import ResumablePartition
-from .images import CONTROLS, format_matched, paste_back, vae_roundtrip
+from .base import ControlInputs
+from .kinds import CONTROLS
 
 TABLE = "controls"
 SCHEMA: dict[str, pl.DataType] = {
     "control_id": pl.Utf8, "dataset": pl.Utf8, "generator": pl.Utf8, "control": pl.Utf8, "label": pl.Int8,
     "image_id": pl.Utf8, "generation_id": pl.Utf8, "method": pl.Utf8, "image_path": pl.Utf8,
     "image_sha256": pl.Utf8, "vae": pl.Utf8, "format": pl.Utf8, "quality": pl.Int32, "subsampling": pl.Int32,
-    "mask_path": pl.Utf8, "random_weights": pl.Boolean, "code_version": pl.Utf8,
+    "mask_path": pl.Utf8, "working_size": pl.List(pl.Int32), "resample_filter": pl.Utf8,
+    "random_weights": pl.Boolean, "code_version": pl.Utf8,
     "created_at": pl.Datetime("us", "UTC"),
 }
 
@@ -37,7 +41,7 @@ class ControlParams:
     """The `controls` section of semitruths.yaml: which controls to make, and at most how many of each
     per (dataset, generator) (the first by control id, a seeded hash: None = all)."""
 
-    kinds: tuple[str, ...] = CONTROLS
+    kinds: tuple[str, ...] = tuple(CONTROLS)
     limit: int | None = None
 
     def __post_init__(self) -> None:
@@ -67,27 +71,40 @@ def control_id(control: str, generator: str, item: str) -> str:
     return hashlib.sha256(json.dumps([control, generator, item]).encode()).hexdigest()[:24]
 
 
+WorkingSize = Callable[[tuple[int, int]], tuple[int, int]]
+
+
 def plan_controls(images: pl.DataFrame, edits: pl.DataFrame, soft_masks: dict[str, str], generator: str,
-                  controls: Sequence[str], limit: int | None = None) -> list[ControlItem]:
-    """The control items of one (dataset, generator): `images` are the dataset's real images, `edits`
-    the generator's edits of them, `soft_masks` mask_id -> the preprocessed (blurred) mask path."""
+                  controls: Sequence[str], limit: int | None = None,
+                  working_size: WorkingSize | None = None) -> list[ControlItem]:
+    """The control items of one (dataset, generator): `images` are the dataset's real images (with
+    `width` / `height` for a kind that needs resampling), `edits` the generator's edits of them,
+    `soft_masks` mask_id -> the preprocessed (blurred) mask path, `working_size` the generator's
+    working size of an original size (as the generation stage chooses it)."""
+    kinds = [CONTROLS[name] for name in controls]
     sources = dict(zip(images["image_id"], images["image_path"], strict=True))
     items: list[ControlItem] = []
-    if "vae_roundtrip" in controls:
-        items += [ControlItem(control_id("vae_roundtrip", generator, i), "vae_roundtrip", 0, i, p)
-                  for i, p in sorted(sources.items())]
+    for kind in (k for k in kinds if k.source == "real"):
+        keep = set(sources)
+        if kind.needs_resampling:
+            if working_size is None or not {"width", "height"} <= set(images.columns):
+                raise ValueError(f"control '{kind.name}' needs the generator's working size and the images' "
+                                 "width and height")
+            keep = {r["image_id"] for r in images.iter_rows(named=True)
+                    if tuple(working_size((r["width"], r["height"]))) != (r["width"], r["height"])}
+        items += [ControlItem(control_id(kind.name, generator, i), kind.name, kind.label, i, p)
+                  for i, p in sorted(sources.items()) if i in keep]
     for r in edits.sort("generation_id").iter_rows(named=True) if edits.height else []:
         if r["image_id"] not in sources:
             continue
-        common = {"label": 1, "image_id": r["image_id"], "source_path": sources[r["image_id"]],
+        common = {"image_id": r["image_id"], "source_path": sources[r["image_id"]],
                   "generation_id": r["generation_id"], "method": r["method"], "edit_path": r["image_path"]}
         mask = soft_masks.get(r.get("mask_id") or "")
-        if "pasted_back" in controls and r["method"] == "inpainting" and mask:
-            items.append(ControlItem(control_id("pasted_back", generator, r["generation_id"]), "pasted_back",
-                                     mask_path=mask, **common))
-        if "format_matched" in controls:
-            items.append(ControlItem(control_id("format_matched", generator, r["generation_id"]),
-                                     "format_matched", **common))
+        for kind in kinds:
+            if kind.source == "edit" or (kind.source == "inpainting_edit" and r["method"] == "inpainting" and mask):
+                items.append(ControlItem(control_id(kind.name, generator, r["generation_id"]), kind.name,
+                                         label=kind.label, mask_path=mask if kind.source == "inpainting_edit" else None,
+                                         **common))
     if limit is None:
         return items
     kept = [i for kind in controls for i in sorted((i for i in items if i.control == kind),
@@ -95,27 +112,29 @@ def plan_controls(images: pl.DataFrame, edits: pl.DataFrame, soft_masks: dict[st
     return sorted(kept, key=items.index)
 
 
-def _make(item: ControlItem, store: ImageStore, vae: Callable[[], object] | None) -> tuple[Image.Image | bytes, dict]:
+def _make(item: ControlItem, store: ImageStore, vae: Callable[[], object] | None,
+          working_size: WorkingSize | None) -> tuple[Image.Image | bytes, dict]:
     """The control image (or encoded bytes) and its provenance."""
     with store.open(item.source_path) as original:
         original.load()
-        if item.control == "vae_roundtrip":
-            return vae_roundtrip(vae(), original), {}
-        with store.open(item.edit_path) as edited:
-            edited = edited.convert("RGB")
-        if item.control == "pasted_back":
-            with store.open(item.mask_path) as mask:
-                return paste_back(original, edited, mask.convert("L")), {}
-        return format_matched(edited, original)
+        edited = mask = None
+        if item.edit_path:
+            with store.open(item.edit_path) as opened:
+                edited = opened.convert("RGB")
+        if item.mask_path:
+            with store.open(item.mask_path) as opened:
+                mask = opened.convert("L")
+        return CONTROLS[item.control].make(ControlInputs(original, edited, mask, vae, working_size))
 
 
 def run_controls(items: Sequence[ControlItem], partition: ResumablePartition, store: ImageStore, dataset: str,
                  generator: str, load_vae: Callable[[], object], vae_ref: str, random_weights: bool,
-                 chunk_size: int = 16, force: bool = False,
-                 log: Callable[[str], None] = print) -> tuple[pl.DataFrame, dict, list[tuple[ControlItem, str]]]:
+                 chunk_size: int = 16, force: bool = False, log: Callable[[str], None] = print,
+                 working_size: WorkingSize | None = None,
+                 ) -> tuple[pl.DataFrame, dict, list[tuple[ControlItem, str]]]:
     """Make the items not yet done, committing every `chunk_size`; returns the partition, counts and
     the items that failed (with why: the caller quarantines them; the rest go on). The VAE loads only
-    if a `vae_roundtrip` item is still to make."""
+    if a `vae_roundtrip` item is still to make. `working_size`: as for `plan_controls`."""
     if force:
         partition.reset()
     done = partition.done_keys()
@@ -132,7 +151,7 @@ def run_controls(items: Sequence[ControlItem], partition: ResumablePartition, st
     pending, failed, made = [], [], 0
     for item in todo:
         try:
-            image, provenance = _make(item, store, vae)
+            image, provenance = _make(item, store, vae, working_size)
         except (OSError, ValueError, RuntimeError) as exc:
             failed.append((item, f"{item.control}: {type(exc).__name__}: {exc}"))
             continue
@@ -145,9 +164,10 @@ def run_controls(items: Sequence[ControlItem], partition: ResumablePartition, st
             "control_id": item.control_id, "dataset": dataset, "generator": generator, "control": item.control,
             "label": item.label, "image_id": item.image_id, "generation_id": item.generation_id,
             "method": item.method, "image_path": path, "image_sha256": sha,
-            "vae": vae_ref if item.control == "vae_roundtrip" else None, "format": provenance.get("format", "PNG"),
+            "vae": vae_ref if CONTROLS[item.control].uses_vae else None, "format": provenance.get("format", "PNG"),
             "quality": provenance.get("quality"), "subsampling": provenance.get("subsampling"),
-            "mask_path": item.mask_path, "random_weights": random_weights,
+            "mask_path": item.mask_path, "working_size": provenance.get("working_size"),
+            "resample_filter": provenance.get("resample_filter"), "random_weights": random_weights,
             "code_version": version, "created_at": now})
         if len(pending) >= chunk_size:
             partition.write_chunk(pending)

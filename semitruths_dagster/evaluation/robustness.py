@@ -3,8 +3,9 @@
 - robustness table: one row per post-processing condition, the decision-rule metrics and their drop
   from `clean`; every condition is judged at the threshold calibrated on the clean reals (the
   operating point a deployed detector would have);
-- controls table: edits vs pasted-back vs VAE round trip vs format-matched, at the clean condition and
-  the same threshold, each row with what the comparison means;
+- controls table: edits vs every control (`controls.CONTROLS`: pasted-back, VAE round trip,
+  format-matched, resampled), at the clean condition and the same threshold, each row with what the
+  comparison means, and one sentence per control (e.g. "Flags resampled reals as fake: 31.0% ...");
 - figures (matplotlib): reliability diagram, response curves, robustness bars;
 - intervals (`resampled.resampled_intervals`, the evaluation's cluster bootstrap by source image, with
   `n_boot` resamples): every metric, and the paired differences (drop from clean, control minus edits,
@@ -32,6 +33,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from ..conditions import CLEAN  # noqa: E402
+from ..controls.kinds import CONTROLS  # noqa: E402
 from .bootstrap import recall_intervals  # noqa: E402
 from .decision import decision_metrics, reliability  # noqa: E402
 from .resampled import resampled_intervals  # noqa: E402
@@ -44,13 +46,7 @@ ROBUSTNESS_COLUMNS = ("roc_auc", "average_precision", "tpr_at_1fpr", "tpr_at_5fp
 DROP_COLUMNS = ("roc_auc", "tpr_at_5fpr", "balanced_accuracy_calibrated", "fake_recall_calibrated")
 CONTROL_MEANING = {
     "edits": "the edited images themselves: the recall every control is compared with",
-    "pasted_back": "edits with the original pixels restored outside the mask: a recall far below the edits' "
-                   "means the detector responds to the VAE traces outside the edit, not to the edit",
-    "format_matched": "edits saved in their original's format and JPEG quality: a recall far below the edits' "
-                      "means the detector tells PNG edits from JPEG reals by the file format",
-    "vae_roundtrip": "real images encoded and decoded by a generator's VAE, no edit: the share flagged is the "
-                     "false-positive rate for 'touched by the pipeline'; near the edits' recall means the "
-                     "detector sees the VAE, not the edit",
+    **{name: kind.meaning for name, kind in CONTROLS.items()},
     "real": "the real images: the false-positive rate the threshold was calibrated to",
 }
 ROBUSTNESS_DIR = "robustness"  # beside a detector's result.json: robustness.json and the figures
@@ -163,7 +159,7 @@ def worst_condition(table: dict[str, list], metric: str = "roc_auc") -> tuple[st
 
 
 # What each row's share flagged is compared with (the paired difference column).
-COMPARED_WITH = {"pasted_back": "edits", "format_matched": "edits", "vae_roundtrip": "real"}
+COMPARED_WITH = {name: kind.compared_with for name, kind in CONTROLS.items()}
 
 
 def controls_table(frame: pl.DataFrame, target_fpr: float, n_boot: int = 0, seed: int = 0) -> dict[str, list]:
@@ -318,6 +314,21 @@ def table_markdown(columns: dict[str, list], keep: tuple[str, ...] | None = None
     return "\n".join(lines)
 
 
+def control_findings(controls: dict[str, list]) -> list[str]:
+    """One sentence per control present: the share of its images flagged fake at the calibrated
+    threshold, beside that of what it is compared with."""
+    share = dict(zip(controls.get("rows", []), controls.get("flagged_fake", []), strict=True))
+    out = []
+    for name in controls.get("rows", []):
+        kind = CONTROLS.get(name)
+        if kind is None or math.isnan(share[name]):
+            continue
+        other = share.get(kind.compared_with, math.nan)
+        beside = "" if math.isnan(other) else f" ({kind.compared_with}: {100 * other:.1f}%)"
+        out.append(f"Flags {kind.noun} as fake: {100 * share[name]:.1f}% at the calibrated threshold{beside}.")
+    return out
+
+
 def robustness_html(table: dict[str, list], controls: dict[str, list], curves: dict[str, dict],
                     figures: dict[str, Path], random_weights: bool, n_boot: int = 0) -> str:
     """The report section: both tables, the crossing points and the figures (embedded PNG)."""
@@ -330,6 +341,7 @@ def robustness_html(table: dict[str, list], controls: dict[str, list], curves: d
              "<h2>Controls: the edit or the pipeline?</h2>",
              "<p>Clean condition, clean calibrated threshold; <i>difference</i> = the row's share flagged minus "
              f"that of what it is compared with (same source images).{note}</p>",
+             *(f"<p>{html.escape(line)}</p>" for line in control_findings(controls)),
              table_html(controls)]
     if curves:
         parts.append("<h2>Response curves</h2><p>Fake recall at the calibrated threshold and AUROC as smooth "
@@ -363,6 +375,8 @@ def evaluate_robustness(predictions: pl.DataFrame, attributes: pl.DataFrame | No
         "pasted_back_recall": recall.get("pasted_back", math.nan),
         "vae_roundtrip_flagged": recall.get("vae_roundtrip", math.nan),
         "format_matched_recall": recall.get("format_matched", math.nan),
+        "resampled_flagged": recall.get("resampled", math.nan),
+        "control_findings": control_findings(controls),
         "curves": {m: {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()}
                    for m, c in curves.items()},
         "figures": {k: str(v) for k, v in figures.items()},

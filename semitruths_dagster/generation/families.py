@@ -18,6 +18,7 @@ from typing import Any
 
 from ..hub import seeded
 from ..registry import Registry
+from .sizing import Sizing
 
 # build_tiny(build folder, final folder): saves a random-weight pipeline in the hub layout.
 TinyBuilder = Callable[[Path, Path], Any]
@@ -39,6 +40,7 @@ class Family:
     refresh_tiny: fix-up of an existing tiny folder (Kandinsky re-points its model card at the prior
         after the cache folder moved).
     full: (device, method) -> the full-size random-weight pipeline for benchmarks (None: not provided).
+    sizing: the sizes its pipeline runs at (factor, trained buckets; `sizing.choose_working_size`).
     """
 
     name: str
@@ -50,6 +52,7 @@ class Family:
     large: bool = False
     refresh_tiny: Callable[[Path], None] | None = None
     full: Callable[[Any, str], Any] | None = None
+    sizing: Sizing = Sizing()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pipelines", MappingProxyType(dict(self.pipelines)))
@@ -116,45 +119,67 @@ _SD3 = {"strength": 1.0, "max_sequence_length": 256}
 # Qwen-Image is not guidance-distilled: its guidance is true classifier-free guidance with a blank negative.
 _QWEN = {"guidance_keyword": "true_cfg_scale", "negative_default": " ", "large": True}
 
+# Sizes: the factor is the VAE's downsampling (8) times the transformer's patch size (2 for FLUX, SD 3,
+# Qwen-Image: diffusers' `vae_scale_factor * 2` / `vae_scale_factor * patch_size` checks in each pipeline).
+_VAE8 = Sizing(multiple=8)
+_PATCH16 = Sizing(multiple=16)
+# Qwen-Image's trained sizes, (width, height): the `aspect_ratios` table of the model card's usage example
+# (huggingface.co/Qwen/Qwen-Image, README). 1140 is not a multiple of 16: the pipeline floors it to 1136.
+QWEN_IMAGE_BUCKETS = ((1328, 1328), (1664, 928), (928, 1664), (1472, 1140), (1140, 1472), (1584, 1056),
+                      (1056, 1584))
+# FLUX.1 Kontext's trained sizes, (width, height): `PREFERRED_KONTEXT_RESOLUTIONS` in diffusers'
+# pipelines/flux/pipeline_flux_kontext.py (from BFL's flux repository), used there when `_auto_resize`
+# is on; this project passes the bucket itself (auto_resize off) so it is recorded.
+FLUX_KONTEXT_BUCKETS = ((672, 1568), (688, 1504), (720, 1456), (752, 1392), (800, 1328), (832, 1248),
+                        (880, 1184), (944, 1104), (1024, 1024), (1104, 944), (1184, 880), (1248, 832),
+                        (1328, 800), (1392, 752), (1456, 720), (1504, 688), (1568, 672))
+
 FAMILIES: Registry[Family] = Registry("generator family", Family, {
     f.name: f
     for f in (
         # SD 1.x text-to-image checkpoints (sd14, sd15, openjourney): inpainting by latent blending, p2p.
         Family("sd1", _tiny("tiny_sd", "build_sd1", in_channels=4), {"strength": 1.0},
-               pipelines={"inpainting": None, "p2p": None}, full=_sd1_full),
+               pipelines={"inpainting": None, "p2p": None}, full=_sd1_full, sizing=_VAE8),
         # SD 1.x with the 9-channel inpainting UNet (image + mask + masked-image latents).
         Family("sd1_inpainting", _tiny("tiny_sd", "build_sd1", in_channels=9), {"strength": 1.0},
-               full=_full("full_random", "full_sd1", in_channels=9)),
+               full=_full("full_random", "full_sd1", in_channels=9), sizing=_VAE8),
         # Two text encoders; diffusers' SDXL inpainting default strength is 0.9999.
-        Family("sdxl", _tiny("tiny_sd", "build_sdxl_inpaint"), {"strength": 0.9999}, full=_sdxl_full),
+        Family("sdxl", _tiny("tiny_sd", "build_sdxl_inpaint"), {"strength": 0.9999}, full=_sdxl_full, sizing=_VAE8),
         # Decoder + prior, MoVQ.
         Family("kandinsky22", _kandinsky22, {"prior_steps": 25, "prior_guidance": 4.0},
-               refresh_tiny=_kandinsky22_refresh, full=_full("full_kandinsky", "full_kandinsky22_inpaint")),
+               refresh_tiny=_kandinsky22_refresh, full=_full("full_kandinsky", "full_kandinsky22_inpaint"),
+               # the decoder pipeline rounds sides up to multiples of 64 (`downscale_height_and_width`)
+               sizing=Sizing(multiple=64)),
         # FLUX.1 Fill [dev]: mask and masked image are extra input channels; strength 1 = from noise.
         Family("flux_fill", _tiny("tiny_flow", "build_flux_fill"), {"strength": 1.0, "max_sequence_length": 512},
                pipelines={"inpainting": "FluxFillPipeline"}, large=True,
-               full=_full("full_flow", "full_flux", fill=True)),
+               full=_full("full_flow", "full_flux", fill=True), sizing=_PATCH16),
         # SD 3.5 text-to-image checkpoints: latent blending outside the mask (16-channel transformer).
         Family("sd35_medium", _tiny("tiny_flow", "build_sd3", variant="medium"), _SD3,
                pipelines={"inpainting": "StableDiffusion3InpaintPipeline"}, large=True,
-               full=_full("full_flow", "full_sd35", variant="medium")),
+               full=_full("full_flow", "full_sd35", variant="medium"), sizing=_PATCH16),
         Family("sd35_large", _tiny("tiny_flow", "build_sd3", variant="large"), _SD3,
                pipelines={"inpainting": "StableDiffusion3InpaintPipeline"}, large=True,
-               full=_full("full_flow", "full_sd35", variant="large")),
+               full=_full("full_flow", "full_sd35", variant="large"), sizing=_PATCH16),
         Family("qwen_image", _tiny("tiny_flow", "build_qwen_image_inpaint"), {"strength": 1.0},
                pipelines={"inpainting": "QwenImageInpaintPipeline"},
-               full=_full("full_flow", "full_qwen_image", edit=False), **_QWEN),
+               full=_full("full_flow", "full_qwen_image", edit=False),
+               sizing=Sizing(multiple=16, buckets=QWEN_IMAGE_BUCKETS), **_QWEN),
         # Instruction editors: the input image conditions the model; no mask goes in.
         Family("flux_kontext", _tiny("tiny_flow", "build_flux_kontext"),
                {"max_sequence_length": 512, "auto_resize": False},
                pipelines={"instruction": "FluxKontextPipeline"}, large=True,
-               full=_full("full_flow", "full_flux", fill=False)),
+               full=_full("full_flow", "full_flux", fill=False),
+               sizing=Sizing(multiple=16, buckets=FLUX_KONTEXT_BUCKETS)),
         Family("qwen_image_edit", _tiny("tiny_flow", "build_qwen_image_edit"),
                pipelines={"instruction": "QwenImageEditPipeline"},
-               full=_full("full_flow", "full_qwen_image", edit=True), **_QWEN),
+               full=_full("full_flow", "full_qwen_image", edit=True),
+               # its pipeline resizes the input image to about 1 MP, aspect kept, sides multiples of 32
+               # (`calculate_dimensions(1024 * 1024, ratio)` in pipeline_qwenimage_edit.py): never native
+               sizing=Sizing(multiple=32, native=False), **_QWEN),
         Family("instruct_pix2pix", _tiny("tiny_sd", "build_instruct_pix2pix"), {"image_guidance": 1.5},
                pipelines={"instruction": "StableDiffusionInstructPix2PixPipeline"},
-               full=_full("full_random", "full_instruct_pix2pix")),
+               full=_full("full_random", "full_instruct_pix2pix"), sizing=_VAE8),
     )
 })
 

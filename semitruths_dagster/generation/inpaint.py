@@ -18,8 +18,9 @@ from .acceleration import attention_context, gpu_peak_mb, peak_memory
 from .families import CALL_KEYWORDS
 from .loading import LoadedPipeline
 from .registry import INPAINTING, generator_spec
-from .results import RESAMPLE, GenerationResult, as_size, is_black
+from .results import GenerationResult, as_size, is_black
 from .settings import DeviceSettings
+from .sizing import mask_to_working, resample_record, to_original, to_working
 
 
 @dataclass
@@ -28,7 +29,8 @@ class InpaintItem:
 
     image: the real image (RGB); mask: the preprocessed soft mask (L, white = regenerate; diffusers
     binarises it at 0.5). steps / guidance / size default to the generator's defaults (registry); size is
-    the working size (int side or (width, height)). strength: SD / SDXL denoising strength (None: the
+    the working size: (width, height), an int for a square, None for the generator's choice for this
+    image (`GeneratorSpec.working_size`: the image's own size where the model allows it). strength: SD / SDXL denoising strength (None: the
     pipeline's default, 1.0 for SD, 0.9999 for SDXL). prior_steps / prior_guidance: Kandinsky's prior.
     """
 
@@ -53,7 +55,7 @@ def resolved_call(item: Any, generator: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "steps": item.steps if item.steps is not None else spec.default_steps,
         "guidance": item.guidance if item.guidance is not None else spec.default_guidance,
-        "size": as_size(item.size if item.size is not None else spec.default_size),
+        "size": as_size(item.size) if item.size is not None else spec.working_size(item.image.size),
     }
     for key, default in spec.facts.call_defaults.items():
         value = getattr(item, key, None)
@@ -84,8 +86,8 @@ def _call_kwargs(loaded: LoadedPipeline, params: dict[str, Any], batch: list[Inp
     # gives the same starting noise on any machine (CUDA generators differ from CPU ones).
     kwargs: dict[str, Any] = {
         "prompt": [it.prompt for it in batch],
-        "image": [it.image.convert("RGB").resize((w, h), RESAMPLE) for it in batch],
-        "mask_image": [it.mask.convert("L").resize((w, h), Image.Resampling.BILINEAR) for it in batch],
+        "image": [to_working(it.image, (w, h)) for it in batch],
+        "mask_image": [mask_to_working(it.mask, (w, h)) for it in batch],
         "height": h,
         "width": w,
         "num_inference_steps": params["steps"],
@@ -140,7 +142,8 @@ def inpaint(
         extra["compiled"] = loaded.compiled
         extra["attention"] = loaded.settings.attention
         for i, (item, image) in enumerate(zip(batch, out.images, strict=True)):
-            resized = image.resize(item.image.size, RESAMPLE) if image.size != item.image.size else image
+            resized = to_original(image, item.image.size)
+            resampled, resample_filter = resample_record(item.image.size, params["size"], image.size)
             yield GenerationResult(
                 key=item.key,
                 image=resized,
@@ -158,6 +161,8 @@ def inpaint(
                 pipeline=loaded.pipeline_class,
                 working_size=params["size"],
                 output_size=resized.size,
+                resampled=resampled,
+                resample_filter=resample_filter,
                 black=is_black(image),
                 nsfw_flagged=None if nsfw is None else bool(nsfw[i]),
                 safety_checker=loaded.safety_checker,

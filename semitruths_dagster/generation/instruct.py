@@ -20,12 +20,14 @@ from .acceleration import attention_context, gpu_peak_mb, peak_memory
 from .inpaint import family_kwargs, negative_prompt, resolved_call
 from .loading import LoadedPipeline
 from .registry import INSTRUCTION
-from .results import RESAMPLE, GenerationResult, is_black
+from .results import GenerationResult, is_black
+from .sizing import resample_record, to_original, to_working
 
 
 @dataclass
 class InstructItem:
-    """One instruction edit. steps / guidance / size default to the generator's (registry); image_guidance:
+    """One instruction edit. steps / guidance / size default to the generator's (registry; size: as
+    `InpaintItem.size`); image_guidance:
     InstructPix2Pix's image guidance scale (None: the family default)."""
 
     key: str
@@ -45,7 +47,7 @@ def _call_kwargs(loaded: LoadedPipeline, params: dict[str, Any], item: InstructI
     kwargs: dict[str, Any] = {
         "prompt": [item.instruction],
         # InstructPix2Pix works at the input's size; Kontext / Qwen-Image-Edit get height and width too.
-        "image": [item.image.convert("RGB").resize((w, h), RESAMPLE)],
+        "image": [to_working(item.image, (w, h))],
         "num_inference_steps": params["steps"],
         "generator": [torch.Generator("cpu").manual_seed(int(item.seed))],
     }
@@ -70,7 +72,8 @@ def instruct(loaded: LoadedPipeline, items: Iterable[InstructItem]) -> Iterator[
             elapsed = time.perf_counter() - start
         image = out.images[0]
         nsfw = getattr(out, "nsfw_content_detected", None)
-        resized = image.resize(item.image.size, RESAMPLE) if image.size != item.image.size else image
+        resized = to_original(image, item.image.size)
+        resampled, resample_filter = resample_record(item.image.size, params["size"], image.size)
         extra = {k: v for k, v in params.items() if k not in ("steps", "guidance", "size")}
         yield GenerationResult(
             key=item.key, image=resized, generator=loaded.generator, method=INSTRUCTION, ref=loaded.ref.ref,
@@ -78,6 +81,7 @@ def instruct(loaded: LoadedPipeline, items: Iterable[InstructItem]) -> Iterator[
             negative_prompt=negative_prompt(loaded, item), seed=int(item.seed), steps=params["steps"],
             guidance=float(params["guidance"]), scheduler=type(getattr(loaded.pipe, "scheduler", None)).__name__,
             pipeline=loaded.pipeline_class, working_size=params["size"], output_size=resized.size,
+            resampled=resampled, resample_filter=resample_filter,
             black=is_black(image), nsfw_flagged=None if nsfw is None else bool(nsfw[0]), safety_checker=loaded.safety_checker,
             device=str(loaded.device), dtype=str(loaded.dtype).removeprefix("torch."), batch_size=1,
             elapsed_s=elapsed, peak_gpu_memory_mb=gpu_peak_mb(measured),

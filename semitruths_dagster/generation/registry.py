@@ -15,6 +15,7 @@ from ..hub import ModelRef, resolve_ref
 from ..methods import INPAINTING, INSTRUCTION, METHODS, P2P
 from ..registry import Registry
 from .families import Family, family
+from .sizing import NATIVE, choose_working_size
 
 __all__ = ["INPAINTING", "INSTRUCTION", "METHODS", "P2P"]  # re-exported: one definition in methods.py
 
@@ -26,9 +27,10 @@ class GeneratorSpec:
     family: an entry of `families.FAMILIES` (pipeline class per method, tiny builder, call defaults).
     released_name: the `model` column of the released metadata (this project's name for models the
         release does not have).
-    default_size / default_steps / default_guidance: the working size, steps and guidance scale the
-        model is run at unless the configuration says otherwise (its model card's / diffusers' values;
-        the original code left them at defaults; we pass and record them explicitly).
+    default_size / default_steps / default_guidance: the side of the pixel budget (the working size is
+        at most default_size**2 pixels, aspect kept: `working_size`), steps and guidance scale the model
+        is run at unless the configuration says otherwise (its model card's / diffusers' values; the
+        original code left them at defaults; we pass and record them explicitly).
     licence / gated: the weights' licence and whether the hub asks users to accept it before download
         (a gated model must be in the local hub cache or given as a local copy: it never loads silently).
     scheduler: a diffusers scheduler class swapped in (from the checkpoint's config); None keeps the
@@ -58,6 +60,14 @@ class GeneratorSpec:
     def large(self) -> bool:
         """Billions of transformer parameters: bf16 on a GPU by default, CPU offload worth having."""
         return self.facts.large
+
+    def working_size(self, original: tuple[int, int], size: int | None = None,
+                     policy: str = NATIVE) -> tuple[int, int]:
+        """The (width, height) this generator runs an original of size `original` at: its own size where
+        the family allows it, else the nearest allowed (or the trained bucket nearest in aspect ratio).
+        size: the pixel budget's side (None: default_size); policy 'square': (size, size), the old way."""
+        return choose_working_size(self.facts.sizing, original, size or self.default_size, self.default_size,
+                                   policy)
 
 
 # A new generator: one entry here (a new architecture: one entry in `families.FAMILIES` too).

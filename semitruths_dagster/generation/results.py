@@ -11,9 +11,6 @@ from PIL import Image
 
 from ..metrics.saliency import is_black_image
 
-# Resampling used to bring an output back to the original's size (and inputs to the working size).
-RESAMPLE = Image.Resampling.BICUBIC
-
 
 @dataclass
 class GenerationResult:
@@ -21,6 +18,9 @@ class GenerationResult:
 
     image: the output, resized back to the original image's size (`output_size`); `working_size` is the
         size the pipeline ran at.
+    resampled: the input was resized to the working size or the output back to the original's size
+        (False: the edit's pixels never went through an interpolation filter); resample_filter: 'in/out'
+        filters (`sizing.FILTER_NAME`, 'none' for a direction not taken), None when not resampled.
     black: the output is completely black: the SD safety checker's replacement (or a failed generation).
     nsfw_flagged: what the pipeline's safety checker said (None when the pipeline has none).
     safety_checker: whether a safety checker ran (False for the tiny random-weight models and for p2p).
@@ -45,6 +45,8 @@ class GenerationResult:
     pipeline: str
     working_size: tuple[int, int]
     output_size: tuple[int, int]
+    resampled: bool
+    resample_filter: str | None
     black: bool
     nsfw_flagged: bool | None
     safety_checker: bool

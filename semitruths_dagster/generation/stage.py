@@ -24,6 +24,7 @@ from ..storage import ImageStore, TableStore
 from ..storage.resumable import ResumablePartition
 from .registry import INPAINTING, INSTRUCTION, METHODS, P2P, PAPER_GENERATORS, generator_spec
 from .results import GenerationResult
+from .sizing import SIZINGS
 
 # The pipelines (torch, diffusers) are imported by the functions that run them: the settings above are
 # read when the Dagster code location loads, which must not import torch.
@@ -39,7 +40,10 @@ SCHEMA: dict[str, pl.DataType] = {
     "mask_id": pl.Utf8, "method": pl.Utf8, "generator": pl.Utf8, "magnitude": pl.Utf8,
     "original_text": pl.Utf8, "prompt": pl.Utf8, "negative_prompt": pl.Utf8, "seed": pl.Int64,
     "steps": pl.Int32, "guidance": pl.Float64, "scheduler": pl.Utf8, "pipeline": pl.Utf8,
-    "working_size": pl.List(pl.Int32), "output_size": pl.List(pl.Int32), "image_path": pl.Utf8,
+    "working_size": pl.List(pl.Int32), "output_size": pl.List(pl.Int32),
+    # whether the edit's pixels went through an interpolation filter (input to working size, output back),
+    # and which ('in/out', e.g. pil_bicubic/pil_bicubic; null when not resampled)
+    "resampled": pl.Boolean, "resample_filter": pl.Utf8, "image_path": pl.Utf8,
     "image_sha256": pl.Utf8, "black": pl.Boolean, "nsfw_flagged": pl.Boolean, "safety_checker": pl.Boolean,
     "random_weights": pl.Boolean, "model_ref": pl.Utf8, "hub_id": pl.Utf8, "device": pl.Utf8, "dtype": pl.Utf8,
     "batch_size": pl.Int32, "elapsed_s": pl.Float64, "peak_gpu_memory_mb": pl.Float64, "params": pl.Utf8,
@@ -61,7 +65,10 @@ class GenerationParams:
     methods: tuple[str, ...] = METHODS
     steps: int | None = None  # None: each generator's default (registry: 50; Kandinsky 2.2: 100; ...)
     guidance: float | None = None  # None: each generator's default (7.5; Kandinsky 2.2: 4.0; FLUX Fill 30)
-    size: int | None = None  # working size; None: each generator's default (512; SDXL, FLUX, SD 3.5: 1024)
+    # native: each image at its own size where the generator allows it, else the nearest allowed size /
+    # trained bucket, aspect kept (sizing.py); square: every image squashed to size x size (the old way)
+    sizing: str = "native"
+    size: int | None = None  # pixel budget's side (square: the working size); None: each generator's own
     chunk_size: int = 4  # items committed together
     only_kept: bool = True  # only requests that passed prompt_filters
     max_per_method: int | None = None  # at most N edits per method and partition (table order): the demo
@@ -75,6 +82,8 @@ class GenerationParams:
         object.__setattr__(self, "methods", tuple(self.methods))
         for name in self.generators:
             generator_spec(name)  # unknown names fail here, with the list of known ones
+        if self.sizing not in SIZINGS:
+            raise ValueError(f"generation.sizing must be one of {', '.join(SIZINGS)}, got '{self.sizing}'")
         if self.instruction_backend not in ("template", "llm"):
             raise ValueError(f"generation.instruction_backend must be template or llm, got '{self.instruction_backend}'")
 
@@ -123,6 +132,7 @@ def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str],
     instruction written by a language model (else each request's template instruction)."""
     methods = [m for m in params.methods if m in generator_spec(generator).methods]
     settings = {"steps": params.steps, "guidance": params.guidance, "size": params.size, "ref": model_ref,
+                "sizing": params.sizing,
                 "p2p": asdict(params.p2p_params()) if P2P in methods else None}
     items: list[WorkItem] = []
     taken: dict[str, int] = {}
@@ -170,13 +180,20 @@ def llm_instructions(prompts: Sequence[dict], handle: object, seed: int) -> dict
     return {r["request_id"]: made for r, made in zip(rows, write_with_llm(handle, rows, seed), strict=True)}
 
 
-def _instruct_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams) -> Iterator[InstructItem]:
+def working_size(generator: str, original: tuple[int, int], params: GenerationParams) -> tuple[int, int]:
+    """The working size of one image under the stage's settings (the `resampled` control uses it too)."""
+    return generator_spec(generator).working_size(original, params.size, params.sizing)
+
+
+def _instruct_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams,
+                    generator: str) -> Iterator[InstructItem]:
     from .instruct import InstructItem
 
     for item in items:
-        yield InstructItem(key=item.generation_id, image=store.open(item.image_path).convert("RGB"),
-                           instruction=item.instruction["text"], seed=item.seed, steps=params.steps,
-                           guidance=params.guidance, size=params.size)
+        image = store.open(item.image_path).convert("RGB")
+        yield InstructItem(key=item.generation_id, image=image, instruction=item.instruction["text"],
+                           seed=item.seed, steps=params.steps, guidance=params.guidance,
+                           size=working_size(generator, image.size, params))
 
 
 def kept_requests(prompts: pl.DataFrame, filters: pl.DataFrame | None) -> pl.DataFrame:
@@ -208,24 +225,30 @@ def plan_dataset(tables: TableStore, dataset: str, generator: str, params: Gener
                 model_ref=model_ref, seed=seed, instructions=instructions)
 
 
-def _inpaint_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams) -> Iterator[InpaintItem]:
+def _inpaint_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams,
+                   generator: str) -> Iterator[InpaintItem]:
     from .inpaint import InpaintItem
 
     for item in items:
+        image = store.open(item.image_path).convert("RGB")
         yield InpaintItem(
-            key=item.generation_id, image=store.open(item.image_path).convert("RGB"),
-            mask=store.open(item.mask_path).convert("L"), prompt=item.request["perturbed"], seed=item.seed,
-            steps=params.steps, guidance=params.guidance, size=params.size,
+            key=item.generation_id, image=image, mask=store.open(item.mask_path).convert("L"),
+            prompt=item.request["perturbed"], seed=item.seed, steps=params.steps, guidance=params.guidance,
+            size=working_size(generator, image.size, params),
         )
 
 
-def _edit_items(items: Sequence[WorkItem], store: ImageStore) -> Iterator[EditItem]:
+def _edit_items(items: Sequence[WorkItem], store: ImageStore, params: GenerationParams,
+                generator: str) -> Iterator[EditItem]:
     from .p2p.edit import EditItem
 
+    base = params.p2p_params()
     for item in items:
-        yield EditItem(key=item.generation_id, image=store.open(item.image_path).convert("RGB"),
-                       source_caption=item.request["original"], target_caption=item.request["perturbed"],
-                       seed=item.seed)
+        image = store.open(item.image_path).convert("RGB")
+        # an explicit generation.p2p.size wins; else the image's working size, as for the other methods
+        size = base.size if "size" in params.p2p else working_size(generator, image.size, params)
+        yield EditItem(key=item.generation_id, image=image, source_caption=item.request["original"],
+                       target_caption=item.request["perturbed"], seed=item.seed, params=replace(base, size=size))
 
 
 def _row(item: WorkItem, result: GenerationResult, store: ImageStore, stage_params: dict) -> dict:
@@ -239,6 +262,7 @@ def _row(item: WorkItem, result: GenerationResult, store: ImageStore, stage_para
         "prompt": result.prompt, "negative_prompt": result.negative_prompt, "seed": result.seed,
         "steps": result.steps, "guidance": result.guidance, "scheduler": result.scheduler,
         "pipeline": result.pipeline, "working_size": record["working_size"], "output_size": record["output_size"],
+        "resampled": result.resampled, "resample_filter": result.resample_filter,
         "image_path": path, "image_sha256": sha, "black": result.black, "nsfw_flagged": result.nsfw_flagged,
         "safety_checker": result.safety_checker, "random_weights": result.random_weights,
         "model_ref": result.ref, "hub_id": result.hub_id, "device": result.device, "dtype": result.dtype,
@@ -283,11 +307,12 @@ def run_partition(
         device = replace(loaded.settings, batch_size=batch_size) if batch_size else loaded.settings
         by_id = {i.generation_id: i for i in batch}
         if method == INPAINTING:
-            results = inpaint(loaded, _inpaint_items(batch, store, params), device)
+            results = inpaint(loaded, _inpaint_items(batch, store, params, loaded.generator), device)
         elif method == INSTRUCTION:
-            results = instruct(loaded, _instruct_items(batch, store, params))
+            results = instruct(loaded, _instruct_items(batch, store, params, loaded.generator))
         else:
-            results = edit(loaded, _edit_items(batch, store), device, params=params.p2p_params())
+            results = edit(loaded, _edit_items(batch, store, params, loaded.generator), device,
+                           params=params.p2p_params())
         pending: list[dict] = []
         for result in results:
             row = _row(by_id[result.key], result, store, stage_params)

@@ -19,8 +19,9 @@ from PIL import Image
 
 from ..loading import LoadedPipeline
 from ..registry import P2P
-from ..results import RESAMPLE, GenerationResult, as_size, is_black
+from ..results import GenerationResult, as_size, is_black
 from ..settings import DTYPES, DeviceSettings
+from ..sizing import resample_record, to_original, to_working
 from .align import choose_mode, refine_mapper, replace_mapper, word_token_indices
 from .control import (
     SELF_MAX_TOKENS,
@@ -119,7 +120,7 @@ def embed_texts(pipe: Any, texts: list[str]) -> torch.Tensor:
 
 def encode_images(pipe: Any, images: list[Image.Image], size: tuple[int, int]) -> torch.Tensor:
     """Latents of images at the working size: the VAE posterior's mean, scaled (as the reference)."""
-    arr = np.stack([np.asarray(im.convert("RGB").resize(size, RESAMPLE), dtype=np.float32) for im in images])
+    arr = np.stack([np.asarray(to_working(im, size), dtype=np.float32) for im in images])
     x = torch.from_numpy(arr / 127.5 - 1.0).permute(0, 3, 1, 2).to(pipe.vae.device, pipe.vae.dtype)
     with torch.no_grad():
         return pipe.vae.encode(x).latent_dist.mean.float() * pipe.vae.config.scaling_factor
@@ -241,7 +242,7 @@ def edit_batch(
     out = []
     for b in range(n):
         recon, edited = decoded[2 * b], decoded[2 * b + 1]
-        original = np.asarray(images[b].convert("RGB").resize(size, RESAMPLE), dtype=np.float64)
+        original = np.asarray(to_working(images[b], size), dtype=np.float64)
         details = {
             "mode": made[b][0],
             "source_caption": sources[b],
@@ -315,11 +316,8 @@ def edit(
         elapsed = (time.perf_counter() - start) / len(batch)
         recorded = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(p).items()}
         for item, one in zip(batch, done, strict=True):
-            out = (
-                one.edited.resize(item.image.size, RESAMPLE)
-                if one.edited.size != item.image.size
-                else one.edited
-            )
+            out = to_original(one.edited, item.image.size)
+            resampled, resample_filter = resample_record(item.image.size, as_size(p.size), one.edited.size)
             yield GenerationResult(
                 key=item.key,
                 image=out,
@@ -337,6 +335,8 @@ def edit(
                 pipeline=f"{loaded.pipeline_class}+p2p-null-text",
                 working_size=as_size(p.size),
                 output_size=out.size,
+                resampled=resampled,
+                resample_filter=resample_filter,
                 black=is_black(one.edited),
                 nsfw_flagged=None,
                 safety_checker=False,
