@@ -83,7 +83,7 @@ class Process:
             code = self.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:
             code = None
-        tail = " | ".join(line for line in self.stderr if line.strip())[-300:]
+        tail = " | ".join(line for line in self.stderr if line and line.strip())[-300:]
         return f"exited with code {code}" + (f" (stderr: {tail})" if tail else "")
 
     def stop(self) -> None:
