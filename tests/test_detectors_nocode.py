@@ -160,6 +160,9 @@ def test_onnx_logit_model_scores_as_the_torch_module_it_was_exported_from(tmp_pa
     with torch.no_grad():
         expected = torch.sigmoid(cnn(torch.stack([pre.apply(i) for i in IMAGES]))[:, 0]).double().numpy()
     np.testing.assert_allclose(det.score(IMAGES, batch_size=2), expected, atol=1e-5)
+    low = build_detector(load_spec(onnx_spec(tmp_path, model, "onnx-bf16", resize=36, crop=32, mean=mean, std=std)),
+                         dtype=torch.bfloat16)
+    assert low.dtype_name == "float32"  # the model's input type is the precision it scores in, and rows say so
     assert det.crop_box_for_mask(np.ones((40, 48), bool)) is not None  # a declared crop moves to the edit
 
 
@@ -281,7 +284,8 @@ def test_command_that_prints_garbage_or_dies_at_start_is_a_one_line_error(tmp_pa
 
 
 def test_command_process_ends_with_its_detector(tmp_path):
-    det = build_detector(load_spec(command_spec(tmp_path)))
+    det = build_detector(load_spec(command_spec(tmp_path)), dtype=torch.bfloat16)
+    assert det.dtype_name == "float32"  # the process keeps its own precision; keys do not follow the run's
     popen = det.model["process"].popen
     assert popen.poll() is None
     del det

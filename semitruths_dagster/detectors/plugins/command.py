@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from ..base import Detector, RandomWeights
@@ -138,6 +139,8 @@ class CommandDetector(Detector):
         values = {"python": sys.executable, "program": program[1] if program else ""}
         self.argv = [arg.format(**values) for arg in self.options["command"]]
         self.restarts, self.requests, self.handshake = 0, 0, {}
+        # The process keeps its own precision: the run's dtype neither changes its scores nor their cache keys.
+        self.dtype = torch.float32
         holder: dict = {"process": None}
         weakref.finalize(self, _stop, holder)  # the process ends with the detector (or the interpreter)
         self.holder = holder
