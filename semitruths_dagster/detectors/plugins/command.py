@@ -159,7 +159,9 @@ class CommandDetector(Detector):
             _stop(self.holder)
             raise self.fail(f"no handshake within startup_timeout_s={self.options['startup_timeout_s']}") from None
         if line is None:
-            raise self.fail(f"exited before its handshake: {process.why_dead()}")
+            why = process.why_dead()
+            _stop(self.holder)
+            raise self.fail(f"exited before its handshake: {why}")
         message = self.parse(line, "handshake")
         if not (isinstance(message.get("name"), str) and isinstance(message.get("version"), (str, int, float))) \
                 or message.get("protocol", PROTOCOL) != PROTOCOL:
