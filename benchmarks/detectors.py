@@ -61,9 +61,10 @@ def run_one(plugin: str, small: bool, device: str, dtype: str, batches: list[int
         if settings.torch_device().type == "cuda":
             torch.cuda.synchronize()
         speeds[batch] = total / (time.perf_counter() - t0)
-    params = sum(p.numel() for p in det.model.parameters())
+    # An ONNX session or an external process has no torch parameters to count.
+    params = sum(p.numel() for p in det.model.parameters()) if isinstance(det.model, torch.nn.Module) else None
     gpu_mib = torch.cuda.max_memory_allocated() / 2**20 if settings.torch_device().type == "cuda" else None
-    return {"plugin": plugin, "params_m": params / 1e6, "load_s": load_s, "speeds": speeds,
+    return {"plugin": plugin, "params_m": None if params is None else params / 1e6, "load_s": load_s, "speeds": speeds,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_gpu_mib": gpu_mib,
             "device": str(settings.torch_device()), "dtype": str(settings.torch_dtype()).removeprefix("torch.")}
 
@@ -105,7 +106,8 @@ def main() -> None:
         speeds = {int(k): v for k, v in r["speeds"].items()}
         best = max(speeds, key=speeds.get)
         gpu = f"{r['peak_gpu_mib']:.0f}" if r["peak_gpu_mib"] is not None else "-"
-        print(f"| {r['plugin']} | {r['params_m']:.1f} | {r['device']} | {r['dtype']} | {r['load_s']:.1f} | "
+        size_m = "-" if r["params_m"] is None else f"{r['params_m']:.1f}"
+        print(f"| {r['plugin']} | {size_m} | {r['device']} | {r['dtype']} | {r['load_s']:.1f} | "
               f"{speeds[min(speeds)]:.1f} | {best} | {speeds[best]:.1f} | {speeds[best] / speeds[min(speeds)]:.2f}x | "
               f"{r['peak_rss_mib']:.0f} | {gpu} |")
 

@@ -38,7 +38,8 @@ class ModelRef:
     name: the role (`vlm`, `clip`, ...) or generator (`sd15`, ...) it plays; family: which loader reads
     it; source: 'hub' (`ref` is the id), 'local' (a directory), 'tiny' (a random-weight folder this
     project builds) or 'package' (weights shipped in a Python package); hub_id: the hub model the ref
-    stands for, recorded on results; setting: the configuration key that overrides it.
+    stands for, recorded on results; setting: the configuration key that overrides it; spec: the detector
+    spec file whose key `name` names the model instead (a detector's weights are overridden in its spec).
     """
 
     name: str
@@ -48,6 +49,7 @@ class ModelRef:
     hub_id: str | None = None
     revision: str | None = None
     setting: str = "models.overrides"
+    spec: str | None = None
 
     @property
     def is_hub(self) -> bool:
@@ -56,6 +58,8 @@ class ModelRef:
     @property
     def what(self) -> str:
         """How messages name it: "generator 'sd14'" or "model for role 'vlm'"."""
+        if self.spec is not None:
+            return f"detector spec {self.spec} key '{self.name}'"
         kind = "generator" if self.setting.startswith("generation.") else "model for role"
         return f"{kind} '{self.name}'"
 
@@ -87,9 +91,12 @@ class ModelUnavailableError(RuntimeError):
                       f"Download it where a hub is reachable (`hf download {ref.ref}`)"))
             hint = (f"{fetch}, then set `{key}: /path/to/local/copy` in semitruths.yaml, or use "
                     f"`{profile}: tiny` for random-weight stand-ins.")
+            if ref.spec is not None:
+                hint = f"{fetch}, then set `{ref.name}: /path/to/local/copy` in {ref.spec}."
         else:
             where = f"directory '{ref.ref}'"
-            hint = f"Check that the folder holds a model saved with save_pretrained (set by `{key}`)."
+            where_set = f"`{ref.name}` of {ref.spec}" if ref.spec is not None else f"`{key}`"
+            hint = f"Check that the folder holds a model saved with save_pretrained (set by {where_set})."
         super().__init__(f"{ref.what} ({where}) could not be loaded: {cause}. {hint}")
 
 

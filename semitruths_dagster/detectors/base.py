@@ -89,7 +89,8 @@ class Detector(ABC):
         self.device = resolve_device(device)
         self.dtype = dtype  # weights and inputs; P(fake) is computed in float32 whatever it is
         self.preprocessing = self.build_preprocessing()
-        self.model = self.load_model().to(self.device, dtype=dtype).eval()
+        model = self.load_model()  # a torch module, or a runner of its own (an ONNX session, a process)
+        self.model = model.to(self.device, dtype=dtype).eval() if isinstance(model, torch.nn.Module) else model
 
     # --- identity -------------------------------------------------------------------------------
     @property
@@ -235,6 +236,16 @@ class Detector(ABC):
                 sub_texts = [texts[j] for j in sub] if texts is not None else None
                 out[sub] = self.to_probability(self.forward_crops(pixels, sub_texts)).cpu().double().numpy()
         return out
+
+    def score_each(
+        self,
+        images: Sequence[Image.Image],
+        boxes: Sequence[CropBox | None] | None = None,
+        batch_size: int = 16,
+    ) -> tuple[np.ndarray, dict[int, str]]:
+        """`score`, plus index -> reason for images the detector could not score alone (their score is
+        NaN; the stage quarantines them). In-process models never fail one image alone: {}."""
+        return self.score(images, boxes=boxes, batch_size=batch_size), {}
 
     def predict(
         self,

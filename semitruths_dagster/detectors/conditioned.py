@@ -38,6 +38,7 @@ class ConditionedScore:
     fresh: bool  # scored in this call (False: from the cache)
     box: CropBox | None
     error: str | None = None
+    rule: str = "condition_failed"  # the quarantine rule of `error`: or 'detector_failed' (the detector's own)
     seconds: float = 0.0  # this item's share of its batch's time in the detector (0: not scored here)
 
 
@@ -85,11 +86,13 @@ def score_conditions(detector: Detector, targets: Sequence[Scorable], store: Ima
             if not part:
                 continue
             started = time.perf_counter()
-            values = detector.score(images, boxes=[p.box for p in part], batch_size=batch_size)
+            values, failed = detector.score_each(images, boxes=[p.box for p in part], batch_size=batch_size)
             share = (time.perf_counter() - started) / len(part)
-            for item, value in zip(part, values, strict=True):
+            for j, (item, value) in enumerate(zip(part, values, strict=True)):
                 item.score, item.seconds = float(value), share
+                if j in failed:
+                    item.score, item.error, item.rule = None, failed[j], "detector_failed"
         for first, *rest in twins.values():
             for twin in rest:
-                twin.score, twin.box, twin.error = first.score, first.box, first.error
+                twin.score, twin.box, twin.error, twin.rule = first.score, first.box, first.error, first.rule
     return out

@@ -226,7 +226,7 @@ def predict_partition(detector: Detector, targets: Sequence[Target], store: Imag
         t = targets[o.index]
         if o.error is not None:
             rejections.append(Rejection(f"{TABLE}.{detector.name}", dataset, t.generation_id or t.image_id,
-                                        t.image_path, "condition_failed", o.error))
+                                        t.image_path, o.rule, o.error))
             continue
         rows.append(detector.prediction(t.sha256, o.box, o.score).to_row()
                     | {"cache_key": o.cache_key, "dataset": dataset, "label": t.label,

@@ -110,6 +110,14 @@ def _load_sentence_encoder(ref: ModelRef, device: torch.device, dtype: torch.dty
     return model.to(device).eval(), tokenizer
 
 
+def _load_image_classifier(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    processor = AutoImageProcessor.from_pretrained(ref.ref, **_hf_kwargs(ref))
+    model = AutoModelForImageClassification.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
+    return model.to(device).eval(), processor
+
+
 LOADERS: dict[str, Callable[[ModelRef, torch.device, torch.dtype], tuple[Any, Any]]] = {
     "llava_next": _load_llava_next,
     "blip": _load_blip,
@@ -117,6 +125,7 @@ LOADERS: dict[str, Callable[[ModelRef, torch.device, torch.dtype], tuple[Any, An
     "open_clip": _load_open_clip,
     "hf_clip": _load_hf_clip,
     "sentence_encoder": _load_sentence_encoder,
+    "image_classifier": _load_image_classifier,
 }
 
 
@@ -126,15 +135,18 @@ def _revision(model: Any) -> str | None:
 
 
 def load_model(
-    ref: ModelRef, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto"
+    ref: ModelRef, device: str | torch.device = "auto", dtype: str | torch.dtype = "auto", cached: bool = True
 ) -> LoadedModel:
     """Load (once per process) the model a `ModelRef` names; a tiny ref is built first if missing.
+    `cached=False` loads a fresh copy that nothing keeps (a detector lives for one run).
 
     Raises `ModelUnavailableError` naming the role and ref when the hub id is not reachable / not cached
     or the folder does not hold a model.
     """
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
+    if not cached:
+        return _load(ref, dev, dt)
     key = ("model", ref.role, ref.ref, ref.revision, str(dev), str(dt))
     return CACHE.get_or_load(key, lambda: _load(ref, dev, dt))
 

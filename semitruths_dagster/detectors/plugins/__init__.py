@@ -8,12 +8,15 @@ from .aide import AIDE
 from .bfree import BFree
 from .c2p_clip import C2PCLIP
 from .cnnspot import CNNSpot
+from .command import CommandDetector
 from .commfor import CommunityForensics
 from .cospy import CoSpy
 from .defake import DeFake
 from .drct import DRCT
+from .hf_image_classifier import HFImageClassifier
 from .linear_probe import LinearProbe
 from .npr import NPR
+from .onnx_model import OnnxModel
 from .rine import RINE
 from .safe import SAFE
 from .spai import SPAI
@@ -24,7 +27,8 @@ DETECTOR_PLUGINS: Registry[type[Detector]] = Registry("detector plugin", Detecto
     cls.PLUGIN: cls
     for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy, AIDE, SPAI,
                 C2PCLIP, RINE, SAFE, LinearProbe)
-})
+} | {cls.PLUGIN: cls for cls in (HFImageClassifier, OnnxModel, CommandDetector)})  # detectors without code
 
 __all__ = ["AIDE", "DRCT", "NPR", "RINE", "SAFE", "SPAI", "DETECTOR_PLUGINS", "BFree", "C2PCLIP", "CNNSpot",
-           "CommunityForensics", "CoSpy", "DeFake", "LinearProbe", "UniversalFakeDetect"]
+           "CommunityForensics", "CoSpy", "DeFake", "LinearProbe", "UniversalFakeDetect",
+           "CommandDetector", "HFImageClassifier", "OnnxModel"]
