@@ -144,9 +144,9 @@ def test_saliency_role_transformers_matches_open_clip(openai_tag, tmp_path) -> N
     """Role `saliency` (transformers CLIPModel, openai/clip-vit-base-patch32) from a saved folder = open_clip's
     ViT-B-32/openai through role `clip`, with the same weights."""
     import open_clip
+    from semitruths_dagster.generation.clip_tokenizer import clip_tokenizer
     from transformers import CLIPImageProcessor, CLIPProcessor
 
-    from semitruths_dagster.generation.clip_tokenizer import clip_tokenizer
     from semitruths_dagster.hub import CLIP_MEAN, CLIP_STD
 
     state = openai_tag("ViT-B-32")
