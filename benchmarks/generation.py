@@ -36,7 +36,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semitruths_dagster.generation import (  # noqa: E402
+from semitruths_dagster.generation import (
+    # noqa: E402,
     DeviceSettings,
     EditItem,
     InpaintItem,
@@ -45,14 +46,14 @@ from semitruths_dagster.generation import (  # noqa: E402
     P2PParams,
     edit,
     generator_spec,
-    inpaint,
-    instruct,
     load_pipeline,
     peak_memory,
     resolve_generator,
 )
 from semitruths_dagster.generation.acceleration import apply_attention, compile_denoiser, place  # noqa: E402
 from semitruths_dagster.generation.families import FULL_FAMILIES, build_full  # noqa: E402
+from semitruths_dagster.generation.inpaint import inpaint  # noqa: E402
+from semitruths_dagster.generation.instruct import instruct  # noqa: E402
 from semitruths_dagster.generation.loading import pipeline_dtype  # noqa: E402
 from semitruths_dagster.generation.registry import GENERATORS, METHODS, PAPER_GENERATORS  # noqa: E402
 

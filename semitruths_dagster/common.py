@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -29,6 +30,10 @@ def lazy_exports(package: str, exports: Mapping[str, Sequence[str]]) -> tuple[Ca
     only loads the Dagster code location."""
 
     where = {name: module for module, names in exports.items() for name in names}
+    # A submodule's import sets the package attribute of its own name, hiding an export of that name.
+    clashes = sorted(name for name in where if importlib.util.find_spec(f"{package}.{name}") is not None)
+    if clashes:
+        raise ValueError(f"{package}: lazy exports {clashes} are also submodule names; import them from the submodule")
 
     def __getattr__(name: str) -> Any:
         module = where.get(name)

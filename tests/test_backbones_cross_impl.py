@@ -144,10 +144,10 @@ def test_saliency_role_transformers_matches_open_clip(openai_tag, tmp_path) -> N
     """Role `saliency` (transformers CLIPModel, openai/clip-vit-base-patch32) from a saved folder = open_clip's
     ViT-B-32/openai through role `clip`, with the same weights."""
     import open_clip
-    from semitruths_dagster.generation.clip_tokenizer import clip_tokenizer
     from transformers import CLIPImageProcessor, CLIPProcessor
 
     from semitruths_dagster.hub import CLIP_MEAN, CLIP_STD
+    from semitruths_dagster.models.clip_tokenizer import clip_tokenizer
 
     state = openai_tag("ViT-B-32")
     hf = _hf_clip(ARCHES["ViT-B-32"], open_clip_to_hf_clip(state, NARROW_VISION["layers"], NARROW_TEXT["layers"]))

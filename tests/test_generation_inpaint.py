@@ -15,10 +15,10 @@ from semitruths_dagster.generation import (
     InpaintItem,
     clear_pipeline_cache,
     ensure_tiny_generator,
-    inpaint,
     load_pipeline,
     resolve_generator,
 )
+from semitruths_dagster.generation.inpaint import inpaint
 from semitruths_dagster.hub import ModelUnavailableError
 
 SIZE = 64

@@ -14,11 +14,11 @@ from semitruths_dagster.generation import (
     InstructItem,
     P2PParams,
     edit,
-    inpaint,
-    instruct,
     load_pipeline,
     resolve_generator,
 )
+from semitruths_dagster.generation.inpaint import inpaint
+from semitruths_dagster.generation.instruct import instruct
 from semitruths_dagster.generation.registry import GENERATORS, generator_spec
 from semitruths_dagster.generation.stage import SCHEMA, TABLE, GenerationParams, plan, run_partition
 from semitruths_dagster.storage import ImageStore

@@ -12,8 +12,8 @@ from ..common import lazy_exports
 _EXPORTS = {
     ".acceleration": ("ATTENTION_CHOICES", "peak_memory"),
     ".families": ("FAMILIES", "Family"),
-    ".inpaint": ("InpaintItem", "inpaint"),
-    ".instruct": ("InstructItem", "instruct"),
+    ".inpaint": ("InpaintItem",),  # `inpaint` / `instruct`: import them from their submodules
+    ".instruct": ("InstructItem",),
     ".loading": ("LoadedPipeline", "clear_pipeline_cache", "load_pipeline"),
     ".p2p": ("EditItem", "P2PParams", "edit"),
     ".registry": (

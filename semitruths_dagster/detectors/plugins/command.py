@@ -14,6 +14,9 @@ An image that gets an error answer, no answer within `timeout_s`, or kills the p
 most `max_restarts` times per load. A process that keeps dying, or prints a line that is not a protocol
 message, is a one-line error naming the spec. The handshake's name and version are part of the cache key.
 Registering such a spec runs its command: register only commands you trust.
+
+Generic plugin: it reproduces no published detector, so there are no authors' files to name; the
+user's spec and model define what runs.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ processor as PIL images, exactly as its model card's pipeline would give them, s
 crop (the processor decides resizing and cropping); its configuration is part of the preprocessing
 signature. Random stand-in: a ViT image classifier (2 layers of width 32, 32 px, patch 8) with id2label
 {0: real, 1: fake}, saved in the hub layout.
+
+Generic plugin: it reproduces no published detector, so there are no authors' files to name; the
+user's spec and model define what runs.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ preprocessing: a mismatch is a one-line SpecError naming the spec. The model's o
 or float16) is the precision it scores in, whatever the run's dtype setting: rows record that type. A
 model with a fixed batch size gets its images in chunks of that size. Random stand-in: a small CNN
 exported with torch.onnx.export (the `onnx` package writes the file).
+
+Generic plugin: it reproduces no published detector, so there are no authors' files to name; the
+user's spec and model define what runs.
 """
 
 from __future__ import annotations
