@@ -111,6 +111,14 @@ class Clusters:
     def n(self) -> int:
         return int(self.strata.size)
 
+    def class_rows(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(fakes, reals) of every cluster for labels `y` (bool), cached for the labels last asked for."""
+        cached = self._cache.get("class_rows")
+        if cached is None or not np.array_equal(cached[0], y):
+            counts = (np.bincount(self.codes[y], minlength=self.n), np.bincount(self.codes[~y], minlength=self.n))
+            self._cache["class_rows"] = cached = (y.copy(), counts)
+        return cached[1]
+
     def by_cluster(self) -> tuple[np.ndarray, np.ndarray]:
         """(row indices grouped by cluster, (k + 1,) start of each cluster's rows): a CSC layout."""
         if "by_cluster" not in self._cache:
@@ -119,22 +127,51 @@ class Clusters:
             self._cache["by_cluster"] = (order, indptr)
         return self._cache["by_cluster"]
 
-    def weights(self, n_boot: int, seed: Seed) -> np.ndarray:
-        """(k, n_boot) resample weights, the draws of `cluster_weights`, cached. float32 when every sum
-        of weighted row counts stays below 2**24 (integers, so exact), else float64."""
+    def weights(self, n_boot: int, seed: Seed) -> ResampleWeights:
+        """The draws of `cluster_weights` as `ResampleWeights`, cached. float32 when every sum of weighted
+        row counts stays below 2**24 (sums of integers, so exact), else float64."""
         key = (n_boot, tuple(np.atleast_1d(seed).tolist()))
         if key not in self._cache:
             rows = np.bincount(self.codes, minlength=self.n)
             # Largest possible weighted row count: each stratum's draws all on its largest cluster.
             bound = sum(int((self.strata == s).sum()) * int(rows[self.strata == s].max()) for s in np.unique(self.strata))
             dtype = np.float32 if bound < 2**24 else np.float64
-            out = np.empty((self.n, n_boot), dtype=dtype)
-            start = 0
-            for w in cluster_weights(self, n_boot, seed):
-                out[:, start:start + w.shape[0]] = w.T
-                start += w.shape[0]
-            self._cache[key] = out
+            full = np.concatenate([w.T.astype(dtype) for w in cluster_weights(self, n_boot, seed)], axis=1)
+            self._cache[key] = ResampleWeights(
+                [np.ascontiguousarray(full[:, i:i + BLOCK]) for i in range(0, n_boot, BLOCK)])
         return self._cache[key]
+
+
+BLOCK = 128  # resamples per block: a sparse product's output rows of a block stay in the L2 cache
+
+
+@dataclass(frozen=True)
+class ResampleWeights:
+    """(k, B) weights of k clusters in B resamples, stored as C-contiguous column blocks of `BLOCK`."""
+
+    blocks: list[np.ndarray]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.blocks[0].dtype
+
+    @property
+    def n_boot(self) -> int:
+        return sum(b.shape[1] for b in self.blocks)
+
+    def sums(self, per_cluster: np.ndarray) -> np.ndarray:
+        """Weighted sums of per-cluster values for every resample: (..., k) -> (..., B) float64, computed
+        in the weights' dtype (float32 only where the integer sums are exact)."""
+        x = np.asarray(per_cluster, dtype=self.dtype)
+        return np.concatenate([x @ b for b in self.blocks], axis=-1).astype(np.float64)
+
+    def take(self, clusters: np.ndarray) -> np.ndarray:
+        """(len(clusters), B): the weights of the given clusters (with repeats)."""
+        return np.concatenate([b[clusters] for b in self.blocks], axis=1)
+
+    def times(self, matrix) -> np.ndarray:
+        """(rows, B) float64: a (rows, k) sparse matrix (CSC, by cluster) times the weights, block by block."""
+        return np.concatenate([matrix @ b for b in self.blocks], axis=1).astype(np.float64)
 
 
 def make_clusters(y_true: np.ndarray, groups: Sequence | np.ndarray | None) -> Clusters:
@@ -155,9 +192,10 @@ def make_clusters(y_true: np.ndarray, groups: Sequence | np.ndarray | None) -> C
             codes[missing] = codes.max(initial=-1) + 1 + np.arange(int(missing.sum()))
             _, codes = np.unique(codes, return_inverse=True)
     k = int(codes.max(initial=-1)) + 1
-    has_real = np.bincount(codes[~y], minlength=k) > 0
-    has_fake = np.bincount(codes[y], minlength=k) > 0
-    return Clusters(codes.astype(np.int64), has_real.astype(np.int64) + 2 * has_fake.astype(np.int64))
+    out = Clusters(codes.astype(np.int64), np.zeros(k, dtype=np.int64))
+    fakes, reals = out.class_rows(y)
+    out.strata[:] = (reals > 0).astype(np.int64) + 2 * (fakes > 0).astype(np.int64)
+    return out
 
 
 def cluster_weights(clusters: Clusters, n_boot: int, seed: Seed, chunk: int = 64) -> Iterator[np.ndarray]:
@@ -188,37 +226,31 @@ def _weighted_threshold(w_sorted: np.ndarray, s_sorted: np.ndarray, target_fpr: 
     return np.where(k >= total, np.nextafter(s_sorted[-1], -np.inf), t), np.where(k >= total, total, above)
 
 
-def _wsum(wt: np.ndarray, per_cluster: np.ndarray) -> np.ndarray:
-    """Weighted sums of per-cluster values for every resample: (..., k) values -> (..., B) float64.
-    Computed in the weights' dtype (float32 only where the integer sums are exact)."""
-    return (np.asarray(per_cluster, dtype=wt.dtype) @ wt).astype(np.float64)
-
-
 def _banded_threshold(
-    wt: np.ndarray, c_real: np.ndarray, s_real: np.ndarray, target_fpr: float
+    wt: ResampleWeights, c_real: np.ndarray, s_real: np.ndarray, target_fpr: float, total: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """`_weighted_threshold` for (k, B) cluster weights, reals sorted highest first, without the (B, R)
     cumulative sum: every resample's answer lies in a narrow band of positions around the unweighted
-    one. The weight above the band is one matrix-vector product and only the band is summed; the band
+    one (`total`: the reals' weight in each resample). The weight above the band is one matrix-vector product and only the band is summed; the band
     widens until it holds every resample's answer (all the reals at worst), so the result is the same."""
-    r, k = s_real.size, wt.shape[0]
+    r, k = s_real.size, int(wt.blocks[0].shape[0])
     neg = -s_real
-    total = _wsum(wt, np.bincount(c_real, minlength=k))
     kk = np.floor(target_fpr * total + 1e-9)
     ok = kk < total  # the others flag every real
-    center, half = int(target_fpr * r), max(256, int(8 * np.sqrt(r)))
+    # Half-width: 6 standard deviations of the unweighted position (binomial), widened when needed.
+    center, half = int(target_fpr * r), max(128, int(6 * np.sqrt(r * target_fpr * (1 - target_fpr))))
     while True:
         a, b = max(center - half, 0), min(center + half, r)
         if (b - a) * total.size > 50_000_000:  # answers spread widely: the whole cumulative sum, in blocks
-            parts = [_weighted_threshold(wt[c_real, i:i + 64].T, s_real, target_fpr)
-                     for i in range(0, total.size, 64)]
+            parts = [_weighted_threshold(block[c_real, i:i + 32].T, s_real, target_fpr)
+                     for block in wt.blocks for i in range(0, block.shape[1], 32)]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         a = int(np.searchsorted(neg, neg[a], side="left")) if a < r else a  # start of a tie run
-        base = _wsum(wt, np.bincount(c_real[:a], minlength=k))
-        cum = np.cumsum(wt[c_real[a:b]], axis=0, dtype=np.float64) + base  # (b - a, B)
+        base = wt.sums(np.bincount(c_real[:a], minlength=k))
+        cum = np.cumsum(wt.take(c_real[a:b]), axis=0, dtype=np.float64) + base  # (b - a, B)
         if ((base <= kk) | ~ok).all() and (b == r or ((cum[-1] > kk) | ~ok).all()):
             break
-        half *= 4
+        half *= 2
     cols = np.arange(total.size)
     j = a + np.argmax(cum > kk, axis=0)  # the first position whose cumulative weight exceeds k
     t = s_real[np.minimum(j, r - 1)]
@@ -256,24 +288,24 @@ def cluster_bootstrap(
     k, c = clusters.n, clusters.codes
     calibrate = "calibrated" in thresholds and target_fpr is not None
     fixed = {n: t for n, t in thresholds.items() if not (n == "calibrated" and target_fpr is not None)}
-    per_cluster = [np.bincount(c[y], minlength=k), np.bincount(c[~y], minlength=k)]
+    per_cluster = list(clusters.class_rows(y))
     for t in fixed.values():
         hit = s > t
         per_cluster += [np.bincount(c[y & hit], minlength=k), np.bincount(c[~y & hit], minlength=k)]
-    sums = _wsum(wt, np.stack(per_cluster))
+    sums = wt.sums(np.stack(per_cluster))
     n_fake, n_real = sums[0], sums[1]
     counts = {name: (sums[2 + 2 * i], sums[3 + 2 * i]) for i, name in enumerate(fixed)}
     real_rows = srt.order[~y[srt.order]]  # reals, highest score first
     if calibrate and real_rows.size:
-        t, fp = _banded_threshold(wt, c[real_rows], s[real_rows], target_fpr)
+        t, fp = _banded_threshold(wt, c[real_rows], s[real_rows], target_fpr, n_real)
         lo, hi = float(t.min()), float(t.max())
         s_fake, c_fake = s[y], c[y]
-        tp = _wsum(wt, np.bincount(c_fake[s_fake > hi], minlength=k))
+        tp = wt.sums(np.bincount(c_fake[s_fake > hi], minlength=k))
         band = np.flatnonzero((s_fake > lo) & (s_fake <= hi))  # above some resample's threshold, not all
         step = max(1, 4_000_000 // max(t.size, 1))
         for i in range(0, band.size, step):
             part = band[i:i + step]
-            tp += ((s_fake[part][:, None] > t[None, :]) * wt[c_fake[part]]).sum(axis=0, dtype=np.float64)
+            tp += ((s_fake[part][:, None] > t[None, :]) * wt.take(c_fake[part])).sum(axis=0, dtype=np.float64)
         counts["calibrated"] = (tp, fp)
     intervals = {}
     for name in thresholds:
@@ -289,7 +321,7 @@ def cluster_bootstrap(
     nb = int(row_bin.max()) + 1
     rows, indptr = clusters.by_cluster()
     hist = csc_matrix((np.ones(rows.size, wt.dtype), (row_bin + nb * ~y)[rows], indptr), shape=(2 * nb, k))
-    both = (hist @ wt).astype(np.float64)
+    both = wt.times(hist)
     pos, neg = both[:nb].T, both[nb:].T
     rank = {"roc_auc": _interval(auc_from_counts(pos, neg), level),
             "average_precision": _interval(ap_from_counts(pos, neg), level)}

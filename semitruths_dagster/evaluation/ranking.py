@@ -43,7 +43,7 @@ class SortedScores:
 def sort_scores(y_true: np.ndarray, scores: np.ndarray) -> SortedScores:
     """Group rows by distinct score, descending. An unstable sort is enough (ties are summed), and
     several times faster than a stable one at millions of rows."""
-    order = np.argsort(scores)[::-1]
+    order = _descending_order(scores)
     s, y = scores[order], np.asarray(y_true)[order].astype(bool)
     new = np.empty(s.size, dtype=bool)
     new[:1] = True
@@ -54,6 +54,20 @@ def sort_scores(y_true: np.ndarray, scores: np.ndarray) -> SortedScores:
     pos = pos_before[ends] - pos_before[starts]
     distinct = np.cumsum(new, dtype=np.int64) - 1
     return SortedScores(order, distinct, RankedCounts(s[starts], pos, (ends - starts) - pos))
+
+
+def _descending_order(scores: np.ndarray) -> np.ndarray:
+    """Row indices, highest score first. Scores that are float32 values (what detectors store) sort as
+    one value sort of (order-preserving float32 bits << 32 | row index): no argsort, about twice as fast."""
+    s = np.asarray(scores, dtype=np.float64) + 0.0  # -0.0 -> 0.0: equal scores get equal keys
+    f32 = s.astype(np.float32)
+    if s.size >= 2**32 or not np.array_equal(f32, s):
+        return np.argsort(s)[::-1]
+    bits = f32.view(np.uint32)
+    flip = np.where(bits >> 31 == 1, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))  # negatives reversed
+    key = ((bits ^ flip).astype(np.uint64) << np.uint64(32)) | np.arange(s.size, dtype=np.uint64)
+    key.sort()
+    return (key[::-1] & np.uint64(0xFFFFFFFF)).astype(np.intp)
 
 
 def ranked_counts(y_true: np.ndarray, scores: np.ndarray) -> RankedCounts:
