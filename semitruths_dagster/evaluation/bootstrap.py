@@ -20,7 +20,9 @@ from its binomial distribution. Intervals are percentile intervals.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -170,8 +172,15 @@ class ResampleWeights:
         return np.concatenate([b[clusters] for b in self.blocks], axis=1)
 
     def times(self, matrix) -> np.ndarray:
-        """(rows, B) float64: a (rows, k) sparse matrix (CSC, by cluster) times the weights, block by block."""
-        return np.concatenate([matrix @ b for b in self.blocks], axis=1).astype(np.float64)
+        """(rows, B) float64: a (rows, k) sparse matrix (CSC, by cluster) times the weights, block by block,
+        on two threads where there are two cores (scipy's sparse product releases the GIL)."""
+        workers = min(2, os.cpu_count() or 1, len(self.blocks))
+        if workers > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                parts = list(pool.map(matrix.__matmul__, self.blocks))
+        else:
+            parts = [matrix @ b for b in self.blocks]
+        return np.concatenate(parts, axis=1).astype(np.float64)
 
 
 def make_clusters(y_true: np.ndarray, groups: Sequence | np.ndarray | None) -> Clusters:
@@ -226,31 +235,43 @@ def _weighted_threshold(w_sorted: np.ndarray, s_sorted: np.ndarray, target_fpr: 
     return np.where(k >= total, np.nextafter(s_sorted[-1], -np.inf), t), np.where(k >= total, total, above)
 
 
+def _band(s_real: np.ndarray, target_fpr: float, half: int | None = None) -> tuple[int, int, int]:
+    """Positions [a, b) around the unweighted answer, `a` at the start of a tie run, and the half-width:
+    first 6 standard deviations of the unweighted position (binomial), then twice the last."""
+    r = s_real.size
+    half = max(128, int(6 * np.sqrt(r * target_fpr * (1 - target_fpr)))) if half is None else 2 * half
+    center = int(target_fpr * r)
+    a, b = max(center - half, 0), min(center + half, r)
+    if a < r:
+        a = int(np.searchsorted(-s_real, -s_real[a], side="left"))
+    return a, b, half
+
+
 def _banded_threshold(
-    wt: ResampleWeights, c_real: np.ndarray, s_real: np.ndarray, target_fpr: float, total: np.ndarray
+    wt: ResampleWeights, c_real: np.ndarray, s_real: np.ndarray, target_fpr: float, total: np.ndarray,
+    first_base: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`_weighted_threshold` for (k, B) cluster weights, reals sorted highest first, without the (B, R)
     cumulative sum: every resample's answer lies in a narrow band of positions around the unweighted
-    one (`total`: the reals' weight in each resample). The weight above the band is one matrix-vector product and only the band is summed; the band
-    widens until it holds every resample's answer (all the reals at worst), so the result is the same."""
+    one (`total`: the reals' weight in each resample; `first_base`: their weight above the first band, when
+    the caller has it). The weight above the band is one matrix-vector product and only the band is
+    summed; it widens until it holds every resample's answer (all the reals at worst): same result."""
     r, k = s_real.size, int(wt.blocks[0].shape[0])
     neg = -s_real
     kk = np.floor(target_fpr * total + 1e-9)
     ok = kk < total  # the others flag every real
-    # Half-width: 6 standard deviations of the unweighted position (binomial), widened when needed.
-    center, half = int(target_fpr * r), max(128, int(6 * np.sqrt(r * target_fpr * (1 - target_fpr))))
+    half = None
     while True:
-        a, b = max(center - half, 0), min(center + half, r)
+        a, b, half = _band(s_real, target_fpr, half)
         if (b - a) * total.size > 50_000_000:  # answers spread widely: the whole cumulative sum, in blocks
             parts = [_weighted_threshold(block[c_real, i:i + 32].T, s_real, target_fpr)
                      for block in wt.blocks for i in range(0, block.shape[1], 32)]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        a = int(np.searchsorted(neg, neg[a], side="left")) if a < r else a  # start of a tie run
-        base = wt.sums(np.bincount(c_real[:a], minlength=k))
+        base = first_base if first_base is not None else wt.sums(np.bincount(c_real[:a], minlength=k))
+        first_base = None
         cum = np.cumsum(wt.take(c_real[a:b]), axis=0, dtype=np.float64) + base  # (b - a, B)
         if ((base <= kk) | ~ok).all() and (b == r or ((cum[-1] > kk) | ~ok).all()):
             break
-        half *= 2
     cols = np.arange(total.size)
     j = a + np.argmax(cum > kk, axis=0)  # the first position whose cumulative weight exceeds k
     t = s_real[np.minimum(j, r - 1)]
@@ -292,12 +313,15 @@ def cluster_bootstrap(
     for t in fixed.values():
         hit = s > t
         per_cluster += [np.bincount(c[y & hit], minlength=k), np.bincount(c[~y & hit], minlength=k)]
+    real_rows = srt.order[~srt.fake]  # reals, highest score first
+    if calibrate and real_rows.size:  # the reals' weight above the first band, in the same product
+        c_real, s_real = c[real_rows], srt.scores[~srt.fake]
+        per_cluster.append(np.bincount(c_real[:_band(s_real, target_fpr)[0]], minlength=k))
     sums = wt.sums(np.stack(per_cluster))
     n_fake, n_real = sums[0], sums[1]
     counts = {name: (sums[2 + 2 * i], sums[3 + 2 * i]) for i, name in enumerate(fixed)}
-    real_rows = srt.order[~y[srt.order]]  # reals, highest score first
     if calibrate and real_rows.size:
-        t, fp = _banded_threshold(wt, c[real_rows], s[real_rows], target_fpr, n_real)
+        t, fp = _banded_threshold(wt, c_real, s_real, target_fpr, n_real, first_base=sums[-1])
         lo, hi = float(t.min()), float(t.max())
         s_fake, c_fake = s[y], c[y]
         tp = wt.sums(np.bincount(c_fake[s_fake > hi], minlength=k))

@@ -151,7 +151,7 @@ def evaluate_detector(
         table = prepare_table(y, attributes, pair_columns=pair_columns, clusters=clusters)
     srt = sort_scores(y, s)
     ranked = srt.counts
-    real_desc = s[srt.order[~y[srt.order]]]  # real scores, highest first
+    real_desc = srt.scores[~srt.fake]  # real scores, highest first
     thresholds = {"default": float(threshold), "calibrated": calibrated_threshold(real_desc, target_fpr)}
     metrics, intervals, breakdowns, pairs = {}, {}, {}, {}
     for k, (which, t) in enumerate(thresholds.items()):

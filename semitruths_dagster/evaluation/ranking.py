@@ -33,10 +33,11 @@ class RankedCounts:
 class SortedScores:
     """One sort of a detector's scores, shared by the ranking metrics, the curves and the bootstrap:
     `order` (row indices, highest score first; order within ties arbitrary, as everything here sums
-    over ties), `distinct` (index of each sorted row's distinct score) and the per-distinct counts."""
+    over ties), the rows' `scores` and `fake` labels in that order, and the per-distinct-score counts."""
 
     order: np.ndarray
-    distinct: np.ndarray
+    scores: np.ndarray
+    fake: np.ndarray
     counts: RankedCounts
 
 
@@ -52,8 +53,7 @@ def sort_scores(y_true: np.ndarray, scores: np.ndarray) -> SortedScores:
     ends = np.r_[starts[1:], s.size]
     pos_before = np.r_[0, np.cumsum(y, dtype=np.int64)]
     pos = pos_before[ends] - pos_before[starts]
-    distinct = np.cumsum(new, dtype=np.int64) - 1
-    return SortedScores(order, distinct, RankedCounts(s[starts], pos, (ends - starts) - pos))
+    return SortedScores(order, s, y, RankedCounts(s[starts], pos, (ends - starts) - pos))
 
 
 def _descending_order(scores: np.ndarray) -> np.ndarray:
