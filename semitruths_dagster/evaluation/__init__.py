@@ -1,8 +1,9 @@
 """Evaluation of detector predictions: metrics, breakdowns, bootstrap intervals, calibrated thresholds,
 figures, HTML reports and the leaderboard. No Dagster here; inputs are plain arrays.
 
-    cats = encode_attributes({"dataset": ..., "mse_bin": ..., "original_label": ..., "perturbed_label": ...})
-    result = evaluate_detector(y_true, scores, cats, detector="ufd", random_weights=False)
+    table = prepare_table(y_true, {"dataset": ..., "mse_bin": ..., "original_label": ..., "perturbed_label": ...},
+                          clusters=source_image_of_each_row)  # once per table, shared by every detector
+    result = evaluate_detector(y_true, scores, table, detector="ufd", random_weights=False)
     write_html_report(result, "reports/ufd.html")
     table = leaderboard([result, ...])
 """
