@@ -26,7 +26,7 @@ def _module():
 
 def test_project_does_the_baselines_work_with_the_same_numbers():
     bench = _module()
-    y, cols = bench.synthetic_rows(500, seed=2)
+    y, cols = bench.synthetic_rows(200, seed=2)
     scores = bench.synthetic_scores(y, 3, seed=2)
     frame = pd.DataFrame({"y": y.astype(int), **cols, "score": scores})
     group_cols = [c for c in cols if c not in ("original_label", "perturbed_label")]
