@@ -66,7 +66,12 @@ def metrics_from_counts(
 def threshold_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
     """All threshold metrics at one threshold, plus the confusion counts and class supports."""
     y, s = as_inputs(y_true, scores)
-    counts = confusion(y, s > threshold)
+    return metrics_at(y, s > threshold, threshold)
+
+
+def metrics_at(y: np.ndarray, predicted_fake: np.ndarray, threshold: float) -> dict[str, float]:
+    """`threshold_metrics` from the labels and the predictions at `threshold` (both bool)."""
+    counts = confusion(y, predicted_fake)
     values = metrics_from_counts(**{k: np.asarray(v) for k, v in counts.items()})
     out: dict[str, float] = {k: float(v) for k, v in values.items()}
     out.update({k: float(v) for k, v in counts.items()})

@@ -15,27 +15,21 @@ from typing import Any
 
 import numpy as np
 
-from .bootstrap import (
-    cluster_bootstrap,
-    confusion_intervals,
-    make_clusters,
-    ranking_intervals,
-    recall_intervals,
-)
-from .classification import as_inputs, threshold_metrics
-from .groups import Categorical, Table, breakdown, encode_attributes, pair_categorical, ranked_pairs
+from .bootstrap import cluster_bootstrap, confusion_intervals, ranking_intervals, recall_intervals
+from .classification import as_inputs
+from .groups import Table
+from .point import point_metrics
+from .prepared import DEFAULT_PAIR_COLUMNS, PreparedTable, prepare_table
 from .ranking import (
     ap_from_counts,
     auc_from_counts,
     binned_counts,
     pr_curve_points,
-    ranked_counts,
     roc_curve_points,
+    sort_scores,
     thin_curve,
 )
-from .thresholds import fpr_at, threshold_at_fpr
-
-DEFAULT_PAIR_COLUMNS = ("original_label", "perturbed_label")
+from .thresholds import calibrated_threshold
 
 
 @dataclass
@@ -139,57 +133,56 @@ def evaluate_detector(
     min_group_count: int = 20,
     clusters: Any = None,
 ) -> EvaluationResult:
-    """Evaluate one detector's scores. `attributes`: column name -> values (or pre-encoded `Categorical`s,
-    see `encode_attributes`, to share the encoding across detectors). The two `pair_columns`, when present,
+    """Evaluate one detector's scores. `attributes`: column name -> values (or pre-encoded `Categorical`s),
+    or a `prepare_table` result, which shares the encodings, group keys, clusters and resample weights
+    across the detectors scored on the same rows (then `clusters` goes to `prepare_table`). The two `pair_columns`, when present,
     form the directional edit pairs instead of getting breakdowns of their own. `clusters`: the source
     image of every row (real rows and their edits share it): intervals then come from the cluster
     bootstrap; without it, from the row bootstrap. Groups (and edit pairs) with fewer than
     `min_group_count` edited images are reported but not ranked."""
     y, s = as_inputs(y_true, scores)
-    cats: dict[str, Categorical] = encode_attributes(attributes or {})
-    for name, cat in cats.items():
-        if len(cat) != y.size:
-            raise ValueError(f"attribute '{name}' has {len(cat)} rows, scores have {y.size}")
-    pairs_cat = None
-    if all(c in cats for c in pair_columns):
-        pairs_cat = pair_categorical(cats.pop(pair_columns[0]), cats.pop(pair_columns[1]))
-
-    thresholds = {"default": float(threshold), "calibrated": threshold_at_fpr(y, s, target_fpr)}
+    if isinstance(attributes, PreparedTable):
+        table = attributes
+        if clusters is not None:
+            raise ValueError("give clusters to prepare_table, not with a prepared table")
+        if table.y.size != y.size or not np.array_equal(table.y, y):
+            raise ValueError("y_true differs from the prepared table's labels")
+    else:
+        table = prepare_table(y, attributes, pair_columns=pair_columns, clusters=clusters)
+    srt = sort_scores(y, s)
+    ranked = srt.counts
+    real_desc = srt.scores[~srt.fake]  # real scores, highest first
+    thresholds = {"default": float(threshold), "calibrated": calibrated_threshold(real_desc, target_fpr)}
     metrics, intervals, breakdowns, pairs = {}, {}, {}, {}
     for k, (which, t) in enumerate(thresholds.items()):
         if math.isnan(t):  # no real rows: nothing to calibrate on
             continue
-        m = threshold_metrics(y, s, t)
-        m["fpr"] = fpr_at(y, s, t)
+        point = point_metrics(y, s, table, t, min_group_count)
+        m = point.metrics
+        m["fpr"] = float(np.count_nonzero(real_desc > t) / real_desc.size) if real_desc.size else math.nan
         metrics[which] = m
-        if clusters is None:
+        if table.clusters is None:
             counts = {c: int(m[c]) for c in ("tp", "fp", "fn", "tn")}
             intervals[which] = {
                 n: list(v) for n, v in confusion_intervals(counts, n_boot, [seed, k], level).items()
             }
-        predicted = s > t
-        breakdowns[which] = {
-            name: _with_intervals(breakdown(y, predicted, cat), level, min_group_count)
-            for name, cat in cats.items()
-        }
-        if pairs_cat is not None:
-            pairs[which] = _with_intervals(ranked_pairs(y, predicted, pairs_cat, min_group_count), level,
-                                           min_group_count)
+        breakdowns[which] = {name: _with_intervals(tab, level, min_group_count)
+                             for name, tab in point.breakdowns.items()}
+        if point.pairs is not None:
+            pairs[which] = _with_intervals(point.pairs, level, min_group_count)
 
-    ranked = ranked_counts(y, s)
     ranking = {
         "roc_auc": float(auc_from_counts(ranked.pos, ranked.neg)),
         "average_precision": float(ap_from_counts(ranked.pos, ranked.neg)),
     }
-    if clusters is None:
+    if table.clusters is None:
         rank_iv = ranking_intervals(binned_counts(ranked, max_bins), n_boot, [seed, 100], level)
         n_clusters = int(y.size)
     else:
-        grouped = make_clusters(y, clusters)
-        n_clusters = grouped.n
+        n_clusters = table.clusters.n
         boot, rank_iv = cluster_bootstrap(
-            y, s, grouped, {w: thresholds[w] for w in metrics}, target_fpr=target_fpr, n_boot=n_boot,
-            seed=seed, level=level, max_bins=max_bins)
+            y, s, table.clusters, {w: thresholds[w] for w in metrics}, target_fpr=target_fpr, n_boot=n_boot,
+            seed=seed, level=level, max_bins=max_bins, sorted_scores=srt)
         intervals = {w: {n: list(v) for n, v in iv.items()} for w, iv in boot.items()}
     fpr, tpr, _ = roc_curve_points(ranked)
     precision, recall = pr_curve_points(ranked)
@@ -219,9 +212,9 @@ def evaluate_detector(
             "level": level,
             "max_bins": max_bins,
             "rule": "fake iff score > threshold",
-            "interval_method": "cluster_bootstrap" if clusters is not None else "row_bootstrap",
+            "interval_method": "cluster_bootstrap" if table.clusters is not None else "row_bootstrap",
             "group_interval_method": "wilson",
             "min_group_count": min_group_count,
-            "intervals": interval_note(clusters is not None, n_boot, level, min_group_count, n_clusters),
+            "intervals": interval_note(table.clusters is not None, n_boot, level, min_group_count, n_clusters),
         },
     )

@@ -29,14 +29,60 @@ class RankedCounts:
         return int(self.neg.sum())
 
 
+@dataclass(frozen=True)
+class SortedScores:
+    """One sort of a detector's scores, shared by the ranking metrics, the curves and the bootstrap:
+    `order` (row indices, highest score first; order within ties arbitrary, as everything here sums
+    over ties), the rows' `scores` and `fake` labels in that order, and the per-distinct-score counts."""
+
+    order: np.ndarray
+    scores: np.ndarray
+    fake: np.ndarray
+    counts: RankedCounts
+
+
+def sort_scores(y_true: np.ndarray, scores: np.ndarray) -> SortedScores:
+    """Group rows by distinct score, descending. An unstable sort is enough (ties are summed), and
+    several times faster than a stable one at millions of rows."""
+    order = _descending_order(scores)
+    s, y = scores[order], np.asarray(y_true)[order].astype(bool)
+    new = np.empty(s.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(s[1:], s[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], s.size]
+    pos_before = np.r_[0, np.cumsum(y, dtype=np.int64)]
+    pos = pos_before[ends] - pos_before[starts]
+    return SortedScores(order, s, y, RankedCounts(s[starts], pos, (ends - starts) - pos))
+
+
+def _descending_order(scores: np.ndarray) -> np.ndarray:
+    """Row indices, highest score first. Scores that are float32 values (what detectors store) sort as
+    one value sort of (order-preserving float32 bits << 32 | row index): no argsort, about twice as fast."""
+    s = np.asarray(scores, dtype=np.float64) + 0.0  # -0.0 -> 0.0: equal scores get equal keys
+    f32 = s.astype(np.float32)
+    if s.size >= 2**32 or not np.array_equal(f32, s):
+        return np.argsort(s)[::-1]
+    bits = f32.view(np.uint32)
+    flip = np.where(bits >> 31 == 1, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))  # negatives reversed
+    key = ((bits ^ flip).astype(np.uint64) << np.uint64(32)) | np.arange(s.size, dtype=np.uint64)
+    key.sort()
+    return (key[::-1] & np.uint64(0xFFFFFFFF)).astype(np.intp)
+
+
 def ranked_counts(y_true: np.ndarray, scores: np.ndarray) -> RankedCounts:
     """Group rows by distinct score, descending: counts of fakes and reals at each score."""
-    order = np.argsort(-scores, kind="stable")
-    s, y = scores[order], y_true[order].astype(np.int64)
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    pos = np.add.reduceat(y, starts) if s.size else np.zeros(0, np.int64)
-    sizes = np.diff(np.r_[starts, s.size])
-    return RankedCounts(s[starts], pos, sizes - pos)
+    return sort_scores(y_true, scores).counts
+
+
+def bin_starts(counts: RankedCounts, max_bins: int) -> np.ndarray:
+    """Index of the first distinct score of each bin of `binned_counts` (all of them when not merged)."""
+    if counts.pos.size <= max_bins:
+        return np.arange(counts.pos.size)
+    cum = np.cumsum(counts.pos + counts.neg)
+    edges = np.searchsorted(cum, np.linspace(0, cum[-1], max_bins + 1)[1:-1], side="left")
+    starts = np.unique(np.r_[0, edges + 1])
+    return starts[starts < counts.pos.size]
 
 
 def binned_counts(counts: RankedCounts, max_bins: int) -> RankedCounts:
@@ -47,13 +93,21 @@ def binned_counts(counts: RankedCounts, max_bins: int) -> RankedCounts:
     """
     if counts.pos.size <= max_bins:
         return counts
-    cum = np.cumsum(counts.pos + counts.neg)
-    edges = np.searchsorted(cum, np.linspace(0, cum[-1], max_bins + 1)[1:-1], side="left")
-    starts = np.unique(np.r_[0, edges + 1])
-    starts = starts[starts < counts.pos.size]
+    starts = bin_starts(counts, max_bins)
     return RankedCounts(
         counts.thresholds[starts], np.add.reduceat(counts.pos, starts), np.add.reduceat(counts.neg, starts)
     )
+
+
+def row_bins(sorted_scores: SortedScores, max_bins: int) -> np.ndarray:
+    """The `binned_counts` bin of every row (0 = highest scores), in row order, from the one sort."""
+    counts = sorted_scores.counts
+    starts = bin_starts(counts, max_bins)
+    sizes = counts.pos + counts.neg
+    rows_per_bin = np.add.reduceat(sizes, starts) if starts.size else np.zeros(0, np.int64)
+    out = np.empty(sorted_scores.order.size, dtype=np.int64)
+    out[sorted_scores.order] = np.repeat(np.arange(starts.size), rows_per_bin)
+    return out
 
 
 def auc_from_counts(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:

@@ -34,3 +34,15 @@ def fpr_at(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> float:
     """Share of real rows scored above the threshold."""
     real = np.asarray(scores, dtype=np.float64)[np.asarray(y_true) == 0]
     return float(np.mean(real > threshold)) if real.size else math.nan
+
+
+def calibrated_threshold(real_desc: np.ndarray, target_fpr: float = 0.05) -> float:
+    """`threshold_at_fpr` from the real scores already sorted highest first."""
+    if not 0.0 <= target_fpr <= 1.0:
+        raise ValueError(f"target_fpr must lie in [0, 1], got {target_fpr}")
+    if real_desc.size == 0:
+        return math.nan
+    k = int(math.floor(target_fpr * real_desc.size + 1e-9))  # as threshold_at_fpr
+    if k >= real_desc.size:
+        return float(np.nextafter(real_desc[-1], -np.inf))
+    return float(real_desc[k])
