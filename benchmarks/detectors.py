@@ -1,7 +1,15 @@
-"""Throughput of every detector plugin: images/s at batch 1 (the baseline) and at the best batch, peak memory.
+"""Throughput of every detector plugin: images/s at batch 1 (the baseline) and at the best batch, peak memory;
+or, with `--precision`, how far reduced-precision scores are from float32 ones.
 
     .venv/bin/python benchmarks/detectors.py [--small] [--device auto] [--dtype auto] [--batches 1,8,32]
                                              [--images 32] [--plugins npr,safe,...]
+    .venv/bin/python benchmarks/detectors.py --precision [--small] [--device cpu] [--images 8] [--plugins ...]
+
+`--precision`: per plugin, the same seeded random weights are loaded in float32 (the baseline, and the
+default of `detectors.dtype`), bfloat16 and float16, and score the same images (scikit-image photos, then
+seeded noise, at 512 x 512); the table gives the largest |P(fake) - P(fake) in float32| per dtype, and the
+plugin's authors' precision. float16 on the CPU runs here only to measure it (the assets refuse it): an
+operator PyTorch's CPU lacks in half precision is reported as unsupported.
 
 Each plugin runs in its own process (so its peak memory is its own) on seeded random weights in its real
 checkpoint format, loaded through the real loading code: full-size architectures by default (several are
@@ -68,6 +76,64 @@ def run_one(plugin: str, small: bool, device: str, dtype: str, batches: list[int
             "device": str(settings.torch_device()), "dtype": str(settings.torch_dtype()).removeprefix("torch.")}
 
 
+def _images(n: int) -> list:
+    """Photos first (their scores are the ones that matter), then seeded noise: n images of 512 x 512."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, (512, 512, 3), dtype=np.uint8) for _ in range(max(0, n - len(photos)))]
+    return [Image.fromarray(a).convert("RGB").resize((512, 512)) for a in (photos + noise)[:n]]
+
+
+def run_precision(plugin: str, small: bool, device: str, n_images: int) -> dict:
+    """Largest score difference to float32 of bfloat16 and float16 (the whole network cast), same images."""
+    import numpy as np
+    import torch
+
+    from semitruths_dagster.detectors import DETECTOR_PLUGINS, build_detector, random_spec
+
+    images = _images(n_images)
+    texts = ["a photo of a room with a table"] * len(images) if plugin == "defake" else None
+    out: dict = {"plugin": plugin, "authors": DETECTOR_PLUGINS[plugin].AUTHORS_PRECISION, "device": device}
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = random_spec(plugin, Path(tmp) / plugin, tiny=small)
+        reference = None
+        for dtype in (torch.float32, torch.bfloat16, torch.float16):
+            name = str(dtype).removeprefix("torch.")
+            try:
+                det = build_detector(spec, device=device, dtype=dtype)
+                t0 = time.perf_counter()
+                scores = det.score(images, texts=texts, batch_size=len(images))
+                out[f"{name}_s"] = time.perf_counter() - t0
+            except Exception as exc:  # noqa: BLE001 - a missing half-precision kernel is a result here
+                out[name] = f"unsupported ({type(exc).__name__})"
+                continue
+            if reference is None:
+                reference = scores
+                out["score_range"] = [float(scores.min()), float(scores.max())]
+            out[name] = float(np.abs(scores - reference).max())
+            del det
+    return out
+
+
+def print_precision(rows: list[dict], small: bool, n_images: int) -> None:
+    size = "tiny (--small)" if small else "full-size"
+    print(f"\n{size} architectures, random weights, {n_images} images of 512 x 512; max |score - float32 score|")
+    print("| plugin | authors' precision | device | float32 scores (min..max) | bfloat16 | float16 | s fp32 / bf16 / fp16 |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['plugin']} | failed: {r['error']} |" + " |" * 5)
+            continue
+        lo, hi = r.get("score_range", [float("nan")] * 2)
+        cells = [f"{r[d]:.2e}" if isinstance(r[d], float) else r[d] for d in ("bfloat16", "float16")]
+        times = " / ".join(f"{r[f'{d}_s']:.1f}" if f"{d}_s" in r else "-" for d in ("float32", "bfloat16", "float16"))
+        print(f"| {r['plugin']} | {r['authors']} | {r['device']} | {lo:.4f}..{hi:.4f} | {cells[0]} | {cells[1]} | {times} |")
+
+
 def main() -> None:
     from semitruths_dagster.detectors import DETECTOR_PLUGINS as PLUGINS
 
@@ -78,22 +144,30 @@ def main() -> None:
     parser.add_argument("--batches", default="1,8,32")
     parser.add_argument("--images", type=int, default=32, help="images scored per batch size")
     parser.add_argument("--plugins", default=",".join(sorted(PLUGINS)))
+    parser.add_argument("--precision", action="store_true", help="score differences of bf16 / fp16 to fp32")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: one plugin, JSON on stdout
     args = parser.parse_args()
     batches = sorted({int(b) for b in args.batches.split(",")})
     if args.one:
-        print(json.dumps(run_one(args.one, args.small, args.device, args.dtype, batches, args.images)))
+        device = "cpu" if args.device == "auto" and not _cuda() else ("cuda" if args.device == "auto" else args.device)
+        result = (run_precision(args.one, args.small, device, args.images) if args.precision
+                  else run_one(args.one, args.small, args.device, args.dtype, batches, args.images))
+        print(json.dumps(result))
         return
     rows = []
     for plugin in args.plugins.split(","):
         cmd = [sys.executable, __file__, "--one", plugin, "--device", args.device, "--dtype", args.dtype,
                "--batches", args.batches, "--images", str(args.images)] + (["--small"] if args.small else [])
+        cmd += ["--precision"] if args.precision else []
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             rows.append({"plugin": plugin, "error": (out.stderr.strip().splitlines() or ["?"])[-1][:80]})
         else:
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"done {plugin}", file=sys.stderr, flush=True)
+    if args.precision:
+        print_precision(rows, args.small, args.images)
+        return
     size = "tiny (--small)" if args.small else "full-size"
     print(f"\n{size} architectures, random weights; batch sizes {batches}, {args.images} images of 512 x 512 each")
     print("| plugin | params (M) | device | dtype | load s | img/s @1 (baseline) | best batch | img/s @best | speed-up | peak RSS MiB | peak GPU MiB |")
@@ -108,6 +182,12 @@ def main() -> None:
         print(f"| {r['plugin']} | {r['params_m']:.1f} | {r['device']} | {r['dtype']} | {r['load_s']:.1f} | "
               f"{speeds[min(speeds)]:.1f} | {best} | {speeds[best]:.1f} | {speeds[best] / speeds[min(speeds)]:.2f}x | "
               f"{r['peak_rss_mib']:.0f} | {gpu} |")
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 if __name__ == "__main__":

@@ -1,28 +1,24 @@
-"""The models resource: which language / vision models the prompt and metric stages load."""
+"""The models resource: the language / vision models the prompt and metric stages load."""
 
 from dagster import ConfigurableResource
-from pydantic import Field
 
 from semitruths_dagster.config import ProjectConfig
 from semitruths_dagster.models import ModelRegistry
 
 
 class ModelsResource(ConfigurableResource):
-    """Model profile and dtype; empty fields take `models.*` from semitruths.yaml (the device always does,
-    shared with generators and detectors).
+    """The models of the configuration's `models` section: profile, overrides, device and dtype each have
+    their one place there (semitruths.yaml), so a run's models are what the file says.
 
     Models load once per process (the library caches them), so a run pays each load once.
     """
 
-    profile: str = Field(default="", description="tiny | paper; empty = models.profile of the configuration")
-    dtype: str = Field(default="", description="auto | float32 | float16 | bfloat16; empty = models.dtype")
-
     def registry(self, config: ProjectConfig) -> ModelRegistry:
         models = config.models
         return ModelRegistry(
-            profile=self.profile or models.profile,
+            profile=models.profile,
             overrides=models.overrides,
             tiny_root=config.storage_root / "models" / "tiny",
             device=models.device,
-            dtype=self.dtype or models.dtype,
+            dtype=models.dtype,
         )

@@ -20,7 +20,7 @@ from PIL import Image
 from ..provenance import code_version, utc_now
 from ..storage import ImageStore
 from ..storage.resumable import ResumablePartition
-from .images import CONTROLS, format_matched, paste_back, vae_roundtrip
+from .images import format_matched, paste_back, vae_roundtrip
 
 TABLE = "controls"
 SCHEMA: dict[str, pl.DataType] = {
@@ -31,23 +31,6 @@ SCHEMA: dict[str, pl.DataType] = {
     "created_at": pl.Datetime("us", "UTC"),
 }
 
-
-@dataclass(frozen=True)
-class ControlParams:
-    """The `controls` section of semitruths.yaml: which controls to make, and at most how many of each
-    per (dataset, generator) (the first by control id, a seeded hash: None = all)."""
-
-    kinds: tuple[str, ...] = CONTROLS
-    limit: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "kinds", tuple(self.kinds))
-        unknown = sorted(set(self.kinds) - set(CONTROLS))
-        if unknown:
-            raise ValueError(f"controls.kinds: unknown {unknown} (known: {list(CONTROLS)})")
-        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
-                                       or self.limit < 1):
-            raise ValueError(f"controls.limit: expected a positive integer or null, got {self.limit!r}")
 
 
 @dataclass(frozen=True)
