@@ -86,6 +86,8 @@ REGISTRIES: dict[str, tuple[str, Callable[[], list[str]]]] = {
                   lambda: _assigned(PACKAGE / "generation" / "registry.py", "GENERATORS")),
     "source adapter": ("semitruths_dagster.sources.adapters:SOURCE_ADAPTERS",
                        lambda: _assigned(PACKAGE / "sources" / "adapters.py", "SOURCE_ADAPTERS")),
+    "native format": ("semitruths_dagster.sources.native:NATIVE_FORMATS",  # adapters not written yet
+                      lambda: _assigned(PACKAGE / "sources" / "native" / "__init__.py", "NATIVE_FORMATS")),
     "detector plugin": ("semitruths_dagster.detectors.plugins:DETECTOR_PLUGINS",
                         lambda: _plugin_classes(PACKAGE / "detectors" / "plugins")),
     "label perturber": ("semitruths_dagster.prompts.backends.factory:LABEL_PERTURBERS",
