@@ -18,6 +18,7 @@ import polars as pl
 from PIL import Image
 
 from ..provenance import code_version, utc_now
+from ..sections import ControlParams  # noqa: F401 - the section this stage reads (defined with the others)
 from ..storage import ImageStore
 from ..storage.resumable import ResumablePartition
 from .images import format_matched, paste_back, vae_roundtrip
