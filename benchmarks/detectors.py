@@ -3,13 +3,15 @@ or, with `--precision`, how far reduced-precision scores are from float32 ones.
 
     .venv/bin/python benchmarks/detectors.py [--small] [--device auto] [--dtype auto] [--batches 1,8,32]
                                              [--images 32] [--plugins npr,safe,...]
-    .venv/bin/python benchmarks/detectors.py --precision [--small] [--device cpu] [--images 8] [--plugins ...]
+    .venv/bin/python benchmarks/detectors.py --precision [--small] [--device auto] [--images 8] [--size 512]
+                                             [--timeout 300] [--plugins ...]
 
 `--precision`: per plugin, the same seeded random weights are loaded in float32 (the baseline, and the
-default of `detectors.dtype`), bfloat16 and float16, and score the same images (scikit-image photos, then
-seeded noise, at 512 x 512); the table gives the largest |P(fake) - P(fake) in float32| per dtype, and the
-plugin's authors' precision. float16 on the CPU runs here only to measure it (the assets refuse it): an
-operator PyTorch's CPU lacks in half precision is reported as unsupported.
+authors' precision of all but RINE), bfloat16 and float16, each in its own process, and score the same
+images (scikit-image photos, then seeded noise, at 512 x 512); the table gives the largest
+|P(fake) - P(fake) in float32| per dtype, and the plugin's authors' precision. float16 on the CPU runs
+here only to measure it (the assets refuse it): a missing half-precision kernel shows as `failed`, a
+dtype slower than `--timeout` as `over N s`.
 
 Each plugin runs in its own process (so its peak memory is its own) on seeded random weights in its real
 checkpoint format, loaded through the real loading code: full-size architectures by default (several are
@@ -76,62 +78,71 @@ def run_one(plugin: str, small: bool, device: str, dtype: str, batches: list[int
             "device": str(settings.torch_device()), "dtype": str(settings.torch_dtype()).removeprefix("torch.")}
 
 
-def _images(n: int) -> list:
-    """Photos first (their scores are the ones that matter), then seeded noise: n images of 512 x 512."""
+def _images(n: int, side: int = 512) -> list:
+    """Photos first (their scores are the ones that matter), then seeded noise: n images of side x side."""
     import numpy as np
     from PIL import Image
     from skimage import data
 
     photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
     rng = np.random.default_rng(0)
-    noise = [rng.integers(0, 256, (512, 512, 3), dtype=np.uint8) for _ in range(max(0, n - len(photos)))]
-    return [Image.fromarray(a).convert("RGB").resize((512, 512)) for a in (photos + noise)[:n]]
+    noise = [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(max(0, n - len(photos)))]
+    return [Image.fromarray(a).convert("RGB").resize((side, side)) for a in (photos + noise)[:n]]
 
 
-def run_precision(plugin: str, small: bool, device: str, n_images: int) -> dict:
-    """Largest score difference to float32 of bfloat16 and float16 (the whole network cast), same images."""
-    import numpy as np
+def run_precision(plugin: str, small: bool, device: str, dtype: str, n_images: int, side: int) -> dict:
+    """One plugin's scores in one dtype (the whole network cast) on the fixed images, and the time."""
     import torch
 
-    from semitruths_dagster.detectors import DETECTOR_PLUGINS, build_detector, random_spec
+    from semitruths_dagster.detectors import build_detector, random_spec
 
-    images = _images(n_images)
+    images = _images(n_images, side)
     texts = ["a photo of a room with a table"] * len(images) if plugin == "defake" else None
-    out: dict = {"plugin": plugin, "authors": DETECTOR_PLUGINS[plugin].AUTHORS_PRECISION, "device": device}
-    with tempfile.TemporaryDirectory() as tmp:
-        spec = random_spec(plugin, Path(tmp) / plugin, tiny=small)
-        reference = None
-        for dtype in (torch.float32, torch.bfloat16, torch.float16):
-            name = str(dtype).removeprefix("torch.")
-            try:
-                det = build_detector(spec, device=device, dtype=dtype)
-                t0 = time.perf_counter()
-                scores = det.score(images, texts=texts, batch_size=len(images))
-                out[f"{name}_s"] = time.perf_counter() - t0
-            except Exception as exc:  # noqa: BLE001 - a missing half-precision kernel is a result here
-                out[name] = f"unsupported ({type(exc).__name__})"
-                continue
-            if reference is None:
-                reference = scores
-                out["score_range"] = [float(scores.min()), float(scores.max())]
-            out[name] = float(np.abs(scores - reference).max())
-            del det
-    return out
+    with tempfile.TemporaryDirectory() as tmp:  # seeded: every process writes the same weights
+        det = build_detector(random_spec(plugin, Path(tmp) / plugin, tiny=small), device=device,
+                             dtype=getattr(torch, dtype))
+    t0 = time.perf_counter()
+    scores = det.score(images, texts=texts, batch_size=len(images))
+    return {"scores": scores.tolist(), "seconds": time.perf_counter() - t0}
 
 
-def print_precision(rows: list[dict], small: bool, n_images: int) -> None:
-    size = "tiny (--small)" if small else "full-size"
-    print(f"\n{size} architectures, random weights, {n_images} images of 512 x 512; max |score - float32 score|")
-    print("| plugin | authors' precision | device | float32 scores (min..max) | bfloat16 | float16 | s fp32 / bf16 / fp16 |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        if "error" in r:
-            print(f"| {r['plugin']} | failed: {r['error']} |" + " |" * 5)
+def precision_row(plugin: str, args: argparse.Namespace) -> dict:
+    """Each dtype in its own process with a time limit (CPU float16 kernels can be very slow)."""
+    from semitruths_dagster.detectors import DETECTOR_PLUGINS
+
+    row: dict = {"plugin": plugin, "authors": DETECTOR_PLUGINS[plugin].AUTHORS_PRECISION}
+    reference = None
+    for dtype in ("float32", "bfloat16", "float16"):
+        cmd = [sys.executable, __file__, "--one", plugin, "--precision", "--dtype", dtype, "--device", args.device,
+               "--images", str(args.images), "--size", str(args.size)] + (["--small"] if args.small else [])
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            row[dtype] = f"over {args.timeout:.0f} s"
             continue
+        if out.returncode != 0:
+            row[dtype] = "failed: " + (out.stderr.strip().splitlines() or ["?"])[-1][:70]
+            continue
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        row[f"{dtype}_s"] = result["seconds"]
+        if reference is None:
+            reference = result["scores"]
+            row["score_range"] = [min(reference), max(reference)]
+        row[dtype] = max(abs(x - y) for x, y in zip(result["scores"], reference, strict=True))
+    return row
+
+
+def print_precision(rows: list[dict], args: argparse.Namespace) -> None:
+    size = "tiny (--small)" if args.small else "full-size"
+    print(f"\n{size} architectures, random weights, device {args.device}, {args.images} images of {args.size} px; "
+          "max |P(fake) - P(fake) in float32| over the images")
+    print("| plugin | authors' precision | float32 scores (min..max) | bfloat16 | float16 | s fp32 / bf16 / fp16 |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
         lo, hi = r.get("score_range", [float("nan")] * 2)
-        cells = [f"{r[d]:.2e}" if isinstance(r[d], float) else r[d] for d in ("bfloat16", "float16")]
+        cells = [f"{r[d]:.1e}" if isinstance(r.get(d), float) else r.get(d, "-") for d in ("bfloat16", "float16")]
         times = " / ".join(f"{r[f'{d}_s']:.1f}" if f"{d}_s" in r else "-" for d in ("float32", "bfloat16", "float16"))
-        print(f"| {r['plugin']} | {r['authors']} | {r['device']} | {lo:.4f}..{hi:.4f} | {cells[0]} | {cells[1]} | {times} |")
+        print(f"| {r['plugin']} | {r['authors']} | {lo:.4f}..{hi:.4f} | {cells[0]} | {cells[1]} | {times} |")
 
 
 def main() -> None:
@@ -145,29 +156,35 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=32, help="images scored per batch size")
     parser.add_argument("--plugins", default=",".join(sorted(PLUGINS)))
     parser.add_argument("--precision", action="store_true", help="score differences of bf16 / fp16 to fp32")
+    parser.add_argument("--size", type=int, default=512, help="--precision: side of the images")
+    parser.add_argument("--timeout", type=float, default=300, help="--precision: seconds per plugin and dtype")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child process: one plugin, JSON on stdout
     args = parser.parse_args()
     batches = sorted({int(b) for b in args.batches.split(",")})
+    if args.precision and args.device == "auto":
+        args.device = "cuda" if _cuda() else "cpu"
     if args.one:
-        device = "cpu" if args.device == "auto" and not _cuda() else ("cuda" if args.device == "auto" else args.device)
-        result = (run_precision(args.one, args.small, device, args.images) if args.precision
+        result = (run_precision(args.one, args.small, args.device, args.dtype, args.images, args.size) if args.precision
                   else run_one(args.one, args.small, args.device, args.dtype, batches, args.images))
         print(json.dumps(result))
+        return
+    if args.precision:
+        rows = []
+        for plugin in args.plugins.split(","):
+            rows.append(precision_row(plugin, args))
+            print(f"done {plugin}: {rows[-1]}", file=sys.stderr, flush=True)
+        print_precision(rows, args)
         return
     rows = []
     for plugin in args.plugins.split(","):
         cmd = [sys.executable, __file__, "--one", plugin, "--device", args.device, "--dtype", args.dtype,
                "--batches", args.batches, "--images", str(args.images)] + (["--small"] if args.small else [])
-        cmd += ["--precision"] if args.precision else []
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             rows.append({"plugin": plugin, "error": (out.stderr.strip().splitlines() or ["?"])[-1][:80]})
         else:
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"done {plugin}", file=sys.stderr, flush=True)
-    if args.precision:
-        print_precision(rows, args.small, args.images)
-        return
     size = "tiny (--small)" if args.small else "full-size"
     print(f"\n{size} architectures, random weights; batch sizes {batches}, {args.images} images of 512 x 512 each")
     print("| plugin | params (M) | device | dtype | load s | img/s @1 (baseline) | best batch | img/s @best | speed-up | peak RSS MiB | peak GPU MiB |")

@@ -192,3 +192,14 @@ def test_the_configuration_modules_import_no_heavy_library():
             "('torch', 'numpy', 'polars', 'PIL', 'transformers', 'diffusers', 'sklearn', 'dagster')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_cli_checks_the_file_before_any_command_runs(tmp_path, monkeypatch):
+    from semitruths_dagster.cli import main
+
+    path = write(tmp_path, {"detectors": {"dtype": "half"}, "storage": {"root": str(tmp_path / "storage")}})
+    monkeypatch.setenv("SEMITRUTHS_CONFIG", str(path))
+    with pytest.raises(SystemExit) as err:
+        main(["warehouse"])
+    assert str(err.value) == f"semitruths: {path}: detectors.dtype: 'half' is not one of authors, float32, float16, bfloat16"
+    assert not (tmp_path / "storage").exists()  # nothing ran
