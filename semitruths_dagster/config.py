@@ -1,4 +1,5 @@
-"""The project configuration file (`semitruths.yaml`): sources, model profile, storage root, parameters.
+"""The project configuration file (`semitruths.yaml`): read, expanded, and every section checked and typed
+(`sections.py` defines them, `schema.py` checks them) before anything runs.
 
 Relative paths resolve against the folder of the configuration file; `${VAR}` and `${VAR:-default}`
 expand from the environment. `SEMITRUTHS_CONFIG` names another file.
@@ -108,7 +109,8 @@ def typed(types: tuple[type, ...], what: str, **kwargs: Any) -> Any:
 
 def build_section(cls: type, values: dict[str, Any] | None, where: str,
                   error: Callable[[str, str], Exception] | None = None) -> Any:
-    """A parameters dataclass from one section of the file. Unknown keys, missing required keys and
+    """A dataclass from a mapping of a detector spec file or of a plugin's options (the configuration's
+    sections are checked by `schema.check_values` instead). Unknown keys, missing required keys and
     values of the wrong type (fields declared with `typed`) are errors naming the file and the key;
     `error(key, problem)` makes them (default: ConfigError)."""
     values = dict(values or {})
