@@ -205,7 +205,11 @@ def parse_sections(raw: dict[str, Any], base: Path) -> tuple[dict[str, SourceCon
             k: str(_resolve(base, v)) if isinstance(v, str) and v.startswith((".", "/", "~")) else v
             for k, v in models["overrides"].items()}}
     values = {**raw, "models": models}
-    return sources, {name: parse_section(section_class(name), values.get(name), name) for name in SECTIONS}
+    sections = {name: parse_section(section_class(name), values.get(name), name) for name in SECTIONS}
+    if sections["models"].device == "cpu" and sections["detectors"].dtype == "float16":  # known before any run
+        raise SettingError("detectors.dtype", "float16 on the CPU (models.device: cpu) is refused for detectors "
+                           "(CPU half-precision kernels are missing or slow): use authors, float32 or bfloat16")
+    return sources, sections
 
 
 def load_config(path: str | os.PathLike | None = None, storage_root: str | None = None) -> ProjectConfig:

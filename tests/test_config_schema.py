@@ -103,6 +103,7 @@ def test_an_unknown_key_in_every_section_stops(tmp_path, section):
     ({"models": {"dtype": "float8"}}, "models.dtype: 'float8' is not one of auto,"),
     ({"detectors": {"dtype": "fp16"}}, "detectors.dtype: 'fp16' is not one of authors, float32, float16, bfloat16"),
     ({"execution": {"executor": "slurm"}}, "execution.executor: 'slurm' is not one of multiprocess"),
+    ({"models": {"device": "cpu"}, "detectors": {"dtype": "float16"}}, "detectors.dtype: float16 on the CPU"),
     ({"generation": {"methods": ["sketch"]}}, "generation.methods[0]: 'sketch' is not one of"),
     ({"prompts": {"edit_mode": "swap"}}, "prompts.edit_mode: 'swap' is not one of"),
     ({"saliency": {"thresholds": "fixed"}}, "saliency.thresholds: 'fixed' is not one of"),
