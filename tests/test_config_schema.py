@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import subprocess
 import sys
 import types
@@ -204,3 +205,12 @@ def test_the_cli_checks_the_file_before_any_command_runs(tmp_path, monkeypatch):
         main(["warehouse"])
     assert str(err.value) == f"semitruths: {path}: detectors.dtype: 'half' is not one of authors, float32, float16, bfloat16"
     assert not (tmp_path / "storage").exists()  # nothing ran
+
+
+def test_the_code_location_does_not_load_with_a_broken_file(tmp_path):
+    path = write(tmp_path, {"generation": {"steps": 0}})
+    env = {**os.environ, "SEMITRUTHS_CONFIG": str(path)}
+    out = subprocess.run([sys.executable, "-c", "import semitruths_dagster.definitions"], capture_output=True,
+                         text=True, cwd=REPO, env=env)
+    assert out.returncode != 0
+    assert f"ConfigError: {path}: generation.steps: must be >= 1, got 0" in out.stderr.splitlines()[-1]
