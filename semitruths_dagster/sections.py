@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .methods import INPAINTING, METHODS, P2P
-from .schema import checked, registry_names, rule
+from .schema import SettingError, check_values, checked, registry_names, rule
 
 PROFILES = ("paper", "tiny")  # tiny: random-weight models built locally; paper: the paper's hub ids
 DTYPES = ("auto", "float32", "float16", "bfloat16")  # auto: float16 on CUDA, float32 on the CPU
@@ -76,8 +76,6 @@ class ModelsConfig:
         kind = self.device.split(":")[0]
         if kind not in ("auto", "cpu", "cuda", "mps") or (":" in self.device and not (
                 kind == "cuda" and self.device.split(":", 1)[1].isdigit())):
-            from .schema import SettingError
-
             raise SettingError("models.device", f"expected auto, cpu, cuda, cuda:N or mps, got '{self.device}'")
 
 
@@ -131,8 +129,6 @@ class GenerationParams:
     tiny: dict[str, Any] = field(default_factory=lambda: {"size": 64, "steps": 10, "p2p": {"null_inner_steps": 2}})
 
     def __post_init__(self) -> None:
-        from .schema import check_values
-
         check_values(GenerationParams, {k: v for k, v in self.tiny.items() if k != "tiny"}, "generation.tiny",
                      partial=True)
 
@@ -200,8 +196,6 @@ class DetectorParams:
 
     def __post_init__(self) -> None:
         if len(self.schedule.split()) != 5:
-            from .schema import SettingError
-
             raise SettingError("detectors.schedule", f"expected a cron of 5 fields, got '{self.schedule}'")
 
     def registry_dir(self, base: Path) -> Path:
