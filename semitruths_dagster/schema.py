@@ -96,6 +96,8 @@ REGISTRIES: dict[str, tuple[str, Callable[[], list[str]]]] = {
                   lambda: _assigned(PACKAGE / "prompts" / "backends" / "factory.py", "CAPTIONERS")),
     "caption rewriter": ("semitruths_dagster.prompts.backends.factory:CAPTION_REWRITERS",
                          lambda: _assigned(PACKAGE / "prompts" / "backends" / "factory.py", "CAPTION_REWRITERS")),
+    "model role": ("semitruths_dagster.models.profiles:ROLE_FAMILIES",
+                   lambda: _assigned(PACKAGE / "models" / "profiles.py", "ROLE_FAMILIES")),
     "control": ("semitruths_dagster.controls.images:CONTROLS",
                 lambda: _assigned(PACKAGE / "controls" / "images.py", "CONTROLS")),
     "magnitude": ("semitruths_dagster.prompts.taxonomy:MAGNITUDES",

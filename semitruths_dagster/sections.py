@@ -68,7 +68,7 @@ class ModelsConfig:
     dtype of the language / vision models; `overrides`: model role -> local path or hub id."""
 
     profile: str = rule("tiny", choices=PROFILES)
-    overrides: dict[str, str] = field(default_factory=dict)
+    overrides: dict[str, str] = rule(default_factory=dict, key_names="model role")
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     dtype: str = rule("auto", choices=DTYPES)
 

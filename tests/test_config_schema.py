@@ -130,6 +130,7 @@ def test_an_unknown_key_in_every_section_stops(tmp_path, section):
     ({"demo": {"detectorz": {"demo": []}}}, "demo.detectorz: not a section with settings"),
     ({"execution": {"gpu_tolerations": [1]}}, "execution.gpu_tolerations[0]: expected a mapping"),
     ({"models": {"overrides": {"clip": 3}}}, "models.overrides.clip: expected a string"),
+    ({"models": {"overrides": {"clipp": "x/y"}}}, "models.overrides.clipp: unknown model role 'clipp' (known: vlm,"),
     # the whole file
     ({"detector": {"dtype": "float32"}}, "detector: unknown section (known: "),
     ({"masks": [1]}, "masks: expected a mapping"),
