@@ -11,7 +11,8 @@ authors' precision of all but RINE), bfloat16 and float16, each in its own proce
 images (scikit-image photos, then seeded noise, at 512 x 512); the table gives the largest
 |P(fake) - P(fake) in float32| per dtype, and the plugin's authors' precision. float16 on the CPU runs
 here only to measure it (the assets refuse it): a missing half-precision kernel shows as `failed`, a
-dtype slower than `--timeout` as `over N s`. On CUDA the `authors'` column scores in
+dtype whose process (random weights written and loaded, then
+scoring) takes longer than `--timeout` as `over N s`. On CUDA the `authors'` column scores in
 `detectors.dtype: authors` (RINE: float16 CLIP + float32 head). `--spec` measures a registered detector
 with its real weights instead (what random weights cannot show: their scores sit near 0.5).
 
