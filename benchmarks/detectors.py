@@ -8,7 +8,7 @@ or, with `--precision`, how far reduced-precision scores are from float32 ones.
 
 `--precision`: per plugin, the same seeded random weights are loaded in float32 (the baseline, and the
 authors' precision of all but RINE), bfloat16 and float16, each in its own process, and score the same
-images (scikit-image photos, then seeded noise, at 512 x 512); the table gives the largest
+images (scikit-image photos, then seeded noise, `--size` px square); the table gives the largest
 |P(fake) - P(fake) in float32| per dtype, and the plugin's authors' precision. float16 on the CPU runs
 here only to measure it (the assets refuse it): a missing half-precision kernel shows as `failed`, a
 dtype whose process (random weights written and loaded, then
