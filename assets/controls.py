@@ -54,7 +54,7 @@ def controls(context: AssetExecutionContext, config: ControlsRunConfig, project:
     dataset, generator = partition["dataset"], partition["generator"]
     params = cfg.params("generation", GenerationParams)
     wanted = cfg.params("controls", controls_stage.ControlParams)
-    profile = params.profile or cfg.models.profile
+    profile = cfg.models.profile
     params = params.for_profile(profile)
     tables = project.tables()
     tiny_root = cfg.storage_root / "models" / "tiny"

@@ -106,8 +106,9 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     """One row per (detector, image) of the dataset, real and edited images alike: P(fake), the
     threshold and the call, the preprocessing signature with the mask-aware crop box, and the cache
     key (detector, version, image hash, preprocessing, dtype unless float32). Scores already in the
-    partition under the same key are reused, not recomputed. Scored in batches on the `gpu` resource's
-    device and dtype; each row records device, dtype, batch size and the run's images/s.
+    partition under the same key are reused, not recomputed. Scored in batches on the project's device in
+    `detectors.dtype` (default: each plugin's authors' precision); each row records device, precision,
+    batch size and the run's images/s.
     `random_weights` marks detectors with random weights."""
     from semitruths_dagster.detectors import build_detector, scan_registry  # torch: in the step
     from semitruths_dagster.sources.released_stage import released_frame
@@ -119,7 +120,7 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     if name not in specs:
         raise ValueError(f"detector '{name}' is not a valid spec in {registry_dir(project)}: "
                          + ("; ".join(refused.values()) or "no such name"))
-    scoring = gpu.scoring(project.device, params.batch_size)
+    scoring = gpu.scoring(project.device, params.dtype, params.batch_size)
     detector = build_detector(specs[name], device=scoring.device, dtype=scoring.dtype)
     tables = project.tables()
     conditions = config.params("conditions", ConditionParams)

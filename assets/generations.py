@@ -72,7 +72,7 @@ def generations(context: AssetExecutionContext, config: GenerationRunConfig, pro
     partition = partition_of(context)
     dataset, generator = partition["dataset"], partition["generator"]
     params = cfg.params("generation", stage.GenerationParams)
-    profile = params.profile or cfg.models.profile
+    profile = cfg.models.profile
     params = params.for_profile(profile)
     tables = project.tables()
     tiny_root = cfg.storage_root / "models" / "tiny"

@@ -1,5 +1,5 @@
 """The GPU resource: how the diffusion pipelines of the generation stage and the detectors run (the device
-is the project's)."""
+is the project's `models.device`; the detectors' precision is `detectors.dtype`)."""
 
 from __future__ import annotations
 
@@ -17,15 +17,17 @@ if TYPE_CHECKING:
 
 
 class GpuResource(ConfigurableResource):
-    """Dtype, batch size, attention kernel, torch.compile and CPU offload for generation; dtype and batch
-    size for the detectors.
+    """Dtype, batch size, attention kernel, torch.compile and CPU offload for generation (and the controls'
+    VAE); batch size for the detectors.
 
     The device is `models.device` of the configuration, shared with the models and the detectors. A
-    pipeline loads once per process and is reused across batches (the library caches it). Detectors
-    score in the same dtype as generation; float16 on the CPU is refused for them (use bfloat16).
+    pipeline loads once per process and is reused across batches (the library caches it). `dtype` is the
+    one place of generation's precision; detectors score in their own, `detectors.dtype` of the
+    configuration (default: each plugin's authors' precision), never in this one.
     """
 
-    dtype: str = Field(default="auto", description="auto (fp16 on GPU, fp32 on CPU) | float16 | bfloat16 | float32")
+    dtype: str = Field(default="auto", description="generation's precision: auto (fp16 on GPU, fp32 on CPU) | "
+                       "float16 | bfloat16 | float32 (detectors: detectors.dtype of the configuration)")
     batch_size: int = Field(default=1, description="items per UNet call: inpainting, and p2p null-text inversion + editing")
     attention: str = Field(default="sdpa", description="sdpa | eager | xformers | sdpa-flash | sdpa-efficient | ...")
     compile_unet: bool = Field(default=False, description="torch.compile the denoiser (inpainting)")
@@ -40,13 +42,12 @@ class GpuResource(ConfigurableResource):
         return DeviceSettings(device, self.dtype, self.batch_size, self.attention, self.compile_unet,
                               self.compile_mode, self.cpu_offload)
 
-    def scoring(self, device: str, default_batch_size: int) -> ScoringSettings:
-        """Device, dtype and batch size of the detectors (errors name the `gpu.dtype` setting)."""
-        from semitruths_dagster.detectors.runtime import ScoringSettings
+    def scoring(self, device: str, dtype: str, default_batch_size: int) -> ScoringSettings:
+        """Device, precision (`dtype`: the configuration's detectors.dtype) and batch size of the detectors."""
+        from semitruths_dagster.detectors.runtime import ScoringSettings, detector_dtype
 
-        settings = self.settings(device)
-        return ScoringSettings(settings.torch_device(), settings.torch_dtype(),
-                               self.detector_batch_size or default_batch_size, setting="gpu.dtype")
+        return ScoringSettings(self.settings(device).torch_device(), detector_dtype(dtype),
+                               self.detector_batch_size or default_batch_size, setting="detectors.dtype")
 
     def pipeline(self, generator: str, method: str, profile: str, overrides: dict[str, str],
                  tiny_root: Path, device: str) -> LoadedPipeline:

@@ -225,6 +225,8 @@ def main(argv: list[str] | None = None) -> None:
         func=cmd_env)
     args = parser.parse_args(argv)
     try:
+        if args.command != "env":
+            load_config()  # every section checked (the demo overlay too) before a command starts anything
         args.func(args)
     except subprocess.CalledProcessError as exc:
         sys.exit(f"semitruths: step failed ({exc.returncode}): {' '.join(exc.cmd)}")

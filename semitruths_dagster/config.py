@@ -1,4 +1,5 @@
-"""The project configuration file (`semitruths.yaml`): sources, model profile, storage root, parameters.
+"""The project configuration file (`semitruths.yaml`): read, expanded, and every section checked and typed
+(`sections.py` defines them, `schema.py` checks them) before anything runs.
 
 Relative paths resolve against the folder of the configuration file; `${VAR}` and `${VAR:-default}`
 expand from the environment. `SEMITRUTHS_CONFIG` names another file.
@@ -15,6 +16,9 @@ from typing import Any
 
 import yaml
 
+from .schema import SettingError, check_values, registry_names
+from .sections import SECTIONS, MaskParams, ModelsConfig, SourceConfig, StorageParams, section_class
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_ENV = "SEMITRUTHS_CONFIG"
 DEMO_ENV = "SEMITRUTHS_DEMO"  # "1": apply the file's `demo:` section (set by `semitruths demo`)
@@ -23,44 +27,7 @@ _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class ConfigError(ValueError):
-    """The configuration file breaks a rule; the message names the file and the key."""
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """One source dataset, which is one partition of every per-dataset asset."""
-
-    name: str
-    adapter: str
-    root: Path | None = None
-    dataset: str | None = None  # filter on the metadata's `dataset` column (standardized layout)
-    description: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
-    # `shards: N` splits a source into N partitions `<name>.shard<i>` (by a stable hash of the image id),
-    # so that a backfill can put one GPU on each; cross-dataset assets read every shard.
-    shards: int = 1
-    shard: int = 0
-
-
-@dataclass(frozen=True)
-class MaskParams:
-    """Mask filtering and preprocessing before inpainting (paper A.1)."""
-
-    min_area_ratio: float = 0.05
-    max_filter_size: int = 9
-    max_filter_passes: int = 2
-    mode_filter_size: int = 9  # the paper says 9; the original code used 10
-    gaussian_blur_radius: float = 16.0
-
-
-@dataclass(frozen=True)
-class ModelsConfig:
-    """Which model profile to load (`tiny`, `paper`) and per-model local paths or hub ids."""
-
-    profile: str = "tiny"
-    overrides: dict[str, str] = field(default_factory=dict)
-    device: str = "auto"
-    dtype: str = "auto"
+    """The configuration file breaks a rule; the message (one line) names the file, the key and the rule."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +39,8 @@ class ProjectConfig:
     models: ModelsConfig = ModelsConfig()
     seed: int = 0
     raw: dict[str, Any] = field(default_factory=dict)
+    # every section of SECTIONS, parsed and checked when the file was read
+    sections: dict[str, Any] = field(default_factory=dict)
     # `storage.root` as given when it is an object-store URL (s3://bucket/prefix); `storage_root` is then
     # the local per-worker cache (`storage.cache`) for model folders and rendered sources.
     storage_url: str = ""
@@ -93,8 +62,14 @@ class ProjectConfig:
         return value
 
     def params(self, name: str, cls: type) -> Any:
-        """The `name` section parsed into the stage's parameters dataclass (defaults when absent)."""
-        return build_section(cls, self.section(name), f"{self.path}: {name}")
+        """The `name` section as the stage's parameters (checked at load; defaults when absent)."""
+        parsed = self.sections.get(name)
+        if isinstance(parsed, cls):
+            return parsed
+        try:
+            return parse_section(cls, self.section(name), name)
+        except SettingError as exc:
+            raise ConfigError(f"{self.path}: {exc}") from None
 
     def source(self, name: str) -> SourceConfig:
         try:
@@ -134,7 +109,8 @@ def typed(types: tuple[type, ...], what: str, **kwargs: Any) -> Any:
 
 def build_section(cls: type, values: dict[str, Any] | None, where: str,
                   error: Callable[[str, str], Exception] | None = None) -> Any:
-    """A parameters dataclass from one section of the file. Unknown keys, missing required keys and
+    """A dataclass from a mapping of a detector spec file or of a plugin's options (the configuration's
+    sections are checked by `schema.check_values` instead). Unknown keys, missing required keys and
     values of the wrong type (fields declared with `typed`) are errors naming the file and the key;
     `error(key, problem)` makes them (default: ConfigError)."""
     values = dict(values or {})
@@ -172,42 +148,98 @@ def with_demo_settings(raw: dict[str, Any], where: Path) -> dict[str, Any]:
     return merged
 
 
+def parse_section(cls: type, values: dict[str, Any] | None, section: str) -> Any:
+    """One section as its dataclass: SettingError (key path and rule) when a key breaks a rule."""
+    if values is not None and not isinstance(values, dict):
+        raise SettingError(section, f"expected a mapping, got {type(values).__name__} {values!r}")
+    checked = check_values(cls, values or {}, section)
+    try:
+        return cls(**checked)
+    except SettingError:
+        raise
+    except (ValueError, TypeError) as exc:  # a section's own rule (e.g. a condition name)
+        message = " ".join(str(exc).split())
+        key, _, rule = message.partition(": ")
+        raise SettingError(key, rule) if key.startswith(section) and rule else SettingError(section, message) from None
+
+
+def _parse_sources(raw: Any, base: Path) -> dict[str, SourceConfig]:
+    if not isinstance(raw, dict) or not raw:
+        raise SettingError("sources", "must map at least one dataset name to its settings")
+    sources: dict[str, SourceConfig] = {}
+    for name, spec in raw.items():
+        where = f"sources.{name}"
+        if not PARTITION_KEY_RE.match(str(name)):
+            raise SettingError(where, "a source name may hold only letters, digits, '_', '.', '-'")
+        if not isinstance(spec, dict) or "adapter" not in spec:
+            raise SettingError(where, "needs at least an 'adapter'")
+        if "name" in spec or "shard" in spec:
+            raise SettingError(f"{where}.{'name' if 'name' in spec else 'shard'}", "set by the loader, not the file")
+        adapter = spec["adapter"]
+        if adapter in registry_names("native format") and adapter not in registry_names("source adapter"):
+            raise SettingError(f"{where}.adapter", f"'{adapter}' is a benchmark's own format; its adapter is not "
+                               "written yet (semitruths_dagster/sources/native/): convert it to the standardized "
+                               "layout meanwhile")
+        values = check_values(SourceConfig, {**spec, "name": str(name)}, where)
+        values["root"] = _resolve(base, spec.get("root"))
+        shards = values.get("shards", 1)
+        for i in range(shards):
+            key = f"{name}.shard{i}" if shards > 1 else str(name)
+            sources[key] = SourceConfig(**{**values, "name": key, "shard": i})
+    return sources
+
+
+def parse_sections(raw: dict[str, Any], base: Path) -> tuple[dict[str, SourceConfig], dict[str, Any]]:
+    """Every section of a parsed file checked and typed: unknown sections, unknown keys, wrong types,
+    values out of range and unknown names are SettingErrors (key path and rule)."""
+    unknown = sorted(set(map(str, raw)) - {"sources", "seed", "demo", *SECTIONS})
+    if unknown:
+        raise SettingError(unknown[0], f"unknown section (known: {', '.join(['sources', 'seed', 'demo', *SECTIONS])})")
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SettingError("seed", f"expected a whole number >= 0, got {seed!r}")
+    sources = _parse_sources(raw.get("sources"), base)
+    models = raw.get("models")
+    if isinstance(models, dict) and isinstance(models.get("overrides"), dict):
+        models = {**models, "overrides": {  # local folders resolve against the file's folder
+            k: str(_resolve(base, v)) if isinstance(v, str) and v.startswith((".", "/", "~")) else v
+            for k, v in models["overrides"].items()}}
+    values = {**raw, "models": models}
+    sections = {name: parse_section(section_class(name), values.get(name), name) for name in SECTIONS}
+    if sections["models"].device == "cpu" and sections["detectors"].dtype == "float16":  # known before any run
+        raise SettingError("detectors.dtype", "float16 on the CPU (models.device: cpu) is refused for detectors "
+                           "(CPU half-precision kernels are missing or slow): use authors, float32 or bfloat16")
+    return sources, sections
+
+
 def load_config(path: str | os.PathLike | None = None, storage_root: str | None = None) -> ProjectConfig:
-    """Read and check the configuration file; `storage_root` overrides the file's value."""
+    """Read and check the configuration file (every section, the `demo:` overlay too); `storage_root`
+    overrides the file's value. A broken rule is a ConfigError of one line: file, key path, rule."""
     cfg_path = Path(path).resolve() if path else default_config_path()
     if not cfg_path.is_file():
         raise ConfigError(f"configuration file not found: {cfg_path} (set {CONFIG_ENV} to its path)")
     try:
         raw = expand_env(yaml.safe_load(cfg_path.read_text()) or {})
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{cfg_path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{cfg_path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{cfg_path}: the top level must be a mapping")
-    if os.environ.get(DEMO_ENV) == "1":
-        raw = with_demo_settings(raw, cfg_path)
     base = cfg_path.parent
+    demo = with_demo_settings(raw, cfg_path)
+    try:
+        if raw.get("demo"):  # the overlay is checked whether or not this run uses it
+            for section in raw["demo"]:
+                if section not in SECTIONS:
+                    raise SettingError(f"demo.{section}", f"not a section with settings (known: {', '.join(SECTIONS)})")
+            parse_sections(demo, base)
+        if os.environ.get(DEMO_ENV) == "1":
+            raw = demo
+        sources, sections = parse_sections(raw, base)
+    except SettingError as exc:
+        raise ConfigError(f"{cfg_path}: {exc}") from None
 
-    sources: dict[str, SourceConfig] = {}
-    for name, spec in (raw.get("sources") or {}).items():
-        where = f"{cfg_path}: sources.{name}"
-        if not PARTITION_KEY_RE.match(str(name)):
-            raise ConfigError(f"{where}: a source name may hold only letters, digits, '_', '.', '-'")
-        if not isinstance(spec, dict) or "adapter" not in spec:
-            raise ConfigError(f"{where}: needs at least an 'adapter'")
-        spec = dict(spec)
-        spec["root"] = _resolve(base, spec.get("root"))
-        shards = spec.get("shards", 1)
-        if not isinstance(shards, int) or shards < 1:
-            raise ConfigError(f"{where}.shards: must be a whole number >= 1, got {shards!r}")
-        for i in range(shards):
-            key = f"{name}.shard{i}" if shards > 1 else str(name)
-            sources[key] = build_section(SourceConfig, {**spec, "name": key, "shard": i}, where)
-    if not sources:
-        raise ConfigError(f"{cfg_path}: 'sources' names no dataset")
-
-    _check_conditions(raw.get("conditions"), cfg_path)
-    storage = raw.get("storage") or {}
-    root_value = str(storage_root or storage.get("root") or "var/storage")
+    storage: StorageParams = sections["storage"]
+    root_value = str(storage_root or storage.root)
     storage_url = ""
     if "://" in root_value and not root_value.startswith("file://"):
         from .storage.location import StorageError, check_scheme  # late: storage imports polars / duckdb
@@ -215,33 +247,16 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
         try:
             check_scheme(root_value)
         except StorageError as exc:
-            raise ConfigError(f"{cfg_path}: {exc}") from None
-        storage_url, root_value = root_value.rstrip("/"), str(storage.get("cache") or "var/cache")
-    root = _resolve(base, root_value.removeprefix("file://"))
-    models = dict(raw.get("models") or {})
-    models["overrides"] = {
-        k: str(_resolve(base, v)) if str(v).startswith((".", "/", "~")) else str(v)
-        for k, v in (models.get("overrides") or {}).items()
-    }
+            raise ConfigError(f"{cfg_path}: {exc}") from None  # names storage.root
+        storage_url, root_value = root_value.rstrip("/"), storage.cache
     return ProjectConfig(
         path=cfg_path,
-        storage_root=root,
+        storage_root=_resolve(base, root_value.removeprefix("file://")),
         sources=sources,
-        masks=build_section(MaskParams, raw.get("masks"), f"{cfg_path}: masks"),
-        models=build_section(ModelsConfig, models, f"{cfg_path}: models"),
+        masks=sections["masks"],
+        models=sections["models"],
         seed=int(raw.get("seed", 0)),
         raw=raw,
+        sections=sections,
         storage_url=storage_url,
     )
-
-
-def _check_conditions(section: Any, cfg_path: Path) -> None:
-    """Post-processing conditions are checked at load, so a bad name stops before any run."""
-    from .conditions import ConditionError, ConditionParams
-
-    if section is not None and not isinstance(section, dict):
-        raise ConfigError(f"{cfg_path}: section 'conditions' must be a mapping")
-    try:
-        build_section(ConditionParams, section, f"{cfg_path}: conditions")
-    except ConditionError as exc:
-        raise ConfigError(f"{cfg_path}: {exc}") from None

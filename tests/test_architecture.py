@@ -21,9 +21,10 @@ PACKAGES = ("semitruths_dagster", "assets", "resources")
 # other stages (without a cycle); nothing imports upwards.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) for name, units in (
     ("leaf helpers", {"semitruths_dagster", "common", "paths", "devices", "console", "methods", "registry",
-                      "png_integrity", "published_configs"}),
+                      "png_integrity", "published_configs", "schema"}),
     ("foundations", {"validation", "storage", "hub", "conditions"}),
     ("loading checks", {"load_checks"}),
+    ("configuration sections", {"sections"}),
     ("configuration", {"config"}),
     ("provenance", {"provenance"}),
     ("models", {"models"}),

@@ -6,7 +6,6 @@ import pytest
 
 from semitruths_dagster.config import ConfigError, load_config
 from semitruths_dagster.paths import PathEscapesRoot, resolve_inside
-from semitruths_dagster.sources import list_source
 from semitruths_dagster.sources.standardized import parse_list
 
 
@@ -30,10 +29,10 @@ def test_defaults_env_expansion_and_relative_paths(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("sources: {}\n", "names no dataset"),
+        ("sources: {}\n", "sources: must map at least one dataset"),
         ("sources:\n  'a b': {adapter: embedded}\n", "sources.a b"),
         ("sources:\n  a: {root: x}\n", "needs at least an 'adapter'"),
-        ("sources:\n  a: {adapter: embedded}\nmasks: {min_area: 0.1}\n", "unknown key(s) ['min_area']"),
+        ("sources:\n  a: {adapter: embedded}\nmasks: {min_area: 0.1}\n", "masks.min_area: unknown key (allowed: min_area_ratio"),
         ("sources: [\n", "not valid YAML"),
     ],
 )
@@ -44,12 +43,12 @@ def test_broken_configuration_names_file_and_key(tmp_path, text, needle):
     assert needle in str(err.value) and str(path) in str(err.value)
 
 
-def test_unknown_and_native_adapters_explain_themselves(tmp_path):
-    cfg = load_config(write(tmp_path, "sources:\n  a: {adapter: cityscapes}\n  b: {adapter: nope}\n"))
-    with pytest.raises(ConfigError, match="benchmark's own format"):
-        list_source(cfg.sources["a"], tmp_path)
-    with pytest.raises(ConfigError, match="unknown adapter 'nope'"):
-        list_source(cfg.sources["b"], tmp_path)
+def test_unknown_and_native_adapters_explain_themselves_at_load(tmp_path):
+    with pytest.raises(ConfigError, match=r"sources\.a\.adapter: 'cityscapes' is a benchmark's own format"):
+        load_config(write(tmp_path, "sources:\n  a: {adapter: cityscapes}\n"))
+    with pytest.raises(ConfigError, match=r"sources\.b\.adapter: unknown source adapter 'nope' \(known: "):
+        load_config(write(tmp_path, "sources:\n  b: {adapter: nope}\n"))
+
 
 
 def test_paths_stay_inside_their_root(tmp_path):

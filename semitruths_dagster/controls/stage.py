@@ -20,6 +20,7 @@ import polars as pl
 from PIL import Image
 
 from ..provenance import code_version, utc_now
+from ..sections import ControlParams  # noqa: F401 - the section this stage reads (defined with the others)
 from ..storage import ImageStore
 from ..storage.resumable import ResumablePartition
 from .base import ControlInputs
@@ -35,23 +36,6 @@ SCHEMA: dict[str, pl.DataType] = {
     "created_at": pl.Datetime("us", "UTC"),
 }
 
-
-@dataclass(frozen=True)
-class ControlParams:
-    """The `controls` section of semitruths.yaml: which controls to make, and at most how many of each
-    per (dataset, generator) (the first by control id, a seeded hash: None = all)."""
-
-    kinds: tuple[str, ...] = tuple(CONTROLS)
-    limit: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "kinds", tuple(self.kinds))
-        unknown = sorted(set(self.kinds) - set(CONTROLS))
-        if unknown:
-            raise ValueError(f"controls.kinds: unknown {unknown} (known: {list(CONTROLS)})")
-        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
-                                       or self.limit < 1):
-            raise ValueError(f"controls.limit: expected a positive integer or null, got {self.limit!r}")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from .checkpoints import (
 from .cropping import DEFAULT_MAX_TRIES, CropChoice, crop_box_for_mask
 from .digests import check_digests
 from .preprocessing import CropBox, Preprocessing
-from .runtime import dtype_name
+from .runtime import AUTHORS, dtype_name
 from .spec import DetectorSpec
 
 # option name -> (accepted types, default, description)
@@ -78,19 +78,24 @@ class Detector(ABC):
     OPTIONS: ClassVar[OptionSchema] = {}
     DEFAULT_THRESHOLD: ClassVar[float] = 0.5
     OUTPUT: ClassVar[str] = "sigmoid"  # 'sigmoid' of one logit, or 'softmax' over logits (option fake_index)
+    # The precision the authors' evaluation code runs in: what `detectors.dtype: authors` (the default)
+    # gives (a plugin that differs overrides `resolve_precision` / `place`).
+    AUTHORS_PRECISION: ClassVar[str] = "float32"
 
     def __init__(
-        self, spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+        self, spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32
     ) -> None:
         check_digests(spec)  # before anything reads the weights
         self.spec = spec
         self.options: dict[str, Any] = {k: default for k, (_t, default, _d) in self.OPTIONS.items()}
         self.options.update({k: v for k, v in spec.options.items() if v is not None})
         self.device = resolve_device(device)
-        self.dtype = dtype  # weights and inputs; P(fake) is computed in float32 whatever it is
+        # dtype: of the inputs (and the weights unless `place` mixes); precision: its name on rows and in the
+        # cache key. P(fake) is computed in float32 whatever they are.
+        self.dtype, self.precision = self.resolve_precision(dtype)
         self.preprocessing = self.build_preprocessing()
         model = self.load_model()  # a torch module, or a runner of its own (an ONNX session, a process)
-        self.model = model.to(self.device, dtype=dtype).eval() if isinstance(model, torch.nn.Module) else model
+        self.model = self.place(model).eval() if isinstance(model, torch.nn.Module) else model
 
     # --- identity -------------------------------------------------------------------------------
     @property
@@ -127,6 +132,16 @@ class Detector(ABC):
     @abstractmethod
     def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
         """Write seeded random weights in this plugin's real checkpoint format under `out_dir`."""
+
+    def resolve_precision(self, dtype: torch.dtype | str) -> tuple[torch.dtype, str]:
+        """(input dtype, precision name) for a torch dtype or 'authors' (default: float32, the authors'
+        precision of every plugin that does not override this)."""
+        dtype = torch.float32 if dtype == AUTHORS else dtype
+        return dtype, dtype_name(dtype)
+
+    def place(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The loaded network on the device in its precision (default: all of it in `self.dtype`)."""
+        return model.to(self.device, dtype=self.dtype)
 
     # --- helpers for plugins --------------------------------------------------------------------
     def weight_ref(self, role: str) -> tuple[str, str] | None:
@@ -201,13 +216,14 @@ class Detector(ABC):
 
     @property
     def dtype_name(self) -> str:
-        return dtype_name(self.dtype)
+        """The precision as rows record it ('float32', 'bfloat16', 'float16-clip+float32-head', ...)."""
+        return self.precision
 
     def score_signature(self, box: CropBox | None = None) -> str:
         """What the cache key says of how a score was computed: the preprocessing signature, and the dtype
         unless float32 (so keys of float32 scores stay as they were): a reduced-precision score is another
         measurement, never reused for another precision."""
-        tag = "" if self.dtype == torch.float32 else f"|dtype={self.dtype_name}"
+        tag = "" if self.precision == "float32" else f"|dtype={self.precision}"
         return self.preprocessing_signature(box) + tag
 
     def cache_key(self, image_sha256: str, box: CropBox | None = None) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +23,7 @@ from ..conditions import CLEAN, Condition
 from ..controls.stage import TABLE as CONTROLS_TABLE
 from ..methods import has_input_mask
 from ..provenance import code_version, utc_now
+from ..sections import DetectorParams
 from ..sources.base import Rejection
 from ..storage import ImageStore, TableStore
 
@@ -46,29 +46,6 @@ SCHEMA: dict[str, pl.DataType] = {
 # Provenance a reused score keeps from the run that computed it (its dtype is in its cache key).
 SCORED_BY = ("device", "batch_size")
 
-
-@dataclass(frozen=True)
-class DetectorParams:
-    """The `detectors` section of semitruths.yaml."""
-
-    registry: str = "var/detectors"  # folder of detector specs (YAML); relative to the configuration file
-    weights: str = "var/detectors/weights"  # where random-weight demo detectors keep their weights
-    demo: tuple[str, ...] = ("npr", "universal_fake_detect")  # plugins the demo registers with random weights
-    crop_threshold: float = 0.7  # share of the edit mask the crop must keep (the original's 70%)
-    only_salient: bool = True  # score only edits that passed saliency_labels (the released set's rule)
-    batch_size: int = 16  # images per forward pass (the `gpu` resource's detector_batch_size overrides it)
-    schedule: str = "0 3 * * *"  # cron of the re-evaluation schedule
-    target_fpr: float = 0.05  # calibrated threshold: this false-positive rate on real images
-    n_boot: int = 1000  # bootstrap resamples of the confidence intervals
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "demo", tuple(self.demo))
-
-    def registry_dir(self, base: Path) -> Path:
-        return (base / self.registry).resolve()
-
-    def weights_dir(self, base: Path) -> Path:
-        return (base / self.weights).resolve()
 
 
 @dataclass

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-# Sizing policies (`generation.sizing`): native (per family, aspect kept) or square (the old working size:
-# every input squashed to size x size).
-NATIVE, SQUARE = "native", "square"
-SIZINGS = (NATIVE, SQUARE)
+from ..sections import SIZINGS  # the `generation.sizing` policies, checked with the configuration
+
+NATIVE, SQUARE = SIZINGS
 
 # The one image filter between an original and a working size, both ways (PIL's resize antialiases when
 # downscaling). Masks go with bilinear: they are binarised by the pipelines, never scored.

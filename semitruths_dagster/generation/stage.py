@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -20,11 +20,11 @@ from ..common import derive_seed
 from ..prompts.instructions import Instruction, instruction_for, write_with_llm
 from ..prompts.records import request_id
 from ..provenance import code_version, utc_now
+from ..sections import GenerationParams
 from ..storage import ImageStore, TableStore
 from ..storage.resumable import ResumablePartition
-from .registry import INPAINTING, INSTRUCTION, METHODS, P2P, PAPER_GENERATORS, generator_spec
+from .registry import INPAINTING, INSTRUCTION, METHODS, P2P, generator_spec
 from .results import GenerationResult
-from .sizing import SIZINGS
 
 # The pipelines (torch, diffusers) are imported by the functions that run them: the settings above are
 # read when the Dagster code location loads, which must not import torch.
@@ -55,49 +55,15 @@ SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-@dataclass(frozen=True)
-class GenerationParams:
-    """The `generation` section of semitruths.yaml."""
 
-    profile: str = ""  # tiny | paper; empty = models.profile
-    overrides: dict[str, str] = field(default_factory=dict)  # generator -> hub id[@revision] or local dir
-    generators: tuple[str, ...] = PAPER_GENERATORS
-    methods: tuple[str, ...] = METHODS
-    steps: int | None = None  # None: each generator's default (registry: 50; Kandinsky 2.2: 100; ...)
-    guidance: float | None = None  # None: each generator's default (7.5; Kandinsky 2.2: 4.0; FLUX Fill 30)
-    # native: each image at its own size where the generator allows it, else the nearest allowed size /
-    # trained bucket, aspect kept (sizing.py); square: every image squashed to size x size (the old way)
-    sizing: str = "native"
-    size: int | None = None  # pixel budget's side (square: the working size); None: each generator's own
-    chunk_size: int = 4  # items committed together
-    only_kept: bool = True  # only requests that passed prompt_filters
-    max_per_method: int | None = None  # at most N edits per method and partition (table order): the demo
-    p2p: dict = field(default_factory=dict)  # P2PParams fields (null_inner_steps, cross_replace_steps, ...)
-    instruction_backend: str = "template"  # template | llm (role `llm` writes each instruction)
-    # Settings that replace the above under the tiny profile: random weights make noise at any setting.
-    tiny: dict = field(default_factory=lambda: {"size": 64, "steps": 10, "p2p": {"null_inner_steps": 2}})
+def p2p_params(params: GenerationParams) -> P2PParams:
+    """The prompt-to-prompt settings of a generation section (its `p2p` mapping over steps, guidance, size)."""
+    from .p2p.edit import P2PParams
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "generators", tuple(self.generators))
-        object.__setattr__(self, "methods", tuple(self.methods))
-        for name in self.generators:
-            generator_spec(name)  # unknown names fail here, with the list of known ones
-        if self.sizing not in SIZINGS:
-            raise ValueError(f"generation.sizing must be one of {', '.join(SIZINGS)}, got '{self.sizing}'")
-        if self.instruction_backend not in ("template", "llm"):
-            raise ValueError(f"generation.instruction_backend must be template or llm, got '{self.instruction_backend}'")
-
-    def for_profile(self, profile: str) -> GenerationParams:
-        """These parameters with the `tiny` section applied when the tiny profile runs."""
-        return replace(self, **self.tiny, tiny={}) if profile == "tiny" and self.tiny else self
-
-    def p2p_params(self) -> P2PParams:
-        from .p2p.edit import P2PParams
-
-        values = {"steps": self.steps or 50, "guidance": self.guidance or 7.5} | dict(self.p2p)
-        if self.size:
-            values.setdefault("size", self.size)
-        return P2PParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    values = {"steps": params.steps or 50, "guidance": params.guidance or 7.5} | dict(params.p2p)
+    if params.size:
+        values.setdefault("size", params.size)
+    return P2PParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 @dataclass(frozen=True)
@@ -133,7 +99,7 @@ def plan(prompts: Sequence[dict], masks: dict[str, str], images: dict[str, str],
     methods = [m for m in params.methods if m in generator_spec(generator).methods]
     settings = {"steps": params.steps, "guidance": params.guidance, "size": params.size, "ref": model_ref,
                 "sizing": params.sizing,
-                "p2p": asdict(params.p2p_params()) if P2P in methods else None}
+                "p2p": asdict(p2p_params(params)) if P2P in methods else None}
     items: list[WorkItem] = []
     taken: dict[str, int] = {}
     if params.max_per_method is not None:  # a capped plan spreads its edits over the images
@@ -242,7 +208,7 @@ def _edit_items(items: Sequence[WorkItem], store: ImageStore, params: Generation
                 generator: str) -> Iterator[EditItem]:
     from .p2p.edit import EditItem
 
-    base = params.p2p_params()
+    base = p2p_params(params)
     for item in items:
         image = store.open(item.image_path).convert("RGB")
         # an explicit generation.p2p.size wins; else the image's working size, as for the other methods
@@ -312,7 +278,7 @@ def run_partition(
             results = instruct(loaded, _instruct_items(batch, store, params, loaded.generator))
         else:
             results = edit(loaded, _edit_items(batch, store, params, loaded.generator), device,
-                           params=params.p2p_params())
+                           params=p2p_params(params))
         pending: list[dict] = []
         for result in results:
             row = _row(by_id[result.key], result, store, stage_params)

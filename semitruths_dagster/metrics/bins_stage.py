@@ -10,12 +10,12 @@ evaluation and the export use the same function.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from ..provenance import code_version, utc_now
+from ..sections import BinParams
 from .bins import BinCutoffs, assign_bins, bin_mean_std, compute_cutoffs
 from .pixel import dataset_localization
 
@@ -27,19 +27,6 @@ CUTOFFS_SCHEMA: dict[str, pl.DataType] = {
     "computed_over": pl.Utf8, "code_version": pl.Utf8, "created_at": pl.Datetime("us", "UTC"),
 }
 
-
-@dataclass(frozen=True)
-class BinParams:
-    """The `bins` section of semitruths.yaml."""
-
-    metrics: tuple[str, ...] = ("area_ratio", "post_edit_ratio", "mse", "ssim", "lpips", "dreamsim",
-                                "sentence_similarity", "clip_text_similarity")
-    five_levels: bool = True  # also the released data's 20/40/60/80 bins, as `<metric>_bin5`
-    diffused_share: float = 0.20  # largest component >= this share of the image: diffused
-    diffused_distance: float = 0.25  # or many components spread over > this share of the diagonal
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "metrics", tuple(self.metrics))
 
 
 def schema(params: BinParams) -> dict[str, pl.DataType]:

@@ -8,7 +8,7 @@ sentence similarity, CLIP text similarity) come from `perturbed_prompts`, comput
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import polars as pl
@@ -16,6 +16,7 @@ from PIL import Image
 
 from ..methods import has_input_mask
 from ..provenance import code_version, params_json, utc_now
+from ..sections import ChangeParams
 from ..storage import ImageStore
 from .perceptual import DreamSimScorer, LpipsScorer, dreamsim_status
 from .pixel import PostEditParams, pixel_metrics_for_pairs
@@ -35,18 +36,6 @@ SCHEMA: dict[str, pl.DataType] = {
 PIXEL_COLUMNS = ("mse", "ssim", "post_edit_ratio", "n_components", "largest_component_ratio",
                  "max_centroid_distance", "max_centroid_distance_norm")
 
-
-@dataclass(frozen=True)
-class ChangeParams:
-    """The `change_metrics` section of semitruths.yaml (Algorithm 2's defaults are the paper's)."""
-
-    pixel_threshold: float = 0.1
-    min_noise_size: int = 10
-    dilation_size: int = 11
-    min_component_size: int = 200
-    ssim_win_size: int = 5
-    lpips: bool = True
-    chunk_size: int = 32  # pairs held in memory at once
 
 
 def compute_change_metrics(

@@ -12,13 +12,13 @@ the paper's scores, or the `released` fixed windows on the original's scores (th
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from ..models import LoadedModel, clip_image_embeddings, clip_text_embeddings, hf_clip_features
 from ..provenance import code_version, params_json, utc_now
+from ..sections import SaliencyParams
 from ..storage import ImageStore
 from .perceptual import BrisqueScorer
 from .saliency import (
@@ -56,17 +56,6 @@ LABELS_SCHEMA: dict[str, pl.DataType] = {
     "threshold_source": pl.Utf8, "thresholds": pl.Utf8, "rows_considered": pl.Int64, **_META,
 }
 
-
-@dataclass(frozen=True)
-class SaliencyParams:
-    """The `saliency` section of semitruths.yaml."""
-
-    thresholds: str = "percentile"  # percentile | released (the released fixed thresholds)
-    clip_image_percentiles: tuple[float, float] = (20.0, 80.0)  # paper; the release used (20, 95)
-    directional_min_percentile: float = 23.0
-    brisque_max: float = 70.0
-    black_threshold: int = 5  # every channel <= this counts as black
-    batch_size: int = 16
 
 
 def _chunks(rows: Sequence[dict], size: int) -> Iterator[Sequence[dict]]:

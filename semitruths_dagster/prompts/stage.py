@@ -6,19 +6,19 @@ caption of every image. Each magnitude is asked `per_mask` / `per_image` times.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from ..provenance import code_version, params_json, utc_now
+from ..sections import PromptParams
 from ..storage import ImageStore
 from .backends import make_captioner, make_label_perturber, make_rewriter
 from .filters import FilterCutoffs, filter_rows
 from .orchestrate import perturb_captions, perturb_masks
 from .records import ImageRequest, MaskRequest, PromptRow
 from .scoring import score_rows
-from .taxonomy import MAGNITUDES
 
 if TYPE_CHECKING:  # the models (torch, transformers) load in the step, not with the code location
     from ..models import ModelRegistry
@@ -26,36 +26,6 @@ if TYPE_CHECKING:  # the models (torch, transformers) load in the step, not with
 TABLE = "perturbed_prompts"
 FILTER_TABLE = "prompt_filters"
 
-
-@dataclass(frozen=True)
-class PromptParams:
-    """The `prompts` section of semitruths.yaml."""
-
-    label_backend: str = "rules"  # rules | llava
-    captioner: str = "template"  # template | blip
-    caption_backend: str = "rules"  # rules | llm
-    magnitudes: tuple[str, ...] = MAGNITUDES
-    per_mask: int = 1
-    per_image: int = 1
-    masks_per_image: int | None = None  # None: every eligible mask; N: the N largest of each image (the demo: 1)
-    sample_magnitude: bool = False  # True: draw per_mask magnitudes at random (the original drew one)
-    edit_mode: str = "random"  # random | alter | replace
-    retries: int = 2
-    max_label_words: int = 5
-    max_caption_words: int = 30
-    score_with_clip: bool = True
-    # Dataset-level filters; fixed thresholds replace the percentiles when given.
-    clipscore_percentile: float = 5.0
-    text_sim_percentiles: tuple[float, float] = (5.0, 95.0)
-    clipscore_min: float | None = None
-    text_sim_bounds: tuple[float, float] | None = None
-    methods: tuple[str, ...] = field(default=("inpainting", "p2p"))
-
-    def __post_init__(self) -> None:
-        for name in ("magnitudes", "text_sim_percentiles", "methods"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        if self.text_sim_bounds is not None:
-            object.__setattr__(self, "text_sim_bounds", tuple(self.text_sim_bounds))
 
 
 _STR_LIST = pl.List(pl.Utf8)

@@ -42,6 +42,7 @@ from PIL import Image
 from ..base import Detector, RandomWeights
 from ..checkpoints import CheckpointError
 from ..preprocessing import CropBox, Preprocessing
+from ..runtime import dtype_name
 from ..spec import DetectorSpec, SpecError
 
 PROTOCOL = 1
@@ -143,7 +144,7 @@ class CommandDetector(Detector):
         self.argv = [arg.format(**values) for arg in self.options["command"]]
         self.restarts, self.requests, self.handshake = 0, 0, {}
         # The process keeps its own precision: the run's dtype neither changes its scores nor their cache keys.
-        self.dtype = torch.float32
+        self.dtype, self.precision = torch.float32, dtype_name(torch.float32)
         holder: dict = {"process": None}
         weakref.finalize(self, _stop, holder)  # the process ends with the detector (or the interpreter)
         self.holder = holder

@@ -34,6 +34,7 @@ from ..backbones import seeded
 from ..base import Detector, RandomWeights
 from ..checkpoints import CheckpointError
 from ..preprocessing import INTERPOLATIONS, Preprocessing
+from ..runtime import dtype_name
 from ..spec import DetectorSpec, SpecError
 
 OUTPUTS = ("logit", "probability", "softmax", "probabilities")
@@ -129,6 +130,7 @@ class OnnxModel(Detector):
         if info.type not in ELEMENT_TYPES:
             raise self.fail(f"input '{name}' is {info.type}; only float32 or float16 image inputs are supported")
         self.input_name, (self.np_dtype, self.dtype) = name, ELEMENT_TYPES[info.type]
+        self.precision = dtype_name(self.dtype)  # rows and cache keys name the precision it really runs in
         p = self.preprocessing
         side = (p.crop, p.crop) if p.crop else tuple(p.resize) if isinstance(p.resize, tuple) else (None, None)
         nchw = self.options["layout"] == "NCHW"

@@ -11,6 +11,9 @@ dict `alpha`, `proj1.{1,4,...}`, `proj2.{1,4,...}`, `head.{0,3,6}`; `nproj` and 
 (2-class: 4 and 128; 1-class and ldm: 4 and 1024; 4-class: 2 and 1024), so they are read from the file's
 shapes. Backbone: an open_clip ref (`open_clip:ViT-L-14/openai`) or a local open_clip folder; its block
 count and width must match the file's (checked, with both numbers in the error).
+Precision (`detectors.dtype: authors`): as the authors' `clip.load(..., device=device)`, the CLIP runs in
+float16 on CUDA (float32 on the CPU, where clip.load casts to float) while `proj1`/`proj2`/`head`/`alpha`
+stay float32 and the tokens are cast to float before `proj1` (their `g.float()`).
 Random stand-in: a 2-block, 32-wide open_clip ViT and a head with the 2-class file's keys (proj_dim 16).
 """
 
@@ -35,8 +38,10 @@ from ..backbones import (
 from ..base import Detector, RandomWeights
 from ..checkpoints import CheckpointError, load_into, read_tensors, select_state_dict
 from ..preprocessing import Preprocessing
+from ..runtime import AUTHORS
 
 CHECKPOINT = "model_2class_trainable.pth"
+MIXED = "float16-clip+float32-head"  # the authors' precision on CUDA
 
 
 def _projection(in_dim: int, dim: int, nproj: int) -> nn.Sequential:
@@ -107,6 +112,20 @@ class RINE(Detector):
         "crop": ((int,), 224, "the centre crop side (an integer)"),
         "filename": ((str,), CHECKPOINT, "the head file inside a local folder or hub repo"),
     }
+
+    AUTHORS_PRECISION = f"{MIXED} on CUDA, float32 on the CPU"
+
+    def resolve_precision(self, dtype: torch.dtype | str) -> tuple[torch.dtype, str]:
+        if dtype == AUTHORS and self.device.type == "cuda":
+            return torch.float16, MIXED
+        return super().resolve_precision(dtype)
+
+    def place(self, model: nn.Module) -> nn.Module:
+        if self.precision != MIXED:
+            return super().place(model)
+        model.to(self.device, dtype=torch.float32)
+        model.clip.half()  # clip.load's float16 weights; the head stays float32
+        return model
 
     def build_preprocessing(self) -> Preprocessing:
         return Preprocessing(resize=None, crop=self.options["crop"], mean=CLIP_MEAN, std=CLIP_STD)
