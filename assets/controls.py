@@ -16,6 +16,7 @@ from resources import GpuResource, ProjectResource
 from semitruths_dagster.controls import stage as controls_stage
 from semitruths_dagster.generation import resolve_generator
 from semitruths_dagster.generation.stage import GenerationParams, working_size
+from semitruths_dagster.hub import ModelSource
 from semitruths_dagster.sources.base import Rejection
 from semitruths_dagster.storage.resumable import ResumablePartition
 
@@ -57,8 +58,8 @@ def controls(context: AssetExecutionContext, config: ControlsRunConfig, project:
     profile = cfg.models.profile
     params = params.for_profile(profile)
     tables = project.tables()
-    tiny_root = cfg.storage_root / "models" / "tiny"
-    ref = resolve_generator(generator, profile, params.overrides, tiny_root)
+    source = ModelSource(profile, params.overrides, cfg.storage_root / "models" / "tiny", project.device)
+    ref = resolve_generator(generator, source)
     edits = tables.read("generations", partition) if tables.exists("generations", partition) else None
     mask_rows = tables.read("masks", {"dataset": dataset})
 
@@ -72,7 +73,7 @@ def controls(context: AssetExecutionContext, config: ControlsRunConfig, project:
 
     def load_vae():
         return controls_stage.pipeline_vae(
-            gpu.pipeline(generator, "inpainting", profile, params.overrides, tiny_root, project.device).pipe)
+            gpu.pipeline(generator, "inpainting", source).pipe)
 
     resumable = ResumablePartition(tables, controls_stage.TABLE, partition, "control_id", controls_stage.SCHEMA)
     random_weights = bool(edits is not None and edits.height and edits["random_weights"].any()) or profile == "tiny"

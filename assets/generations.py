@@ -18,6 +18,7 @@ from PIL import Image
 
 from resources import GpuResource, ModelsResource, ProjectResource
 from semitruths_dagster.generation import resolve_generator, stage
+from semitruths_dagster.hub import ModelSource
 from semitruths_dagster.storage.resumable import ResumablePartition
 
 from .common import column_schema, counts_table, inline_png, markdown_table, partition_of
@@ -75,12 +76,12 @@ def generations(context: AssetExecutionContext, config: GenerationRunConfig, pro
     profile = cfg.models.profile
     params = params.for_profile(profile)
     tables = project.tables()
-    tiny_root = cfg.storage_root / "models" / "tiny"
+    source = ModelSource(profile, params.overrides, cfg.storage_root / "models" / "tiny", project.device)
 
     def load(method: str):
-        return gpu.pipeline(generator, method, profile, params.overrides, tiny_root, project.device)
+        return gpu.pipeline(generator, method, source)
 
-    ref = resolve_generator(generator, profile, params.overrides, tiny_root)
+    ref = resolve_generator(generator, source)
     # The recorded model is the hub id the weights stand for: stable across storage moves.
     items = stage.plan_dataset(tables, dataset, generator, params, f"{profile}:{ref.hub_id or ref.ref}", cfg.seed,
                                llm=lambda: models.registry(cfg).load("llm"))

@@ -56,6 +56,7 @@ from semitruths_dagster.generation.inpaint import inpaint  # noqa: E402
 from semitruths_dagster.generation.instruct import instruct  # noqa: E402
 from semitruths_dagster.generation.loading import pipeline_dtype  # noqa: E402
 from semitruths_dagster.generation.registry import GENERATORS, METHODS, PAPER_GENERATORS  # noqa: E402
+from semitruths_dagster.hub import ModelSource
 
 GROUPS = {"paper": list(PAPER_GENERATORS),
           "new": [n for n, g in GENERATORS.items() if not g.paper and n != "sd15_inpainting"]}
@@ -78,7 +79,7 @@ def sample_inputs(size: int, n: int) -> list[tuple[Image.Image, Image.Image]]:
 
 def load(args, generator: str, method: str, settings: DeviceSettings, tiny_root: Path) -> LoadedPipeline:
     if args.arch == "tiny":
-        return load_pipeline(resolve_generator(generator, "tiny", tiny_root=tiny_root), method, settings)
+        return load_pipeline(resolve_generator(generator, ModelSource("tiny", tiny_root=tiny_root)), method, settings)
     family = generator_spec(generator).family
     device, dtype = settings.torch_device(), pipeline_dtype(settings, generator)
     start = time.perf_counter()
@@ -90,7 +91,7 @@ def load(args, generator: str, method: str, settings: DeviceSettings, tiny_root:
     compiled = settings.compile_unet and method == "inpainting"
     if compiled:
         compile_denoiser(pipe, settings.compile_mode)
-    ref = resolve_generator(generator, "paper")
+    ref = resolve_generator(generator, ModelSource("paper"))
     return LoadedPipeline(
         pipe=pipe,
         generator=generator,

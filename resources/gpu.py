@@ -3,7 +3,6 @@ is the project's `models.device`; the detectors' precision is `detectors.dtype`)
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dagster import ConfigurableResource
@@ -14,6 +13,7 @@ if TYPE_CHECKING:
     from semitruths_dagster.detectors.runtime import ScoringSettings
     from semitruths_dagster.generation import DeviceSettings
     from semitruths_dagster.generation.loading import LoadedPipeline
+    from semitruths_dagster.hub import ModelSource
 
 
 class GpuResource(ConfigurableResource):
@@ -49,9 +49,8 @@ class GpuResource(ConfigurableResource):
         return ScoringSettings(self.settings(device).torch_device(), detector_dtype(dtype),
                                self.detector_batch_size or default_batch_size, setting="detectors.dtype")
 
-    def pipeline(self, generator: str, method: str, profile: str, overrides: dict[str, str],
-                 tiny_root: Path, device: str) -> LoadedPipeline:
+    def pipeline(self, generator: str, method: str, source: ModelSource) -> LoadedPipeline:
+        """The generator's pipeline from `source` (its device; the dtype and the rest from this resource)."""
         from semitruths_dagster.generation import load_pipeline, resolve_generator
 
-        ref = resolve_generator(generator, profile, overrides, tiny_root)
-        return load_pipeline(ref, method, self.settings(device))
+        return load_pipeline(resolve_generator(generator, source), method, self.settings(source.device))

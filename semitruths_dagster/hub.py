@@ -1,7 +1,8 @@
 """Where every model's weights come from (hub id, local folder, tiny random-weight build), loaded once.
 
-The one place for what language, vision, diffusion and detector-backbone models share: the reference
-type (`ModelRef`), the error with the override hint (`ModelUnavailableError`), the `id@revision` parser,
+The one place for what language, vision, diffusion and detector-backbone models share: where a
+configuration's models come from (`ModelSource`: profile, overrides, tiny build root, device, dtype), the
+reference type (`ModelRef`), the error with the override hint (`ModelUnavailableError`), the `id@revision` parser,
 the per-process cache (`CACHE`), and `build_once`, which builds any local artefact (a tiny model, the
 embedded sample) in a temporary sibling folder, writes its marker last and renames it into place, so a
 reader never sees half of it. No Dagster here.
@@ -15,10 +16,11 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 # A folder that holds this file was built by this project: its weights are random.
@@ -29,6 +31,31 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the models of one configuration come from; every loader (`models.resolve_model`,
+    `generation.resolve_generator`, `models.ModelRegistry`) takes one.
+
+    profile: 'paper' (hub ids) or 'tiny' (random-weight stand-ins built under `tiny_root`); overrides:
+    name -> hub id[@revision] or local folder, winning over the profile; tiny_root: the folder tiny builds
+    go to (None: the tiny profile cannot be used); device / dtype: as the configuration spells them
+    ('auto' included), turned into torch objects only by the loaders that load.
+    """
+
+    profile: str = "tiny"
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    tiny_root: Path | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown model profile '{self.profile}' (known: {', '.join(PROFILES)})")
+        object.__setattr__(self, "overrides", MappingProxyType({k: str(v) for k, v in (self.overrides or {}).items()}))
+        if self.tiny_root is not None:
+            object.__setattr__(self, "tiny_root", Path(self.tiny_root))
 
 
 @dataclass(frozen=True)
@@ -122,24 +149,22 @@ def looks_like_path(value: str) -> bool:
     return value.startswith(("/", ".", "~")) or (os.sep in value and Path(value).expanduser().exists())
 
 
-def resolve_ref(name: str, family: str, *, hub_id: str, profile: str, override: str | None,
-                tiny_folder: Callable[[], Path] | None, setting: str, stands_for: str | None = None) -> ModelRef:
-    """A model under a profile: an override (local path or hub id[@revision]) wins; the tiny profile
-    names the folder `tiny_folder()` builds into; otherwise the hub id. A local or tiny folder records
-    `stands_for` as the hub model it replaces."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile '{profile}' (known: {', '.join(PROFILES)})")
+def resolve_ref(name: str, family: str, source: ModelSource, *, hub_id: str,
+                tiny_folder: Callable[[Path], Path], setting: str, stands_for: str | None = None) -> ModelRef:
+    """A model under `source`: its override (local path or hub id[@revision]) wins; the tiny profile
+    names the folder `tiny_folder(tiny_root)` builds into; otherwise the hub id. A local or tiny folder
+    records `stands_for` as the hub model it replaces."""
+    override = source.overrides.get(name)
     if override:
-        override = str(override)
         if looks_like_path(override):
             return ModelRef(name, family, "local", str(Path(override).expanduser().resolve()), stands_for,
                             setting=setting)
         ref, revision = parse_revision(override)
         return ModelRef(name, family, "hub", ref, ref, revision, setting)
-    if profile == "tiny":
-        if tiny_folder is None:
+    if source.profile == "tiny":
+        if source.tiny_root is None:
             raise ValueError(f"profile 'tiny' needs a tiny_root folder to build '{name}' in")
-        return ModelRef(name, family, "tiny", str(tiny_folder()), stands_for, setting=setting)
+        return ModelRef(name, family, "tiny", str(tiny_folder(source.tiny_root)), stands_for, setting=setting)
     return ModelRef(name, family, "hub", hub_id, hub_id, setting=setting)
 
 

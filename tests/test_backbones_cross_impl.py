@@ -102,12 +102,13 @@ def openai_tag(monkeypatch, tmp_path):
 
 
 def _role(role: str, override: str | None = None):
+    from semitruths_dagster.hub import ModelSource
     from semitruths_dagster.models.loader import clear_model_cache, load_model
     from semitruths_dagster.models.profiles import resolve_model
 
     clear_model_cache()
     try:
-        return load_model(resolve_model(role, "paper", {role: override} if override else {}), "cpu", "float32")
+        return load_model(resolve_model(role, ModelSource("paper", {role: override} if override else {})), "cpu", "float32")
     finally:
         clear_model_cache()
 

@@ -19,7 +19,7 @@ from semitruths_dagster.generation import (
     resolve_generator,
 )
 from semitruths_dagster.generation.inpaint import inpaint
-from semitruths_dagster.hub import ModelUnavailableError
+from semitruths_dagster.hub import ModelSource, ModelUnavailableError
 
 SIZE = 64
 STEPS = 2
@@ -56,7 +56,7 @@ def _arr(result) -> np.ndarray:
 
 def _load(tiny_root, name, **settings):
     return load_pipeline(
-        resolve_generator(name, "tiny", tiny_root=tiny_root), "inpainting", DeviceSettings(**settings)
+        resolve_generator(name, ModelSource("tiny", tiny_root=tiny_root)), "inpainting", DeviceSettings(**settings)
     )
 
 
@@ -175,7 +175,7 @@ def test_safety_checker_black_outputs_are_flagged(tiny_root, photo):
 
 def test_missing_hub_id_fails_fast_with_instructions(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    ref = resolve_generator("sd14", "paper", overrides={"sd14": "nobody/no-such-model-xyz"})
+    ref = resolve_generator("sd14", ModelSource("paper", overrides={"sd14": "nobody/no-such-model-xyz"}))
     start = time.perf_counter()
     with pytest.raises(ModelUnavailableError) as err:
         load_pipeline(ref, "inpainting")
@@ -186,14 +186,14 @@ def test_missing_hub_id_fails_fast_with_instructions(monkeypatch):
 
 
 def test_paper_profile_names_the_paper_hub_ids(tmp_path):
-    assert resolve_generator("sd15", "paper").ref == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert resolve_generator("sd15", ModelSource("paper")).ref == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     assert (
-        resolve_generator("kandinsky22", "paper").ref == "kandinsky-community/kandinsky-2-2-decoder-inpaint"
+        resolve_generator("kandinsky22", ModelSource("paper")).ref == "kandinsky-community/kandinsky-2-2-decoder-inpaint"
     )
     with pytest.raises(ModelUnavailableError, match="model_index.json"):
-        load_pipeline(resolve_generator("sd14", overrides={"sd14": str(tmp_path)}), "inpainting")
+        load_pipeline(resolve_generator("sd14", ModelSource(overrides={"sd14": str(tmp_path)})), "inpainting")
     with pytest.raises(ValueError, match="does not support"):
-        load_pipeline(resolve_generator("sdxl", "paper"), "p2p")
+        load_pipeline(resolve_generator("sdxl", ModelSource("paper")), "p2p")
 
 
 def test_device_settings_resolve_auto():

@@ -14,7 +14,7 @@ from semitruths_dagster.generation import DeviceSettings, load_pipeline, resolve
 from semitruths_dagster.generation.families import FAMILIES
 from semitruths_dagster.generation.registry import GENERATORS, INSTRUCTION, generator_spec
 from semitruths_dagster.generation.stage import SCHEMA, TABLE, GenerationParams, plan, run_partition
-from semitruths_dagster.hub import ModelUnavailableError
+from semitruths_dagster.hub import ModelSource, ModelUnavailableError
 from semitruths_dagster.prompts.instructions import INSTRUCTION_TEMPLATE_VERSION, instruction_for
 from semitruths_dagster.sources.embedded import render_embedded_sample
 from semitruths_dagster.storage import ImageStore
@@ -49,7 +49,7 @@ def sample(tmp_path_factory):
 
 def _run(sample, generator: str):
     params = GenerationParams(generators=(generator,), steps=2, size=64, chunk_size=1)
-    ref = resolve_generator(generator, "tiny", tiny_root=sample["root"] / "tiny")
+    ref = resolve_generator(generator, ModelSource("tiny", tiny_root=sample["root"] / "tiny"))
     items = plan(sample["prompts"], sample["masks"], sample["images"], generator, params, ref.ref, seed=0)
     partition = ResumablePartition(TableStore(sample["root"] / "tables"), TABLE,
                                    {"dataset": "sample", "generator": generator}, "generation_id", SCHEMA)
@@ -142,7 +142,7 @@ def test_default_working_size_is_per_generator_and_recorded():
 def test_a_gated_model_fails_at_once_with_licence_and_override(monkeypatch, tmp_path, online):
     monkeypatch.setenv("HF_HUB_OFFLINE", "0" if online else "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty hub cache
-    ref = resolve_generator("flux_kontext", "paper")
+    ref = resolve_generator("flux_kontext", ModelSource("paper"))
     with pytest.raises(ModelUnavailableError) as err:
         load_pipeline(ref, INSTRUCTION, DeviceSettings(device="cpu"))
     message = str(err.value)

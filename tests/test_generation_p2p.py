@@ -38,6 +38,7 @@ from semitruths_dagster.generation.p2p.edit import (
     embed_texts,
     encode_image,
 )
+from semitruths_dagster.hub import ModelSource
 from semitruths_dagster.models.clip_tokenizer import clip_tokenizer
 
 SOURCE, SWAP = "a photo of a cat", "a photo of a dog"
@@ -45,7 +46,7 @@ SOURCE, SWAP = "a photo of a cat", "a photo of a dog"
 
 @pytest.fixture(scope="module")
 def loaded(tiny_models):
-    ref = resolve_generator("sd14", "tiny", tiny_root=tiny_models)
+    ref = resolve_generator("sd14", ModelSource("tiny", tiny_root=tiny_models))
     return load_pipeline(ref, "p2p", DeviceSettings(device="cpu"))
 
 
@@ -238,7 +239,7 @@ def test_self_attention_is_injected_up_to_32x32_queries():
 
 @pytest.fixture(scope="module")
 def loaded_half(tmp_path_factory):
-    ref = resolve_generator("sd14", "tiny", tiny_root=tmp_path_factory.mktemp("tiny-p2p-half"))
+    ref = resolve_generator("sd14", ModelSource("tiny", tiny_root=tmp_path_factory.mktemp("tiny-p2p-half")))
     return load_pipeline(ref, "p2p", DeviceSettings(device="cpu", dtype="float16"))
 
 

@@ -21,6 +21,7 @@ from semitruths_dagster.generation.inpaint import inpaint
 from semitruths_dagster.generation.instruct import instruct
 from semitruths_dagster.generation.registry import GENERATORS, generator_spec
 from semitruths_dagster.generation.stage import SCHEMA, TABLE, GenerationParams, plan, run_partition
+from semitruths_dagster.hub import ModelSource
 from semitruths_dagster.storage import ImageStore
 from semitruths_dagster.storage.resumable import ResumablePartition
 from semitruths_dagster.storage.tables import TableStore
@@ -33,7 +34,7 @@ def _photo(size: tuple[int, int]) -> Image.Image:
 
 
 def _load(tiny_models, name: str, method: str):
-    return load_pipeline(resolve_generator(name, "tiny", tiny_root=tiny_models), method, DeviceSettings(device="cpu"))
+    return load_pipeline(resolve_generator(name, ModelSource("tiny", tiny_root=tiny_models)), method, DeviceSettings(device="cpu"))
 
 
 def test_sd1_at_its_own_size_is_not_resampled(tiny_models):
@@ -156,7 +157,7 @@ def test_the_stage_records_working_size_and_resampling(tiny_models, world, sizin
     root, store, prompts, masks, images = world
     params = GenerationParams(generators=("sd14",), methods=("inpainting", "p2p"), steps=2, size=64,
                               sizing=sizing, chunk_size=1, p2p={"null_inner_steps": 1})
-    ref = resolve_generator("sd14", "tiny", tiny_root=tiny_models)
+    ref = resolve_generator("sd14", ModelSource("tiny", tiny_root=tiny_models))
     items = plan(prompts, masks, images, "sd14", params, ref.ref, seed=0)
     partition = ResumablePartition(TableStore(root / "tables"), TABLE, {"dataset": "d", "generator": "sd14"},
                                    "generation_id", SCHEMA)

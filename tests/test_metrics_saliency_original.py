@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 import torch
 
+from semitruths_dagster.hub import ModelSource
 from semitruths_dagster.metrics import saliency as sal
 from semitruths_dagster.metrics.saliency_stage import SaliencyParams, label_saliency, score_saliency
 from semitruths_dagster.models import ModelRegistry, resolve_model
@@ -69,7 +70,7 @@ def test_percentile_preset_keeps_the_papers_formula():
 
 
 def test_saliency_role_is_the_originals_clip_and_scores_come_unnormalized(tmp_path):
-    ref = resolve_model("saliency", "paper")
+    ref = resolve_model("saliency", ModelSource("paper"))
     assert (ref.hub_id, ref.family) == ("openai/clip-vit-base-patch32", "hf_clip")
     registry = ModelRegistry("tiny", tiny_root=tmp_path / "models")
     clip, original = registry.load("clip"), registry.load("saliency")

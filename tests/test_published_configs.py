@@ -199,13 +199,14 @@ def test_tiny_clip_roles_use_the_published_activation(tmp_path) -> None:
     """The tiny `clip` (open_clip) and `saliency` (transformers) stand-ins load with OpenAI's QuickGELU."""
     from open_clip.transformer import QuickGELU
 
+    from semitruths_dagster.hub import ModelSource
     from semitruths_dagster.models.loader import clear_model_cache, load_model
     from semitruths_dagster.models.profiles import resolve_model
 
     clear_model_cache()
     try:
-        clip = load_model(resolve_model("clip", "tiny", {}, tmp_path), "cpu", "float32").model
-        saliency = load_model(resolve_model("saliency", "tiny", {}, tmp_path), "cpu", "float32").model
+        clip = load_model(resolve_model("clip", ModelSource("tiny", {}, tmp_path)), "cpu", "float32").model
+        saliency = load_model(resolve_model("saliency", ModelSource("tiny", {}, tmp_path)), "cpu", "float32").model
     finally:
         clear_model_cache()
     assert isinstance(clip.visual.transformer.resblocks[0].mlp.gelu, QuickGELU)

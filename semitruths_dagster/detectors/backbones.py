@@ -26,7 +26,7 @@ from .checkpoints import CheckpointError
 OPENAI_VIT_L14 = published("openai/clip-vit-large-patch14")["open_clip"]
 
 __all__ = ["CLIP_MEAN", "CLIP_STD", "OPENAI_VIT_L14", "build_open_clip", "load_open_clip", "save_open_clip_folder", "seeded",
-           "tiny_clip_config"]
+           "tiny_clip_config", "vit_l14_clip_config"]
 
 
 def load_open_clip(kind: str, ref: str, what: str, stands_for: str | None = None) -> Any:
@@ -75,6 +75,16 @@ def tiny_clip_config(embed_dim: int, image_size: int = 224, patch_size: int = 32
         },
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
     }
+
+
+def vit_l14_clip_config(embed_dim: int, tiny: bool) -> dict[str, Any]:
+    """The random backbone of a head trained on OpenAI's ViT-L/14 (UFD, RINE, the probe): the tiny
+    2-layer stand-in (patch 32), or the real ViT-L/14 shape (428 M parameters)."""
+    cfg = tiny_clip_config(embed_dim, image_size=224, patch_size=32 if tiny else 14)
+    if not tiny:
+        cfg["vision_cfg"].update(layers=24, width=1024, head_width=64)
+        cfg["text_cfg"].update(width=768, heads=12, layers=12)
+    return cfg
 
 
 def build_open_clip(model_cfg: dict[str, Any]) -> Any:

@@ -1,7 +1,8 @@
 """The detector plugin interface: preprocessing, weight loading, output -> P(fake), scoring, predictions.
 
 A plugin is a `Detector` subclass that declares its weight roles, options, output kind and default
-threshold, and implements `build_preprocessing`, `load_model` and `save_random_weights` (random weights in
+threshold, and implements `build_preprocessing`, `load_model` and the random-weights hooks of the
+`save_random_weights` template (`random_model`, `write_random`, `random_options`: seeded random weights in
 its REAL checkpoint format, read back by the same `load_model`). `build_detector(spec)` instantiates the
 plugin a spec names. Prediction rule, as in the detectors' own evaluation code: fake iff P(fake) > threshold.
 """
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..hub import resolve_device
+from ..hub import resolve_device, seeded
 from .cache import prediction_cache_key
 from .checkpoints import (
     load_into,
@@ -128,10 +129,45 @@ class Detector(ABC):
     def load_model(self) -> torch.nn.Module:
         """Build the architecture and load the spec's weights in the checkpoint's real format."""
 
+    # --- random weights: a template; a plugin declares only what differs -------------------------
+    RANDOM_FOLDER: ClassVar[str | None] = None  # a sub-folder of `out_dir` the release ships as one folder
+    RANDOM_CHECKPOINT: ClassVar[str] = ""  # the released file name that the default `write_random` writes
+    RANDOM_PICKLED: ClassVar[bool] = False  # the real format is a pickle (the spec must allow it)
+
+    @classmethod
+    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
+        """Write seeded random weights in this plugin's real checkpoint format under `out_dir`: the
+        networks of `random_model` (built under `seed`, the caller's RNG untouched), written by
+        `write_random`, described by `random_options`."""
+        folder = Path(out_dir) / cls.RANDOM_FOLDER if cls.RANDOM_FOLDER else Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        with seeded(seed):
+            model = cls.random_model(tiny)
+        weights = cls.write_random(model, folder, tiny)
+        return RandomWeights(weights=weights, options=cls.random_options(tiny, seed), allow_pickle=cls.RANDOM_PICKLED)
+
     @classmethod
     @abstractmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        """Write seeded random weights in this plugin's real checkpoint format under `out_dir`."""
+    def random_model(cls, tiny: bool) -> Any:
+        """The random network(s) (tiny: the smallest of the real architecture), built inside `seeded`."""
+
+    @classmethod
+    def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
+        """Save `model` as the release does; spec `weights` (role -> path). Default: the checkpoint object
+        of `random_checkpoint` as `RANDOM_CHECKPOINT` (torch.save of tensors only: weights_only-safe)."""
+        path = out_dir / cls.RANDOM_CHECKPOINT
+        torch.save(cls.random_checkpoint(model), path)
+        return {"model": str(path)}
+
+    @classmethod
+    def random_checkpoint(cls, model: torch.nn.Module) -> Any:
+        """What the released file holds around the state dict. Default: the bare state dict."""
+        return model.state_dict()
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        """Spec options describing the random architecture (empty: the plugin's defaults)."""
+        return {}
 
     def resolve_precision(self, dtype: torch.dtype | str) -> tuple[torch.dtype, str]:
         """(input dtype, precision name) for a torch dtype or 'authors' (default: float32, the authors'

@@ -1,6 +1,6 @@
 """Generations: inpainting, prompt-to-prompt and instruction editing across diffusion models (no Dagster).
 
-`resolve_generator(name, profile, overrides, tiny_root)` -> `hub.ModelRef`; `load_pipeline(ref, method,
+`resolve_generator(name, hub.ModelSource(profile, overrides, tiny_root))` -> `hub.ModelRef`; `load_pipeline(ref, method,
 settings)` -> `LoadedPipeline` (cached per process); `inpaint(loaded, items)`, `edit(loaded, items)` and
 `instruct(loaded, items)` yield `GenerationResult`s.
 """

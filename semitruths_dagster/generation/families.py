@@ -9,7 +9,6 @@ and optionally how to build it at full size with random weights for benchmarks. 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,19 @@ from typing import Any
 
 from ..hub import seeded
 from ..registry import Registry
+from .full_flow import full_flux, full_qwen_image, full_sd35
+from .full_kandinsky import full_kandinsky22_inpaint
+from .full_random import full_instruct_pix2pix, full_sd1, full_sdxl_inpaint
 from .sizing import Sizing
+from .tiny_flow import (
+    build_flux_fill,
+    build_flux_kontext,
+    build_qwen_image_edit,
+    build_qwen_image_inpaint,
+    build_sd3,
+)
+from .tiny_kandinsky import build_kandinsky22_inpaint, refresh_model_card
+from .tiny_sd import build_instruct_pix2pix, build_sd1, build_sdxl_inpaint
 
 # build_tiny(build folder, final folder): saves a random-weight pipeline in the hub layout.
 TinyBuilder = Callable[[Path, Path], Any]
@@ -70,45 +81,25 @@ CALL_KEYWORDS = {
 }
 
 
-def _tiny(module: str, function: str, **kwargs: Any) -> TinyBuilder:
-    """A lazy builder `module.function(build folder, **kwargs)`: the tiny-model modules import diffusers /
-    transformers only when a build runs."""
+def _tiny(builder: Callable[..., Any], **kwargs: Any) -> TinyBuilder:
+    """`builder(build folder, **kwargs)` as a family's tiny builder (the final folder is for builders that
+    need it). The builder modules import diffusers / transformers only when a build runs."""
 
     def build(tmp: Path, target: Path) -> Any:
-        return getattr(importlib.import_module(f"{__package__}.{module}"), function)(tmp, **kwargs)
+        return builder(tmp, **kwargs)
 
     return build
 
 
-def _kandinsky22(tmp: Path, target: Path) -> Any:
-    from .tiny_kandinsky import build_kandinsky22_inpaint
-
-    return build_kandinsky22_inpaint(tmp, target)
-
-
-def _kandinsky22_refresh(folder: Path) -> None:
-    from .tiny_kandinsky import refresh_model_card
-
-    refresh_model_card(folder)
-
-
 def _sd1_full(device: Any, method: str) -> Any:
-    from .full_random import full_sd1
-
     return full_sd1(device, p2p=method == "p2p")
 
 
-def _sdxl_full(device: Any, method: str) -> Any:
-    from .full_random import full_sdxl_inpaint
-
-    return full_sdxl_inpaint(device)
-
-
-def _full(module: str, function: str, **kwargs: Any) -> Callable[[Any, str], Any]:
-    """A lazy full-size builder `module.function(device, **kwargs)` (one method per family)."""
+def _full(builder: Callable[..., Any], **kwargs: Any) -> Callable[[Any, str], Any]:
+    """`builder(device, **kwargs)` as a family's full-size builder (one method per family)."""
 
     def build(device: Any, method: str) -> Any:
-        return getattr(importlib.import_module(f"{__package__}.{module}"), function)(device, **kwargs)
+        return builder(device, **kwargs)
 
     return build
 
@@ -138,48 +129,48 @@ FAMILIES: Registry[Family] = Registry("generator family", Family, {
     f.name: f
     for f in (
         # SD 1.x text-to-image checkpoints (sd14, sd15, openjourney): inpainting by latent blending, p2p.
-        Family("sd1", _tiny("tiny_sd", "build_sd1", in_channels=4), {"strength": 1.0},
+        Family("sd1", _tiny(build_sd1, in_channels=4), {"strength": 1.0},
                pipelines={"inpainting": None, "p2p": None}, full=_sd1_full, sizing=_VAE8),
         # SD 1.x with the 9-channel inpainting UNet (image + mask + masked-image latents).
-        Family("sd1_inpainting", _tiny("tiny_sd", "build_sd1", in_channels=9), {"strength": 1.0},
-               full=_full("full_random", "full_sd1", in_channels=9), sizing=_VAE8),
+        Family("sd1_inpainting", _tiny(build_sd1, in_channels=9), {"strength": 1.0},
+               full=_full(full_sd1, in_channels=9), sizing=_VAE8),
         # Two text encoders; diffusers' SDXL inpainting default strength is 0.9999.
-        Family("sdxl", _tiny("tiny_sd", "build_sdxl_inpaint"), {"strength": 0.9999}, full=_sdxl_full, sizing=_VAE8),
+        Family("sdxl", _tiny(build_sdxl_inpaint), {"strength": 0.9999}, full=_full(full_sdxl_inpaint), sizing=_VAE8),
         # Decoder + prior, MoVQ.
-        Family("kandinsky22", _kandinsky22, {"prior_steps": 25, "prior_guidance": 4.0},
-               refresh_tiny=_kandinsky22_refresh, full=_full("full_kandinsky", "full_kandinsky22_inpaint"),
+        Family("kandinsky22", build_kandinsky22_inpaint, {"prior_steps": 25, "prior_guidance": 4.0},
+               refresh_tiny=refresh_model_card, full=_full(full_kandinsky22_inpaint),
                # the decoder pipeline rounds sides up to multiples of 64 (`downscale_height_and_width`)
                sizing=Sizing(multiple=64)),
         # FLUX.1 Fill [dev]: mask and masked image are extra input channels; strength 1 = from noise.
-        Family("flux_fill", _tiny("tiny_flow", "build_flux_fill"), {"strength": 1.0, "max_sequence_length": 512},
+        Family("flux_fill", _tiny(build_flux_fill), {"strength": 1.0, "max_sequence_length": 512},
                pipelines={"inpainting": "FluxFillPipeline"}, large=True,
-               full=_full("full_flow", "full_flux", fill=True), sizing=_PATCH16),
+               full=_full(full_flux, fill=True), sizing=_PATCH16),
         # SD 3.5 text-to-image checkpoints: latent blending outside the mask (16-channel transformer).
-        Family("sd35_medium", _tiny("tiny_flow", "build_sd3", variant="medium"), _SD3,
+        Family("sd35_medium", _tiny(build_sd3, variant="medium"), _SD3,
                pipelines={"inpainting": "StableDiffusion3InpaintPipeline"}, large=True,
-               full=_full("full_flow", "full_sd35", variant="medium"), sizing=_PATCH16),
-        Family("sd35_large", _tiny("tiny_flow", "build_sd3", variant="large"), _SD3,
+               full=_full(full_sd35, variant="medium"), sizing=_PATCH16),
+        Family("sd35_large", _tiny(build_sd3, variant="large"), _SD3,
                pipelines={"inpainting": "StableDiffusion3InpaintPipeline"}, large=True,
-               full=_full("full_flow", "full_sd35", variant="large"), sizing=_PATCH16),
-        Family("qwen_image", _tiny("tiny_flow", "build_qwen_image_inpaint"), {"strength": 1.0},
+               full=_full(full_sd35, variant="large"), sizing=_PATCH16),
+        Family("qwen_image", _tiny(build_qwen_image_inpaint), {"strength": 1.0},
                pipelines={"inpainting": "QwenImageInpaintPipeline"},
-               full=_full("full_flow", "full_qwen_image", edit=False),
+               full=_full(full_qwen_image, edit=False),
                sizing=Sizing(multiple=16, buckets=QWEN_IMAGE_BUCKETS), **_QWEN),
         # Instruction editors: the input image conditions the model; no mask goes in.
-        Family("flux_kontext", _tiny("tiny_flow", "build_flux_kontext"),
+        Family("flux_kontext", _tiny(build_flux_kontext),
                {"max_sequence_length": 512, "auto_resize": False},
                pipelines={"instruction": "FluxKontextPipeline"}, large=True,
-               full=_full("full_flow", "full_flux", fill=False),
+               full=_full(full_flux, fill=False),
                sizing=Sizing(multiple=16, buckets=FLUX_KONTEXT_BUCKETS)),
-        Family("qwen_image_edit", _tiny("tiny_flow", "build_qwen_image_edit"),
+        Family("qwen_image_edit", _tiny(build_qwen_image_edit),
                pipelines={"instruction": "QwenImageEditPipeline"},
-               full=_full("full_flow", "full_qwen_image", edit=True),
+               full=_full(full_qwen_image, edit=True),
                # its pipeline resizes the input image to about 1 MP, aspect kept, sides multiples of 32
                # (`calculate_dimensions(1024 * 1024, ratio)` in pipeline_qwenimage_edit.py): never native
                sizing=Sizing(multiple=32, native=False), **_QWEN),
-        Family("instruct_pix2pix", _tiny("tiny_sd", "build_instruct_pix2pix"), {"image_guidance": 1.5},
+        Family("instruct_pix2pix", _tiny(build_instruct_pix2pix), {"image_guidance": 1.5},
                pipelines={"instruction": "StableDiffusionInstructPix2PixPipeline"},
-               full=_full("full_random", "full_instruct_pix2pix"), sizing=_VAE8),
+               full=_full(full_instruct_pix2pix), sizing=_VAE8),
     )
 })
 

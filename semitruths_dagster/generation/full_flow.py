@@ -10,13 +10,15 @@ ones (their ids stay within the real embedding tables, which have the real sizes
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..models.clip_tokenizer import clip_tokenizer
 from ..models.tiny_tokenizers import qwen_like_tokenizer, t5_like_tokenizer
 from .full_random import clip_text_config
+
+# torch loads when a full-size build runs, not with the family table that names these builders.
+if TYPE_CHECKING:
+    import torch
 
 # google/t5-v1_1-xxl (text_encoder_2 of FLUX.1, text_encoder_3 of SD 3.5): the encoder half only.
 T5_XXL = {"vocab_size": 32128, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24, "num_heads": 64,
@@ -77,6 +79,7 @@ def _flow_scheduler(**kwargs: Any) -> Any:
 
 def full_flux(device: torch.device, fill: bool) -> Any:
     """FLUX.1 Fill [dev] (FluxFillPipeline) or FLUX.1 Kontext [dev] (FluxKontextPipeline): CLIP-L + T5-XXL."""
+    import torch
     from diffusers import FluxFillPipeline, FluxKontextPipeline, FluxTransformer2DModel
     from transformers import CLIPTextModel
 
@@ -97,6 +100,7 @@ def full_flux(device: torch.device, fill: bool) -> Any:
 
 def full_sd35(device: torch.device, variant: str) -> Any:
     """SD 3.5 medium (MMDiT-X) or large: StableDiffusion3InpaintPipeline with CLIP-L, CLIP-G and T5-XXL."""
+    import torch
     from diffusers import SD3Transformer2DModel, StableDiffusion3InpaintPipeline
     from transformers import CLIPTextModelWithProjection
 
@@ -127,6 +131,7 @@ def _qwen_vl(tokenizer: Any) -> Any:
 
 def full_qwen_image(device: torch.device, edit: bool) -> Any:
     """Qwen-Image inpainting (QwenImageInpaintPipeline) or Qwen-Image-Edit (QwenImageEditPipeline)."""
+    import torch
     from diffusers import (
         AutoencoderKLQwenImage,
         QwenImageEditPipeline,

@@ -9,12 +9,14 @@ dtype; never saved. The other families: full_flow.py (FLUX.1, SD 3.5, Qwen-Image
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..models.clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
 from .tiny_sd import sd1_scheduler
+
+# torch loads when a full-size build runs, not with the family table that names these builders.
+if TYPE_CHECKING:
+    import torch
 
 
 def clip_text_config(
@@ -75,6 +77,7 @@ def full_instruct_pix2pix(device: torch.device) -> Any:
 
 
 def _sd1_parts(device: torch.device, in_channels: int) -> dict[str, Any]:
+    import torch
     from transformers import CLIPTextModel
 
     with torch.device(device):  # initialise the weights where they will run (schedulers stay on the CPU)
@@ -101,6 +104,7 @@ def _sd1_unet(in_channels: int) -> Any:
 
 def full_sdxl_inpaint(device: torch.device) -> Any:
     """SDXL inpainting 0.1 at full size."""
+    import torch
     from diffusers import EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 

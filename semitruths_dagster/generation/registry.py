@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..hub import ModelRef, resolve_ref
+from ..hub import ModelRef, ModelSource, resolve_ref
 from ..methods import INPAINTING, INSTRUCTION, METHODS, P2P
 from ..registry import Registry
 from .families import Family, family
@@ -164,14 +164,9 @@ def generators_for(method: str, paper_only: bool = True) -> list[str]:
     return [n for n, g in GENERATORS.items() if method in g.methods and (g.paper or not paper_only)]
 
 
-def resolve_generator(
-    name: str,
-    profile: str = "tiny",
-    overrides: dict[str, str] | None = None,
-    tiny_root: str | os.PathLike | None = None,
-) -> ModelRef:
-    """Resolve a generator name under a profile; an override (hub id[@revision] or local path) wins."""
+def resolve_generator(name: str, source: ModelSource) -> ModelRef:
+    """Resolve a generator name under `source`; an override (hub id[@revision] or local path) wins."""
     spec = generator_spec(name)
-    return resolve_ref(name, spec.family, hub_id=spec.hub_id, profile=profile, override=(overrides or {}).get(name),
-                       tiny_folder=None if tiny_root is None else lambda: tiny_generator_dir(tiny_root, name),
+    return resolve_ref(name, spec.family, source, hub_id=spec.hub_id,
+                       tiny_folder=lambda root: tiny_generator_dir(root, name),
                        setting="generation.overrides", stands_for=spec.hub_id)

@@ -1,6 +1,7 @@
 """Models of the pipeline: profiles (paper / tiny / local overrides), tiny random-weight builds, loading.
 
-No Dagster here. `ModelRegistry(profile, overrides, tiny_root).load(role)` is the usual entry point.
+No Dagster here. `ModelRegistry(profile, overrides, tiny_root).load(role)` (or `ModelRegistry.of(ModelSource(...))`) is the
+usual entry point; `resolve_model(role, source)` resolves without loading.
 """
 
 from ..common import lazy_exports
@@ -8,7 +9,7 @@ from ..common import lazy_exports
 # submodule -> the names this package gives; imported on first use (`common.lazy_exports`), so that
 # loading a light module of the package does not import the heavy ones.
 _EXPORTS = {
-    "..hub": ("PROFILES", "TINY_MARKER", "ModelRef", "ModelUnavailableError"),
+    "..hub": ("PROFILES", "TINY_MARKER", "ModelRef", "ModelSource", "ModelUnavailableError"),
     ".encoders": (
         "clip_image_embeddings", "clip_text_embeddings", "hf_clip_features", "paired_cosine", "sentence_embeddings",
     ),

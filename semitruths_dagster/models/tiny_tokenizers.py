@@ -7,8 +7,11 @@ the tiny models exercise the same processor code; their vocabulary is just much 
 
 from __future__ import annotations
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import BertTokenizerFast, PreTrainedTokenizerFast
+from typing import TYPE_CHECKING
+
+# tokenizers and transformers load when a tokenizer is built, not with the tiny builders that name these.
+if TYPE_CHECKING:
+    from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
 # Words of the prompts and of image captions: enough for the trainer to learn sub-words of real English.
 WORDS = """
@@ -49,6 +52,9 @@ def llama_like_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
 
     Holds `<image>` as a special token so the same tokenizer serves the tiny LLaVA-NeXT.
     """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
@@ -73,6 +79,9 @@ def llama_like_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
 
 def bert_like_tokenizer(vocab_size: int = 600) -> BertTokenizerFast:
     """A lower-casing WordPiece tokenizer with BERT's special tokens plus BLIP's `[DEC]` start token."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertTokenizerFast
+
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -112,6 +121,7 @@ def t5_like_tokenizer(vocab_size: int = 400) -> PreTrainedTokenizerFast:
     """
     import json
 
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import T5Tokenizer
 
     tok = Tokenizer(models.Unigram())
@@ -128,6 +138,7 @@ def qwen_like_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
     """A byte-level BPE with Qwen2's chat and vision special tokens, wrapped in transformers' Qwen2Tokenizer."""
     import json
 
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
 
     tok = Tokenizer(models.BPE())

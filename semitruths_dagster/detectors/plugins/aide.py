@@ -40,8 +40,8 @@ import torchvision.transforms.functional as TF
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from ..backbones import CLIP_MEAN, CLIP_STD, load_open_clip, seeded
-from ..base import Detector, RandomWeights
+from ..backbones import CLIP_MEAN, CLIP_STD, load_open_clip
+from ..base import Detector
 from ..checkpoints import CheckpointError, load_into, read_checkpoint, select_state_dict, strip_prefix
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
@@ -216,17 +216,20 @@ class AIDE(Detector):
         load_into(model, state, path, what)
         return model
 
+    RANDOM_CHECKPOINT = "progan_train.pth"
+
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        layers = TINY_RESNET if tiny else [3, 4, 6, 3]
-        trunk_kwargs = dict(TINY_CONVNEXT) if tiny else {}
-        with seeded(seed):
-            model = AIDEModel(layers, trunk_kwargs, PatchSelection())
+    def random_model(cls, tiny: bool) -> nn.Module:
+        return AIDEModel(TINY_RESNET if tiny else [3, 4, 6, 3], dict(TINY_CONVNEXT) if tiny else {}, PatchSelection())
+
+    @classmethod
+    def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
         # Saved like the training script's `save_model`: the state dict under 'model' beside its `args`.
         args = argparse.Namespace(model="AIDE", batch_size=32, blr=5e-4, epochs=5, output_dir=str(out_dir))
         ckpt = {"model": model.state_dict(), "optimizer": {}, "epoch": 0, "scaler": {}, "args": args}
-        torch.save(ckpt, out_dir / "progan_train.pth")
-        options = {"resnet_layers": layers, "trunk_kwargs": trunk_kwargs} if tiny else {}
-        return RandomWeights(weights={"model": str(out_dir / "progan_train.pth")}, options=options)
+        torch.save(ckpt, out_dir / cls.RANDOM_CHECKPOINT)
+        return {"model": str(out_dir / cls.RANDOM_CHECKPOINT)}
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"resnet_layers": TINY_RESNET, "trunk_kwargs": dict(TINY_CONVNEXT)} if tiny else {}

@@ -29,8 +29,8 @@ import torch
 import yaml
 from torch import nn
 
-from ..backbones import CLIP_MEAN, CLIP_STD, seeded
-from ..base import Detector, RandomWeights
+from ..backbones import CLIP_MEAN, CLIP_STD
+from ..base import Detector
 from ..checkpoints import CheckpointError, load_into, read_tensors, select_state_dict, weight_file
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
@@ -130,15 +130,16 @@ class BFree(Detector):
         load_into(vit, state, path, self.what("model"))
         return vit
 
+    RANDOM_FOLDER = "BFREE_dino2reg4"
+
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        out_dir = Path(out_dir) / "BFREE_dino2reg4"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        kwargs = dict(TINY_KWARGS) if tiny else {}
+    def random_model(cls, tiny: bool) -> nn.Module:
         crop, timm_name = parse_arch(ARCH)
-        with seeded(seed):
-            vit = build_vit(timm_name, crop, kwargs)
-        torch.save({"model": vit.state_dict()}, out_dir / WEIGHTS_FILE)
+        return build_vit(timm_name, crop, dict(TINY_KWARGS) if tiny else {})
+
+    @classmethod
+    def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
+        torch.save({"model": model.state_dict()}, out_dir / WEIGHTS_FILE)
         config = {
             "arch": ARCH,
             "model_name": "BFREE_dino2reg4",
@@ -147,6 +148,8 @@ class BFree(Detector):
             "weights_file": WEIGHTS_FILE,
         }
         (out_dir / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=True))
-        return RandomWeights(
-            weights={"model": str(out_dir)}, options={"timm_kwargs": kwargs} if kwargs else {}
-        )
+        return {"model": str(out_dir)}
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"timm_kwargs": dict(TINY_KWARGS)} if tiny else {}

@@ -18,14 +18,13 @@ Both file layouts load into whichever the installed transformers builds (`fit_to
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..backbones import CLIP_MEAN, CLIP_STD, seeded
-from ..base import Detector, RandomWeights
+from ..backbones import CLIP_MEAN, CLIP_STD
+from ..base import Detector
 from ..checkpoints import load_into, read_tensors, select_state_dict, strip_prefix
 from ..preprocessing import Preprocessing
 
@@ -107,13 +106,16 @@ class C2PCLIP(Detector):
         load_into(model, fit_tower_layout(state, nested), path, what)
         return model
 
+    RANDOM_CHECKPOINT = CHECKPOINT
+
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        config = TINY if tiny else VIT_L14
-        with seeded(seed):
-            model = C2PCLIPModel(config)
-        torch.save(fit_tower_layout(model.state_dict(), nested=False), out_dir / CHECKPOINT)  # the authors' keys
-        return RandomWeights(weights={"model": str(out_dir / CHECKPOINT)},
-                             options={"vision_config": config} if tiny else {})
+    def random_model(cls, tiny: bool) -> nn.Module:
+        return C2PCLIPModel(TINY if tiny else VIT_L14)
+
+    @classmethod
+    def random_checkpoint(cls, model: nn.Module) -> Any:
+        return fit_tower_layout(model.state_dict(), nested=False)  # the authors' keys
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"vision_config": TINY} if tiny else {}

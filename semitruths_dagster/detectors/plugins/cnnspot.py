@@ -10,14 +10,12 @@ ResNet-50.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
-import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from ..backbones import seeded
-from ..base import Detector, RandomWeights
+from ..base import Detector
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..spec import DetectorSpec, SpecError
 
@@ -54,15 +52,17 @@ class CNNSpot(Detector):
         self.load_state(model, "model", key=self.options["state_key"], prefix="module.")
         return model
 
+    RANDOM_CHECKPOINT = "blur_jpg_prob0.5.pth"
+
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        layers = TINY_LAYERS if tiny else RESNET50_LAYERS
-        with seeded(seed):
-            model = build_resnet(layers)
+    def random_model(cls, tiny: bool) -> nn.Module:
+        return build_resnet(TINY_LAYERS if tiny else RESNET50_LAYERS)
+
+    @classmethod
+    def random_checkpoint(cls, model: nn.Module) -> Any:
         # The released files also hold the optimizer state and step count beside 'model'.
-        torch.save({"model": model.state_dict(), "total_steps": 0}, out_dir / "blur_jpg_prob0.5.pth")
-        return RandomWeights(
-            weights={"model": str(out_dir / "blur_jpg_prob0.5.pth")}, options={"layers": layers}
-        )
+        return {"model": model.state_dict(), "total_steps": 0}
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"layers": TINY_LAYERS if tiny else RESNET50_LAYERS}

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..base import Detector, RandomWeights
+from ..base import Detector
 from ..checkpoints import CheckpointError
 from ..preprocessing import CropBox, Preprocessing
 from ..runtime import dtype_name
@@ -260,13 +260,19 @@ class CommandDetector(Detector):
         return scores
 
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+    def random_model(cls, tiny: bool) -> str:
+        """The program itself: its weights are drawn from `--seed` when it starts."""
+        return RANDOM_PROGRAM
+
+    @classmethod
+    def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
         program = out_dir / "random_detector.py"
-        program.write_text(RANDOM_PROGRAM)
-        return RandomWeights(weights={"program": str(program)},
-                             options={"command": ["{python}", "{program}", "--seed", str(seed)]})
+        program.write_text(model)
+        return {"program": str(program)}
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"command": ["{python}", "{program}", "--seed", str(seed)]}
 
 
 # A stand-in process with seeded random weights: P(fake) = sigmoid(w . mean RGB + b). It speaks the protocol

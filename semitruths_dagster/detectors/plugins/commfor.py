@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
-from ..backbones import seeded
-from ..base import Detector, RandomWeights
+from ..base import Detector
 from ..checkpoints import (
     CheckpointError,
     load_into,
@@ -70,19 +70,23 @@ class CommunityForensics(Detector):
         load_into(vit, strip_prefix(state, prefix) if prefix else state, path, self.what("model"))
         return vit
 
+    RANDOM_FOLDER = "commfor-model-384"
+
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
+    def random_model(cls, tiny: bool) -> nn.Module:
+        return build_vit(TIMM_384, {"depth": 1} if tiny else {})
+
+    @classmethod
+    def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
         from safetensors.torch import save_file
 
-        out_dir = Path(out_dir) / "commfor-model-384"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        kwargs = {"depth": 1} if tiny else {}
-        with seeded(seed):
-            vit = build_vit(TIMM_384, kwargs)
-        state = {f"vit.{k}": v.detach().contiguous() for k, v in vit.state_dict().items()}
+        state = {f"vit.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(out_dir / WEIGHTS_FILE))
         # The mixin's config.json: ViTClassifier's constructor arguments.
         config = {"model_size": "small", "input_size": 384, "patch_size": 16, "freeze_backbone": False}
         (out_dir / "config.json").write_text(json.dumps(config, indent=2))
-        options = {"timm_kwargs": kwargs} if kwargs else {}
-        return RandomWeights(weights={"model": str(out_dir)}, options=options)
+        return {"model": str(out_dir)}
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"timm_kwargs": {"depth": 1}} if tiny else {}

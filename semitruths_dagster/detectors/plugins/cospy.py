@@ -30,8 +30,8 @@ import torchvision.transforms.functional as TF
 from torch import nn
 
 from ...load_checks import HF_FIX, WeightMismatchError, strict_loading
-from ..backbones import build_open_clip, load_open_clip, save_open_clip_folder, seeded, tiny_clip_config
-from ..base import Detector, RandomWeights
+from ..backbones import build_open_clip, load_open_clip, save_open_clip_folder, tiny_clip_config
+from ..base import Detector
 from ..checkpoints import CheckpointError, load_into, read_tensors, select_state_dict
 from ..preprocessing import Preprocessing
 from .npr import NPR_LAYERS, TINY_LAYERS, NPRNet
@@ -145,28 +145,30 @@ class CoSpy(Detector):
         return model
 
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
+    def random_model(cls, tiny: bool) -> tuple[Any, Any, CoSpyModel]:
         from ...generation.tiny_sd import tiny_vae
 
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        layers = TINY_LAYERS if tiny else NPR_LAYERS
-        cfg = tiny_clip_config(SIGLIP_FEATURES, image_size=384, patch_size=32, quick_gelu=False)  # SigLIP: GELU
-        with seeded(seed):
-            clip = build_open_clip(cfg)
-            vae = tiny_vae()
-            model = CoSpyModel(clip, vae, tuple(layers))
-        save_open_clip_folder(clip, cfg, out_dir / "backbone")
+        clip = build_open_clip(_random_clip_config())
+        vae = tiny_vae()
+        return clip, vae, CoSpyModel(clip, vae, tuple(TINY_LAYERS if tiny else NPR_LAYERS))
+
+    @classmethod
+    def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
+        clip, vae, cospy = model
+        save_open_clip_folder(clip, _random_clip_config(), out_dir / "backbone")
         vae.save_pretrained(str(out_dir / "vae"))
         # The release's three files: heads only, the whole artefact branch (VAE included), the fusion head.
-        torch.save(
-            {f"fc.{k}": v for k, v in model.sem_fc.state_dict().items()}, out_dir / "semantic_weights.pth"
-        )
-        torch.save(model.art.state_dict(), out_dir / "artifact_weights.pth")
-        torch.save({f"fc.{k}": v for k, v in model.fc.state_dict().items()}, out_dir / "fusion_weights.pth")
-        weights = {role: str(out_dir / f"{role}_weights.pth") for role in ("semantic", "artifact", "fusion")}
-        options: dict[str, Any] = {"artifact_layers": layers} if tiny else {}
-        return RandomWeights(
-            weights={"backbone": str(out_dir / "backbone"), "vae": str(out_dir / "vae"), **weights},
-            options=options,
-        )
+        torch.save({f"fc.{k}": v for k, v in cospy.sem_fc.state_dict().items()}, out_dir / "semantic_weights.pth")
+        torch.save(cospy.art.state_dict(), out_dir / "artifact_weights.pth")
+        torch.save({f"fc.{k}": v for k, v in cospy.fc.state_dict().items()}, out_dir / "fusion_weights.pth")
+        heads = {role: str(out_dir / f"{role}_weights.pth") for role in ("semantic", "artifact", "fusion")}
+        return {"backbone": str(out_dir / "backbone"), "vae": str(out_dir / "vae"), **heads}
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"artifact_layers": TINY_LAYERS} if tiny else {}
+
+
+def _random_clip_config() -> dict[str, Any]:
+    """The random stand-in for the SigLIP backbone (GELU, not QuickGELU), tiny or not."""
+    return tiny_clip_config(SIGLIP_FEATURES, image_size=384, patch_size=32, quick_gelu=False)

@@ -34,8 +34,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from ..backbones import CLIP_MEAN, CLIP_STD, build_open_clip, seeded, tiny_clip_config
-from ..base import Detector, RandomWeights
+from ..backbones import CLIP_MEAN, CLIP_STD, build_open_clip, tiny_clip_config
+from ..base import Detector
 from ..blip_caption import PIXELS, BlipCaptioner, CaptionSettings
 from ..checkpoints import CheckpointError, load_into, load_pickled_module
 from ..preprocessing import Preprocessing
@@ -182,26 +182,32 @@ class DeFake(Detector):
             num_beams=o["caption_num_beams"], max_length=o["caption_max_length"], min_length=o["caption_min_length"],
         )
 
+    RANDOM_PICKLED = True  # both released files are pickled modules
+
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
+    def random_model(cls, tiny: bool) -> tuple[Any, nn.Module]:
+        return build_open_clip(_random_clip_config(tiny)), NeuralNet()
+
+    @classmethod
+    def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
         from ...models import ensure_tiny
 
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        cfg = tiny_clip_config(EMBED, image_size=224, patch_size=32)
-        if not tiny:  # the real ViT-B/32 shape
-            cfg["vision_cfg"].update(layers=12, width=768, head_width=64)
-            cfg["text_cfg"].update(width=512, heads=8, layers=12)
-        with seeded(seed):
-            clip = build_open_clip(cfg)
-            head = NeuralNet()
+        clip, head = model
         torch.save(clip, out_dir / "finetune_clip.pt")
         with _pickled_as_main(NeuralNet):
             torch.save(head, out_dir / "clip_linear.pt")
         captioner = ensure_tiny(out_dir / "tiny", "captioner")
-        weights = {
+        return {
             "clip": str(out_dir / "finetune_clip.pt"),
             "head": str(out_dir / "clip_linear.pt"),
             "captioner": str(captioner),
         }
-        return RandomWeights(weights=weights, allow_pickle=True)
+
+
+def _random_clip_config(tiny: bool) -> dict[str, Any]:
+    """The random CLIP: tiny, or the real ViT-B/32 shape."""
+    cfg = tiny_clip_config(EMBED, image_size=224, patch_size=32)
+    if not tiny:
+        cfg["vision_cfg"].update(layers=12, width=768, head_width=64)
+        cfg["text_cfg"].update(width=512, heads=8, layers=12)
+    return cfg

@@ -115,17 +115,16 @@ class DRCT(Detector):
         load_into(model, strip_prefix(state, "module."), path, self.what("model"))
         return model
 
+    RANDOM_CHECKPOINT = "convnext_base_in22k_224_drct_amp_crop.pth"
+
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
+    def random_model(cls, tiny: bool) -> nn.Module:
         """The ConvNeXt variant (the README's first model); `save_random_clip` writes the CLIP one."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        kwargs = dict(TINY_CONVNEXT) if tiny else {}
-        with seeded(seed):
-            model = build_drct("convnext_base_in22k", kwargs, None)
-        path = out_dir / "convnext_base_in22k_224_drct_amp_crop.pth"
-        torch.save(model.state_dict(), path)
-        return RandomWeights(weights={"model": str(path)}, options={"timm_kwargs": kwargs} if kwargs else {})
+        return build_drct("convnext_base_in22k", dict(TINY_CONVNEXT) if tiny else {}, None)
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"timm_kwargs": dict(TINY_CONVNEXT)} if tiny else {}
 
     @classmethod
     def save_random_clip(cls, out_dir: Path, seed: int = 0) -> RandomWeights:

@@ -29,8 +29,7 @@ import torch
 from PIL import Image
 
 from ...hub import ModelRef, ModelUnavailableError, parse_revision
-from ..backbones import seeded
-from ..base import Detector, RandomWeights
+from ..base import Detector
 from ..checkpoints import CheckpointError
 from ..preprocessing import CropBox, Preprocessing
 from ..spec import DetectorSpec, SpecError
@@ -120,15 +119,23 @@ class HFImageClassifier(Detector):
         return out
 
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+    def random_model(cls, tiny: bool) -> Any:
+        from transformers import ViTConfig, ViTForImageClassification
 
         shape = TINY_VIT if tiny else VIT_BASE
         config = ViTConfig(**shape, num_labels=2, id2label={0: "real", 1: "fake"}, label2id={"real": 0, "fake": 1})
-        with seeded(seed):
-            model = ViTForImageClassification(config).eval()
-        folder = Path(out_dir) / "model"
+        return ViTForImageClassification(config).eval()
+
+    @classmethod
+    def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
+        from transformers import ViTImageProcessor
+
+        folder = out_dir / "model"
         model.save_pretrained(folder)  # config.json + model.safetensors: the hub layout
-        side = shape["image_size"]
+        side = (TINY_VIT if tiny else VIT_BASE)["image_size"]
         ViTImageProcessor(size={"height": side, "width": side}).save_pretrained(folder)
-        return RandomWeights(weights={"model": str(folder)}, options={"fake_labels": ["fake"]})
+        return {"model": str(folder)}
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"fake_labels": ["fake"]}

@@ -29,10 +29,9 @@ from ..backbones import (
     build_open_clip,
     load_open_clip,
     save_open_clip_folder,
-    seeded,
-    tiny_clip_config,
+    vit_l14_clip_config,
 )
-from ..base import Detector, RandomWeights
+from ..base import Detector
 from ..checkpoints import CheckpointError, load_into, require_file
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..spec import DetectorSpec, SpecError
@@ -176,17 +175,17 @@ class LinearProbe(Detector):
         return bool(split) and in_split(split, dataset, image_id)
 
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        out_dir = Path(out_dir)
-        cfg = tiny_clip_config(768, image_size=224, patch_size=32 if tiny else 14)
-        if not tiny:
-            cfg["vision_cfg"].update(layers=24, width=1024, head_width=64)
-            cfg["text_cfg"].update(width=768, heads=12, layers=12)
-        with seeded(seed):
-            clip = build_open_clip(cfg)
-            head = nn.Linear(768, 1)
-        save_open_clip_folder(clip, cfg, out_dir / "backbone")
+    def random_model(cls, tiny: bool) -> tuple[Any, nn.Module]:
+        return build_open_clip(vit_l14_clip_config(768, tiny)), nn.Linear(768, 1)
+
+    @classmethod
+    def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
+        clip, head = model
+        save_open_clip_folder(clip, vit_l14_clip_config(768, tiny), out_dir / "backbone")
         write_head(out_dir / HEAD_FILE, head.weight.detach(), head.bias.detach(),
                    {"features": "clip", "split": {"kind": "none"}, "fit": "random head, not fitted"})
-        return RandomWeights(weights={"backbone": str(out_dir / "backbone"), "head": str(out_dir / HEAD_FILE)},
-                             options={"features": "clip"})
+        return {"backbone": str(out_dir / "backbone"), "head": str(out_dir / HEAD_FILE)}
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"features": "clip"}

@@ -13,15 +13,14 @@ real [3, 4].
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
-from ..backbones import seeded
-from ..base import Detector, RandomWeights
+from ..base import Detector
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..spec import DetectorSpec, SpecError
 
@@ -105,12 +104,12 @@ class NPR(Detector):
         self.load_state(model, "model", key=self.options["state_key"], prefix="module.")
         return model
 
+    RANDOM_CHECKPOINT = "NPR.pth"
+
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        layers = TINY_LAYERS if tiny else NPR_LAYERS
-        with seeded(seed):
-            model = NPRNet(layers)
-        torch.save(model.state_dict(), out_dir / "NPR.pth")
-        return RandomWeights(weights={"model": str(out_dir / "NPR.pth")}, options={"layers": layers})
+    def random_model(cls, tiny: bool) -> nn.Module:
+        return NPRNet(TINY_LAYERS if tiny else NPR_LAYERS)
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"layers": TINY_LAYERS if tiny else NPR_LAYERS}

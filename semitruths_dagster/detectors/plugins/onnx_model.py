@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..backbones import seeded
-from ..base import Detector, RandomWeights
+from ..base import Detector
 from ..checkpoints import CheckpointError
 from ..preprocessing import INTERPOLATIONS, Preprocessing
 from ..runtime import dtype_name
@@ -185,17 +185,21 @@ class OnnxModel(Detector):
         return p.clamp(0, 1)
 
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
+    def random_model(cls, tiny: bool) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2), nn.ReLU(),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 1)).eval()
+
+    @classmethod
+    def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
         side = TINY_SIDE if tiny else 224
-        with seeded(seed):
-            cnn = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2), nn.ReLU(),
-                                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 1)).eval()
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "model.onnx"
         # TorchScript exporter: ~15x faster than the dynamo one for this small CNN (same graph).
-        torch.onnx.export(cnn, (torch.zeros(1, 3, side, side),), str(path), dynamo=False, input_names=["pixels"],
+        torch.onnx.export(model, (torch.zeros(1, 3, side, side),), str(path), dynamo=False, input_names=["pixels"],
                           output_names=["logit"], dynamic_axes={"pixels": {0: "batch"}, "logit": {0: "batch"}})
-        return RandomWeights(weights={"model": str(path)}, options={
-            "resize": side + side // 8, "crop": side, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-            "output": "logit"})
+        return {"model": str(path)}
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        side = TINY_SIDE if tiny else 224
+        return {"resize": side + side // 8, "crop": side, "mean": [0.485, 0.456, 0.406],
+                "std": [0.229, 0.224, 0.225], "output": "logit"}

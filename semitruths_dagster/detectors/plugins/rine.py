@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,10 +33,9 @@ from ..backbones import (
     build_open_clip,
     load_open_clip,
     save_open_clip_folder,
-    seeded,
-    tiny_clip_config,
+    vit_l14_clip_config,
 )
-from ..base import Detector, RandomWeights
+from ..base import Detector
 from ..checkpoints import CheckpointError, load_into, read_tensors, select_state_dict
 from ..preprocessing import Preprocessing
 from ..runtime import AUTHORS
@@ -148,17 +148,16 @@ class RINE(Detector):
         return RINEModel(clip, head)
 
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        out_dir = Path(out_dir)
-        cfg = tiny_clip_config(768, image_size=224, patch_size=32 if tiny else 14)
-        if not tiny:  # the real ViT-L/14 (428 M parameters)
-            cfg["vision_cfg"].update(layers=24, width=1024, head_width=64)
-            cfg["text_cfg"].update(width=768, heads=12, layers=12)
-        vision = cfg["vision_cfg"]
-        with seeded(seed):
-            clip = build_open_clip(cfg)
-            head = RINEHead(vision["layers"], vision["width"], 16 if tiny else 128, 4)
-            nn.init.normal_(head.alpha)
-        save_open_clip_folder(clip, cfg, out_dir / "backbone")
+    def random_model(cls, tiny: bool) -> tuple[Any, nn.Module]:
+        vision = vit_l14_clip_config(768, tiny)["vision_cfg"]
+        clip = build_open_clip(vit_l14_clip_config(768, tiny))
+        head = RINEHead(vision["layers"], vision["width"], 16 if tiny else 128, 4)
+        nn.init.normal_(head.alpha)
+        return clip, head
+
+    @classmethod
+    def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
+        clip, head = model
+        save_open_clip_folder(clip, vit_l14_clip_config(768, tiny), out_dir / "backbone")
         torch.save(head.state_dict(), out_dir / CHECKPOINT)
-        return RandomWeights(weights={"backbone": str(out_dir / "backbone"), "head": str(out_dir / CHECKPOINT)})
+        return {"backbone": str(out_dir / "backbone"), "head": str(out_dir / CHECKPOINT)}

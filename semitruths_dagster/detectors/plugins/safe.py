@@ -15,15 +15,14 @@ pytorch_wavelets does (that package does not import on current setuptools); `tes
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from torch import nn
 
-from ..backbones import seeded
-from ..base import Detector, RandomWeights
+from ..base import Detector
 from ..preprocessing import Preprocessing
 from .npr import NPR_LAYERS, TINY_LAYERS, NPRNet
 
@@ -94,13 +93,17 @@ class SAFE(Detector):
         self.load_state_from(model, path, "model", key=self.options["state_key"], prefix="module.")
         return model
 
+    RANDOM_CHECKPOINT = CHECKPOINT
+
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        layers = TINY_LAYERS if tiny else NPR_LAYERS
-        with seeded(seed):
-            model = SAFENet(tuple(layers))
+    def random_model(cls, tiny: bool) -> nn.Module:
+        return SAFENet(tuple(TINY_LAYERS if tiny else NPR_LAYERS))
+
+    @classmethod
+    def random_checkpoint(cls, model: nn.Module) -> Any:
         # The released file also holds the epoch beside 'model' (optimizer state stripped for 'best').
-        torch.save({"model": model.state_dict(), "epoch": "best"}, out_dir / CHECKPOINT)
-        return RandomWeights(weights={"model": str(out_dir / CHECKPOINT)}, options={"layers": layers})
+        return {"model": model.state_dict(), "epoch": "best"}
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"layers": TINY_LAYERS if tiny else NPR_LAYERS}

@@ -26,7 +26,6 @@ layout but stores no pickled config.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,8 +33,7 @@ import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from torch import nn
 
-from ..backbones import seeded
-from ..base import Detector, RandomWeights
+from ..base import Detector
 from ..checkpoints import load_into, read_checkpoint, select_state_dict, strip_prefix
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..spec import DetectorSpec, SpecError
@@ -309,24 +307,20 @@ class SPAI(Detector):
         load_into(model, state, path, what)
         return model
 
+    RANDOM_CHECKPOINT = "spai.pth"
+
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        arch = TINY_ARCH if tiny else REAL_ARCH
-        with seeded(seed):
-            model = PatchBasedMFViT(arch)
-            for p in model.parameters():  # zeros in the constructors: random values for a stand-in
-                if p.is_floating_point() and p.dim() > 1 and not p.any():
-                    nn.init.trunc_normal_(p, std=0.02)
-        ckpt = {
-            "model": model.state_dict(),
-            "optimizer": {},
-            "lr_scheduler": {},
-            "max_accuracy": 0.0,
-            "epoch": 0,
-        }
-        torch.save(ckpt, out_dir / "spai.pth")
-        return RandomWeights(
-            weights={"model": str(out_dir / "spai.pth")}, options={"arch": arch} if tiny else {}
-        )
+    def random_model(cls, tiny: bool) -> nn.Module:
+        model = PatchBasedMFViT(TINY_ARCH if tiny else REAL_ARCH)
+        for p in model.parameters():  # zeros in the constructors: random values for a stand-in
+            if p.is_floating_point() and p.dim() > 1 and not p.any():
+                nn.init.trunc_normal_(p, std=0.02)
+        return model
+
+    @classmethod
+    def random_checkpoint(cls, model: nn.Module) -> Any:
+        return {"model": model.state_dict(), "optimizer": {}, "lr_scheduler": {}, "max_accuracy": 0.0, "epoch": 0}
+
+    @classmethod
+    def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
+        return {"arch": TINY_ARCH} if tiny else {}

@@ -10,6 +10,7 @@ of width 32) with the real 224 px input and 768-d output, so the head file has t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,10 +22,9 @@ from ..backbones import (
     build_open_clip,
     load_open_clip,
     save_open_clip_folder,
-    seeded,
-    tiny_clip_config,
+    vit_l14_clip_config,
 )
-from ..base import Detector, RandomWeights
+from ..base import Detector
 from ..preprocessing import Preprocessing
 
 FEATURES = 768  # CLIP ViT-L/14 image embedding width
@@ -58,17 +58,12 @@ class UniversalFakeDetect(Detector):
         return model
 
     @classmethod
-    def save_random_weights(cls, out_dir: Path, seed: int = 0, tiny: bool = True) -> RandomWeights:
-        out_dir = Path(out_dir)
-        cfg = tiny_clip_config(FEATURES, image_size=224, patch_size=32 if tiny else 14)
-        if not tiny:  # the real ViT-L/14 shape (large: 428 M parameters)
-            cfg["vision_cfg"].update(layers=24, width=1024, head_width=64)
-            cfg["text_cfg"].update(width=768, heads=12, layers=12)
-        with seeded(seed):
-            clip = build_open_clip(cfg)
-            fc = nn.Linear(FEATURES, 1)
-        save_open_clip_folder(clip, cfg, out_dir / "backbone")
+    def random_model(cls, tiny: bool) -> tuple[Any, nn.Module]:
+        return build_open_clip(vit_l14_clip_config(FEATURES, tiny)), nn.Linear(FEATURES, 1)
+
+    @classmethod
+    def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
+        clip, fc = model
+        save_open_clip_folder(clip, vit_l14_clip_config(FEATURES, tiny), out_dir / "backbone")
         torch.save(fc.state_dict(), out_dir / "fc_weights.pth")
-        return RandomWeights(
-            weights={"backbone": str(out_dir / "backbone"), "head": str(out_dir / "fc_weights.pth")}
-        )
+        return {"backbone": str(out_dir / "backbone"), "head": str(out_dir / "fc_weights.pth")}
