@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import polars as pl
-from dagster import AssetExecutionContext, MetadataValue, MultiPartitionKey, TableColumn, TableSchema
+from dagster import (
+    AssetExecutionContext,
+    DataVersion,
+    MaterializeResult,
+    MetadataValue,
+    MultiPartitionKey,
+    TableColumn,
+    TableSchema,
+)
 
 from resources.project import ProjectResource
 from semitruths_dagster import quarantine
 from semitruths_dagster.sources.base import Rejection
+from semitruths_dagster.storage.versions import partition_version
 
 _DAGSTER_TYPES = {pl.Utf8: "string", pl.Boolean: "bool", pl.Float64: "float", pl.Int32: "int", pl.Int64: "int"}
 
@@ -66,6 +76,16 @@ def publish_partition(
         written.append(quarantine.TABLE)
     project.warehouse().refresh(written)
     return frame, metadata
+
+
+def versioned_result(context: AssetExecutionContext, project: ProjectResource, table: str, metadata: Mapping,
+                     *, partition: Mapping[str, str] | None = None, files: Iterable[Path] = ()) -> MaterializeResult:
+    """The step's result with the content version of the partition it wrote (`partition`, by default
+    the run's) as its data version: a rerun that wrote the same rows reports the same version, and
+    the automation (`assets/detectors.py`) starts nothing downstream of it."""
+    written = partition_of(context) if partition is None else partition
+    version = partition_version(project.tables(), table, written, files)
+    return MaterializeResult(metadata=dict(metadata), data_version=DataVersion(version))
 
 
 def write_rejections(context: AssetExecutionContext, project: ProjectResource, stage: str, dataset: str,

@@ -20,7 +20,7 @@ from semitruths_dagster.hub import ModelSource
 from semitruths_dagster.sources.base import Rejection
 from semitruths_dagster.storage.resumable import ResumablePartition
 
-from .common import column_schema, counts_table, partition_of, write_rejections
+from .common import column_schema, counts_table, partition_of, versioned_result, write_rejections
 from .generations import generations
 from .masks import masks
 from .partitions import generation_partitions
@@ -89,7 +89,7 @@ def controls(context: AssetExecutionContext, config: ControlsRunConfig, project:
                  "by_control": counts_table(frame, "control", "format")}
     if random_weights:
         metadata["warning"] = "Random-weight (tiny) generator: its VAE and edits are noise, for plumbing only."
-    return MaterializeResult(metadata=metadata)
+    return versioned_result(context, project, controls_stage.TABLE, metadata)
 
 
 def edits_empty():

@@ -2,7 +2,8 @@
 
 Detectors are dynamic partitions: `detector_registry` (a sensor) adds one when a spec appears in the
 registry folder and requests that detector's predictions, and nothing else; declarative automation
-then evaluates it and refreshes the leaderboard. A schedule re-evaluates every detector on a cron.
+then evaluates it and refreshes the leaderboard, when an input's content (its data version) changed.
+A schedule re-evaluates every detector on a cron.
 """
 
 import hashlib
@@ -38,7 +39,7 @@ from semitruths_dagster.conditions import ConditionParams
 from semitruths_dagster.detectors import stage as predict_stage
 from semitruths_dagster.storage.location import publish_dir, publish_file
 
-from .common import counts_table, inline_png, partition_of, publish_partition
+from .common import counts_table, inline_png, partition_of, publish_partition, versioned_result
 from .controls import controls
 from .generations import generations
 from .masks import masks
@@ -51,13 +52,23 @@ from .sources import source_images
 BY_DATASET = MultiToSingleDimensionPartitionMapping(partition_dimension_name="dataset")
 BY_DETECTOR = MultiToSingleDimensionPartitionMapping(partition_dimension_name="detector")
 ALL = AllPartitionMapping()
-# Re-evaluate when any of the detector's predictions changed and none is still running. Datasets with
-# no predictions yet do not block it (unlike eager()), so one backfilled dataset is enough to start.
+# A parent counts when its data version changed since the last tick: every asset reports the content
+# hash of the partition it wrote (`versioned_result`), so a rerun that wrote the same rows (an empty
+# `released_edits` re-materialized with its sources) starts nothing here, unlike any_deps_updated(),
+# which counts every materialization. As in any_deps_updated(), an update made by a run that also ran
+# this asset does not count, and a parent requested on this same tick does.
+ANY_DEPS_CHANGED = AutomationCondition.any_deps_match(
+    (AutomationCondition.data_version_changed() & ~AutomationCondition.executed_with_root_target())
+    .with_label("data_version_changed_without_root")
+    | AutomationCondition.will_be_requested()
+).with_label("any_deps_changed")
+# Re-evaluate when any of the detector's inputs changed and none is still running. Datasets with no
+# predictions yet do not block it (unlike eager()), so one backfilled dataset is enough to start.
 AFTER_UPSTREAM = (
-    AutomationCondition.any_deps_updated().since_last_handled()
+    ANY_DEPS_CHANGED.since_last_handled()
     & ~AutomationCondition.any_deps_in_progress()
     & ~AutomationCondition.in_progress()
-).with_label("after_upstream_updates")
+).with_label("after_upstream_changes")
 
 
 ROBUSTNESS_PREVIEW = ("condition", "roc_auc", "roc_auc_drop", "tpr_at_5fpr", "eer", "fake_recall_calibrated",
@@ -141,7 +152,7 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
         metadata["images_per_s"] = float(frame["images_per_s"][0])
     if detector.random_weights:
         metadata["warning"] = f"{name} has random weights: its scores are noise."
-    return MaterializeResult(metadata=metadata)
+    return versioned_result(context, project, predict_stage.TABLE, metadata)
 
 
 @asset(
@@ -206,7 +217,9 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     }
     if spec.random_weights:
         metadata["warning"] = f"{name} has random weights: every figure of this evaluation is noise."
-    return MaterializeResult(metadata=metadata)
+    # The leaderboard reads the result and robustness summaries beside the row: they are part of the version.
+    return versioned_result(context, project, eval_stage.TABLE, metadata, partition={"detector": name},
+                            files=[out_dir / "result.json", out_dir / robustness.ROBUSTNESS_DIR / "robustness.json"])
 
 
 @asset(
@@ -237,7 +250,7 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
         local = write_leaderboard_html(table, project.config().storage_root / "reports" / "leaderboard.html")
         html = publish_file(Path(local), project.tables().root, "reports/leaderboard.html")
         metadata |= {"leaderboard": MetadataValue.md(leaderboard_markdown(table)), "report": MetadataValue.path(str(html))}
-    return MaterializeResult(metadata=metadata)
+    return versioned_result(context, project, eval_stage.LEADERBOARD_TABLE, metadata)
 
 
 @sensor(

@@ -21,7 +21,7 @@ from semitruths_dagster.generation import resolve_generator, stage
 from semitruths_dagster.hub import ModelSource
 from semitruths_dagster.storage.resumable import ResumablePartition
 
-from .common import column_schema, counts_table, inline_png, markdown_table, partition_of
+from .common import column_schema, counts_table, inline_png, markdown_table, partition_of, versioned_result
 from .masks import masks
 from .partitions import generation_partitions
 from .placement import gpu_step
@@ -101,7 +101,7 @@ def generations(context: AssetExecutionContext, config: GenerationRunConfig, pro
     }
     if frame.height and frame["random_weights"].any():
         metadata["warning"] = "Random-weight (tiny) generators: these images are noise, for plumbing only."
-    return MaterializeResult(metadata=metadata)
+    return versioned_result(context, project, stage.TABLE, metadata)
 
 
 defs = Definitions(assets=[generations])

@@ -9,7 +9,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     Definitions,
-    MaterializeResult,
     MetadataValue,
     asset,
 )
@@ -18,7 +17,7 @@ from resources.project import ProjectResource
 from semitruths_dagster.masks import stage as mask_stage
 from semitruths_dagster.sources import list_source
 
-from .common import publish_partition
+from .common import publish_partition, versioned_result
 from .partitions import dataset_partitions
 from .sources import source_images
 
@@ -62,7 +61,7 @@ def masks(context: AssetExecutionContext, project: ProjectResource):
         "scene_diversity": MetadataValue.json({str(k): v for k, v in Counter(frame["scene_diversity"].to_list()).items()}),
         "scene_complexity": MetadataValue.json({str(k): v for k, v in Counter(frame["scene_complexity"].to_list()).items()}),
     }
-    yield MaterializeResult(metadata=metadata)
+    yield versioned_result(context, project, mask_stage.TABLE, metadata)
 
     ratios = frame["area_ratio"]
     yield AssetCheckResult(check_name="area_ratio_in_range",

@@ -21,7 +21,7 @@ from resources import ModelsResource, ProjectResource
 from semitruths_dagster.hub import resolve_device
 from semitruths_dagster.metrics import bins_stage
 
-from .common import counts_table, inline_png, partition_of, publish_partition
+from .common import counts_table, inline_png, partition_of, publish_partition, versioned_result
 from .generations import generations
 from .masks import masks
 from .partitions import generation_partitions
@@ -94,7 +94,7 @@ def saliency_scores(context: AssetExecutionContext, project: ProjectResource,
                 "directional_sim_original", "brisque"]))
     if clip.random_weights or original.random_weights:
         metadata["warning"] = "CLIP has random weights (tiny profile): the CLIP similarities mean nothing."
-    return MaterializeResult(metadata=metadata)
+    return versioned_result(context, project, saliency_stage.SCORES_TABLE, metadata)
 
 
 @asset(
@@ -125,7 +125,7 @@ def saliency_labels(context: AssetExecutionContext, project: ProjectResource):
         "by_first_failure": counts_table(frame, "first_failure"),
         "thresholds": MetadataValue.json(json.loads(frame["thresholds"][0]) if frame.height else {}),
     }
-    yield MaterializeResult(metadata=metadata)
+    yield versioned_result(context, project, saliency_stage.LABELS_TABLE, metadata)
     yield AssetCheckResult(check_name="every_edit_labelled", passed=frame.height == scores.height,
                            metadata={"scored": scores.height, "labelled": frame.height})
 
@@ -176,7 +176,7 @@ def change_metrics(context: AssetExecutionContext, project: ProjectResource):
         frame, ["area_ratio", "mse", "ssim", "post_edit_ratio", "lpips", "sentence_similarity"]))
     if frame.height and frame["lpips_random_backbone"].any():
         metadata["warning"] = "LPIPS ran on a random AlexNet backbone (weights not in the torch cache)."
-    yield MaterializeResult(metadata=metadata)
+    yield versioned_result(context, project, change_stage.TABLE, metadata)
 
     unit = ["mse", "post_edit_ratio", "largest_component_ratio", "area_ratio"]
     bad = frame.filter(pl.any_horizontal([~pl.col(c).is_between(0, 1) for c in unit])
@@ -223,7 +223,7 @@ def bins(context: AssetExecutionContext, project: ProjectResource):
         "by_localization": counts_table(frame, "localization"),
         "histograms": MetadataValue.md(histograms(metrics, list(params.metrics), three)),
     }
-    yield MaterializeResult(metadata=metadata)
+    yield versioned_result(context, project, bins_stage.TABLE, metadata)
     rising = all(all(a <= b for a, b in zip(c, c[1:], strict=False)) for c in cut_frame["cutoffs"].to_list()) \
         if cutoffs else True
     yield AssetCheckResult(check_name="monotone_cutoffs", passed=rising)

@@ -16,7 +16,7 @@ from dagster import (
 from resources import ModelsResource, ProjectResource
 from semitruths_dagster.prompts import validate_caption, validate_label
 
-from .common import counts_table, publish_partition
+from .common import counts_table, publish_partition, versioned_result
 from .masks import masks
 from .partitions import dataset_partitions
 from .sources import source_images
@@ -68,7 +68,7 @@ def perturbed_prompts(context: AssetExecutionContext, project: ProjectResource, 
     }
     if frame["random_weights"].any():
         metadata["warning"] = "Some rows come from random-weight (tiny) models: their text means nothing."
-    yield MaterializeResult(metadata=metadata)
+    yield versioned_result(context, project, stage.TABLE, metadata)
 
     yield AssetCheckResult(check_name="unique_request_ids", passed=frame["request_id"].is_unique().all())
     def rule_breaks(row: dict) -> list[str]:
@@ -112,7 +112,7 @@ def prompt_filters(context: AssetExecutionContext, project: ProjectResource) -> 
         "cutoffs": MetadataValue.json(vars(cutoffs) if cutoffs else {}),
         "kept_by_method": counts_table(frame, "method", "magnitude", "kept"),
     }
-    return MaterializeResult(metadata=metadata)
+    return versioned_result(context, project, stage.FILTER_TABLE, metadata)
 
 
 defs = Definitions(assets=[perturbed_prompts, prompt_filters])

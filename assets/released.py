@@ -8,7 +8,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     Definitions,
-    MaterializeResult,
     MetadataValue,
     asset,
 )
@@ -19,7 +18,14 @@ from semitruths_dagster.sources.released import edit_ids, parse_released
 from semitruths_dagster.sources.released_stage import SCHEMA, TABLE, build_edits
 from semitruths_dagster.storage.resumable import ResumablePartition
 
-from .common import column_schema, counts_table, markdown_table, partition_of, write_rejections
+from .common import (
+    column_schema,
+    counts_table,
+    markdown_table,
+    partition_of,
+    versioned_result,
+    write_rejections,
+)
 from .partitions import dataset_partitions
 
 CHECKS = [
@@ -52,8 +58,8 @@ def released_edits(context: AssetExecutionContext, project: ProjectResource):
     resumable = ResumablePartition(tables, TABLE, partition, "generation_id", SCHEMA)
     if source.adapter != "released":
         frame = resumable.finalize(keep=set())
-        yield MaterializeResult(metadata={"dagster/row_count": 0, "note": f"source '{dataset}' is a "
-                                          f"'{source.adapter}' source: its edits come from `generations`"})
+        yield versioned_result(context, project, TABLE, {"dagster/row_count": 0, "note": f"source '{dataset}' "
+                               f"is a '{source.adapter}' source: its edits come from `generations`"})
     else:
         table = parse_released(source)
         made, rejections = build_edits(table, dataset, project.images(), resumable.done_keys(), resumable.write_chunk)
@@ -61,7 +67,7 @@ def released_edits(context: AssetExecutionContext, project: ProjectResource):
         quarantined = write_rejections(context, project, TABLE, dataset, rejections)
         project.warehouse().refresh([TABLE, quarantine.TABLE])
         issues = Counter(i.split(":")[0] for row in frame["issues"].to_list() for i in row or [])
-        yield MaterializeResult(metadata={
+        yield versioned_result(context, project, TABLE, {
             "dagster/row_count": frame.height,
             "dagster/column_schema": column_schema(SCHEMA),
             "source_file": MetadataValue.path(str(table.csv_path)),

@@ -7,14 +7,13 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     Definitions,
-    MaterializeResult,
     asset,
 )
 
 from resources.project import ProjectResource
 from semitruths_dagster.sources import ingest_stage, list_source
 
-from .common import publish_partition
+from .common import publish_partition, versioned_result
 from .partitions import dataset_partitions
 
 CHECKS = [
@@ -45,7 +44,7 @@ def source_images(context: AssetExecutionContext, project: ProjectResource):
         context, project, table=ingest_stage.TABLE, stage=ingest_stage.STAGE, rows=rows, schema=ingest_stage.SCHEMA,
         rejections=rejections, preview_columns=["image_id", "benchmark", "width", "height", "scene_diversity"],
     )
-    yield MaterializeResult(metadata=metadata)
+    yield versioned_result(context, project, ingest_stage.TABLE, metadata)
     store = project.images()
     yield AssetCheckResult(check_name="unique_image_ids", passed=frame["image_id"].is_unique().all(),
                            metadata={"rows": frame.height})

@@ -10,6 +10,8 @@ import polars as pl
 import pytest
 import yaml
 from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
     AssetSelection,
     DagsterInstance,
     Definitions,
@@ -147,8 +149,11 @@ def test_sensor_skips_a_refused_spec_with_its_reason_and_runs_the_others(tmp_pat
 
 
 def test_automation_evaluates_only_the_detector_whose_predictions_landed(graph):
-    project, resources, instance = graph
-    instance.add_dynamic_partitions("detectors", ["other"])
+    project, resources, _ = graph
+    # An instance with no history: these predictions are new data there (in the module's instance they
+    # were written before with the same rows, which starts nothing: the test below).
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("detectors", ["npr-random", "other"])
     defs = Definitions(assets=[detector_predictions, evaluation, leaderboard, bins], resources=resources)
     selection = AssetSelection.assets(evaluation)
     first = evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
@@ -158,6 +163,30 @@ def test_automation_evaluates_only_the_detector_whose_predictions_landed(graph):
                                             cursor=first.cursor)
     requested = set(result.get_requested_partitions(evaluation.key))
     assert requested == {"npr-random"}  # not the detector whose predictions did not change
+
+
+def test_reruns_that_wrote_the_same_rows_start_no_evaluation_nor_leaderboard(graph):
+    """Predictions rescored from their cache and an evaluation run again report the same data versions
+    (the run's `reused_from_cache`, `created_at` aside), so the automation requests nothing after them."""
+    project, resources, instance = graph
+    defs = Definitions(assets=[detector_predictions, evaluation, leaderboard, bins], resources=resources)
+    selection = AssetSelection.assets(evaluation, leaderboard)
+    key = MultiPartitionKey({"dataset": "sample", "detector": "npr-random"})
+
+    def both() -> None:
+        assert materialize([detector_predictions], partition_key=key, resources=resources, instance=instance).success
+        assert materialize([evaluation], partition_key="npr-random", resources=resources, instance=instance).success
+
+    both()
+    cursor = evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection).cursor
+    both()
+    for asset, partition in (("detector_predictions", str(key)), ("evaluation", "npr-random")):
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=2).records
+        versions = {r.asset_materialization.tags["dagster/data_version"] for r in records}
+        assert len(records) == 2 and len(versions) == 1, asset
+    result = evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection, cursor=cursor)
+    assert result.total_requested == 0
 
 
 def test_export_in_the_released_layout_reads_back_as_given(graph, tmp_path):
