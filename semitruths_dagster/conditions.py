@@ -23,6 +23,7 @@ from scipy import ndimage
 from skimage.util import random_noise
 
 from .common import derive_seed
+from .schema import DETECTOR_NAME_RE
 
 CLEAN = "clean"
 MIN_SCALE = 0.05  # below this a 256-pixel side shrinks to under 13 pixels: no image is left to judge
@@ -162,7 +163,9 @@ class ConditionParams:
     """The `conditions` section of semitruths.yaml.
 
     `names`: every condition the detectors are judged under (`clean` is always added first).
-    `per_detector`: detector name -> the subset it runs (default: all of `names`).
+    `per_detector`: detector name -> the subset it runs (default: all of `names`). The names are the specs'
+        in the registry folder, which can change between runs: the file's load checks their format
+        (`DETECTOR_NAME_RE`), the detector's run finds its own entry by name.
     `seed`: seed of the conditions' randomness (noise); the project's seed when absent."""
 
     names: tuple[str, ...] = (CLEAN,)
@@ -183,6 +186,9 @@ class ConditionParams:
         if not isinstance(self.per_detector, dict):
             raise ConditionError("conditions.per_detector: expected a mapping detector -> list of conditions")
         for detector, subset in self.per_detector.items():
+            if not isinstance(detector, str) or not DETECTOR_NAME_RE.match(detector):
+                raise ConditionError(f"conditions.per_detector.{detector}: not a detector name (a spec name "
+                                     f"matching {DETECTOR_NAME_RE.pattern})")
             if isinstance(subset, str) or not isinstance(subset, Sequence):
                 raise ConditionError(f"conditions.per_detector.{detector}: expected a list, got {subset!r}")
             unknown = [s for s in subset if s not in parsed]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -21,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 PACKAGE = Path(__file__).resolve().parent
+# A detector's name (its spec's `name`, a partition key): specs are YAML files added to the registry folder
+# at run time, so settings keyed by detector (conditions.per_detector) are checked against this format when
+# the file is read, and against the registry's specs when the detector runs.
+DETECTOR_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class SettingError(ValueError):

@@ -23,6 +23,8 @@ PERCENT = {"ge": 0.0, "le": 100.0}
 # allowed size / trained bucket, aspect kept (generation/sizing.py); square = every image at size x size
 SIZINGS = ("native", "square")
 SHARE = {"ge": 0.0, "le": 1.0}
+P2P_DTYPES = ("pipeline", "float32", "float16", "bfloat16")  # pipeline: the pipeline's own dtype
+SELF_MAX_TOKENS = 32**2  # null-text reference: self-attention replaced in layers of at most 32x32 queries
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,30 @@ class PromptParams:
 
 
 @dataclass(frozen=True)
+@checked("generation.p2p")
+class P2PSettings:
+    """The `generation.p2p` mapping: every setting of one prompt-to-prompt edit, the one definition of their
+    types, ranges and defaults (`generation.p2p.edit.P2PParams` is this class; documented there).
+    Checked when the configuration is read (`GenerationParams`), torch-free."""
+
+    steps: int = rule(50, ge=1)
+    guidance: float = rule(7.5, ge=0)
+    null_inner_steps: int = rule(10, ge=0)
+    null_early_stop: float = rule(1e-5, ge=0)
+    null_lr: float = rule(1e-2, gt=0)
+    inversion_dtype: str = rule("float32", choices=P2P_DTYPES)
+    mode: str = rule("auto", choices=("auto", "replace", "refine"))
+    cross_replace_steps: float | tuple[float, float] = rule(0.8, **SHARE)
+    self_replace_steps: float | tuple[float, float] = rule(0.5, **SHARE)
+    self_replace_max_tokens: int = rule(SELF_MAX_TOKENS, ge=1)
+    blend_words: tuple[str, str] | None = None
+    blend_start: float = rule(0.2, **SHARE)
+    blend_threshold: float = rule(0.3, **SHARE)
+    size: int | tuple[int, int] = rule(512, ge=8)
+    record_maps: bool = False
+
+
+@dataclass(frozen=True)
 @checked("generation")
 class GenerationParams:
     """The `generation` section of semitruths.yaml (the model profile is `models.profile`; the pipelines'
@@ -127,14 +153,16 @@ class GenerationParams:
     chunk_size: int = rule(4, ge=1)  # items committed together
     only_kept: bool = True  # only requests that passed prompt_filters
     max_per_method: int | None = rule(None, ge=0)  # at most N edits per method and partition: the demo
-    p2p: dict[str, Any] = field(default_factory=dict)  # P2PParams fields (checked when p2p runs)
+    p2p: dict[str, Any] = field(default_factory=dict)  # P2PSettings fields (checked here, at load)
     instruction_backend: str = rule("template", choices=("template", "llm"))  # llm: role `llm` writes them
     # Settings that replace the above under the tiny profile: random weights make noise at any setting.
     tiny: dict[str, Any] = field(default_factory=lambda: {"size": 64, "steps": 10, "p2p": {"null_inner_steps": 2}})
 
     def __post_init__(self) -> None:
-        check_values(GenerationParams, {k: v for k, v in self.tiny.items() if k != "tiny"}, "generation.tiny",
-                     partial=True)
+        tiny = check_values(GenerationParams, {k: v for k, v in self.tiny.items() if k != "tiny"},
+                            "generation.tiny", partial=True)
+        check_values(P2PSettings, self.p2p, "generation.p2p", partial=True)
+        check_values(P2PSettings, tiny.get("p2p", {}), "generation.tiny.p2p", partial=True)
 
     def for_profile(self, profile: str) -> GenerationParams:
         """These parameters with the `tiny` section applied when the tiny profile runs."""

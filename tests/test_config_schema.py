@@ -17,7 +17,7 @@ import yaml
 
 from semitruths_dagster.config import DEMO_ENV, ConfigError, load_config
 from semitruths_dagster.schema import REGISTRIES, hints, registry_names
-from semitruths_dagster.sections import SECTIONS, SourceConfig, section_class
+from semitruths_dagster.sections import SECTIONS, P2PSettings, SourceConfig, section_class
 
 REPO = Path(__file__).resolve().parents[1]
 MINIMAL = {"sources": {"sample": {"adapter": "embedded"}}}
@@ -76,6 +76,28 @@ def test_every_key_with_a_value_of_the_wrong_type_stops_naming_file_key_and_rule
     assert message.startswith(f"{section}.{key}") and "expected " in message, message
 
 
+@pytest.mark.parametrize(("key", "tp"), [(f.name, hints(P2PSettings)[f.name]) for f in dataclasses.fields(P2PSettings)],
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_every_p2p_key_with_a_value_of_the_wrong_type_stops(tmp_path, key, tp):
+    message = broken(tmp_path, {"generation": {"p2p": {key: wrong_value(tp)}}})
+    assert message.startswith(f"generation.p2p.{key}: expected "), message
+
+
+def test_p2p_params_are_the_one_definition_of_the_p2p_keys():
+    from semitruths_dagster.generation.p2p.control import SELF_MAX_TOKENS
+    from semitruths_dagster.generation.p2p.edit import P2PParams
+    from semitruths_dagster.generation.settings import DTYPES
+    from semitruths_dagster.schema import SettingError
+    from semitruths_dagster.sections import P2P_DTYPES
+
+    assert issubclass(P2PParams, P2PSettings) and not P2PParams.__dict__.get("__annotations__")
+    assert dataclasses.asdict(P2PParams()) == dataclasses.asdict(P2PSettings())
+    assert P2PParams().self_replace_max_tokens == SELF_MAX_TOKENS
+    assert set(P2P_DTYPES) == {"pipeline", *DTYPES}  # the torch dtypes inversion can run in
+    with pytest.raises(SettingError, match=r"generation\.p2p\.blend_threshold: must be <= 1.0"):
+        P2PParams(blend_threshold=2.0)  # made in code: the same check
+
+
 @pytest.mark.parametrize("section", [*SECTIONS, "sources.sample"])
 def test_an_unknown_key_in_every_section_stops(tmp_path, section):
     if section.startswith("sources."):
@@ -98,6 +120,20 @@ def test_an_unknown_key_in_every_section_stops(tmp_path, section):
     ({"sources": {"s": {"adapter": "csv"}}}, "sources.s.adapter: unknown source adapter 'csv'"),
     ({"conditions": {"names": ["jpeg_q500"]}}, "conditions.names"),
     ({"conditions": {"names": ["jpeg_q75"], "per_detector": {"npr": ["webp_q75"]}}}, "conditions.per_detector.npr"),
+    ({"conditions": {"per_detector": {"Bad Name": []}}}, "conditions.per_detector.Bad Name: not a detector name"),
+    ({"conditions": {"per_detector": {"npr": "clean"}}}, "conditions.per_detector.npr: expected a list"),
+    # generation.p2p: P2PSettings' keys, checked at load (not when p2p runs)
+    ({"generation": {"p2p": {"cross_replace_step": 0.8}}}, "generation.p2p.cross_replace_step: unknown key"),
+    ({"generation": {"p2p": {"cross_replace_steps": 1.5}}}, "generation.p2p.cross_replace_steps: must be <= 1.0"),
+    ({"generation": {"p2p": {"self_replace_steps": [0.1, 2]}}}, "generation.p2p.self_replace_steps[1]: must be <="),
+    ({"generation": {"p2p": {"self_replace_steps": [0.1]}}}, "generation.p2p.self_replace_steps: expected a number"),
+    ({"generation": {"p2p": {"inversion_dtype": "half"}}}, "generation.p2p.inversion_dtype: 'half' is not one of pipeline,"),
+    ({"generation": {"p2p": {"mode": "swap"}}}, "generation.p2p.mode: 'swap' is not one of auto, replace, refine"),
+    ({"generation": {"p2p": {"null_lr": 0}}}, "generation.p2p.null_lr: must be > 0"),
+    ({"generation": {"p2p": {"steps": 0}}}, "generation.p2p.steps: must be >= 1"),
+    ({"generation": {"p2p": {"blend_words": ["cat"]}}}, "generation.p2p.blend_words: expected a list of 2"),
+    ({"generation": {"tiny": {"p2p": {"null_inner_steps": -1}}}}, "generation.tiny.p2p.null_inner_steps: must be >= 0"),
+    ({"generation": {"tiny": {"p2p": {"null_inner_stepz": 1}}}}, "generation.tiny.p2p.null_inner_stepz: unknown key"),
     # fixed choices
     ({"models": {"profile": "huge"}}, "models.profile: 'huge' is not one of paper, tiny"),
     ({"models": {"device": "gpu"}}, "models.device: expected auto, cpu, cuda, cuda:N or mps"),

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import typed
+from ..schema import DETECTOR_NAME_RE
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+NAME_RE = DETECTOR_NAME_RE  # one rule for spec names and settings keyed by detector
 NOT_YAML_KEYS = ("source", "base_dir")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -13,8 +13,7 @@ from collections import defaultdict
 import torch
 import torch.nn.functional as F
 
-# Self-attention layers with at most this many queries are injected (null-text reference: 32 ** 2).
-SELF_MAX_TOKENS = 32**2
+from ...sections import SELF_MAX_TOKENS  # self-attention layers of at most this many queries are injected
 
 
 def step_window(bounds: float | tuple[float, float], num_steps: int) -> tuple[int, int]:

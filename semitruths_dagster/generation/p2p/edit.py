@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ...sections import P2PSettings
 from ..loading import LoadedPipeline
 from ..registry import P2P
 from ..results import GenerationResult, as_size, is_black
@@ -24,7 +25,6 @@ from ..settings import DTYPES, DeviceSettings
 from ..sizing import resample_record, to_original, to_working
 from .align import choose_mode, refine_mapper, replace_mapper, word_token_indices
 from .control import (
-    SELF_MAX_TOKENS,
     AttentionEdit,
     AttentionRefine,
     AttentionReplace,
@@ -36,7 +36,7 @@ from .processor import install, restore
 
 
 @dataclass(frozen=True)
-class P2PParams:
+class P2PParams(P2PSettings):
     """Every setting of one edit (all recorded on the result).
 
     steps / guidance: DDIM steps and classifier-free guidance (paper: 50, 7.5).
@@ -55,29 +55,10 @@ class P2PParams:
         reference (0.2 of the steps, 0.3).
     size: working size (int side or (width, height)); the output is resized back to the original's.
     record_maps: keep each step's cross-attention maps (as used) in result.artifacts['attention_maps'].
+
+    Fields, types, ranges and defaults are `sections.P2PSettings`' (the `generation.p2p` keys, checked when
+    the configuration is read and whenever P2PParams is made).
     """
-
-    steps: int = 50
-    guidance: float = 7.5
-    null_inner_steps: int = 10
-    null_early_stop: float = 1e-5
-    null_lr: float = 1e-2
-    inversion_dtype: str = "float32"
-    mode: str = "auto"
-    cross_replace_steps: float | tuple[float, float] = 0.8
-    self_replace_steps: float | tuple[float, float] = 0.5
-    self_replace_max_tokens: int = SELF_MAX_TOKENS
-    blend_words: tuple[str, str] | None = None
-    blend_start: float = 0.2
-    blend_threshold: float = 0.3
-    size: int | tuple[int, int] = 512
-    record_maps: bool = False
-
-    def __post_init__(self) -> None:
-        if self.inversion_dtype != "pipeline" and self.inversion_dtype not in DTYPES:
-            raise ValueError(
-                f"p2p inversion_dtype must be 'pipeline' or one of {sorted(DTYPES)}, got '{self.inversion_dtype}'"
-            )
 
 
 @dataclass
