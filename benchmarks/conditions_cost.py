@@ -62,7 +62,7 @@ def rows(n: int = 20, size: int = 512, vae_images: int = 3) -> list[tuple[str, f
     out.append(("control format_matched", _per_1000(lambda i: format_matched(edits[i], jpeg[i]), range(n))))
     import torch
 
-    from semitruths_dagster.generation.tiny_sd import tiny_vae
+    from semitruths_dagster.random_weights.sd import tiny_vae
 
     torch.manual_seed(0)
     vae = tiny_vae().eval()

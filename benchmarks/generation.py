@@ -10,7 +10,7 @@ ids. `--arch full` builds the real architectures' full sizes (SD 1.5: 860 M UNet
 UNet; FLUX.1 Fill / Kontext: 11.9 B transformer + T5-XXL; SD 3.5 medium / large; Qwen-Image / -Edit: 20 B
 transformer + Qwen2.5-VL-7B; InstructPix2Pix) with random weights, in memory on the device: timings are
 those of the real models (weights do not change the arithmetic), the images are noise; Kandinsky 2.2's
-prior and decoder too (semitruths_dagster/generation/full_*.py). Prompt-to-prompt: null-text inversion
+prior and decoder too (semitruths_dagster/random_weights/full_*.py). Prompt-to-prompt: null-text inversion
 (`--null-inner-steps` Adam steps per DDIM step) + the two-branch edit, so its images/s counts whole
 edits; it runs at batch 1 and at every --batch (several edits per UNet call, each with its own null
 embeddings and optimizer), side by side: x_batch1 is the speed-up over batch 1 in the same run. Peak

@@ -1,6 +1,6 @@
 """The layers hold: no import circle anywhere, between modules or between packages, and imports point
 only down the layers (`LAYERS`: the code location -> assets -> resources -> the command line ->
-deployment -> stages -> models -> ... -> leaf helpers; the library imports Dagster only in definitions.py). Read from
+deployment -> stages -> models -> random-weight builders -> ... -> leaf helpers; the library imports Dagster only in definitions.py). Read from
 the source with `ast`, so imports inside functions count too, and so do a package's lazy exports
 (`_EXPORTS`, see `semitruths_dagster.common.lazy_exports`). Loading the code location imports no model
 library (checked in a fresh process)."""
@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) 
     ("configuration sections", {"sections"}),
     ("configuration", {"config"}),
     ("provenance", {"provenance"}),
+    ("random-weight builders", {"random_weights"}),
     ("models", {"models"}),
     ("stages", {"sources", "masks", "quarantine", "prompts", "generation", "controls", "metrics", "detectors",
                 "evaluation"}),

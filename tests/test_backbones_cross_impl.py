@@ -148,7 +148,7 @@ def test_saliency_role_transformers_matches_open_clip(openai_tag, tmp_path) -> N
     from transformers import CLIPImageProcessor, CLIPProcessor
 
     from semitruths_dagster.hub import CLIP_MEAN, CLIP_STD
-    from semitruths_dagster.models.clip_tokenizer import clip_tokenizer
+    from semitruths_dagster.random_weights.clip_tokenizer import clip_tokenizer
 
     state = openai_tag("ViT-B-32")
     hf = _hf_clip(ARCHES["ViT-B-32"], open_clip_to_hf_clip(state, NARROW_VISION["layers"], NARROW_TEXT["layers"]))
@@ -380,7 +380,7 @@ def test_transformers_load_report_is_an_error(tmp_path) -> None:
     import json
 
     from semitruths_dagster.load_checks import WeightMismatchError
-    from semitruths_dagster.models.tiny import ensure_tiny
+    from semitruths_dagster.random_weights.roles import ensure_tiny
 
     folder = ensure_tiny(tmp_path / "tiny", "saliency")
     broken = tmp_path / "broken"

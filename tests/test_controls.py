@@ -63,7 +63,7 @@ def test_format_matched_takes_the_originals_format_and_quality():
 def test_vae_roundtrip_of_a_tiny_vae_changes_the_image_and_keeps_its_size():
     import torch
 
-    from semitruths_dagster.generation.tiny_sd import tiny_vae
+    from semitruths_dagster.random_weights.sd import tiny_vae
 
     torch.manual_seed(0)
     vae = tiny_vae().eval()

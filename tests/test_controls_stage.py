@@ -33,7 +33,7 @@ def world(tmp_path):
 
 
 def test_controls_are_made_with_provenance_and_resume(world):
-    from semitruths_dagster.generation.tiny_sd import tiny_vae
+    from semitruths_dagster.random_weights.sd import tiny_vae
 
     store, images, edits, masks, tables = world
     items = plan_controls(images, edits, masks, "sd1", ["vae_roundtrip", "pasted_back", "format_matched"])

@@ -35,7 +35,7 @@ def test_benchmark_prints_a_table(tmp_path, capsys):
 def test_full_size_configs_have_the_real_parameter_counts():
     """Built on the meta device (no memory): SD 1.5's UNet has 859.5 M parameters, SDXL's 2.567 B."""
     from semitruths_dagster.generation.families import build_full
-    from semitruths_dagster.generation.full_random import parameter_count
+    from semitruths_dagster.random_weights.full_sd import parameter_count
 
     sd = build_full("sd1", "inpainting", torch.device("meta"), torch.float16)
     assert round(parameter_count(sd.unet) / 1e6, 1) == 859.5

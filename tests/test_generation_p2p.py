@@ -39,7 +39,7 @@ from semitruths_dagster.generation.p2p.edit import (
     encode_image,
 )
 from semitruths_dagster.hub import ModelSource
-from semitruths_dagster.models.clip_tokenizer import clip_tokenizer
+from semitruths_dagster.random_weights.clip_tokenizer import clip_tokenizer
 
 SOURCE, SWAP = "a photo of a cat", "a photo of a dog"
 

@@ -16,7 +16,7 @@ from semitruths_dagster.models import (
     clip_text_embeddings,
     load_model,
 )
-from semitruths_dagster.models.tiny import BUILDERS
+from semitruths_dagster.random_weights.roles import BUILDERS
 
 PICTURE = Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8))
 

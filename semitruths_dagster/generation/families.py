@@ -16,20 +16,20 @@ from types import MappingProxyType
 from typing import Any
 
 from ..hub import seeded
-from ..registry import Registry
-from .full_flow import full_flux, full_qwen_image, full_sd35
-from .full_kandinsky import full_kandinsky22_inpaint
-from .full_random import full_instruct_pix2pix, full_sd1, full_sdxl_inpaint
-from .sizing import Sizing
-from .tiny_flow import (
+from ..random_weights.flow import (
     build_flux_fill,
     build_flux_kontext,
     build_qwen_image_edit,
     build_qwen_image_inpaint,
     build_sd3,
 )
-from .tiny_kandinsky import build_kandinsky22_inpaint, refresh_model_card
-from .tiny_sd import build_instruct_pix2pix, build_sd1, build_sdxl_inpaint
+from ..random_weights.full_flow import full_flux, full_qwen_image, full_sd35
+from ..random_weights.full_kandinsky import full_kandinsky22_inpaint
+from ..random_weights.full_sd import full_instruct_pix2pix, full_sd1, full_sdxl_inpaint
+from ..random_weights.kandinsky import build_kandinsky22_inpaint, refresh_model_card
+from ..random_weights.sd import build_instruct_pix2pix, build_sd1, build_sdxl_inpaint
+from ..registry import Registry
+from .sizing import Sizing
 
 # build_tiny(build folder, final folder): saves a random-weight pipeline in the hub layout.
 TinyBuilder = Callable[[Path, Path], Any]

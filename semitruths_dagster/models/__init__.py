@@ -16,7 +16,7 @@ _EXPORTS = {
     ".handle": ("LoadedModel",),
     ".loader": ("ModelRegistry", "clear_model_cache", "load_model", "resolve_device", "resolve_dtype"),
     ".profiles": ("PAPER_MODELS", "ROLE_FAMILIES", "ROLES", "resolve_model"),
-    ".tiny": ("TINY_RECIPE_VERSION", "ensure_tiny", "tiny_dir"),
+    "..random_weights.roles": ("TINY_RECIPE_VERSION", "ensure_tiny", "tiny_dir"),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(name for names in _EXPORTS.values() for name in names)

@@ -33,9 +33,9 @@ from ..load_checks import (
     open_clip_kwargs,
     strict_loading,
 )
+from ..random_weights.roles import ensure_tiny
 from .handle import LoadedModel
 from .profiles import PAPER_MODELS, resolve_model
-from .tiny import ensure_tiny
 
 
 def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None = None) -> torch.dtype:

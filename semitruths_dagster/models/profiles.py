@@ -8,7 +8,7 @@ local directory. Every role resolves to a `ModelRef`, and every ref loads throug
 from __future__ import annotations
 
 from ..hub import ModelRef, ModelSource, resolve_ref
-from .tiny import tiny_dir
+from ..random_weights.roles import tiny_dir
 
 # Roles, with the model family that decides which loader reads them.
 ROLE_FAMILIES: dict[str, str] = {

@@ -146,7 +146,7 @@ class CoSpy(Detector):
 
     @classmethod
     def random_model(cls, tiny: bool) -> tuple[Any, Any, CoSpyModel]:
-        from ...generation.tiny_sd import tiny_vae
+        from ...random_weights.sd import tiny_vae
 
         clip = build_open_clip(_random_clip_config())
         vae = tiny_vae()

@@ -1,5 +1,5 @@
 """Random-weight rectified-flow pipelines at the real models' full size, for throughput benchmarks only
-(`families.build_full`): FLUX.1 Fill / Kontext [dev], SD 3.5 medium / large, Qwen-Image / Qwen-Image-Edit.
+(`generation.families.build_full`): FLUX.1 Fill / Kontext [dev], SD 3.5 medium / large, Qwen-Image / Qwen-Image-Edit.
 
 Every size below is a fact of the published config.json files (transformer, VAE, text encoders), written as
 data; `tests/test_full_builds.py` builds each on the 'meta' device and checks the published parameter
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..models.clip_tokenizer import clip_tokenizer
-from ..models.tiny_tokenizers import qwen_like_tokenizer, t5_like_tokenizer
-from .full_random import clip_text_config
+from .clip_tokenizer import clip_tokenizer
+from .full_sd import clip_text_config
+from .tokenizers import qwen_like_tokenizer, t5_like_tokenizer
 
 # torch loads when a full-size build runs, not with the family table that names these builders.
 if TYPE_CHECKING:

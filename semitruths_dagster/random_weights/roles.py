@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hub import CLIP_MEAN, CLIP_STD, build_once, save_open_clip
-from .tiny_tokenizers import bert_like_tokenizer, llama_like_tokenizer
+from .tokenizers import bert_like_tokenizer, llama_like_tokenizer
 
 # Bump when a recipe changes, so old folders are not mistaken for the new recipe.
 TINY_RECIPE_VERSION = "1"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hub import CLIP_MEAN, CLIP_STD
-from ..models.clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
+from .clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
 
 EMBED = 32  # CLIP image-embedding width (1280 for the real ViT-bigG)
 

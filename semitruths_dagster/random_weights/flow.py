@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..models.clip_tokenizer import clip_tokenizer
-from ..models.tiny_tokenizers import qwen_like_tokenizer, t5_like_tokenizer
-from .tiny_sd import _text_config
+from .clip_tokenizer import clip_tokenizer
+from .sd import _text_config
+from .tokenizers import qwen_like_tokenizer, t5_like_tokenizer
 
 LATENT = 4  # latent channels of the tiny VAEs (the real FLUX / SD3 / Qwen-Image VAEs have 16)
 SD3_LATENT = 16  # SD3's inpainting pipeline accepts only the real 16 (or 33 for a 9-channel-style model)

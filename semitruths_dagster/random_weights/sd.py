@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..models.clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
+from .clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
 
 TEXT_WIDTH = 32
 

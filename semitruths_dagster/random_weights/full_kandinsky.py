@@ -1,5 +1,5 @@
 """Kandinsky 2.2 inpainting at full size with random weights, for throughput benchmarks only
-(`families.build_full`): the combined pipeline AutoPipelineForInpainting loads for the hub id (prior + decoder).
+(`generation.families.build_full`): the combined pipeline AutoPipelineForInpainting loads for the hub id (prior + decoder).
 
 Sizes from the published configs, matching the model card's table (checked on the 'meta' device in
 tests/test_full_builds.py): decoder UNet 1.22 B (9 input channels: latents + masked-image latents + mask;
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..models.clip_tokenizer import clip_tokenizer
-from .full_random import clip_text_config
-from .tiny_kandinsky import clip_image_processor, decoder_scheduler, prior_scheduler
+from .clip_tokenizer import clip_tokenizer
+from .full_sd import clip_text_config
+from .kandinsky import clip_image_processor, decoder_scheduler, prior_scheduler
 
 # torch loads when a full-size build runs, not with the family table that names these builders.
 if TYPE_CHECKING:

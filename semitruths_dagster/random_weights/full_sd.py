@@ -1,5 +1,5 @@
 """Random-weight pipelines at the real architectures' full size, for throughput benchmarks only
-(`families.build_full`).
+(`generation.families.build_full`).
 
 Configs written out from the published model configs (no hub): SD 1.5 (UNet 860 M parameters, CLIP
 ViT-L/14 text encoder, the SD VAE) and SDXL inpainting (UNet 2.6 B, CLIP-L + OpenCLIP bigG text encoders).
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..models.clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
-from .tiny_sd import sd1_scheduler
+from .clip_tokenizer import CLIP_VOCAB_SIZE, clip_tokenizer
+from .sd import sd1_scheduler
 
 # torch loads when a full-size build runs, not with the family table that names these builders.
 if TYPE_CHECKING:
