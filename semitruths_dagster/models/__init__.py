@@ -1,4 +1,4 @@
-"""Models of the pipeline: profiles (paper / tiny / local overrides), tiny random-weight builds, loading.
+"""Models of the pipeline: profiles (paper / tiny / local overrides) and loading; the tiny random-weight builds live in `random_weights`.
 
 No Dagster here. `ModelRegistry(profile, overrides, tiny_root).load(role)` (or `ModelRegistry.of(ModelSource(...))`) is the
 usual entry point; `resolve_model(role, source)` resolves without loading.
