@@ -37,6 +37,7 @@ from dagster import (
 from resources import PROJECT, GpuResource, ProjectResource
 from semitruths_dagster.conditions import ConditionParams
 from semitruths_dagster.detectors import stage as predict_stage
+from semitruths_dagster.hub import ModelSource
 from semitruths_dagster.storage.location import publish_dir, publish_file
 
 from .common import counts_table, inline_png, partition_of, publish_partition, versioned_result
@@ -131,7 +132,9 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     if name not in specs:
         raise ValueError(f"detector '{name}' is not a valid spec in {registry_dir(project)}: "
                          + ("; ".join(refused.values()) or "no such name"))
-    scoring = gpu.scoring(project.device, params.dtype, params.batch_size)
+    # where the detector comes from, as every loader takes it: the project's device, detectors.dtype
+    source = ModelSource(device=project.device, dtype=params.dtype)
+    scoring = gpu.scoring(source, default_batch_size=params.batch_size)
     detector = build_detector(specs[name], device=scoring.device, dtype=scoring.dtype)
     tables = project.tables()
     conditions = config.params("conditions", ConditionParams)

@@ -159,7 +159,7 @@ def detector_rows(args: Namespace, device: torch.device, weights: Path) -> list[
     rows = []
     images = sample_images(args.detector_batch, args.size)
     for plugin in DETECTORS:
-        detector = build_detector(random_spec(plugin, weights / plugin, tiny=args.smoke), device)
+        detector = build_detector(random_spec(plugin, weights / plugin, tiny=args.smoke), device=device)
         per_s, peak = timed(device, lambda d=detector: d.score(images, batch_size=args.detector_batch),
                             len(images), args.repeats)
         rows.append(row("detector", plugin, "fp32", False, args.detector_batch, args.size, "-", per_s, peak,

@@ -42,12 +42,21 @@ class GpuResource(ConfigurableResource):
         return DeviceSettings(device, self.dtype, self.batch_size, self.attention, self.compile_unet,
                               self.compile_mode, self.cpu_offload)
 
-    def scoring(self, device: str, dtype: str, default_batch_size: int) -> ScoringSettings:
-        """Device, precision (`dtype`: the configuration's detectors.dtype) and batch size of the detectors."""
-        from semitruths_dagster.detectors.runtime import ScoringSettings, detector_dtype
+    def scoring(self, source: ModelSource | str, dtype: str | None = None,
+                default_batch_size: int = 16) -> ScoringSettings:
+        """Device, precision and batch size of the detectors: from a `hub.ModelSource` whose dtype is the
+        configuration's detectors.dtype (`detectors.runtime.scoring_settings`), or from a device and that
+        dtype given apart."""
+        from semitruths_dagster.detectors.runtime import scoring_settings
+        from semitruths_dagster.hub import ModelSource
 
-        return ScoringSettings(self.settings(device).torch_device(), detector_dtype(dtype),
-                               self.detector_batch_size or default_batch_size, setting="detectors.dtype")
+        if not isinstance(source, ModelSource):
+            if dtype is None:
+                raise TypeError("GpuResource.scoring: a device given on its own needs the detectors' dtype")
+            source, dtype = ModelSource(device=source, dtype=dtype), None
+        if dtype is not None:
+            raise TypeError("GpuResource.scoring: a ModelSource carries its own dtype; do not pass another")
+        return scoring_settings(source, self.detector_batch_size or default_batch_size)
 
     def pipeline(self, generator: str, method: str, source: ModelSource) -> LoadedPipeline:
         """The generator's pipeline from `source` (its device; the dtype and the rest from this resource)."""

@@ -105,3 +105,26 @@ def test_bf16_on_the_cpu_through_the_asset_scores_close_to_fp32_and_rows_record_
     assert materialize([detector_predictions], partition_key=key, resources=base | {"gpu": gpu}, instance=instance).success
     rows = project.tables().read("detector_predictions", where)
     assert rows["reused_from_cache"].all() and rows.filter(pl.col("batch_size") != 3).is_empty()
+
+
+def test_detectors_load_from_the_model_source_every_loader_takes(tmp_path):
+    from semitruths_dagster.hub import ModelSource
+
+    spec = random_spec("npr", tmp_path)
+    bf16 = build_detector(spec, ModelSource(device="cpu", dtype="bfloat16"))
+    assert (bf16.device.type, next(bf16.model.parameters()).dtype) == ("cpu", torch.bfloat16)
+    assert bf16.cache_key("a" * 64) == build_detector(spec, dtype=torch.bfloat16).cache_key("a" * 64)
+    # a source's default dtype 'auto' is the authors' precision (float32 for NPR), keyed as before
+    auto = build_detector(spec, ModelSource(device="cpu"))
+    assert auto.cache_key("a" * 64) == build_detector(spec).cache_key("a" * 64) and auto.dtype_name == "float32"
+    with pytest.raises(TypeError, match="not both"):
+        build_detector(spec, ModelSource(device="cpu"), dtype=torch.float32)
+    with pytest.raises(TypeError, match="by keyword"):
+        build_detector(spec, "cpu")
+    with pytest.raises(ValueError, match=r"detectors\.dtype: float16 on the CPU is refused"):
+        build_detector(spec, ModelSource(device="cpu", dtype="float16"))
+    scoring = GpuResource(detector_batch_size=3).scoring(ModelSource(device="cpu", dtype="bfloat16"))
+    assert (scoring.device.type, scoring.dtype, scoring.batch_size) == ("cpu", torch.bfloat16, 3)
+    assert GpuResource().scoring(ModelSource(device="cpu"), default_batch_size=5).dtype == "authors"
+    with pytest.raises(TypeError, match="its own dtype"):
+        GpuResource().scoring(ModelSource(device="cpu"), "float32")

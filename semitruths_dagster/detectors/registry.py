@@ -16,16 +16,30 @@ import torch
 import yaml
 
 from ..config import build_section, typed
+from ..hub import ModelSource
 from .base import Detector
 from .plugins import DETECTOR_PLUGINS
+from .runtime import scoring_settings
 from .spec import NAME_RE, NOT_YAML_KEYS, DetectorSpec, SpecError, parse_digests, parse_golden
 
 
 def build_detector(
-    spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    spec: DetectorSpec, source: ModelSource | None = None, *, device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
 ) -> Detector:
-    """The loaded detector of a validated spec, its weights on `device` in `dtype`."""
-    return DETECTOR_PLUGINS[spec.plugin](spec, device=device, dtype=dtype)
+    """The loaded detector of a validated spec, its weights on the device in the precision of `source` (a
+    `hub.ModelSource`, as every loader takes; see `runtime.scoring_settings`) or of `device` / `dtype`
+    (torch device and dtype or 'authors'; default: the CPU in float32). Not both."""
+    if source is not None:
+        if not isinstance(source, ModelSource):
+            raise TypeError(f"build_detector: source must be a hub.ModelSource, got {source!r} "
+                            "(pass a device or dtype by keyword: device=..., dtype=...)")
+        if device is not None or dtype is not None:
+            raise TypeError("build_detector: give either a ModelSource or device / dtype, not both")
+        settings = scoring_settings(source)
+        device, dtype = settings.device, settings.dtype
+    return DETECTOR_PLUGINS[spec.plugin](spec, device="cpu" if device is None else device,
+                                         dtype=torch.float32 if dtype is None else dtype)
 
 
 def random_spec(

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..hub import ModelSource, resolve_device
+
 AUTHORS = "authors"
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -54,3 +56,12 @@ class ScoringSettings:
             raise ValueError(f"{self.setting}: float16 on the CPU is refused for detectors (CPU half-precision "
                              "kernels are missing or slow); set it to authors or float32, or bfloat16 to score in "
                              "reduced precision on the CPU")
+
+
+def scoring_settings(source: ModelSource, batch_size: int = 16, setting: str = "detectors.dtype") -> ScoringSettings:
+    """Device and precision of the detectors from a `hub.ModelSource`, the description of where models come
+    from that every other loader takes. Its device is `models.device`; its dtype is the detectors' own
+    precision (`detectors.dtype`: authors | float32 | float16 | bfloat16), where 'auto' (a source's default)
+    is the authors'. Profile, overrides and tiny root do not apply: a detector's weights are its spec's."""
+    dtype = AUTHORS if source.dtype == "auto" else source.dtype
+    return ScoringSettings(resolve_device(source.device), detector_dtype(dtype, setting), batch_size, setting)
