@@ -151,9 +151,32 @@ def pr_curve_points(counts: RankedCounts) -> tuple[np.ndarray, np.ndarray]:
     return precision, tps / max(counts.n_pos, 1)
 
 
+def _thin_index(size: int, max_points: int) -> np.ndarray:
+    """The points `thin_curve` keeps of a curve of `size` points."""
+    if size <= max_points:
+        return np.arange(size)
+    return np.unique(np.linspace(0, size - 1, max_points).round().astype(int))
+
+
 def thin_curve(x: np.ndarray, y: np.ndarray, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
     """At most `max_points` points of a curve (evenly by index, ends kept), enough to draw it."""
     if x.size <= max_points:
         return x, y
-    idx = np.unique(np.linspace(0, x.size - 1, max_points).round().astype(int))
+    idx = _thin_index(x.size, max_points)
     return x[idx], y[idx]
+
+
+def thinned_curves(counts: RankedCounts, max_points: int = 2000) -> tuple[np.ndarray, ...]:
+    """(fpr, tpr, recall, precision): `thin_curve` of `roc_curve_points` and of `pr_curve_points`, the
+    same values, divided only at the points kept (not at every distinct score)."""
+    tps, fps = np.cumsum(counts.pos), np.cumsum(counts.neg)
+    if not tps.size:
+        return np.zeros(1), np.zeros(1), np.zeros(0), np.zeros(0)
+    n_pos, n_neg = max(int(tps[-1]), 1), max(int(fps[-1]), 1)
+    i = _thin_index(tps.size + 1, max_points)  # ROC points: (0, 0) first, then one per distinct score
+    j = np.maximum(i - 1, 0)
+    fpr, tpr = np.where(i > 0, fps[j] / n_neg, 0.0), np.where(i > 0, tps[j] / n_pos, 0.0)
+    i = _thin_index(tps.size, max_points)
+    tp, both = tps[i], tps[i] + fps[i]
+    precision = np.divide(tp, both, out=np.ones(tp.shape), where=both > 0)
+    return fpr, tpr, tp / n_pos, precision
