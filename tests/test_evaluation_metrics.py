@@ -169,3 +169,35 @@ def test_encode_handles_missing_and_checks_lengths():
         evaluate_detector([0, 1, 1], [0.1, 0.2, 0.3], {"d": ["a", "b"]})
     with pytest.raises(ValueError, match="NaN"):
         evaluate_detector([0, 1], [0.1, float("nan")])
+
+
+@pytest.mark.parametrize("n_scores", [0, 1, 7, 1999, 2000, 2001, 12345])
+def test_thinned_curves_equal_thinning_the_full_curves(n_scores):
+    from semitruths_dagster.evaluation.ranking import (
+        RankedCounts,
+        pr_curve_points,
+        roc_curve_points,
+        thin_curve,
+        thinned_curves,
+    )
+
+    rng = np.random.default_rng(n_scores)
+    counts = RankedCounts(np.arange(n_scores, 0, -1.0), rng.integers(0, 3, n_scores), rng.integers(0, 3, n_scores))
+    fpr, tpr, _ = roc_curve_points(counts)
+    precision, recall = pr_curve_points(counts)
+    expected = (*thin_curve(fpr, tpr), *thin_curve(recall, precision))
+    for got, want in zip(thinned_curves(counts), expected, strict=True):
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_descending_order_groups_ties_and_signs():
+    from semitruths_dagster.evaluation.ranking import _descending_order
+
+    rng = np.random.default_rng(3)
+    s = rng.normal(0, 1, 5000).astype(np.float32).astype(np.float64)
+    s[::7], s[::11], s[::13], s[5] = 0.5, -0.0, 0.0, -3.25  # ties, both zeros, a negative
+    # Highest first; ties (-0.0 == 0.0 included) by row index, reversed.
+    want = np.lexsort((np.arange(s.size), s + 0.0))[::-1]
+    assert np.array_equal(_descending_order(s), want)
+    t = s + 1e-9  # not float32 values: the generic argsort, still grouped by score, highest first
+    assert np.all(np.diff(t[_descending_order(t)]) <= 0)

@@ -344,7 +344,10 @@ def cluster_bootstrap(
     row_bin = row_bins(srt, max_bins)
     nb = int(row_bin.max()) + 1
     rows, indptr = clusters.by_cluster()
-    hist = csc_matrix((np.ones(rows.size, wt.dtype), (row_bin + nb * ~y)[rows], indptr), shape=(2 * nb, k))
+    hist_rows = (row_bin + row_bin.dtype.type(nb) * ~y)[rows]  # in row_bin's dtype (int32 at this scale)
+    if hist_rows.dtype == np.int32 and indptr[-1] < 2**31:  # scipy's index dtype as is: no conversion pass
+        indptr = indptr.astype(np.int32)
+    hist = csc_matrix((np.ones(rows.size, wt.dtype), hist_rows, indptr), shape=(2 * nb, k))
     both = wt.times(hist)
     pos, neg = both[:nb].T, both[nb:].T
     rank = {"roc_auc": _interval(auc_from_counts(pos, neg), level),

@@ -76,10 +76,13 @@ class GroupCounter:
         for pack in self.packs:
             cells = pack.cells
             full = np.bincount(pack.key + cells * p, minlength=2 * cells).reshape(2, *pack.dims)
-            m = len(pack.names)
+            # Marginals peeled off front to back: `rest` holds the cells summed over the attributes
+            # before this one, so each sum reads a shrinking array, not the whole pack once per attribute.
+            rest = full
             for i, name in enumerate(pack.names):
-                other = tuple(1 + j for j in range(m) if j != i)
-                t = full.sum(axis=other) if other else full  # (predicted, value + missing, class)
+                t = rest.reshape(2, pack.dims[i], -1, 2).sum(axis=2)  # (predicted, value + missing, class)
+                if i + 1 < len(pack.names):
+                    rest = rest.sum(axis=1)
                 t = t[:, :-1, :]
                 out[name] = GroupCounts(n_fake=t[:, :, 1].sum(0), hit=t[1, :, 1], n_real=t[:, :, 0].sum(0),
                                         flagged=t[1, :, 0])

@@ -24,10 +24,8 @@ from .ranking import (
     ap_from_counts,
     auc_from_counts,
     binned_counts,
-    pr_curve_points,
-    roc_curve_points,
     sort_scores,
-    thin_curve,
+    thinned_curves,
 )
 from .thresholds import calibrated_threshold
 
@@ -184,10 +182,7 @@ def evaluate_detector(
             y, s, table.clusters, {w: thresholds[w] for w in metrics}, target_fpr=target_fpr, n_boot=n_boot,
             seed=seed, level=level, max_bins=max_bins, sorted_scores=srt)
         intervals = {w: {n: list(v) for n, v in iv.items()} for w, iv in boot.items()}
-    fpr, tpr, _ = roc_curve_points(ranked)
-    precision, recall = pr_curve_points(ranked)
-    fpr, tpr = thin_curve(fpr, tpr)
-    recall, precision = thin_curve(recall, precision)
+    fpr, tpr, recall, precision = thinned_curves(ranked)
     return EvaluationResult(
         detector=detector,
         random_weights=bool(random_weights),

@@ -57,17 +57,19 @@ def sort_scores(y_true: np.ndarray, scores: np.ndarray) -> SortedScores:
 
 
 def _descending_order(scores: np.ndarray) -> np.ndarray:
-    """Row indices, highest score first. Scores that are float32 values (what detectors store) sort as
-    one value sort of (order-preserving float32 bits << 32 | row index): no argsort, about twice as fast."""
+    """Row indices, highest score first. Scores that are float32 values (what detectors store) map to
+    order-preserving uint32 keys, sorted as two stable 16-bit argsorts (numpy's radix sort), low half
+    first: about 1.6 times faster than one sort of (key << 32 | row index), and the same order (ties by
+    row index, reversed)."""
     s = np.asarray(scores, dtype=np.float64) + 0.0  # -0.0 -> 0.0: equal scores get equal keys
     f32 = s.astype(np.float32)
-    if s.size >= 2**32 or not np.array_equal(f32, s):
+    if not np.array_equal(f32, s):
         return np.argsort(s)[::-1]
     bits = f32.view(np.uint32)
-    flip = np.where(bits >> 31 == 1, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))  # negatives reversed
-    key = ((bits ^ flip).astype(np.uint64) << np.uint64(32)) | np.arange(s.size, dtype=np.uint64)
-    key.sort()
-    return (key[::-1] & np.uint64(0xFFFFFFFF)).astype(np.intp)
+    key = bits ^ np.where(bits >> 31 == 1, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))  # negatives reversed
+    order = np.argsort(key.astype(np.uint16), kind="stable")  # the cast keeps the low 16 bits
+    order = order[np.argsort((key >> np.uint32(16)).astype(np.uint16)[order], kind="stable")]
+    return order[::-1]
 
 
 def ranked_counts(y_true: np.ndarray, scores: np.ndarray) -> RankedCounts:
@@ -100,13 +102,15 @@ def binned_counts(counts: RankedCounts, max_bins: int) -> RankedCounts:
 
 
 def row_bins(sorted_scores: SortedScores, max_bins: int) -> np.ndarray:
-    """The `binned_counts` bin of every row (0 = highest scores), in row order, from the one sort."""
+    """The `binned_counts` bin of every row (0 = highest scores), in row order, from the one sort: int32
+    (half the memory traffic of int64) while twice the row count fits in it, else int64."""
     counts = sorted_scores.counts
     starts = bin_starts(counts, max_bins)
     sizes = counts.pos + counts.neg
     rows_per_bin = np.add.reduceat(sizes, starts) if starts.size else np.zeros(0, np.int64)
-    out = np.empty(sorted_scores.order.size, dtype=np.int64)
-    out[sorted_scores.order] = np.repeat(np.arange(starts.size), rows_per_bin)
+    n = sorted_scores.order.size
+    out = np.empty(n, dtype=np.int32 if 2 * n < 2**31 else np.int64)
+    out[sorted_scores.order] = np.repeat(np.arange(starts.size, dtype=out.dtype), rows_per_bin)
     return out
 
 
@@ -149,9 +153,32 @@ def pr_curve_points(counts: RankedCounts) -> tuple[np.ndarray, np.ndarray]:
     return precision, tps / max(counts.n_pos, 1)
 
 
+def _thin_index(size: int, max_points: int) -> np.ndarray:
+    """The points `thin_curve` keeps of a curve of `size` points."""
+    if size <= max_points:
+        return np.arange(size)
+    return np.unique(np.linspace(0, size - 1, max_points).round().astype(int))
+
+
 def thin_curve(x: np.ndarray, y: np.ndarray, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
     """At most `max_points` points of a curve (evenly by index, ends kept), enough to draw it."""
     if x.size <= max_points:
         return x, y
-    idx = np.unique(np.linspace(0, x.size - 1, max_points).round().astype(int))
+    idx = _thin_index(x.size, max_points)
     return x[idx], y[idx]
+
+
+def thinned_curves(counts: RankedCounts, max_points: int = 2000) -> tuple[np.ndarray, ...]:
+    """(fpr, tpr, recall, precision): `thin_curve` of `roc_curve_points` and of `pr_curve_points`, the
+    same values, divided only at the points kept (not at every distinct score)."""
+    tps, fps = np.cumsum(counts.pos), np.cumsum(counts.neg)
+    if not tps.size:
+        return np.zeros(1), np.zeros(1), np.zeros(0), np.zeros(0)
+    n_pos, n_neg = max(int(tps[-1]), 1), max(int(fps[-1]), 1)
+    i = _thin_index(tps.size + 1, max_points)  # ROC points: (0, 0) first, then one per distinct score
+    j = np.maximum(i - 1, 0)
+    fpr, tpr = np.where(i > 0, fps[j] / n_neg, 0.0), np.where(i > 0, tps[j] / n_pos, 0.0)
+    i = _thin_index(tps.size, max_points)
+    tp, both = tps[i], tps[i] + fps[i]
+    precision = np.divide(tp, both, out=np.ones(tp.shape), where=both > 0)
+    return fpr, tpr, tp / n_pos, precision
