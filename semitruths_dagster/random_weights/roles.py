@@ -25,6 +25,13 @@ TINY_SEED = 0
 TINY_WIDTH = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
 
 
+def _tiny_decoder(tok: Any) -> dict[str, Any]:
+    """What the tiny Mistral (LLaVA's language model) and Llama share beyond TINY_WIDTH: one KV head,
+    the long context, and the tokenizer's special ids."""
+    return {"num_key_value_heads": 1, "head_dim": 16, "max_position_embeddings": 4096,
+            "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id}
+
+
 def tiny_dir(root: Path, role: str) -> Path:
     """The folder of the tiny model for a role under the tiny cache."""
     return Path(root) / f"{role}-v{TINY_RECIPE_VERSION}"
@@ -52,12 +59,7 @@ def _build_vlm(out: Path) -> Any:
     text = MistralConfig(
         vocab_size=len(tok),
         **TINY_WIDTH,
-        num_key_value_heads=1,
-        head_dim=16,
-        max_position_embeddings=4096,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
+        **_tiny_decoder(tok),
     )
     config = LlavaNextConfig(
         vision_config=vision,
@@ -132,12 +134,7 @@ def _build_llm(out: Path) -> Any:
     config = LlamaConfig(
         vocab_size=len(tok),
         **TINY_WIDTH,
-        num_key_value_heads=1,
-        head_dim=16,
-        max_position_embeddings=4096,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
+        **_tiny_decoder(tok),
     )
     model = LlamaForCausalLM(config).eval()
     model.generation_config.pad_token_id = tok.pad_token_id
