@@ -31,12 +31,14 @@ SAMPLE_DATASETS = ["ADE20K", "CelebAHQ", "CityScapes", "HumanParsing", "OpenImag
 _WORK = Path(tempfile.mkdtemp(prefix="semitruths-tests-"))
 BROKEN_ROOT = _WORK / "broken"
 RELEASED_ROOT = _WORK / "released"
+NATIVE_ADE20K_ROOT = _WORK / "native_ade20k"
 TEST_CONFIG = _WORK / "semitruths.yaml"
 
 
 def _write_test_config() -> None:
     sources = {"sample": {"adapter": "embedded"}, "broken": {"adapter": "standardized", "root": str(BROKEN_ROOT)},
-               "released": {"adapter": "released", "root": str(RELEASED_ROOT)}}
+               "released": {"adapter": "released", "root": str(RELEASED_ROOT)},
+               "native_ade20k": {"adapter": "ade20k", "root": str(NATIVE_ADE20K_ROOT)}}
     for name in SAMPLE_DATASETS:
         sources[name] = {"adapter": "standardized", "root": str(SHARED_SAMPLE), "dataset": name}
     # Generation at the demo's tiny settings (semitruths.yaml `demo:`): random weights make noise at any
@@ -100,6 +102,14 @@ def broken_source() -> dict[str, str]:
     from tests.broken_inputs import make_broken_source
 
     return make_broken_source(BROKEN_ROOT)
+
+
+@pytest.fixture(scope="session")
+def native_ade20k():
+    """ADE20K in its own format (tests/native_inputs.py), two good images and three broken ones."""
+    from tests.native_inputs import write
+
+    return write("ade20k", NATIVE_ADE20K_ROOT, 2)
 
 
 @pytest.fixture(scope="session")

@@ -43,9 +43,9 @@ def test_broken_configuration_names_file_and_key(tmp_path, text, needle):
     assert needle in str(err.value) and str(path) in str(err.value)
 
 
-def test_unknown_and_native_adapters_explain_themselves_at_load(tmp_path):
-    with pytest.raises(ConfigError, match=r"sources\.a\.adapter: 'cityscapes' is a benchmark's own format"):
-        load_config(write(tmp_path, "sources:\n  a: {adapter: cityscapes}\n"))
+def test_unknown_adapters_explain_themselves_at_load_and_benchmark_formats_load(tmp_path):
+    config = load_config(write(tmp_path, "sources:\n  a: {adapter: cityscapes, root: /data/cityscapes}\n"))
+    assert config.source("a").adapter == "cityscapes"
     with pytest.raises(ConfigError, match=r"sources\.b\.adapter: unknown source adapter 'nope' \(known: "):
         load_config(write(tmp_path, "sources:\n  b: {adapter: nope}\n"))
 

@@ -11,8 +11,9 @@ from PIL import Image, ImageFilter
 from ..config import MaskParams
 from ..provenance import code_version, params_json, utc_now
 from ..sources.base import ImageEntry, MaskEntry, Rejection, SourceListing
+from ..sources.labelmaps import load_listed_mask
 from ..storage import ImageStore
-from ..validation import ItemRejected, load_mask_array, locate
+from ..validation import ItemRejected, locate
 
 STAGE = "masks"
 TABLE = "masks"
@@ -60,7 +61,7 @@ def preprocess(binary: np.ndarray, params: MaskParams) -> Image.Image:
 def _measure(entry: MaskEntry, image: dict, listing: SourceListing, store: ImageStore,
              params: MaskParams) -> dict:
     path = locate(listing.root, entry.path)
-    values = load_mask_array(path, (image["width"], image["height"]))
+    values = load_listed_mask(path, (image["width"], image["height"]), entry)
     binary, was_binary = binarize(values)
     if not binary.any():
         raise ItemRejected("mask_not_empty", "mask has no foreground pixels", path)

@@ -1,7 +1,8 @@
 """Source adapters: each turns one configured source into a SourceListing (images + masks).
 
 A new format: one module with a `SourceAdapter` subclass (`base.py`), and one line in `SOURCE_ADAPTERS`. Adapters
-for the benchmarks' own formats go in `native/`.
+for the benchmarks' own formats are in `native/`; an adapter that makes its masks (a segmentation model over
+a folder of photos) is one more module and line the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from pathlib import Path
 from ..config import ConfigError, SourceConfig
 from ..registry import Registry
 from .base import SourceAdapter, SourceListing
-from .native import NATIVE_FORMATS
+from .native.ade20k import Ade20kAdapter
+from .native.celebamask_hq import CelebAMaskHQAdapter
+from .native.cityscapes import CityscapesAdapter
+from .native.lip import LipAdapter
+from .native.openimages import OpenImagesAdapter
+from .native.sunrgbd import SunRgbdAdapter
 from .released import list_released
 from .shards import shard_of
 from .standardized import list_standardized
@@ -49,17 +55,19 @@ SOURCE_ADAPTERS: Registry[type[SourceAdapter]] = Registry("source adapter", Sour
     "standardized": StandardizedAdapter,
     "embedded": EmbeddedAdapter,
     "released": ReleasedAdapter,
+    # the benchmarks as their authors distribute them (sources/native/)
+    "ade20k": Ade20kAdapter,
+    "cityscapes": CityscapesAdapter,
+    "celebamask_hq": CelebAMaskHQAdapter,
+    "lip": LipAdapter,
+    "openimages": OpenImagesAdapter,
+    "sunrgbd": SunRgbdAdapter,
 })
 
 
 def list_source(source: SourceConfig, storage_root: Path) -> SourceListing:
     """The listing of a configured source through its adapter; an unknown adapter is a ConfigError."""
     if source.adapter not in SOURCE_ADAPTERS:
-        hint = (
-            f" '{source.adapter}' is a benchmark's own format; its adapter is not written yet (it goes in"
-            " semitruths_dagster/sources/native/): convert it to the standardized layout meanwhile."
-            if source.adapter in NATIVE_FORMATS else ""
-        )
         raise ConfigError(f"source '{source.name}': unknown adapter '{source.adapter}' "
-                          f"(known: {', '.join(SOURCE_ADAPTERS)}).{hint}")
+                          f"(known: {', '.join(SOURCE_ADAPTERS)}).")
     return shard_of(SOURCE_ADAPTERS[source.adapter]().list(source, storage_root), source.shard, source.shards)

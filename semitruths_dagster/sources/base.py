@@ -24,12 +24,27 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class LabelSelect:
+    """The pixels of a label map that form one mask: those whose value (in `channel` of a colour map, else
+    the map's own values: palette indices, 8 or 16 bits) is one of `values`. `key`: the label map is the
+    array of that name in a MATLAB (v5) file instead of an image."""
+
+    values: tuple[int, ...]
+    channel: int | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
 class MaskEntry:
     mask_id: str
     label: str
-    path: str  # relative to the listing's root
+    path: str  # relative to the listing's root: a binary mask, or a label map when `select` is set
     declared_ratio: float | None = None
     line: int | None = None
+    select: LabelSelect | None = None
+    # The benchmark ships masks at another resolution than its images (CelebAMask-HQ: 512 px for 1024 px
+    # photos): a mask of the image's aspect ratio is resized (nearest) to it; any other size is rejected.
+    scaled: bool = False
 
 
 @dataclass

@@ -1,13 +1,9 @@
-"""Adapters for the benchmarks' own formats go here, one module each.
+"""Adapters for the benchmarks' own formats, one module each (registered in `sources.adapters.SOURCE_ADAPTERS`).
 
-Each module holds a `SourceAdapter` subclass and is
-registered in `semitruths_dagster.sources.adapters.SOURCE_ADAPTERS`. It yields one ImageEntry per image with one
-MaskEntry per instance mask (paths relative to the listing's root; masks may be written to
-`storage_root / "sources" / <name>` when the benchmark stores label maps instead of binary masks).
-Until an adapter exists, convert the benchmark to the standardized layout (metadata.csv + images +
-masks), which is how the released Semi-Truths data ships.
-
-What each benchmark holds (paper A.1), for whoever writes its adapter:
+Each reads the benchmark's files as its authors distribute them and yields one ImageEntry per image with
+one MaskEntry per instance (or per class, where the benchmark labels classes only): a binary mask file,
+or one label's pixels of a label map (`MaskEntry.select`), so nothing is converted or written. `common.py`
+holds what they share. NATIVE_FORMATS says what each benchmark holds (paper A.1).
 """
 
 NATIVE_FORMATS: dict[str, str] = {

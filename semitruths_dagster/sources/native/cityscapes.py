@@ -1,0 +1,72 @@
+"""CityScapes as distributed (leftImg8bit_trainvaltest.zip + gtFine_trainvaltest.zip): `root` holds both.
+
+Layout: `leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png` and
+`gtFine/<split>/<city>/<city>_<seq>_<frame>_gtFine_instanceIds.png`. An instanceIds pixel is a label id
+(< 1000: a class without instances, or a group of a class with them) or label id * 1000 + instance
+number; the label ids and names are the official table (`cityscapesscripts.helpers.labels`).
+
+One mask per value of the instanceIds map, labelled with the class name (a group region: the name +
+'group', as the polygon files name it: `cargroup`). No mask for `unlabeled`, `rectification border` and
+`out of roi` (not scene content); entities are every other class present. Rejected images: no
+instanceIds file (`file_exists`), a label id that the official table does not have (`known_class_id`).
+Option `splits` (default train, val: test's gtFine is not public).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from ...config import SourceConfig
+from ...validation import ItemRejected
+from ..base import ImageEntry, LabelSelect, MaskEntry, SourceAdapter, SourceListing
+from .common import collect, main_classes, need_folder, read_labels, rel, root_of
+
+SPLITS = ("train", "val")
+IMAGE_SUFFIX = "_leftImg8bit.png"
+NOT_CONTENT = frozenset({"unlabeled", "rectification border", "out of roi"})
+
+
+@cache
+def label_table() -> dict[int, tuple[str, bool]]:
+    """Official label id -> (name, has instances)."""
+    from cityscapesscripts.helpers.labels import labels  # the official table (a list of namedtuples)
+
+    return {label.id: (label.name, label.hasInstances) for label in labels if label.id >= 0}
+
+
+def describe(root: Path, dataset: str, image_id: str, image: Path) -> ImageEntry:
+    split_city = image.parent.relative_to(root / "leftImg8bit")
+    ids_path = root / "gtFine" / split_city / f"{image_id}_gtFine_instanceIds.png"
+    values, counts = np.unique(read_labels(ids_path), return_counts=True)
+    table = label_table()
+    unknown = sorted({int(v) // 1000 if v >= 1000 else int(v) for v in values} - table.keys())
+    if unknown:
+        raise ItemRejected("known_class_id", f"label id(s) {unknown[:5]} are not in the official CityScapes "
+                                             "label table", ids_path)
+    path, masks, areas = rel(root, ids_path), [], {}
+    for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+        name, has_instances = table[value // 1000 if value >= 1000 else value]
+        if name == "unlabeled":
+            continue
+        if value < 1000 and has_instances:
+            name += "group"
+        areas[name] = areas.get(name, 0) + count
+        if name not in NOT_CONTENT:
+            masks.append(MaskEntry(f"{image_id}_{value}", name, path, select=LabelSelect((value,))))
+    entities = sorted(areas, key=lambda n: (-areas[n], n))
+    return ImageEntry(image_id, dataset, "CityScapes", rel(root, image), entities, main_classes(areas), masks)
+
+
+class CityscapesAdapter(SourceAdapter):
+    ROOT = "the CityScapes folder holding leftImg8bit/ and gtFine/"
+
+    def read(self, source: SourceConfig, storage_root: Path) -> SourceListing:
+        root = root_of(source)
+        base = need_folder(source, root / "leftImg8bit", "CityScapes' leftImg8bit folder")
+        need_folder(source, root / "gtFine", "CityScapes' gtFine folder")
+        images = [p for split in source.options.get("splits", SPLITS) for p in sorted((base / split).glob(f"*/*{IMAGE_SUFFIX}"))]
+        items = [(p.name.removesuffix(IMAGE_SUFFIX), p) for p in images]
+        return collect(source, root, items, lambda i, p: describe(root, source.name, i, p))

@@ -1,0 +1,63 @@
+"""LIP (Look Into Person, single-person human parsing) as distributed: `root` holds the unpacked
+TrainVal_images.zip and TrainVal_parsing_annotations.zip.
+
+Layout: `TrainVal_images/<split>_images/<id>.jpg`, `TrainVal_parsing_annotations/<split>_segmentations/<id>.png`
+(8-bit label map, one value per pixel: the 20 classes below, 0 the background), the ids of a split in
+`TrainVal_images/<split>_id.txt` (the images folder is listed when the file is absent).
+
+One mask per class present except Background (LIP labels parts, not instances), labelled with the
+class name as the released Semi-Truths data writes it (`Upper-clothes`); the image's class is `person`.
+Rejected images: missing photo or label map (`file_exists`), a value above 19 (`known_class_id`).
+Option `splits` (default train, val).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...config import SourceConfig
+from ...validation import ItemRejected
+from ..base import ImageEntry, LabelSelect, MaskEntry, SourceAdapter, SourceListing
+from .common import collect, need_file, need_folder, read_labels, rel, root_of
+
+SPLITS = ("train", "val")
+CLASSES = ("Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Socks",
+           "Pants", "Jumpsuits", "Scarf", "Skirt", "Face", "Left-arm", "Right-arm", "Left-leg", "Right-leg",
+           "Left-shoe", "Right-shoe")
+IMAGES, LABELS = "TrainVal_images", "TrainVal_parsing_annotations"
+
+
+def describe(root: Path, dataset: str, image_id: str, split: str) -> ImageEntry:
+    image = need_file(root / IMAGES / f"{split}_images" / f"{image_id}.jpg")
+    label_path = root / LABELS / f"{split}_segmentations" / f"{image_id}.png"
+    values, counts = np.unique(read_labels(label_path), return_counts=True)
+    unknown = [int(v) for v in values if v >= len(CLASSES)]
+    if unknown:
+        raise ItemRejected("known_class_id", f"label value(s) {unknown[:5]} outside LIP's 0..{len(CLASSES) - 1}",
+                           label_path)
+    path = rel(root, label_path)
+    present = sorted(zip(values.tolist(), counts.tolist(), strict=True), key=lambda vc: (-vc[1], vc[0]))
+    masks = [MaskEntry(f"{image_id}_{CLASSES[v].replace('-', '')}", CLASSES[v], path, select=LabelSelect((v,)))
+             for v, _ in sorted(present) if v]
+    return ImageEntry(image_id, dataset, "HumanParsing", rel(root, image), [CLASSES[v] for v, _ in present],
+                      ["person"], masks)
+
+
+def split_ids(root: Path, split: str) -> list[str]:
+    listed = root / IMAGES / f"{split}_id.txt"
+    if listed.is_file():
+        return [line.strip() for line in listed.read_text().splitlines() if line.strip()]
+    return sorted(p.stem for p in (root / IMAGES / f"{split}_images").glob("*.jpg"))
+
+
+class LipAdapter(SourceAdapter):
+    ROOT = "the LIP folder holding TrainVal_images/ and TrainVal_parsing_annotations/"
+
+    def read(self, source: SourceConfig, storage_root: Path) -> SourceListing:
+        root = root_of(source)
+        need_folder(source, root / IMAGES, "LIP's photos")
+        need_folder(source, root / LABELS, "LIP's label maps")
+        items = [(i, split) for split in source.options.get("splits", SPLITS) for i in split_ids(root, split)]
+        return collect(source, root, items, lambda i, split: describe(root, source.name, i, split))
