@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,25 +36,34 @@ def load_listed_mask(path: Path, size: tuple[int, int], entry: MaskEntry) -> np.
     """A listed mask's pixel values at the image's `size` (width, height), as `masks` binarizes them."""
     if entry.select is None and not entry.scaled:
         return load_mask_array(path, size)
-    if entry.select is not None and entry.select.key is not None:
-        values = mat_array(path, entry.select.key)
-        if values.shape[::-1] != size:
-            raise ItemRejected("mask_size_matches_image", f"'{entry.select.key}' is {values.shape[1]}x"
-                                                          f"{values.shape[0]}, image is {size[0]}x{size[1]}", path)
-        return selected(values, entry.select)
-    image = open_decoded(path)
-    if image.size != size and not (entry.scaled and _same_aspect(image.size, size)):
+    if entry.select is not None:
+        stat = path.stat()  # in the cache key: a label map rewritten in place is read again
+        values = _label_map(str(path), stat.st_mtime_ns, stat.st_size, entry.select.channel, entry.select.key)
+        found = values.shape[::-1]
+    else:
+        image = open_decoded(path)
+        found = image.size
+    if found != size and not (entry.scaled and _same_aspect(found, size)):
         expected = "the image's aspect ratio" if entry.scaled else "the image's size"
-        raise ItemRejected("mask_size_matches_image", f"mask is {image.size[0]}x{image.size[1]}, image is "
+        raise ItemRejected("mask_size_matches_image", f"mask is {found[0]}x{found[1]}, image is "
                                                       f"{size[0]}x{size[1]} (expected {expected})", path)
     if entry.select is not None:
-        values = selected(label_values(image, path, entry.select.channel), entry.select)
-        image = Image.fromarray(values)
+        image = Image.fromarray(selected(values, entry.select))
     elif image.mode not in ("L", "I", "I;16", "F"):
         image = image.convert("L")
     if image.size != size:
         image = image.resize(size, Image.Resampling.NEAREST)
     return np.asarray(image)
+
+
+@lru_cache(maxsize=16)
+def _label_map(path: str, mtime_ns: int, size: int, channel: int | None, key: str | None) -> np.ndarray:
+    """A label map's values, decoded once for all the masks of its image (the stage reads them in order, a
+    few threads at a time); read-only, as every caller shares it."""
+    values = mat_array(Path(path), key) if key else np.ascontiguousarray(
+        label_values(open_decoded(Path(path)), path, channel))
+    values.flags.writeable = False
+    return values
 
 
 def mat_array(path: Path, key: str) -> np.ndarray:

@@ -23,8 +23,7 @@ import numpy as np
 from ...config import SourceConfig
 from ...validation import ItemRejected, open_decoded
 from ..base import ImageEntry, LabelSelect, MaskEntry, SourceAdapter, SourceListing
-from ..labelmaps import label_values
-from .common import collect, main_classes, need_file, need_folder, rel, root_of
+from .common import collect, main_classes, need_file, need_folder, rel, root_of, value_counts
 
 SPLITS = ("training", "validation")
 
@@ -49,10 +48,13 @@ def describe(root: Path, dataset: str, image_id: str, jpg: Path) -> ImageEntry:
     seg = jpg.with_name(f"{jpg.stem}_seg.png")
     names = object_names(jpg.with_suffix(".json"))
     image = open_decoded(need_file(seg))
-    r, g, b = (label_values(image, seg, c).astype(np.int32) for c in range(3))
-    cls = (r // 10) * 256 + g
-    labelled = cls > 0
-    keys, counts = np.unique(cls[labelled] * 256 + b[labelled], return_counts=True)
+    if image.mode != "RGB":
+        raise ItemRejected("label_map_mode", f"_seg.png is {image.mode}, expected RGB", seg)
+    rgb = np.asarray(image).astype(np.int32)
+    cls = (rgb[:, :, 0] // 10) * 256 + rgb[:, :, 1]
+    keys, counts = value_counts(cls * 256 + rgb[:, :, 2])  # (class, instance) pairs, < 2**21
+    keep = keys >= 256  # class 0: unlabeled
+    keys, counts = keys[keep], counts[keep]
     unknown = sorted({int(k) // 256 for k in keys} - names.keys())
     if unknown:
         raise ItemRejected("known_class_id", f"class id(s) {unknown[:5]} are not among the whole objects of "

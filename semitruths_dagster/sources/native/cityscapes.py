@@ -17,12 +17,10 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import numpy as np
-
 from ...config import SourceConfig
 from ...validation import ItemRejected
 from ..base import ImageEntry, LabelSelect, MaskEntry, SourceAdapter, SourceListing
-from .common import collect, main_classes, need_folder, read_labels, rel, root_of
+from .common import collect, main_classes, need_folder, read_labels, rel, root_of, value_counts
 
 SPLITS = ("train", "val")
 IMAGE_SUFFIX = "_leftImg8bit.png"
@@ -40,7 +38,7 @@ def label_table() -> dict[int, tuple[str, bool]]:
 def describe(root: Path, dataset: str, image_id: str, image: Path) -> ImageEntry:
     split_city = image.parent.relative_to(root / "leftImg8bit")
     ids_path = root / "gtFine" / split_city / f"{image_id}_gtFine_instanceIds.png"
-    values, counts = np.unique(read_labels(ids_path), return_counts=True)
+    values, counts = value_counts(read_labels(ids_path))
     table = label_table()
     unknown = sorted({int(v) // 1000 if v >= 1000 else int(v) for v in values} - table.keys())
     if unknown:

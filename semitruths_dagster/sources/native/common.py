@@ -44,6 +44,17 @@ def read_labels(path: Path, channel: int | None = None) -> np.ndarray:
     return label_values(open_decoded(need_file(path)), path, channel)
 
 
+def value_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values present, pixels of each), ascending: a bincount when the values are small non-negative
+    integers (several times faster than np.unique's sort on a large map), else np.unique."""
+    flat = values.ravel()
+    if flat.size and flat.dtype.kind in "iu" and int(flat.min()) >= 0 and int(flat.max()) < 1 << 22:
+        counts = np.bincount(flat)
+        present = np.flatnonzero(counts)
+        return present, counts[present]
+    return np.unique(flat, return_counts=True)
+
+
 def main_classes(areas: dict[str, int]) -> list[str]:
     """The MAIN_CLASSES largest classes by pixel count (ties by name)."""
     return [name for name, _ in sorted(areas.items(), key=lambda kv: (-kv[1], kv[0]))[:MAIN_CLASSES]]

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ...config import SourceConfig
 from ...validation import ItemRejected
 from ..base import ImageEntry, LabelSelect, MaskEntry, SourceAdapter, SourceListing
-from .common import collect, need_file, need_folder, read_labels, rel, root_of
+from .common import collect, need_file, need_folder, read_labels, rel, root_of, value_counts
 
 SPLITS = ("train", "val")
 CLASSES = ("Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Socks",
@@ -32,7 +30,7 @@ IMAGES, LABELS = "TrainVal_images", "TrainVal_parsing_annotations"
 def describe(root: Path, dataset: str, image_id: str, split: str) -> ImageEntry:
     image = need_file(root / IMAGES / f"{split}_images" / f"{image_id}.jpg")
     label_path = root / LABELS / f"{split}_segmentations" / f"{image_id}.png"
-    values, counts = np.unique(read_labels(label_path), return_counts=True)
+    values, counts = value_counts(read_labels(label_path))
     unknown = [int(v) for v in values if v >= len(CLASSES)]
     if unknown:
         raise ItemRejected("known_class_id", f"label value(s) {unknown[:5]} outside LIP's 0..{len(CLASSES) - 1}",

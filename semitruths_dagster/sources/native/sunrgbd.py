@@ -24,7 +24,7 @@ from ...validation import ItemRejected
 from ..base import ImageEntry, LabelSelect, MaskEntry, SourceAdapter, SourceListing
 from ..labelmaps import mat_array
 from ..standardized import SourceError
-from .common import collect, need_file, need_folder, rel, root_of
+from .common import collect, need_file, need_folder, rel, root_of, value_counts
 
 KEY = "seglabel"
 # The 37 classes of the SUN RGB-D segmentation benchmark (toolbox Metadata/seg37list.mat), in order.
@@ -56,7 +56,7 @@ def describe(root: Path, dataset: str, image_id: str, image: Path, seg37: bool =
     frame = image.parent.parent
     seg = need_file(frame / "seg.mat")
     names = frame_names(seg)
-    values, counts = np.unique(mat_array(seg, KEY), return_counts=True)
+    values, counts = value_counts(mat_array(seg, KEY))
     unknown = [int(v) for v in values if v < 0 or v > len(names)]
     if unknown:
         raise ItemRejected("known_class_id", f"{KEY} value(s) {unknown[:5]} beyond its {len(names)} names", seg)
