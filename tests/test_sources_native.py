@@ -89,3 +89,29 @@ def test_native_source_through_the_assets_fills_the_quarantine(project, native_a
     quarantined = tables.read_all("quarantine")
     assert {(r["item_id"], r["rule"]) for r in quarantined.iter_rows(named=True)} == native_ade20k.broken
     assert quarantined.filter(pl.col("rule") == "known_class_id")["file"].item().endswith("ADE_train_90000002_seg.png")
+
+
+def test_semitruths_yaml_shows_every_adapter_and_its_examples_load(tmp_path):
+    import re
+
+    from semitruths_dagster.config import load_config
+    from semitruths_dagster.sources import SOURCE_ADAPTERS
+    from tests.conftest import REPO
+
+    text = (REPO / "semitruths.yaml").read_text()
+    shown = set(re.findall(r"adapter: (\w+)", text))
+    assert set(SOURCE_ADAPTERS) <= shown, f"no example in semitruths.yaml for {set(SOURCE_ADAPTERS) - shown}"
+    start = text.index("  # ade20k_raw:")
+    block = text[start:text.index("\n\n", start)].replace("\n  # ", "\n  ").removeprefix("  # ")
+    (tmp_path / "c.yaml").write_text("sources:\n  " + block + "\n")
+    config = load_config(tmp_path / "c.yaml")
+    assert {config.source(n).adapter for n in config.dataset_names} >= set(native_inputs.WRITERS)
+
+
+def test_an_unknown_split_is_one_clear_error(tmp_path):
+    from semitruths_dagster.sources import SourceError
+
+    fixture = native_inputs.write("lip", tmp_path / "lip", 1, broken=False)
+    for adapter, root in (("lip", fixture.root), ("ade20k", native_inputs.write("ade20k", tmp_path / "a", 1).root)):
+        with pytest.raises(SourceError, match="trainn.*options.splits"):
+            list_source(SourceConfig(name="x", adapter=adapter, root=root, options={"splits": ["trainn"]}), tmp_path)

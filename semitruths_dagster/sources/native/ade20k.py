@@ -23,7 +23,7 @@ import numpy as np
 from ...config import SourceConfig
 from ...validation import ItemRejected, open_decoded
 from ..base import ImageEntry, LabelSelect, MaskEntry, SourceAdapter, SourceListing
-from .common import collect, main_classes, need_file, need_folder, rel, root_of, value_counts
+from .common import collect, main_classes, need_file, need_folder, rel, root_of, split_folders, value_counts
 
 SPLITS = ("training", "validation")
 
@@ -80,5 +80,6 @@ class Ade20kAdapter(SourceAdapter):
     def read(self, source: SourceConfig, storage_root: Path) -> SourceListing:
         root = root_of(source)
         base = need_folder(source, root / "images" / "ADE", "ADE20K's images/ADE folder")
-        jpgs = [p for split in source.options.get("splits", SPLITS) for p in sorted((base / split).rglob("*.jpg"))]
+        folders = split_folders(source, lambda split: base / split, SPLITS)
+        jpgs = [p for folder in folders for p in sorted(folder.rglob("*.jpg"))]
         return collect(source, root, [(p.stem, p) for p in jpgs], lambda i, p: describe(root, source.name, i, p))

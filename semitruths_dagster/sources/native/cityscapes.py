@@ -20,7 +20,7 @@ from pathlib import Path
 from ...config import SourceConfig
 from ...validation import ItemRejected
 from ..base import ImageEntry, LabelSelect, MaskEntry, SourceAdapter, SourceListing
-from .common import collect, main_classes, need_folder, read_labels, rel, root_of, value_counts
+from .common import collect, main_classes, need_folder, read_labels, rel, root_of, split_folders, value_counts
 
 SPLITS = ("train", "val")
 IMAGE_SUFFIX = "_leftImg8bit.png"
@@ -65,6 +65,7 @@ class CityscapesAdapter(SourceAdapter):
         root = root_of(source)
         base = need_folder(source, root / "leftImg8bit", "CityScapes' leftImg8bit folder")
         need_folder(source, root / "gtFine", "CityScapes' gtFine folder")
-        images = [p for split in source.options.get("splits", SPLITS) for p in sorted((base / split).glob(f"*/*{IMAGE_SUFFIX}"))]
+        folders = split_folders(source, lambda split: base / split, SPLITS)
+        images = [p for folder in folders for p in sorted(folder.glob(f"*/*{IMAGE_SUFFIX}"))]
         items = [(p.name.removesuffix(IMAGE_SUFFIX), p) for p in images]
         return collect(source, root, items, lambda i, p: describe(root, source.name, i, p))

@@ -39,6 +39,15 @@ def need_folder(source: SourceConfig, path: Path, what: str) -> Path:
     return path
 
 
+def split_folders(source: SourceConfig, folder: Callable[[str], Path], defaults: Iterable[str]) -> list[Path]:
+    """The folders (`folder(split)`) of the splits to read: those named in `options.splits`, each of which
+    must exist, or by default those of the benchmark's usual splits that exist."""
+    named = source.options.get("splits")
+    if named is None:
+        return [folder(split) for split in defaults if folder(split).is_dir()]
+    return [need_folder(source, folder(str(split)), f"split '{split}' named in options.splits") for split in named]
+
+
 def read_labels(path: Path, channel: int | None = None) -> np.ndarray:
     """A label map's values (see `labelmaps.label_values`); a missing or broken file is ItemRejected."""
     return label_values(open_decoded(need_file(path)), path, channel)

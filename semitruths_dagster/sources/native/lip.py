@@ -18,7 +18,7 @@ from pathlib import Path
 from ...config import SourceConfig
 from ...validation import ItemRejected
 from ..base import ImageEntry, LabelSelect, MaskEntry, SourceAdapter, SourceListing
-from .common import collect, need_file, need_folder, read_labels, rel, root_of, value_counts
+from .common import collect, need_file, need_folder, read_labels, rel, root_of, split_folders, value_counts
 
 SPLITS = ("train", "val")
 CLASSES = ("Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", "Dress", "Coat", "Socks",
@@ -57,5 +57,7 @@ class LipAdapter(SourceAdapter):
         root = root_of(source)
         need_folder(source, root / IMAGES, "LIP's photos")
         need_folder(source, root / LABELS, "LIP's label maps")
-        items = [(i, split) for split in source.options.get("splits", SPLITS) for i in split_ids(root, split)]
+        folders = split_folders(source, lambda split: root / IMAGES / f"{split}_images", SPLITS)
+        splits = [folder.name.removesuffix("_images") for folder in folders]
+        items = [(i, split) for split in splits for i in split_ids(root, split)]
         return collect(source, root, items, lambda i, split: describe(root, source.name, i, split))
