@@ -115,3 +115,33 @@ def test_an_unknown_split_is_one_clear_error(tmp_path):
     for adapter, root in (("lip", fixture.root), ("ade20k", native_inputs.write("ade20k", tmp_path / "a", 1).root)):
         with pytest.raises(SourceError, match="trainn.*options.splits"):
             list_source(SourceConfig(name="x", adapter=adapter, root=root, options={"splits": ["trainn"]}), tmp_path)
+
+
+def test_label_maps_keep_palette_indices_and_16_bits_and_are_reread_when_rewritten(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from semitruths_dagster.sources.base import LabelSelect, MaskEntry
+    from semitruths_dagster.sources.labelmaps import load_listed_mask
+    from semitruths_dagster.validation import ItemRejected
+
+    labels = np.zeros((4, 6), np.uint8)
+    labels[:, 3:] = 5
+    palette = Image.fromarray(labels, mode="P")
+    palette.putpalette([0, 0, 0] * 256)  # every index black: a luminance read would see nothing
+    palette.save(tmp_path / "p.png")
+    entry = MaskEntry("m", "x", "p.png", select=LabelSelect((5,)))
+    assert (load_listed_mask(tmp_path / "p.png", (6, 4), entry) > 0).sum() == 12
+
+    wide = np.full((4, 6), 26001, np.uint16)
+    wide[0] = 26000
+    Image.fromarray(wide).save(tmp_path / "ids.png")
+    entry = MaskEntry("m", "car", "ids.png", select=LabelSelect((26001,)))
+    assert (load_listed_mask(tmp_path / "ids.png", (6, 4), entry) > 0).sum() == 18
+    wide[:] = 26001
+    Image.fromarray(wide).save(tmp_path / "ids.png")  # rewritten in place: not served from the cache
+    assert (load_listed_mask(tmp_path / "ids.png", (6, 4), entry) > 0).sum() == 24
+
+    Image.new("RGB", (6, 4)).save(tmp_path / "rgb.png")
+    with pytest.raises(ItemRejected, match="label_map_mode"):
+        load_listed_mask(tmp_path / "rgb.png", (6, 4), MaskEntry("m", "x", "rgb.png", select=LabelSelect((1,))))
