@@ -1,6 +1,6 @@
 """Benchmark of the raw-format source adapters, extrapolated to the released scale (27,600 images, 223,400 masks).
 
-    .venv/bin/python benchmarks/sources.py [--images 16] [--masks 8] [--workers 4] [--only ade20k,lip]
+    .venv/bin/python benchmarks/sources.py [--images 16] [--masks 8] [--workers 4] [--only ade20k,lip] [--small]
 
 For each benchmark, writes `--images` images in its own format at its typical resolution with `--masks`
 labelled regions each (tests/native_inputs.py: the test fixtures' writers), plus the standardized twin of
@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--masks", type=int, default=8, help="labelled regions per image (released: ~8.1)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--only", default=",".join(native_inputs.WRITERS))
+    parser.add_argument("--small", action="store_true", help="the test fixtures' tiny images: checks the script")
     args = parser.parse_args()
     print(f"{args.images} images per benchmark, {args.masks} regions each, {args.workers} threads; "
           f"extrapolated to {RELEASED_IMAGES:,} images and {RELEASED_MASKS:,} masks\n")
@@ -77,7 +78,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for adapter in args.only.split(","):
             root = Path(tmp) / adapter
-            native_inputs.write(adapter, root, args.images, k=args.masks, broken=False, **SIZES[adapter])
+            native_inputs.write(adapter, root, args.images, k=args.masks, broken=False,
+                                **({} if args.small else SIZES[adapter]))
             raw = measure(SourceConfig(name="raw", adapter=adapter, root=root), args.workers)
             twin = measure(SourceConfig(name="twin", adapter="standardized", root=root), args.workers)
             print(row(adapter, *raw))
