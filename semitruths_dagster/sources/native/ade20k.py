@@ -50,9 +50,12 @@ def describe(root: Path, dataset: str, image_id: str, jpg: Path) -> ImageEntry:
     image = open_decoded(need_file(seg))
     if image.mode != "RGB":
         raise ItemRejected("label_map_mode", f"_seg.png is {image.mode}, expected RGB", seg)
-    rgb = np.asarray(image).astype(np.int32)
-    cls = (rgb[:, :, 0] // 10) * 256 + rgb[:, :, 1]
-    keys, counts = value_counts(cls * 256 + rgb[:, :, 2])  # (class, instance) pairs, < 2**21
+    rgb = np.asarray(image)
+    # class * 256 + instance = (R // 10) << 16 | G << 8 | B, < 2**21: one bincount over the pixels
+    packed = (rgb[:, :, 0] // 10).astype(np.int32) << 16
+    packed |= rgb[:, :, 1].astype(np.int32) << 8
+    packed |= rgb[:, :, 2]
+    keys, counts = value_counts(packed)
     keep = keys >= 256  # class 0: unlabeled
     keys, counts = keys[keep], counts[keep]
     unknown = sorted({int(k) // 256 for k in keys} - names.keys())
