@@ -39,7 +39,9 @@ class CelebAMaskHQAdapter(SourceAdapter):
     def read(self, source: SourceConfig, storage_root: Path) -> SourceListing:
         root = root_of(source)
         images_dir = need_folder(source, root / IMAGES, "CelebAMask-HQ's photos")
-        anno = need_folder(source, root / MASKS, "CelebAMask-HQ's part masks")
+        # the release's folder; the authors' g_mask.py spells it without the dash
+        anno = next((root / n for n in (MASKS, MASKS.replace("-HQ", "HQ")) if (root / n).is_dir()), root / MASKS)
+        need_folder(source, anno, "CelebAMask-HQ's part masks")
         parts: dict[int, list[tuple[str, Path]]] = {}
         rejections: list[Rejection] = []
 
