@@ -145,3 +145,15 @@ def test_label_maps_keep_palette_indices_and_16_bits_and_are_reread_when_rewritt
     Image.new("RGB", (6, 4)).save(tmp_path / "rgb.png")
     with pytest.raises(ItemRejected, match="label_map_mode"):
         load_listed_mask(tmp_path / "rgb.png", (6, 4), MaskEntry("m", "x", "rgb.png", select=LabelSelect((1,))))
+
+
+def test_lip_zips_unpacked_into_folders_of_their_own_name_are_found(tmp_path):
+    import shutil
+
+    fixture = native_inputs.write("lip", tmp_path / "lip", 2, broken=False)
+    for name in ("TrainVal_images", "TrainVal_parsing_annotations"):  # TrainVal_images/TrainVal_images/...
+        shutil.move(fixture.root / name, fixture.root / "moving")
+        (fixture.root / name).mkdir()
+        shutil.move(fixture.root / "moving", fixture.root / name / name)
+    listing = list_source(SourceConfig(name="x", adapter="lip", root=fixture.root), tmp_path)
+    assert sorted(image.image_id for image in listing.images) == sorted(fixture.good) and not listing.rejections

@@ -3,7 +3,8 @@ TrainVal_images.zip and TrainVal_parsing_annotations.zip.
 
 Layout: `TrainVal_images/<split>_images/<id>.jpg`, `TrainVal_parsing_annotations/<split>_segmentations/<id>.png`
 (8-bit label map, one value per pixel: the 20 classes below, 0 the background), the ids of a split in
-`TrainVal_images/<split>_id.txt` (the images folder is listed when the file is absent).
+`TrainVal_images/<split>_id.txt` (the images folder is listed when the file is absent). A zip unpacked
+into a folder of its own name (`TrainVal_images/TrainVal_images/...`) is found too.
 
 One mask per class present except Background (LIP labels parts, not instances), labelled with the
 class name as the released Semi-Truths data writes it (`Upper-clothes`); the image's class is `person`.
@@ -27,9 +28,9 @@ CLASSES = ("Background", "Hat", "Hair", "Glove", "Sunglasses", "Upper-clothes", 
 IMAGES, LABELS = "TrainVal_images", "TrainVal_parsing_annotations"
 
 
-def describe(root: Path, dataset: str, image_id: str, split: str) -> ImageEntry:
-    image = need_file(root / IMAGES / f"{split}_images" / f"{image_id}.jpg")
-    label_path = root / LABELS / f"{split}_segmentations" / f"{image_id}.png"
+def describe(root: Path, images: Path, labels: Path, dataset: str, image_id: str, split: str) -> ImageEntry:
+    image = need_file(images / f"{split}_images" / f"{image_id}.jpg")
+    label_path = labels / f"{split}_segmentations" / f"{image_id}.png"
     values, counts = value_counts(read_labels(label_path))
     unknown = [int(v) for v in values if v >= len(CLASSES)]
     if unknown:
@@ -43,11 +44,17 @@ def describe(root: Path, dataset: str, image_id: str, split: str) -> ImageEntry:
                       ["person"], masks)
 
 
-def split_ids(root: Path, split: str) -> list[str]:
-    listed = root / IMAGES / f"{split}_id.txt"
+def split_ids(images: Path, split: str) -> list[str]:
+    listed = images / f"{split}_id.txt"
     if listed.is_file():
         return [line.strip() for line in listed.read_text().splitlines() if line.strip()]
-    return sorted(p.stem for p in (root / IMAGES / f"{split}_images").glob("*.jpg"))
+    return sorted(p.stem for p in (images / f"{split}_images").glob("*.jpg"))
+
+
+def unpacked(source: SourceConfig, folder: Path, what: str) -> Path:
+    """`folder`, or `folder/<its name>` where the zip was unpacked into a folder of its own name."""
+    need_folder(source, folder, what)
+    return folder / folder.name if (folder / folder.name).is_dir() else folder
 
 
 class LipAdapter(SourceAdapter):
@@ -55,9 +62,9 @@ class LipAdapter(SourceAdapter):
 
     def read(self, source: SourceConfig, storage_root: Path) -> SourceListing:
         root = root_of(source)
-        need_folder(source, root / IMAGES, "LIP's photos")
-        need_folder(source, root / LABELS, "LIP's label maps")
-        folders = split_folders(source, lambda split: root / IMAGES / f"{split}_images", SPLITS)
+        images = unpacked(source, root / IMAGES, "LIP's photos")
+        labels = unpacked(source, root / LABELS, "LIP's label maps")
+        folders = split_folders(source, lambda split: images / f"{split}_images", SPLITS)
         splits = [folder.name.removesuffix("_images") for folder in folders]
-        items = [(i, split) for split in splits for i in split_ids(root, split)]
-        return collect(source, root, items, lambda i, split: describe(root, source.name, i, split))
+        items = [(i, split) for split in splits for i in split_ids(images, split)]
+        return collect(source, root, items, lambda i, split: describe(root, images, labels, source.name, i, split))
