@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
+
+import numpy as np
 
 from ..config import ConfigError, SourceConfig
 
@@ -26,12 +29,13 @@ class Rejection:
 @dataclass(frozen=True)
 class LabelSelect:
     """The pixels of a label map that form one mask: those whose value (in `channel` of a colour map, else
-    the map's own values: palette indices, 8 or 16 bits) is one of `values`. `key`: the label map is the
-    array of that name in a MATLAB (v5) file instead of an image."""
+    the map's own values: palette indices, 8 or 16 bits) is one of `values`. `reader`: a module-level
+    function that decodes the file into the label map, for a benchmark's own non-image format (a MATLAB
+    file, polygons); None: the file is an image."""
 
     values: tuple[int, ...]
     channel: int | None = None
-    key: str | None = None
+    reader: Callable[[Path], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def load_listed_mask(path: Path, size: tuple[int, int], entry: MaskEntry) -> np.
         return load_mask_array(path, size)
     if entry.select is not None:
         stat = path.stat()  # in the cache key: a label map rewritten in place is read again
-        values = _label_map(str(path), stat.st_mtime_ns, stat.st_size, entry.select.channel, entry.select.key)
+        values = _label_map(str(path), stat.st_mtime_ns, stat.st_size, entry.select.channel, entry.select.reader)
         found = values.shape[::-1]
     else:
         image = open_decoded(path)
@@ -57,11 +58,11 @@ def load_listed_mask(path: Path, size: tuple[int, int], entry: MaskEntry) -> np.
 
 
 @lru_cache(maxsize=16)
-def _label_map(path: str, mtime_ns: int, size: int, channel: int | None, key: str | None) -> np.ndarray:
+def _label_map(path: str, mtime_ns: int, size: int, channel: int | None,
+               reader: Callable[[Path], np.ndarray] | None) -> np.ndarray:
     """A label map's values, decoded once for all the masks of its image (the stage reads them in order, a
     few threads at a time); read-only, as every caller shares it."""
-    values = mat_array(Path(path), key) if key else np.ascontiguousarray(
-        label_values(open_decoded(Path(path)), path, channel))
+    values = np.ascontiguousarray(reader(Path(path)) if reader else label_values(open_decoded(Path(path)), path, channel))
     values.flags.writeable = False
     return values
 

@@ -47,6 +47,11 @@ def frame_names(seg: Path) -> list[str]:
     return [str(np.ravel(cell)[0]) if np.size(cell) else "" for cell in np.ravel(cells)]
 
 
+def seglabel(path: Path) -> np.ndarray:
+    """The label map of a frame's seg.mat (the masks' `LabelSelect.reader`)."""
+    return mat_array(path, KEY)
+
+
 def seg37_name(name: str) -> str | None:
     key = "_".join(name.strip().lower().split())
     return key if key in SEG37 else None
@@ -56,7 +61,7 @@ def describe(root: Path, dataset: str, image_id: str, image: Path, seg37: bool =
     frame = image.parent.parent
     seg = need_file(frame / "seg.mat")
     names = frame_names(seg)
-    values, counts = value_counts(mat_array(seg, KEY))
+    values, counts = value_counts(seglabel(seg))
     unknown = [int(v) for v in values if v < 0 or v > len(names)]
     if unknown:
         raise ItemRejected("known_class_id", f"{KEY} value(s) {unknown[:5]} beyond its {len(names)} names", seg)
@@ -66,7 +71,7 @@ def describe(root: Path, dataset: str, image_id: str, image: Path, seg37: bool =
         names = [seg37_name(n) or "" for n in names]  # "": not one of the 37, left out below
     present = [(int(v), c) for v, c in zip(values.tolist(), counts.tolist(), strict=True) if v and names[v - 1]]
     path = rel(root, seg)
-    masks = [MaskEntry(f"{image_id}_{v:03d}", names[v - 1], path, select=LabelSelect((v,), key=KEY))
+    masks = [MaskEntry(f"{image_id}_{v:03d}", names[v - 1], path, select=LabelSelect((v,), reader=seglabel))
              for v, _ in present]
     areas: dict[str, int] = {}
     for v, count in present:
