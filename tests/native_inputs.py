@@ -123,10 +123,29 @@ def ade20k(root: Path, n: int, size: tuple[int, int] = (64, 48), k: int = 4, bro
 
 # --- CityScapes ---------------------------------------------------------------------------------------------
 CITY_VALUES = [(7, "road"), (23, "sky"), (26000, "car"), (26001, "car"), (24000, "person"), (26, "cargroup"),
-               (3, "out of roi"), (21, "vegetation")]
+               (3, "out of roi"), (21, "vegetation")]  # label ids as cityscapesscripts.helpers.labels has them
 
 
-def cityscapes(root: Path, n: int, size: tuple[int, int] = (64, 32), k: int = 8, broken: bool = True) -> Fixture:
+def city_polygons(ids: np.ndarray, names: dict[int, str], extra: str | None = None) -> dict:
+    """A polygons file drawing `ids` (vertical stripes) back: one rectangle per stripe, left to right."""
+    height, width = ids.shape
+    objects = []
+    for x in range(width):
+        if ids[0, x] and (x == 0 or ids[0, x - 1] != ids[0, x]):
+            end = x
+            while end + 1 < width and ids[0, end + 1] == ids[0, x]:
+                end += 1
+            objects.append({"label": extra or names[int(ids[0, x])], "deleted": 0,
+                            "polygon": [[x, 0], [end, 0], [end, height - 1], [x, height - 1]]})
+            extra = None
+    objects.append({"label": "license plate", "polygon": [[0, 0], [3, 0], [3, 3]]})  # id -1: never drawn
+    objects.append({"label": "car", "deleted": 1, "polygon": [[0, 0], [width - 1, 0], [0, height - 1]]})
+    return {"imgHeight": height, "imgWidth": width, "objects": objects}
+
+
+def cityscapes(root: Path, n: int, size: tuple[int, int] = (64, 32), k: int = 8, broken: bool = True,
+               polygons: bool = False) -> Fixture:
+    """`polygons`: the good images have a `*_gtFine_polygons.json` instead of an instanceIds PNG."""
     fx = Fixture(root)
     images = root / "leftImg8bit" / "train" / "aachen"
     labels_dir = root / "gtFine" / "train" / "aachen"
@@ -148,7 +167,9 @@ def cityscapes(root: Path, n: int, size: tuple[int, int] = (64, 32), k: int = 8,
 
     for i in range(n):
         image_id = f"aachen_000000_{i:06d}"
-        ids = write(image_id, None)
+        ids = write(image_id, None, label=not polygons)
+        if polygons:
+            (labels_dir / f"{image_id}_gtFine_polygons.json").write_text(json.dumps(city_polygons(ids, names)))
         present = by_area(ids, {v: names[v] for v in values})
         fx.twin(image_id, images / f"{image_id}_leftImg8bit.png", present, present[:3],
                 [(f"{image_id}_{v}", names[v], ids == v) for v in sorted(values) if names[v] != "out of roi"])
@@ -159,6 +180,11 @@ def cityscapes(root: Path, n: int, size: tuple[int, int] = (64, 32), k: int = 8,
         fx.broken.add(("aachen_000000_900002", "known_class_id"))
         write("aachen_000000_900003", (size[0] // 2, size[1] // 2))
         fx.broken |= {(f"aachen_000000_900003_{v}", "mask_size_matches_image") for v in values if names[v] != "out of roi"}
+        if polygons:
+            ids = write("aachen_000000_900004", None, label=False)
+            (labels_dir / "aachen_000000_900004_gtFine_polygons.json").write_text(
+                json.dumps(city_polygons(ids, names, extra="flying saucer")))
+            fx.broken.add(("aachen_000000_900004", "known_class_id"))
     return fx
 
 

@@ -25,9 +25,10 @@ def land(source: SourceConfig, store: ImageStore, tmp_path):
     return {r["image_id"]: r for r in images}, {r["mask_id"]: r for r in masks}, rejected + mask_rejected
 
 
-@pytest.mark.parametrize("adapter", list(native_inputs.WRITERS))
+@pytest.mark.parametrize("adapter", [*native_inputs.WRITERS, "cityscapes polygons"])
 def test_raw_format_lands_like_its_standardized_twin_and_quarantines_its_broken_items(adapter, tmp_path):
-    fixture = native_inputs.write(adapter, tmp_path / adapter, 2)
+    adapter, _, variant = adapter.partition(" ")  # `cityscapes polygons`: gtFine polygons, no instanceIds
+    fixture = native_inputs.write(adapter, tmp_path / adapter, 2, **({"polygons": True} if variant else {}))
     store = ImageStore(tmp_path / "store")
     raw_images, raw_masks, rejected = land(SourceConfig(name="raw", adapter=adapter, root=fixture.root), store, tmp_path)
     twin_images, twin_masks, twin_rejected = land(

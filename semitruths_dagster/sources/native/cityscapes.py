@@ -5,17 +5,26 @@ Layout: `leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png` and
 (< 1000: a class without instances, or a group of a class with them) or label id * 1000 + instance
 number; the label ids and names are the official table (`cityscapesscripts.helpers.labels`).
 
+Where an image has no instanceIds file, its `*_gtFine_polygons.json` (imgWidth, imgHeight, objects: label,
+polygon, deleted) is drawn into the same map the authors' `json2instanceImg.py` makes: polygons in file
+order, later over earlier, a class with instances numbered per class in that order, `<class>group`
+labels as their class's id; an unknown label is `known_class_id`.
+
 One mask per value of the instanceIds map, labelled with the class name (a group region: the name +
 'group', as the polygon files name it: `cargroup`). No mask for `unlabeled`, `rectification border` and
 `out of roi` (not scene content); entities are every other class present. Rejected images: no
-instanceIds file (`file_exists`), a label id that the official table does not have (`known_class_id`).
+instanceIds nor polygons file (`file_exists`), an unreadable polygons file (`json_format`), a label id that the official table does not have (`known_class_id`).
 Option `splits` (default train, val: test's gtFine is not public).
 """
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
 
 from ...config import SourceConfig
 from ...validation import ItemRejected
@@ -35,10 +44,52 @@ def label_table() -> dict[int, tuple[str, bool]]:
     return {label.id: (label.name, label.hasInstances) for label in labels if label.id >= 0}
 
 
+@cache
+def not_drawn() -> frozenset[str]:
+    """Labels with a negative id (`license plate`): in the polygon files, never in the label maps."""
+    from cityscapesscripts.helpers.labels import labels
+
+    return frozenset(label.name for label in labels if label.id < 0)
+
+
+def polygon_ids(path: Path) -> np.ndarray:
+    """The instanceIds map a `*_gtFine_polygons.json` stands for (the masks' `LabelSelect.reader`)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        size = (int(data["imgWidth"]), int(data["imgHeight"]))
+        objects = [(str(o["label"]), [tuple(p) for p in o["polygon"]]) for o in data["objects"] if not o.get("deleted")]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ItemRejected("json_format", f"not a CityScapes polygons file: {type(exc).__name__}: {exc}",
+                           path) from None
+    ids = {name: (label_id, has) for label_id, (name, has) in label_table().items()}
+    canvas = Image.new("I", size, ids["unlabeled"][0])
+    draw, seen = ImageDraw.Draw(canvas), dict.fromkeys(ids, 0)
+    for label, polygon in objects:
+        group = label not in ids and label.endswith("group")
+        name = label.removesuffix("group") if group else label
+        if name in not_drawn():
+            continue
+        if name not in ids:
+            raise ItemRejected("known_class_id", f"label '{label}' is not in the official CityScapes label table",
+                               path)
+        value, has_instances = ids[name]
+        if has_instances and not group:
+            value, seen[name] = value * 1000 + seen[name], seen[name] + 1
+        try:
+            draw.polygon(polygon, fill=value)
+        except (ValueError, TypeError) as exc:
+            raise ItemRejected("json_format", f"polygon of '{label}' cannot be drawn: {exc}", path) from None
+    return np.asarray(canvas)
+
+
 def describe(root: Path, dataset: str, image_id: str, image: Path) -> ImageEntry:
     split_city = image.parent.relative_to(root / "leftImg8bit")
     ids_path = root / "gtFine" / split_city / f"{image_id}_gtFine_instanceIds.png"
-    values, counts = value_counts(read_labels(ids_path))
+    polygons = ids_path.with_name(f"{image_id}_gtFine_polygons.json")
+    reader = polygon_ids if not ids_path.is_file() and polygons.is_file() else None
+    if reader:
+        ids_path = polygons
+    values, counts = value_counts(reader(ids_path) if reader else read_labels(ids_path))
     table = label_table()
     unknown = sorted({int(v) // 1000 if v >= 1000 else int(v) for v in values} - table.keys())
     if unknown:
@@ -53,7 +104,7 @@ def describe(root: Path, dataset: str, image_id: str, image: Path) -> ImageEntry
             name += "group"
         areas[name] = areas.get(name, 0) + count
         if name not in NOT_CONTENT:
-            masks.append(MaskEntry(f"{image_id}_{value}", name, path, select=LabelSelect((value,))))
+            masks.append(MaskEntry(f"{image_id}_{value}", name, path, select=LabelSelect((value,), reader=reader)))
     entities = sorted(areas, key=lambda n: (-areas[n], n))
     return ImageEntry(image_id, dataset, "CityScapes", rel(root, image), entities, main_classes(areas), masks)
 
