@@ -67,7 +67,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "vision": {"image_size": 518, "patch_size": 14, "width": 768, "layers": 12, "heads": 12, "mlp": 3072,
                    "act": "gelu", "layerscale": True, "registers": 0, "layer_norm_eps": 1e-6},
         "used_for": "CLS token after the final LayerNorm",
-        "used_by": ["linear_probe(dinov2)"],
+        "used_by": ["linear_probe(dinov2)", "dinov2_zero_shot (transformers)"],
     },
     # timm vit_base_patch14_reg4_dinov2.lvd142m (= facebook/dinov2-with-registers-base).
     "timm/vit_base_patch14_reg4_dinov2.lvd142m": {
@@ -100,6 +100,19 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "depths": [3, 4, 30, 3], "dims": [384, 768, 1536, 3072], "act": "gelu", "layer_norm_eps": 1e-5,
         "used_for": "last-stage feature map (trunk without pooling)",
         "used_by": ["aide"],
+    },
+    # openai/guided-diffusion `256x256_diffusion_uncond.pt` with the MODEL_FLAGS of DIRE's compute_dire.sh
+    # (channel_mult: script_util's default for 256 px; attention at 32, 16, 8 px = downsampling 8, 16, 32).
+    "openai/256x256_diffusion_uncond": {
+        "guided_diffusion": {"image_size": 256, "num_channels": 256, "num_res_blocks": 2,
+                             "channel_mult": [1, 1, 2, 2, 4, 4], "attention_resolutions": [32, 16, 8],
+                             "num_head_channels": 64, "learn_sigma": True, "use_scale_shift_norm": True,
+                             "resblock_updown": True},
+        "diffusion": {"steps": 1000, "noise_schedule": "linear", "timestep_respacing": "ddim20",
+                      "rescale_timesteps": False, "clip_denoised": True},
+        "parameters": 552_814_086,
+        "used_for": "eps prediction (first 3 of 6 output channels) for DDIM inversion and reconstruction",
+        "used_by": ["dire"],
     },
 }
 
