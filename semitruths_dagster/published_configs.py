@@ -114,6 +114,19 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "used_for": "eps prediction (first 3 of 6 output channels) for DDIM inversion and reconstruction",
         "used_by": ["dire"],
     },
+    # CrossEfficientViT: cross-efficient-vit/configs/architecture.yaml `model:` (Coccomini et al.), on
+    # efficientnet_pytorch's EfficientNet-B0 at 224 px (the small branch through its head conv, the large one
+    # through block 2).
+    "coccomini/cross_efficient_vit": {
+        "architecture": {"image-size": 224, "num-classes": 1, "depth": 4, "sm-dim": 192, "sm-patch-size": 7,
+                         "sm-enc-depth": 2, "sm-enc-dim-head": 64, "sm-enc-heads": 8, "sm-enc-mlp-dim": 2048,
+                         "lg-dim": 384, "lg-patch-size": 56, "lg-enc-depth": 3, "lg-enc-dim-head": 64,
+                         "lg-enc-heads": 8, "lg-enc-mlp-dim": 2048, "cross-attn-depth": 2,
+                         "cross-attn-dim-head": 64, "cross-attn-heads": 8, "lg-channels": 24, "sm-channels": 1280},
+        "efficientnet": "efficientnet-b0",
+        "used_for": "sum of the two CLS heads' logits (1 each)",
+        "used_by": ["cross_efficient_vit"],
+    },
 }
 
 

@@ -91,7 +91,9 @@ def score_conditions(detector: Detector, targets: Sequence[Scorable], store: Ima
             for j, (item, value) in enumerate(zip(part, values, strict=True)):
                 item.score, item.seconds = float(value), share
                 if j in failed:
-                    item.score, item.error, item.rule = None, failed[j], "detector_failed"
+                    rule = failed[j].split(":", 1)[0]
+                    rule = rule if rule in detector.QUARANTINE_RULES else "detector_failed"
+                    item.score, item.error, item.rule = None, failed[j], rule
         for first, *rest in twins.values():
             for twin in rest:
                 twin.score, twin.box, twin.error, twin.rule = first.score, first.box, first.error, first.rule

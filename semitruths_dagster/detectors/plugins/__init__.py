@@ -11,6 +11,7 @@ from .cnnspot import CNNSpot
 from .command import CommandDetector
 from .commfor import CommunityForensics
 from .cospy import CoSpy
+from .cross_efficient_vit import CrossEfficientViT
 from .defake import DeFake
 from .dinov2_zero_shot import DINOv2ZeroShot
 from .dire import DIRE
@@ -29,9 +30,9 @@ DETECTOR_PLUGINS: Registry[type[Detector]] = Registry("detector plugin", Detecto
     cls.PLUGIN: cls
     for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy, AIDE, SPAI,
                 C2PCLIP, RINE, SAFE, LinearProbe, DIRE,
-                DINOv2ZeroShot)
+                DINOv2ZeroShot, CrossEfficientViT)
 } | {cls.PLUGIN: cls for cls in (HFImageClassifier, OnnxModel, CommandDetector)})  # detectors without code
 
-__all__ = ["AIDE", "DIRE", "DRCT", "NPR", "RINE", "SAFE", "SPAI", "DETECTOR_PLUGINS", "BFree", "DINOv2ZeroShot", "C2PCLIP", "CNNSpot",
+__all__ = ["AIDE", "DIRE", "DRCT", "NPR", "RINE", "SAFE", "SPAI", "DETECTOR_PLUGINS", "BFree", "DINOv2ZeroShot", "C2PCLIP", "CNNSpot", "CrossEfficientViT",
            "CommunityForensics", "CoSpy", "DeFake", "LinearProbe", "UniversalFakeDetect",
            "CommandDetector", "HFImageClassifier", "OnnxModel"]
