@@ -31,7 +31,7 @@ import torchvision.transforms.functional as TF
 from torch import nn
 
 from ...published_configs import published
-from ..adm import DDIM, ADMUNet
+from ..adm import DDIM, ADMUNet, ddim_timesteps
 from ..base import Detector
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..spec import DetectorSpec, SpecError
@@ -85,8 +85,11 @@ class DIRE(Detector):
     @classmethod
     def check_spec(cls, spec: DetectorSpec) -> None:
         steps = spec.options.get("ddim_steps")
-        if steps is not None and not (isinstance(steps, int) and 1 <= steps <= 1000):
-            raise SpecError(spec.source, "options.ddim_steps", f"expected an integer in [1, 1000], got {steps!r}")
+        if steps is not None:
+            try:
+                ddim_timesteps(published(ADM_ID)["diffusion"]["steps"], int(steps))
+            except ValueError as exc:
+                raise SpecError(spec.source, "options.ddim_steps", f"{steps!r}: {exc}") from None
         if spec.options.get("dire_image", True) and "diffusion" not in spec.weights:
             raise SpecError(spec.source, "weights.diffusion", "missing: the ADM that reconstructs the image "
                             "(256x256_diffusion_uncond.pt); only `dire_image: false` runs without it")
