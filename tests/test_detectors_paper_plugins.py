@@ -231,11 +231,11 @@ def test_face_steps_on_hand_made_images():
     assert video_round([0.3, 0.7, 0.9]) == 0.7 and video_round([0.2, 0.4]) == pytest.approx(0.3)
 
 
-def test_cross_efficient_vit_faces_and_no_face_rule(cev, shared_sample):
+def test_cross_efficient_vit_faces_and_no_face_rule(cev, shared_sample, tmp_path):
     pytest.importorskip("facenet_pytorch")
     face = Image.open(shared_sample / "images" / "CelebAHQ" / "20046.jpg")
     street = Image.open(shared_sample / "images" / "CityScapes" / "ulm_000084_000019.png")
-    detector = build_detector(cev)
+    detector = build_detector(_spec(cev, options=cev.options | {"no_face": "quarantine"}))  # the authors'
     assert detector.QUARANTINE_RULES == ("no_face",) and detector.threshold == 0.6
     scores, failed = detector.score_each([street, face])
     assert list(failed) == [0] and failed[0].startswith("no_face: ") and np.isnan(scores[0])
@@ -245,6 +245,17 @@ def test_cross_efficient_vit_faces_and_no_face_rule(cev, shared_sample):
     assert not failed and np.isfinite(scores).all()
     detector.options["no_face"] = "quarantine"
     assert "faces=mtcnn,no_face=quarantine" in detector.preprocessing_signature()
+    # through the stage: the faceless photo goes to the quarantine under the rule `no_face`, the face is a row
+    from semitruths_dagster.detectors.stage import Target, predict_partition
+    from semitruths_dagster.storage import ImageStore
+
+    store = ImageStore(tmp_path / "store")
+    targets = [Target(0, name, None, *store.put_file(path)) for name, path in
+               (("street", shared_sample / "images" / "CityScapes" / "ulm_000084_000019.png"),
+                ("face", shared_sample / "images" / "CelebAHQ" / "20046.jpg"))]
+    rows, rejected = predict_partition(detector, targets, store, "CelebAHQ", {}, batch_size=4)
+    assert [r["image_id"] for r in rows] == ["face"]
+    assert [(r.item_id, r.rule) for r in rejected] == [("street", "no_face")]
 
 
 def test_cross_efficient_vit_checkpoint_and_verify(cev, tmp_path):
