@@ -116,9 +116,25 @@ def test_dire_image_option_and_spec_rules(dire):
     assert as_run.model.unet is None  # Semi-Truths' run_1.py: the classifier on the image, no ADM
     p = as_run.preprocessing
     assert (p.resize, p.crop, p.mean) == (256, 28, (0.485, 0.456, 0.406))
-    full = build_detector(dire).preprocessing  # center_crop_arr: bicubic to the side, floored offset, [-1, 1]
-    assert (full.resize, full.crop, full.interpolation, full.offset, full.mean) == (32, 32, "bicubic", "floor",
-                                                                                     (0.5, 0.5, 0.5))
+    full = build_detector(dire).preprocessing
+    assert (full.resize, full.crop, full.offset) == (32, 32, "floor") and "center_crop_arr" in full.signature()
+
+
+def test_dire_input_is_center_crop_arr():
+    """guided-diffusion's center_crop_arr, step by step from its published description, on a 1100 x 530
+    photo-like image: BOX halving (530 >= 2 x 256), bicubic with the long side rounded, floored crop."""
+    from semitruths_dagster.detectors.plugins.dire import CenterCropArr
+
+    rng = np.random.default_rng(3)
+    image = Image.fromarray(rng.integers(0, 256, (530, 1100, 3), dtype=np.uint8))
+    half = image.resize((550, 265), resample=Image.BOX)
+    scale = 256 / 265
+    resized = np.asarray(half.resize((round(550 * scale), round(265 * scale)), resample=Image.BICUBIC))
+    top, left = (resized.shape[0] - 256) // 2, (resized.shape[1] - 256) // 2
+    arr = resized[top: top + 256, left: left + 256].astype(np.float32) / 127.5 - 1
+    pre = CenterCropArr(resize=256, crop=256, mean=(0.5,) * 3, std=(0.5,) * 3, interpolation="bicubic",
+                        offset="floor")
+    assert torch.allclose(pre.apply(image), torch.from_numpy(arr).permute(2, 0, 1), atol=1e-6)
 
 
 def test_dire_image_is_the_authors_uint8_png(dire):

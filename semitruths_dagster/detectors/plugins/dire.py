@@ -4,8 +4,8 @@ Authors' files read (ZhendongWang6/DIRE): `guided-diffusion/compute_dire.py` + `
 image), `guided_diffusion/image_datasets.py` (`center_crop_arr`), `utils/utils.py` (`get_network`),
 `utils/datasets.py` + `utils/config.py` (the classifier's test transform), `utils/trainer.py` (checkpoint
 format), `test.py`, `demo.py`.
- - DIRE image: the image is brought to 256 px (shorter side, bicubic) and centre-cropped (offset floored) to
-   [-1, 1]; DDIM-inverted then DDIM-reconstructed (`ddim20` of the 1000-step linear schedule, eta 0,
+ - DIRE image: the image is brought to 256 px as `center_crop_arr` does (BOX halvings while the shorter
+   side is >= 512, then bicubic, the longer side rounded), centre-cropped (offset floored), to [-1, 1]; DDIM-inverted then DDIM-reconstructed (`ddim20` of the 1000-step linear schedule, eta 0,
    clip_denoised) with the unconditional ADM `256x256_diffusion_uncond.pt` (published flags: see
    published_configs.py `openai/256x256_diffusion_uncond`); DIRE = |x - recon| saved as
    uint8(clamp(DIRE * 255 / 2)) in a lossless PNG.
@@ -23,12 +23,15 @@ Random stand-in: a tiny ADM (32 px, 32 channels, 2 levels) and a ResNet with one
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torchvision.transforms.functional as TF
+from PIL import Image
 from torch import nn
+from torchvision.transforms import InterpolationMode
 
 from ...published_configs import published
 from ..adm import DDIM, ADMUNet, ddim_timesteps
@@ -41,6 +44,24 @@ ADM_ID = "openai/256x256_diffusion_uncond"
 TINY_ADM = {"image_size": 32, "num_channels": 32, "num_res_blocks": 1, "channel_mult": [1, 2],
             "attention_resolutions": [16], "num_head_channels": 32}
 TINY_OPTIONS = {"adm": TINY_ADM, "layers": TINY_LAYERS, "ddim_steps": 2, "crop": 28}
+
+
+@dataclass(frozen=True)
+class CenterCropArr(Preprocessing):
+    """guided-diffusion's `center_crop_arr` resize: halve with a BOX filter while the shorter side is at
+    least twice `resize`, then bicubic to it (the longer side rounded); the crop is the parent's (floored)."""
+
+    def _resize(self, image: Image.Image, interpolation: InterpolationMode) -> Image.Image:
+        side = int(self.resize)  # type: ignore[arg-type]
+        nearest = interpolation == InterpolationMode.NEAREST  # masks brought into the frame
+        while min(image.size) >= 2 * side:
+            image = image.resize(tuple(x // 2 for x in image.size), resample=Image.NEAREST if nearest else Image.BOX)
+        scale = side / min(image.size)
+        return image.resize(tuple(round(x * scale) for x in image.size),
+                            resample=Image.NEAREST if nearest else Image.BICUBIC)
+
+    def signature(self, box: Any = None) -> str:
+        return super().signature(box)[:-1] + ',"resize_rule":"center_crop_arr"}'
 
 
 def adm_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -101,8 +122,8 @@ class DIRE(Detector):
         if not self.options["dire_image"]:
             return Preprocessing(resize=256, crop=self.options["crop"], mean=IMAGENET_MEAN, std=IMAGENET_STD)
         size = adm_config(self.options["adm"])["image_size"]
-        # center_crop_arr: bicubic to the side, centre crop with a floored offset, x / 127.5 - 1.
-        return Preprocessing(resize=size, crop=size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+        # center_crop_arr: BOX halvings, bicubic to the side, centre crop (floored offset); x / 127.5 - 1.
+        return CenterCropArr(resize=size, crop=size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
                              interpolation="bicubic", offset="floor")
 
     def load_model(self) -> nn.Module:
