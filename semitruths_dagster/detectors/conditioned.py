@@ -38,7 +38,9 @@ class ConditionedScore:
     fresh: bool  # scored in this call (False: from the cache)
     box: CropBox | None
     error: str | None = None
-    rule: str = "condition_failed"  # the quarantine rule of `error`: or 'detector_failed' (the detector's own)
+    # the quarantine rule of `error`: or 'detector_failed' (the detector's own), or one of the plugin's
+    # QUARANTINE_RULES (CrossEfficientViT's 'no_face')
+    rule: str = "condition_failed"
     seconds: float = 0.0  # this item's share of its batch's time in the detector (0: not scored here)
 
 
