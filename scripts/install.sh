@@ -23,6 +23,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 start=$(date +%s)
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+# CrossEfficientViT's face step: facenet-pytorch's MTCNN (its P/R/O-Net weights ship in the package). Its metadata
+# pins torch<2.3, which its code does not need; --no-deps keeps the pinned torch above.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "facenet-pytorch==2.6.0"
 .venv/bin/python -c "import semitruths_dagster, torch, torchvision, dagster" \
   || { echo "install.sh: the environment does not import; see the pip output above" >&2; exit 1; }
 echo "install.sh: .venv ready in $(( $(date +%s) - start )) s"

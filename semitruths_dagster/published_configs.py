@@ -67,7 +67,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "vision": {"image_size": 518, "patch_size": 14, "width": 768, "layers": 12, "heads": 12, "mlp": 3072,
                    "act": "gelu", "layerscale": True, "registers": 0, "layer_norm_eps": 1e-6},
         "used_for": "CLS token after the final LayerNorm",
-        "used_by": ["linear_probe(dinov2)"],
+        "used_by": ["linear_probe(dinov2)", "dinov2_zero_shot (transformers)"],
     },
     # timm vit_base_patch14_reg4_dinov2.lvd142m (= facebook/dinov2-with-registers-base).
     "timm/vit_base_patch14_reg4_dinov2.lvd142m": {
@@ -100,6 +100,32 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "depths": [3, 4, 30, 3], "dims": [384, 768, 1536, 3072], "act": "gelu", "layer_norm_eps": 1e-5,
         "used_for": "last-stage feature map (trunk without pooling)",
         "used_by": ["aide"],
+    },
+    # openai/guided-diffusion `256x256_diffusion_uncond.pt` with the MODEL_FLAGS of DIRE's compute_dire.sh
+    # (channel_mult: script_util's default for 256 px; attention at 32, 16, 8 px = downsampling 8, 16, 32).
+    "openai/256x256_diffusion_uncond": {
+        "guided_diffusion": {"image_size": 256, "num_channels": 256, "num_res_blocks": 2,
+                             "channel_mult": [1, 1, 2, 2, 4, 4], "attention_resolutions": [32, 16, 8],
+                             "num_head_channels": 64, "learn_sigma": True, "use_scale_shift_norm": True,
+                             "resblock_updown": True},
+        "diffusion": {"steps": 1000, "noise_schedule": "linear", "timestep_respacing": "ddim20",
+                      "rescale_timesteps": False, "clip_denoised": True},
+        "parameters": 552_814_086,
+        "used_for": "eps prediction (first 3 of 6 output channels) for DDIM inversion and reconstruction",
+        "used_by": ["dire"],
+    },
+    # CrossEfficientViT: cross-efficient-vit/configs/architecture.yaml `model:` (Coccomini et al.), on
+    # efficientnet_pytorch's EfficientNet-B0 at 224 px (the small branch through its head conv, the large one
+    # through block 2).
+    "coccomini/cross_efficient_vit": {
+        "architecture": {"image-size": 224, "num-classes": 1, "depth": 4, "sm-dim": 192, "sm-patch-size": 7,
+                         "sm-enc-depth": 2, "sm-enc-dim-head": 64, "sm-enc-heads": 8, "sm-enc-mlp-dim": 2048,
+                         "lg-dim": 384, "lg-patch-size": 56, "lg-enc-depth": 3, "lg-enc-dim-head": 64,
+                         "lg-enc-heads": 8, "lg-enc-mlp-dim": 2048, "cross-attn-depth": 2,
+                         "cross-attn-dim-head": 64, "cross-attn-heads": 8, "lg-channels": 24, "sm-channels": 1280},
+        "efficientnet": "efficientnet-b0",
+        "used_for": "sum of the two CLS heads' logits (1 each)",
+        "used_by": ["cross_efficient_vit"],
     },
 }
 

@@ -82,6 +82,9 @@ class Detector(ABC):
     # The precision the authors' evaluation code runs in: what `detectors.dtype: authors` (the default)
     # gives (a plugin that differs overrides `resolve_precision` / `place`).
     AUTHORS_PRECISION: ClassVar[str] = "float32"
+    # Quarantine rules of the plugin's own (`score_each` reasons written '<rule>: ...'); others are
+    # 'detector_failed'.
+    QUARANTINE_RULES: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self, spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32
@@ -296,7 +299,8 @@ class Detector(ABC):
         batch_size: int = 16,
     ) -> tuple[np.ndarray, dict[int, str]]:
         """`score`, plus index -> reason for images the detector could not score alone (their score is
-        NaN; the stage quarantines them). In-process models never fail one image alone: {}."""
+        NaN; the stage quarantines them, under the rule the reason starts with when it is one of
+        `QUARANTINE_RULES`). In-process models never fail one image alone: {}."""
         return self.score(images, boxes=boxes, batch_size=batch_size), {}
 
     def predict(

@@ -38,7 +38,9 @@ class ConditionedScore:
     fresh: bool  # scored in this call (False: from the cache)
     box: CropBox | None
     error: str | None = None
-    rule: str = "condition_failed"  # the quarantine rule of `error`: or 'detector_failed' (the detector's own)
+    # the quarantine rule of `error`: or 'detector_failed' (the detector's own), or one of the plugin's
+    # QUARANTINE_RULES (CrossEfficientViT's 'no_face')
+    rule: str = "condition_failed"
     seconds: float = 0.0  # this item's share of its batch's time in the detector (0: not scored here)
 
 
@@ -91,7 +93,9 @@ def score_conditions(detector: Detector, targets: Sequence[Scorable], store: Ima
             for j, (item, value) in enumerate(zip(part, values, strict=True)):
                 item.score, item.seconds = float(value), share
                 if j in failed:
-                    item.score, item.error, item.rule = None, failed[j], "detector_failed"
+                    rule = failed[j].split(":", 1)[0]
+                    rule = rule if rule in detector.QUARANTINE_RULES else "detector_failed"
+                    item.score, item.error, item.rule = None, failed[j], rule
         for first, *rest in twins.values():
             for twin in rest:
                 twin.score, twin.box, twin.error, twin.rule = first.score, first.box, first.error, first.rule

@@ -11,7 +11,10 @@ from .cnnspot import CNNSpot
 from .command import CommandDetector
 from .commfor import CommunityForensics
 from .cospy import CoSpy
+from .cross_efficient_vit import CrossEfficientViT
 from .defake import DeFake
+from .dinov2_zero_shot import DINOv2ZeroShot
+from .dire import DIRE
 from .drct import DRCT
 from .hf_image_classifier import HFImageClassifier
 from .linear_probe import LinearProbe
@@ -26,9 +29,10 @@ from .ufd import UniversalFakeDetect
 DETECTOR_PLUGINS: Registry[type[Detector]] = Registry("detector plugin", Detector, {
     cls.PLUGIN: cls
     for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy, AIDE, SPAI,
-                C2PCLIP, RINE, SAFE, LinearProbe)
+                C2PCLIP, RINE, SAFE, LinearProbe, DIRE,
+                DINOv2ZeroShot, CrossEfficientViT)
 } | {cls.PLUGIN: cls for cls in (HFImageClassifier, OnnxModel, CommandDetector)})  # detectors without code
 
-__all__ = ["AIDE", "DRCT", "NPR", "RINE", "SAFE", "SPAI", "DETECTOR_PLUGINS", "BFree", "C2PCLIP", "CNNSpot",
+__all__ = ["AIDE", "DIRE", "DRCT", "NPR", "RINE", "SAFE", "SPAI", "DETECTOR_PLUGINS", "BFree", "DINOv2ZeroShot", "C2PCLIP", "CNNSpot", "CrossEfficientViT",
            "CommunityForensics", "CoSpy", "DeFake", "LinearProbe", "UniversalFakeDetect",
            "CommandDetector", "HFImageClassifier", "OnnxModel"]
