@@ -94,3 +94,15 @@ def test_the_protocol_setting_is_checked_and_refused_where_it_cannot_apply(tmp_p
     npr = build_detector(random_spec("npr", tmp_path / "npr2"), protocol="paper")  # no crop of its own: now 224
     assert npr.preprocessing.apply(hand_made()).shape == (3, 224, 224)
     assert np.isfinite(npr.score([hand_made()])).all()
+
+
+def test_a_detector_the_paper_ran_through_its_own_pipeline_keeps_it(tmp_path):
+    from semitruths_dagster.detectors.plugins.cnnspot import CNNSpot
+
+    class OwnPipeline(CNNSpot):  # as CrossEfficientViT: run_1.py hands it to its authors' scripts
+        PAPER_OWN_PIPELINE = True
+
+    spec = random_spec("cnnspot", tmp_path)
+    own, authors = OwnPipeline(spec, protocol="paper"), build_detector(spec)
+    assert own.preprocessing == authors.preprocessing and own.protocol == "paper"
+    assert own.cache_key("b" * 64) != authors.cache_key("b" * 64)  # still keyed as the paper protocol's score

@@ -89,6 +89,10 @@ class Detector(ABC):
     # (DE-FAKE's captioner gets the paper's pixels).
     PAPER_PROTOCOL: ClassVar[bool] = True
     PAPER_OPTIONS: ClassVar[dict[str, Any]] = {}
+    # True where the paper's evaluation code ran this detector through its authors' own pipeline instead of
+    # its shared transform (run_1.py hands CrossEfficientViT to its authors' face-crop scripts): under
+    # `paper` it keeps `build_preprocessing`, and its rows still say `paper`.
+    PAPER_OWN_PIPELINE: ClassVar[bool] = False
 
     def __init__(
         self, spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
@@ -109,7 +113,8 @@ class Detector(ABC):
         # dtype: of the inputs (and the weights unless `place` mixes); precision: its name on rows and in the
         # cache key. P(fake) is computed in float32 whatever they are.
         self.dtype, self.precision = self.resolve_precision(dtype)
-        self.preprocessing = protocol_preprocessing(protocol, self.build_preprocessing())
+        own = self.build_preprocessing()
+        self.preprocessing = own if self.PAPER_OWN_PIPELINE else protocol_preprocessing(protocol, own)
         model = self.load_model()  # a torch module, or a runner of its own (an ONNX session, a process)
         self.model = self.place(model).eval() if isinstance(model, torch.nn.Module) else model
 

@@ -5,7 +5,8 @@ stands for a paper detector when its plugin is one the file lists for it. Each o
 recomputed from its clean prediction rows by `evaluate_detector` (the project's cluster bootstrap by
 source image for Table 3, Wilson intervals for a group's recall, Newcombe's interval for a difference of
 two group recalls) and set beside the paper's: the difference, this run's 95% interval, and whether the
-paper's value lies in it. Orderings the text states without numbers are checked as orderings.
+paper's value, as printed (give or take half a unit of its last digit), lies in it. Orderings the text
+states without numbers are checked as orderings.
 
 Nothing can be compared (and the first line says so) when no detector stands for a paper detector, when
 a detector has random weights, when the run has too few rows, or when its images are not the released
@@ -104,15 +105,17 @@ class RunDetector:
     result: EvaluationResult
 
 
-def evaluate_run(labels: np.ndarray, scores: np.ndarray, attributes: Mapping[str, Any], clusters: Sequence[str],
+def evaluate_run(labels: np.ndarray, scores: np.ndarray, attributes: Mapping[str, Any], clusters: Sequence[str] | None,
                  *, name: str, plugin: str, protocol: str, random_weights: bool, threshold: float,
                  n_boot: int = 1000, seed: int = 0) -> RunDetector:
     """Evaluate one detector's clean rows for the comparison: the metrics and cluster-bootstrap intervals at
     its default threshold, breakdowns by the figures' `ATTRIBUTES`, and the directional edits (from the
-    `original_label` / `perturbed_label` attributes). Every group is shown, small ones too."""
+    `original_label` / `perturbed_label` attributes). Every group is shown, small ones too. `clusters`: the
+    source image of each row (the cluster bootstrap), or None for rows with none (the row bootstrap)."""
     keep = {k: v for k, v in attributes.items() if k in ATTRIBUTES or k in ("original_label", "perturbed_label")}
     result = evaluate_detector(labels, scores, keep, detector=name, random_weights=random_weights,
-                               threshold=threshold, n_boot=n_boot, seed=seed, clusters=list(clusters),
+                               threshold=threshold, n_boot=n_boot, seed=seed,
+                               clusters=None if clusters is None else list(clusters),
                                pair_columns=("original_label", "perturbed_label"), min_group_count=1)
     return RunDetector(name, plugin, protocol, random_weights, result)
 
@@ -124,10 +127,19 @@ def _pct(value: Any) -> float:
     return math.nan if value is None else 100.0 * float(value)
 
 
-def _inside(paper: float, lo: float, hi: float) -> str:
+def rounding(value: float, decimals: int | None = None) -> float:
+    """Half a unit of the last digit the paper printed (`decimals`, else as the value reads: 50.0 -> 0.05)."""
+    if decimals is None:
+        text = repr(float(value))
+        decimals = 0 if float(value).is_integer() and "." not in str(value) else len(text.split(".")[1])
+    return 0.5 * 10.0 ** -decimals
+
+
+def _inside(paper: float, lo: float, hi: float, tolerance: float = 0.0) -> str:
+    """Whether the paper's value, as printed (+- `tolerance`, its rounding), meets this run's interval."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "-"
-    return "inside" if lo - 1e-9 <= paper <= hi + 1e-9 else "outside"
+    return "inside" if lo - tolerance - 1e-9 <= paper <= hi + tolerance + 1e-9 else "outside"
 
 
 def _rows(table: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -153,7 +165,8 @@ def table3_rows(paper: PaperResults, runs: Mapping[str, RunDetector | None]) -> 
             value = _pct(run.result.metrics.get("default", {}).get(metric))
             lo, hi = (_pct(v) for v in run.result.intervals.get("default", {}).get(metric, [None, None]))
             out.append(line | {"run": value, "difference": value - line["paper"], "lo": lo, "hi": hi,
-                               "inside": _inside(line["paper"], lo, hi), "detector_run": run.name})
+                               "inside": _inside(line["paper"], lo, hi, rounding(line["paper"], 2)),
+                               "detector_run": run.name})
     return out
 
 
@@ -177,7 +190,7 @@ def table4_rows(paper: PaperResults, runs: Mapping[str, RunDetector | None]) -> 
         by_recall = sorted(found.values(), key=lambda p: (-float(p["recall"]), -int(p["n_fake"])))
         value, lo, hi = _pct(hit["recall"]), _pct(hit["recall_lo"]), _pct(hit["recall_hi"])
         out.append(line | {"run_count": int(hit["n_fake"]), "run": value, "difference": value - line["paper"],
-                           "lo": lo, "hi": hi, "inside": _inside(line["paper"], lo, hi),
+                           "lo": lo, "hi": hi, "inside": _inside(line["paper"], lo, hi, rounding(row["recall"])),
                            "run_rank": f"{by_recall.index(hit) + 1} of {len(by_recall)}"})
     return out
 
@@ -189,11 +202,11 @@ def figure_rows(paper: PaperResults, runs: Mapping[str, RunDetector | None]) -> 
     for f in paper.figures:
         line = {"figure": f["figure"], "detector": f["detector"] or "evaluation set", "column": _figure_column(f),
                 "paper": float(f["value"]), "approximate": bool(f.get("approximate"))}
-        if f["kind"] == "count":  # a count over the evaluation set: the same for every detector's rows
-            any_run = next((r for r in runs.values() if r is not None), None)
-            pairs = _rows(any_run.result.pairs.get("default", {})) if any_run else []
+        if f["kind"] == "count":  # a count over the evaluation set: the largest over the detectors' rows
+            present = [r for r in runs.values() if r is not None]
+            pairs = [p for r in present for p in _rows(r.result.pairs.get("default", {}))]
             if not pairs:
-                out.append(line | {"run": NO_PREDICTIONS if any_run is None else "no directional edits"})
+                out.append(line | {"run": "no directional edits" if present else NO_PREDICTIONS})
                 continue
             count = max(int(p["n_fake"]) for p in pairs)
             out.append(line | {"run": float(count), "difference": count - line["paper"],
@@ -214,7 +227,7 @@ def figure_rows(paper: PaperResults, runs: Mapping[str, RunDetector | None]) -> 
                                             int(b["n_fake"]), method="newcomb", compare="diff", alpha=0.05)
         lo, hi = 100.0 * float(lo), 100.0 * float(hi)
         out.append(line | {"run": value, "difference": value - line["paper"], "lo": lo, "hi": hi,
-                           "inside": _inside(line["paper"], lo, hi)})
+                           "inside": _inside(line["paper"], lo, hi, rounding(f["value"]))})
     return out
 
 
