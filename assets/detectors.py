@@ -119,8 +119,9 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     threshold and the call, the preprocessing signature with the mask-aware crop box, and the cache
     key (detector, version, image hash, preprocessing, dtype unless float32). Scores already in the
     partition under the same key are reused, not recomputed. Scored in batches on the project's device in
-    `detectors.dtype` (default: each plugin's authors' precision); each row records device, precision,
-    batch size and the run's images/s.
+    `detectors.dtype` (default: each plugin's authors' precision) through the input transform of
+    `detectors.protocol` (authors | paper); each row records protocol, device, precision, batch size and
+    the run's images/s.
     `random_weights` marks detectors with random weights."""
     from semitruths_dagster.detectors import build_detector, scan_registry  # torch: in the step
     from semitruths_dagster.sources.released_stage import released_frame
@@ -135,7 +136,7 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     # where the detector comes from, as every loader takes it: the project's device, detectors.dtype
     source = ModelSource(device=project.device, dtype=params.dtype)
     scoring = gpu.scoring(source, default_batch_size=params.batch_size)
-    detector = build_detector(specs[name], device=scoring.device, dtype=scoring.dtype)
+    detector = build_detector(specs[name], device=scoring.device, dtype=scoring.dtype, protocol=params.protocol)
     tables = project.tables()
     conditions = config.params("conditions", ConditionParams)
     rows, rejections = predict_stage.predict_dataset(
@@ -150,7 +151,8 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     metadata |= {"scored_now": int((~frame["reused_from_cache"]).sum()) if frame.height else 0,
                  "by_kind": counts_table(frame, "image_kind", "predicted_fake"),
                  "by_condition": counts_table(frame, "condition", "control"),
-                 "device": str(detector.device), "dtype": detector.dtype_name, "batch_size": scoring.batch_size}
+                 "device": str(detector.device), "dtype": detector.dtype_name, "batch_size": scoring.batch_size,
+                 "protocol": detector.protocol}
     if frame.height and frame["images_per_s"][0] is not None:
         metadata["images_per_s"] = float(frame["images_per_s"][0])
     if detector.random_weights:

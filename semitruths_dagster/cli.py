@@ -162,6 +162,22 @@ def cmd_export(args: argparse.Namespace) -> None:
         print("RANDOM WEIGHTS: the edits were made by random-weight models (noise, for plumbing only).")
 
 
+def cmd_compare_paper(args: argparse.Namespace) -> None:
+    """This run's detector figures beside the paper's (`evaluation/paper.py`); the first line says whether
+    anything can be compared. Writes paper_comparison.html / .txt beside the reports."""
+    from .evaluation.paper_report import render_text, write_comparison
+    from .evaluation.paper_run import compare_stored
+    from .storage import TableStore
+
+    config = load_config()
+    params, _ = detector_params(config)
+    n_boot = params.n_boot if args.n_boot is None else args.n_boot
+    comparison = compare_stored(config, TableStore(config.storage_location), n_boot)
+    page, _ = write_comparison(comparison, config.storage_root / "reports")
+    print(render_text(comparison), end="")
+    print(f"\nwritten: {page}")
+
+
 def cmd_deploy(args: argparse.Namespace) -> None:
     from .deploy.check import run_checks
 
@@ -218,6 +234,10 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("out", help="a new folder for metadata.csv and the image folders")
     export.add_argument("--only-salient", action="store_true", help="only edits that passed saliency (as released)")
     export.set_defaults(func=cmd_export)
+    paper = sub.add_parser("compare-paper", help="this run's detector figures beside the paper's Tables 3-4 and "
+                                                 "Figures 5-7, with 95%% intervals (HTML beside the reports)")
+    paper.add_argument("--n-boot", type=int, help="bootstrap resamples (default: detectors.n_boot)")
+    paper.set_defaults(func=cmd_compare_paper)
     deploy = sub.add_parser("deploy", help="scale-out: check the instance database, broker, workers and storage")
     deploy.add_argument("action", choices=["check"])
     deploy.set_defaults(func=cmd_deploy)

@@ -17,6 +17,8 @@ from .schema import SettingError, check_values, checked, registry_names, rule
 PROFILES = ("paper", "tiny")  # tiny: random-weight models built locally; paper: the paper's hub ids
 DTYPES = ("auto", "float32", "float16", "bfloat16")  # auto: float16 on CUDA, float32 on the CPU
 DETECTOR_DTYPES = ("authors", "float32", "float16", "bfloat16")  # authors: each plugin's own precision
+# authors: each plugin's own input transform; paper: the Semi-Truths evaluation code's one transform for all
+DETECTOR_PROTOCOLS = ("authors", "paper")
 EXECUTORS = ("multiprocess", "celery", "k8s")
 PERCENT = {"ge": 0.0, "le": 100.0}
 # generation.sizing: native = each image at its own size where the generator allows it, else the nearest
@@ -225,6 +227,9 @@ class DetectorParams:
     # Precision the detectors score in, separate from generation's: `authors` = each plugin's authors'
     # precision (float32 for all but RINE: CLIP in float16 with a float32 head on CUDA, as clip.load).
     dtype: str = rule("authors", choices=DETECTOR_DTYPES)
+    # Input transform of every detector: `authors` = each plugin's own; `paper` = the Semi-Truths evaluation
+    # code's (Resize 256, CenterCrop 224, ImageNet mean/std, clamp to [0, 1]: detectors/protocol.py).
+    protocol: str = rule("authors", choices=DETECTOR_PROTOCOLS)
 
     def __post_init__(self) -> None:
         if len(self.schedule.split()) != 5:

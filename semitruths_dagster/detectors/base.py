@@ -32,6 +32,7 @@ from .checkpoints import (
 from .cropping import DEFAULT_MAX_TRIES, CropChoice, crop_box_for_mask
 from .digests import check_digests
 from .preprocessing import CropBox, Preprocessing
+from .protocol import AUTHORS_PROTOCOL, check_protocol, protocol_preprocessing
 from .runtime import AUTHORS, dtype_name
 from .spec import DetectorSpec
 
@@ -64,6 +65,7 @@ class Prediction:
     preprocessing: str  # signature, including the crop box
     cache_key: str
     crop_box: list[int] | None = None
+    protocol: str = AUTHORS_PROTOCOL  # `detectors.protocol` the input transform came from
 
     def to_row(self) -> dict[str, Any]:
         """A flat dict for a table row."""
@@ -85,19 +87,37 @@ class Detector(ABC):
     # Quarantine rules of the plugin's own (`score_each` reasons written '<rule>: ...'); others are
     # 'detector_failed'.
     QUARANTINE_RULES: ClassVar[tuple[str, ...]] = ()
+    # Whether `detectors.protocol: paper` can replace this plugin's input transform (False where the model's
+    # own processor or an outside process prepares the pixels), and the options that protocol sets
+    # (DE-FAKE's captioner gets the paper's pixels).
+    PAPER_PROTOCOL: ClassVar[bool] = True
+    PAPER_OPTIONS: ClassVar[dict[str, Any]] = {}
+    # True where the paper's evaluation code ran this detector through its authors' own pipeline instead of
+    # its shared transform (run_1.py hands CrossEfficientViT to its authors' face-crop scripts): under
+    # `paper` it keeps `build_preprocessing`, and its rows still say `paper`.
+    PAPER_OWN_PIPELINE: ClassVar[bool] = False
 
     def __init__(
-        self, spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32
+        self, spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
+        protocol: str = AUTHORS_PROTOCOL,
     ) -> None:
         check_digests(spec)  # before anything reads the weights
         self.spec = spec
+        self.protocol = check_protocol(protocol)
+        if protocol != AUTHORS_PROTOCOL and not self.PAPER_PROTOCOL:
+            raise ValueError(f"detectors.protocol: {protocol} cannot apply to detector '{spec.name}' "
+                             f"(plugin {self.PLUGIN}): its pixels are prepared by its own processor or process; "
+                             "evaluate it under detectors.protocol: authors")
         self.options: dict[str, Any] = {k: default for k, (_t, default, _d) in self.OPTIONS.items()}
         self.options.update({k: v for k, v in spec.options.items() if v is not None})
+        if protocol != AUTHORS_PROTOCOL:
+            self.options.update(self.PAPER_OPTIONS)
         self.device = resolve_device(device)
         # dtype: of the inputs (and the weights unless `place` mixes); precision: its name on rows and in the
         # cache key. P(fake) is computed in float32 whatever they are.
         self.dtype, self.precision = self.resolve_precision(dtype)
-        self.preprocessing = self.build_preprocessing()
+        own = self.build_preprocessing()
+        self.preprocessing = own if self.PAPER_OWN_PIPELINE else protocol_preprocessing(protocol, own)
         model = self.load_model()  # a torch module, or a runner of its own (an ONNX session, a process)
         self.model = self.place(model).eval() if isinstance(model, torch.nn.Module) else model
 
@@ -261,8 +281,10 @@ class Detector(ABC):
     def score_signature(self, box: CropBox | None = None) -> str:
         """What the cache key says of how a score was computed: the preprocessing signature, and the dtype
         unless float32 (so keys of float32 scores stay as they were): a reduced-precision score is another
-        measurement, never reused for another precision."""
+        measurement, never reused for another precision; and the protocol unless `authors` (likewise)."""
         tag = "" if self.precision == "float32" else f"|dtype={self.precision}"
+        if self.protocol != AUTHORS_PROTOCOL:
+            tag += f"|protocol={self.protocol}"
         return self.preprocessing_signature(box) + tag
 
     def cache_key(self, image_sha256: str, box: CropBox | None = None) -> str:
@@ -333,4 +355,5 @@ class Detector(ABC):
             preprocessing=self.preprocessing_signature(used),
             cache_key=self.cache_key(image_sha256, used),
             crop_box=None if used is None else used.as_list(),
+            protocol=self.protocol,
         )

@@ -5,8 +5,9 @@ those parameters and applies them with torchvision's functions, as the papers do
 2025 detectors, each off by default: `pad_to` (pad short sides, SPAI's PadIfNeeded), `grid` (trim the frame to
 a multiple of a ViT patch, so pixel crops equal token crops: B-Free), `crops="five"` (centre + 4 corners,
 stacked as (5, C, H, W); the detector averages the crops' outputs), `pad` (how a crop wider than the frame
-is filled: zeros, or B-Free's periodic tiling) and `offset` (torchvision rounds a centre crop's offset,
-albumentations floors it). The mask-aware crop
+is filled: zeros, or B-Free's periodic tiling), `offset` (torchvision rounds a centre crop's offset,
+albumentations floors it) and `clamp` (clip the normalised tensor, as the Semi-Truths evaluation code
+`stress_testing/run_1.py` does after its ImageNet normalisation: `protocol.py`). The mask-aware crop
 (`cropping.py`) moves only the crop: a `CropBox` lives in the *frame* (the image after the resize step),
 exactly where the centre crop would have been taken, and `apply(image, box)` crops there instead of the
 centre. Without a box the transform is the paper's, bit for bit.
@@ -74,7 +75,8 @@ class Preprocessing:
     crops: 'center' (one crop) or 'five' (centre, top-left, bottom-left, bottom-right, top-right);
     pad: fill where a crop is larger than the frame: 'zero' (torchvision), 'wrap' (tile the frame and cut
     one crop x crop window from its top-left: B-Free's wrapper), 'reflect' (reflect-101, cv2's default);
-    offset: centre offset (frame - crop) / 2 'round'ed (torchvision) or 'floor'ed (albumentations, B-Free).
+    offset: centre offset (frame - crop) / 2 'round'ed (torchvision) or 'floor'ed (albumentations, B-Free);
+    clamp: (low, high) the normalised tensor is clipped to (`torch.clamp` after `Normalize`), or None.
     """
 
     resize: int | tuple[int, int] | None
@@ -88,6 +90,7 @@ class Preprocessing:
     crops: str = "center"
     pad: str = "zero"
     offset: str = "round"
+    clamp: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -101,6 +104,8 @@ class Preprocessing:
             raise ValueError(f"preprocessing crops={self.crops!r} needs a crop size")
         if self.crop is not None and self.crop % self.grid:
             raise ValueError(f"preprocessing crop {self.crop} is not a multiple of grid {self.grid}")
+        if self.clamp is not None and not self.clamp[0] < self.clamp[1]:
+            raise ValueError(f"preprocessing clamp {self.clamp}: expected (low, high) with low < high")
 
     @property
     def movable_crop(self) -> bool:
@@ -183,7 +188,8 @@ class Preprocessing:
         if self.even:
             w, h = img.size
             img = img.crop((0, 0, w - w % 2, h - h % 2))
-        return TF.normalize(TF.to_tensor(img), list(self.mean), list(self.std))
+        tensor = TF.normalize(TF.to_tensor(img), list(self.mean), list(self.std))
+        return tensor if self.clamp is None else tensor.clamp(*self.clamp)
 
     def apply(self, image: Image.Image, box: CropBox | None = None) -> torch.Tensor:
         """The normalised (3, H, W) tensor, or (5, 3, H, W) for five crops; `box` (from the mask-aware
@@ -217,9 +223,11 @@ class Preprocessing:
                 del fields[name]
         fields["resize"] = list(self.resize) if isinstance(self.resize, tuple) else self.resize
         fields["mean"], fields["std"] = list(self.mean), list(self.std)
+        if "clamp" in fields:
+            fields["clamp"] = list(self.clamp)
         fields["box"] = None if box is None or not self.movable_crop else box.as_list()
         fields["code"] = PREPROCESSING_CODE_VERSION
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
 
-DEFAULT_EXTRAS = {"pad_to": None, "grid": 1, "crops": "center", "pad": "zero", "offset": "round"}
+DEFAULT_EXTRAS = {"pad_to": None, "grid": 1, "crops": "center", "pad": "zero", "offset": "round", "clamp": None}

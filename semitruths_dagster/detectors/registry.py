@@ -25,11 +25,12 @@ from .spec import NAME_RE, NOT_YAML_KEYS, DetectorSpec, SpecError, parse_digests
 
 def build_detector(
     spec: DetectorSpec, source: ModelSource | None = None, *, device: str | torch.device | None = None,
-    dtype: torch.dtype | str | None = None,
+    dtype: torch.dtype | str | None = None, protocol: str = "authors",
 ) -> Detector:
     """The loaded detector of a validated spec, its weights on the device in the precision of `source` (a
     `hub.ModelSource`, as every loader takes; see `runtime.scoring_settings`) or of `device` / `dtype`
-    (torch device and dtype or 'authors'; default: the CPU in float32). Not both."""
+    (torch device and dtype or 'authors'; default: the CPU in float32). Not both. `protocol`: the input
+    transform (`detectors.protocol`: authors | paper, `protocol.py`)."""
     if source is not None:
         if not isinstance(source, ModelSource):
             raise TypeError(f"build_detector: source must be a hub.ModelSource, got {source!r} "
@@ -39,7 +40,7 @@ def build_detector(
         settings = scoring_settings(source)
         device, dtype = settings.device, settings.dtype
     return DETECTOR_PLUGINS[spec.plugin](spec, device="cpu" if device is None else device,
-                                         dtype=torch.float32 if dtype is None else dtype)
+                                         dtype=torch.float32 if dtype is None else dtype, protocol=protocol)
 
 
 def random_spec(

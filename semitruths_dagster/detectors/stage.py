@@ -37,7 +37,7 @@ SCHEMA: dict[str, pl.DataType] = {
     "cache_key": pl.Utf8, "dataset": pl.Utf8, "detector": pl.Utf8, "detector_version": pl.Utf8,
     "plugin": pl.Utf8, "label": pl.Int8, "image_kind": pl.Utf8, "image_id": pl.Utf8, "generation_id": pl.Utf8,
     "image_sha256": pl.Utf8, "score": pl.Float64, "threshold": pl.Float64, "predicted_fake": pl.Boolean,
-    "random_weights": pl.Boolean, "preprocessing": pl.Utf8, "crop_box": pl.List(pl.Int32),
+    "random_weights": pl.Boolean, "preprocessing": pl.Utf8, "protocol": pl.Utf8, "crop_box": pl.List(pl.Int32),
     "crop_mask_share": pl.Float64, "crop_source": pl.Utf8, "crop_fallback": pl.Utf8, "condition": pl.Utf8,
     "control": pl.Utf8, "reused_from_cache": pl.Boolean, "images_per_s": pl.Float64,
     "device": pl.Utf8, "dtype": pl.Utf8, "batch_size": pl.Int32,  # how the score was computed

@@ -60,6 +60,7 @@ def metrics_from_counts(
     n_classes = has_fake.astype(float) + has_real.astype(float)
     out["balanced_accuracy"] = _div(out["fake_recall"] * has_fake + out["real_recall"] * has_real, n_classes)
     out["macro_f1"] = (out["fake_f1"] + out["real_f1"]) / 2
+    out["macro_precision"] = (out["fake_precision"] + out["real_precision"]) / 2  # Table 3's "All" precision
     return out
 
 

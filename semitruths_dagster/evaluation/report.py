@@ -27,6 +27,13 @@ METRIC_ROWS = (
 )  # fmt: skip
 
 
+PROTOCOL_MEANING = {
+    "authors": "each detector's own input transform",
+    "paper": "the Semi-Truths evaluation code's transform for every detector: Resize 256, CenterCrop 224, "
+             "ImageNet mean/std, clamp to [0, 1]",
+}
+
+
 def random_weights_banner(detector: str) -> str:
     """The sentence that opens every report of a random-weight detector."""
     return (
@@ -79,6 +86,9 @@ def render_html(result: EvaluationResult, figures: dict[str, Path] | None = None
         f"{result.settings.get('level', 0.95):.0%} bootstrap, {result.settings.get('n_boot')} resamples, "
         f"seed {result.settings.get('seed')}.</p>"
     )
+    protocol = result.settings.get("protocol", "authors")  # results written before protocols: the authors'
+    parts.append(f"<p>Input protocol (detectors.protocol): {html.escape(protocol)} "
+                 f"({html.escape(PROTOCOL_MEANING.get(protocol, 'mixed: rows scored under several protocols'))}).</p>")
     if result.settings.get("intervals"):
         parts.append(f"<p>How the intervals were computed: {html.escape(result.settings['intervals'])}</p>")
     rank = {

@@ -32,7 +32,7 @@ SCHEMA: dict[str, pl.DataType] = {
     "detector": pl.Utf8, "detector_version": pl.Utf8, "random_weights": pl.Boolean, "n_real": pl.Int64,
     "n_edited": pl.Int64, "edits_random_weights": pl.Int64, "roc_auc": pl.Float64, "average_precision": pl.Float64,
     **{f"{w}_{k}": pl.Float64 for w in ("default", "calibrated") for k in ("threshold", *_HEAD)},
-    "target_fpr": pl.Float64, "result_path": pl.Utf8, "report_path": pl.Utf8, "datasets": pl.List(pl.Utf8),
+    "target_fpr": pl.Float64, "protocol": pl.Utf8, "result_path": pl.Utf8, "report_path": pl.Utf8, "datasets": pl.List(pl.Utf8),
     "code_version": pl.Utf8, "created_at": pl.Datetime("us", "UTC"),
 }
 EDIT_COLUMNS = ("method", "generator", "magnitude")
@@ -112,7 +112,7 @@ def evaluate(frame: pl.DataFrame, detector: str, version: str, random_weights: b
     """The evaluation row of one detector; writes result JSON, figures and HTML report to `out_dir`."""
     skip = {"cache_key", "detector", "detector_version", "plugin", "label", "image_kind", "image_id",
             "generation_id", "image_sha256", "score", "threshold", "predicted_fake", "random_weights",
-            "preprocessing", "crop_box", "crop_mask_share", "crop_source", "crop_fallback", "condition", "control",
+            "preprocessing", "protocol", "crop_box", "crop_mask_share", "crop_source", "crop_fallback", "condition", "control",
             "reused_from_cache", "images_per_s", "code_version", "created_at", "edit_random_weights"}
     attributes = {c: np.asarray(frame[c].to_list(), dtype=object) for c in frame.columns if c not in skip}
     result = evaluate_detector(
@@ -122,6 +122,7 @@ def evaluate(frame: pl.DataFrame, detector: str, version: str, random_weights: b
         # Cluster bootstrap by source image: a real image and all its edits share (dataset, image_id).
         clusters=(frame["dataset"] + "/" + frame["image_id"]).to_list(),
     )
+    result.settings["protocol"] = protocol_of(frame)
     # Edits made by random-weight generators are noise: the report says so first, like random detectors.
     if "edit_random_weights" in frame.columns:
         result.settings["edits_random_weights"] = int(frame["edit_random_weights"].fill_null(False).sum())
@@ -135,11 +136,19 @@ def evaluate(frame: pl.DataFrame, detector: str, version: str, random_weights: b
            "edits_random_weights": result.settings.get("edits_random_weights", 0), "roc_auc": result.ranking["roc_auc"],
            "average_precision": result.ranking["average_precision"], "target_fpr": target_fpr,
            "result_path": str(result_path), "report_path": str(report),
-           "datasets": sorted(frame["dataset"].unique().to_list()),
+           "datasets": sorted(frame["dataset"].unique().to_list()), "protocol": result.settings["protocol"],
            "code_version": code_version(), "created_at": utc_now()}
     for which in ("default", "calibrated"):
         row |= {f"{which}_{k}": v for k, v in result.headline(which).items()}
     return {k: _finite(v) for k, v in row.items()}, result
+
+
+def protocol_of(predictions: pl.DataFrame) -> str:
+    """The `detectors.protocol` the rows were scored under ('authors' for rows written before there were
+    protocols; several joined by '+' when the rows mix them)."""
+    if "protocol" not in predictions.columns or not predictions.height:
+        return "authors"
+    return "+".join(sorted(set(predictions["protocol"].fill_null("authors").to_list())))
 
 
 def _finite(value):

@@ -108,6 +108,7 @@ def _stop(holder: dict) -> None:
 
 class CommandDetector(Detector):
     PLUGIN = "command"
+    PAPER_PROTOCOL = False  # the process prepares its own pixels
     OPTIONAL_WEIGHT_ROLES = ("program",)
     OPTIONS = {
         "command": ((list,), None, "argv of the process (required); {python}: this Python, {program}: weights.program"),

@@ -95,6 +95,8 @@ def _pickled_as_main(cls: type) -> Iterator[None]:
 
 class DeFake(Detector):
     PLUGIN = "defake"
+    # The Semi-Truths evaluation gave BLIP the ImageNet-normalised, clamped pixels it scored.
+    PAPER_OPTIONS = {"caption_pixels": "imagenet_clamped"}
     WEIGHT_ROLES = ("clip", "head")
     OPTIONAL_WEIGHT_ROLES = ("captioner", "captioner_original")
     OUTPUT = "softmax"

@@ -46,6 +46,7 @@ def fake_labels_of(spec: DetectorSpec) -> list[str]:
 
 class HFImageClassifier(Detector):
     PLUGIN = "hf_image_classifier"
+    PAPER_PROTOCOL = False  # the model's own processor prepares the pixels
     WEIGHT_ROLES = ("model",)
     OPTIONS = {
         "fake_labels": ((list, str), None, "the label(s) of the model's config.id2label that mean fake (required)"),

@@ -50,6 +50,7 @@ def _is_int(value: object) -> bool:
 
 class OnnxModel(Detector):
     PLUGIN = "onnx"
+    PAPER_PROTOCOL = False  # the declared input contract is the model's, not replaceable
     WEIGHT_ROLES = ("model",)
     OPTIONS = {
         "resize": ((int, list), None, "shorter side after resizing, or [height, width]; none: no resize"),
