@@ -282,3 +282,17 @@ def test_cross_efficient_vit_checkpoint_and_verify(cev, tmp_path):
         _spec(cev, options=cev.options | {"no_face": "skip"})
     torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "dp.pth")  # DataParallel's prefix
     assert build_detector(_spec(cev, weights={"model": str(tmp_path / "dp.pth")}, options=cev.options | {"faces": "none"}))
+
+
+# --- Under `detectors.protocol: paper` ----------------------------------------------------------------------
+
+def test_the_paper_protocol_runs_the_papers_own_detectors_as_run_1_did(dire, cev):
+    """run_1.py fed DIRE's ResNet-50 the image itself through its shared transform (no DIRE image), and ran
+    CrossEfficientViT through its authors' face pipeline, not the shared transform."""
+    dire_paper = build_detector(dire, protocol="paper")
+    assert dire_paper.model.unet is None and dire_paper.options["dire_image"] is False
+    assert dire_paper.preprocessing.clamp and "center_crop_arr" not in dire_paper.preprocessing.signature()
+    assert "center_crop_arr" in build_detector(dire).preprocessing.signature()
+    cev_paper, cev_authors = build_detector(cev, protocol="paper"), build_detector(cev)
+    assert cev_paper.preprocessing.signature() == cev_authors.preprocessing.signature()
+    assert cev_paper.protocol == "paper" and cev_paper.cache_key("0" * 64) != cev_authors.cache_key("0" * 64)

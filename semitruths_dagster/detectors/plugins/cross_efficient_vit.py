@@ -196,6 +196,8 @@ class CrossEfficientViTModel(nn.Module):
 
 class CrossEfficientViT(Detector):
     PLUGIN = "cross_efficient_vit"
+    # run_1.py handed CrossEfficientViT to its authors' face-crop scripts: `protocol: paper` keeps this pipeline.
+    PAPER_OWN_PIPELINE = True
     WEIGHT_ROLES = ("model",)
     DEFAULT_THRESHOLD = 0.6  # test.py's custom_round
     QUARANTINE_RULES = ("no_face",)

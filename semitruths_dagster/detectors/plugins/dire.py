@@ -92,6 +92,8 @@ class DIREModel(nn.Module):
 
 class DIRE(Detector):
     PLUGIN = "dire"
+    # run_1.py fed the image itself (no DIRE image) to DIRE's ResNet-50 through the shared transform.
+    PAPER_OPTIONS = {"dire_image": False}
     WEIGHT_ROLES = ("model",)
     OPTIONAL_WEIGHT_ROLES = ("diffusion",)  # needed unless dire_image is false
     OPTIONS = {
