@@ -49,15 +49,28 @@ def axis_starts(length: int, window: int, count: int) -> np.ndarray:
 
 def window_grid(height: int, width: int, settings: WindowSettings) -> tuple[int, np.ndarray, np.ndarray]:
     """(window side, row starts, column starts): windows of min(window, shorter side) px every `stride`
-    px, at most `max_windows` in all (both axes thinned in proportion, then the longer one)."""
+    px, at most `max_windows` in all. Over the cap, the grid thins: it keeps covering the image while the
+    cap allows (then adds windows to the axis thinned most), else shrinks both axes in proportion."""
     side = min(settings.window, height, width)
-    ny = math.ceil((height - side) / settings.stride) + 1
-    nx = math.ceil((width - side) / settings.stride) + 1
+    full = (math.ceil((height - side) / settings.stride) + 1, math.ceil((width - side) / settings.stride) + 1)
+    ny, nx = full
     if ny * nx > settings.max_windows:
-        scale = math.sqrt(settings.max_windows / (ny * nx))
-        ny, nx = max(1, math.floor(ny * scale)), max(1, math.floor(nx * scale))
-        while ny * nx > settings.max_windows:
-            ny, nx = (ny - 1, nx) if ny >= nx else (ny, nx - 1)
+        cover = (min(full[0], math.ceil(height / side)), min(full[1], math.ceil(width / side)))
+        if cover[0] * cover[1] <= settings.max_windows:
+            ny, nx = cover
+            while True:  # densify the axis furthest below its full count, within the cap
+                grow = sorted((n / f, axis) for axis, (n, f) in enumerate(zip((ny, nx), full, strict=True)) if n < f)
+                if not grow:
+                    break
+                ny2, nx2 = (ny + 1, nx) if grow[0][1] == 0 else (ny, nx + 1)
+                if ny2 * nx2 > settings.max_windows:
+                    break
+                ny, nx = ny2, nx2
+        else:
+            scale = math.sqrt(settings.max_windows / (ny * nx))
+            ny, nx = max(1, round(ny * scale)), max(1, round(nx * scale))
+            while ny * nx > settings.max_windows:
+                ny, nx = (ny - 1, nx) if ny >= nx else (ny, nx - 1)
     return side, axis_starts(height, side, ny), axis_starts(width, side, nx)
 
 
