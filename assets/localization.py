@@ -80,7 +80,11 @@ def localization_predictions(context: AssetExecutionContext, config: Localizatio
     sliding window and its settings), its maximum, the plugin's own P(fake) where it gives one, and a
     cache key (detector, version, image hash, signature, map settings, condition). Committed in chunks;
     `random_weights` marks maps of random-weight detectors (noise)."""
-    from semitruths_dagster.detectors import build_detector, scan_registry  # torch: in the step
+    from semitruths_dagster.detectors import (  # torch: in the step
+        DETECTOR_PLUGINS,
+        build_detector,
+        scan_registry,
+    )
     from semitruths_dagster.sources.released_stage import released_frame
 
     partition = partition_of(context)
@@ -90,22 +94,28 @@ def localization_predictions(context: AssetExecutionContext, config: Localizatio
     if name not in specs:
         raise ValueError(f"detector '{name}' is not a valid spec in {registry_dir(project)}: "
                          + ("; ".join(refused.values()) or "no such name"))
+    tables = project.tables()
+    resumable = ResumablePartition(tables, loc_stage.TABLE, partition, "row_key", loc_stage.SCHEMA)
+    source = loc_stage.maps_wanted(name, DETECTOR_PLUGINS[specs[name].plugin], params)
+    if source is None:  # neither a map-output plugin nor named in localization.sliding_window: not loaded
+        resumable.finalize(keep=set())
+        project.warehouse().refresh([loc_stage.TABLE])
+        return versioned_result(context, project, loc_stage.TABLE, {
+            "dagster/row_count": 0, "map_source": "none (not in localization.sliding_window)"})
     scoring = gpu.scoring(ModelSource(device=project.device, dtype=dparams.dtype), default_batch_size=params.batch_size)
     detector = build_detector(specs[name], device=scoring.device, dtype=scoring.dtype)
-    tables = project.tables()
     conditions = loc_stage.conditions_of(params, cfg.params("conditions", ConditionParams).for_detector(name))
     targets = loc_stage.dataset_targets(detector, dataset, tables, released_frame(tables, cfg.source(dataset)),
                                         dparams, params)
-    resumable = ResumablePartition(tables, loc_stage.TABLE, partition, "row_key", loc_stage.SCHEMA)
     frame, rejections, counts = loc_stage.run_partition(
         detector, targets, dataset, project.images(), resumable, params, conditions,
         cfg.params("conditions", ConditionParams).seed_or(cfg.seed), config.force, log=context.log.info)
     metadata = {
         "dagster/row_count": frame.height, "dagster/column_schema": column_schema(loc_stage.SCHEMA),
-        "mapped_now": counts["mapped"], "reused": counts["reused"],
-        "map_source": loc_stage.maps_wanted(detector, params) or "none (not in localization.sliding_window)",
+        "mapped_now": counts["mapped"], "reused": counts["reused"], "map_source": source,
         "by_kind": counts_table(frame, "image_kind", "condition"),
         "preview": MetadataValue.md(markdown_table(frame.select("image_kind", "image_id", "map_source", "map_max"))),
+        "device": str(detector.device), "dtype": detector.dtype_name,
     }
     metadata |= write_rejections(context, project, f"{loc_stage.TABLE}.{name}", dataset, rejections)
     project.warehouse().refresh([loc_stage.TABLE, "quarantine"])

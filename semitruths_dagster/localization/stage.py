@@ -52,11 +52,12 @@ MAP_COLUMNS = ("map_path", "map_sha256", "map_height", "map_width", "score", "ma
                "image_width")
 
 
-def maps_wanted(detector: Any, params: LocalizationParams) -> str | None:
-    """The map source of this detector ('native' / 'sliding_window'), or None when it makes no maps here."""
-    if produces_maps(detector):
+def maps_wanted(name: str, plugin: Any, params: LocalizationParams) -> str | None:
+    """The map source of detector `name` ('native' / 'sliding_window'), or None when it makes no maps
+    here; `plugin`: its plugin class (or the loaded detector)."""
+    if produces_maps(plugin):
         return NATIVE
-    if params.sliding_window is None or detector.name in params.sliding_window:
+    if params.sliding_window is None or name in params.sliding_window:
         return SLIDING
     return None
 
@@ -129,7 +130,7 @@ def run_partition(detector: Detector, targets: Sequence[Target], dataset: str, s
     """Map every (target, condition) not yet committed; maps already stored under the same key are
     reused. Returns the finished partition, the rejections (unreadable image, a condition that fails or
     changes the frame) and counts."""
-    source = maps_wanted(detector, params)
+    source = maps_wanted(detector.name, detector, params)
     if force:
         partition.reset()
     if source is None:
