@@ -43,6 +43,7 @@ def test_per_image_metrics_equal_scikit_learn():
     levels, truth = _maps(n=4, shape=(9, 12))
     hist = histograms(levels, truth)
     assert (hist == histograms(list(levels), list(truth))).all()  # stacked and one-by-one agree
+    assert (hist[:, 0].sum(1) == (~truth).sum((1, 2))).all() and (hist[:, 1].sum(1) == truth.sum((1, 2))).all()
     m = per_image(hist, threshold=0.5)
     for i in range(levels.shape[0]):
         t, lv = truth[i].ravel(), levels[i].ravel()

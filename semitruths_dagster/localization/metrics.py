@@ -28,21 +28,16 @@ PER_IMAGE = ("f1", "iou", "mcc", "f1_best", "iou_best", "mcc_best", "auroc", "fl
 
 def histograms(levels: Sequence[np.ndarray] | np.ndarray, truths: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     """(N, 2, 256) int64 pixel counts per image: [i, 0, l] unedited and [i, 1, l] edited pixels at level l.
-    `levels`: uint8 maps; `truths`: bool masks of the same shapes (a stacked (N, H, W) batch is fastest)."""
-    if isinstance(levels, np.ndarray) and isinstance(truths, np.ndarray) and levels.ndim == 3:
-        n = levels.shape[0]
-        if truths.shape != levels.shape:
-            raise ValueError(f"maps {levels.shape} and truths {truths.shape} differ in shape")
-        codes = levels.reshape(n, -1).astype(np.int64)
-        codes += truths.reshape(n, -1).astype(np.int64) * LEVELS
-        codes += (np.arange(n, dtype=np.int64) * (2 * LEVELS))[:, None]
-        return np.bincount(codes.ravel(), minlength=n * 2 * LEVELS).reshape(n, 2, LEVELS)
+    `levels`: uint8 maps; `truths`: bool masks of the same shapes (lists, or stacked (N, H, W) arrays).
+    One `bincount` per image of the 9-bit code truth * 256 + level, built in uint16 (3x faster than one
+    bincount of int64 codes over a whole batch)."""
     out = np.zeros((len(levels), 2, LEVELS), dtype=np.int64)
     for i, (lv, tr) in enumerate(zip(levels, truths, strict=True)):
         if lv.shape != tr.shape:
             raise ValueError(f"map {i} {lv.shape} and its truth {tr.shape} differ in shape")
-        out[i] = np.bincount(lv.ravel().astype(np.int64) + tr.ravel().astype(np.int64) * LEVELS,
-                             minlength=2 * LEVELS).reshape(2, LEVELS)
+        codes = np.asarray(lv, dtype=np.uint8).astype(np.uint16)
+        codes |= np.asarray(tr, dtype=bool).view(np.uint8).astype(np.uint16) << 8
+        out[i] = np.bincount(codes.ravel(), minlength=2 * LEVELS).reshape(2, LEVELS)
     return out
 
 
