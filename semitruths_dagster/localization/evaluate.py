@@ -9,7 +9,9 @@ per image, with percentile intervals from the cluster bootstrap by source image
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,22 +38,32 @@ class Measured:
     hist: np.ndarray
 
 
-def measure(maps: pl.DataFrame, truths: dict[str, dict], store: ImageStore, threshold: float) -> Measured:
+def _pairs(row: dict, truths: dict[str, dict], store: ImageStore) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(truth kind, map levels, truth mask) for one map row."""
+    levels = load_levels(store, row["map_path"])
+    if row["label"] == 0:
+        return [(NO_EDIT, levels, np.zeros(levels.shape, dtype=bool))]
+    paths = truths.get(row["generation_id"] or "", {})
+    return [(kind, levels, load_truth(store, p, levels.shape)) for kind, p in paths.items() if p]
+
+
+def measure(maps: pl.DataFrame, truths: dict[str, dict], store: ImageStore, threshold: float,
+            chunk: int = 256) -> Measured:
     """One row per (map, truth): the map row's identity and every `PER_IMAGE` metric. An edit with no
-    truth mask of a kind has no row for it; reals (and real-labelled controls) get truth 'none'."""
-    rows, levels_list, truth_list = [], [], []
-    for r in maps.iter_rows(named=True):
-        levels = load_levels(store, r["map_path"])
-        if r["label"] == 0:
-            pairs = [(NO_EDIT, np.zeros(levels.shape, dtype=bool))]
-        else:
-            paths = truths.get(r["generation_id"] or "", {})
-            pairs = [(kind, load_truth(store, p, levels.shape)) for kind, p in paths.items() if p]
-        for kind, mask in pairs:
-            rows.append({"row_key": r["row_key"], "truth": kind})
-            levels_list.append(levels)
-            truth_list.append(mask)
-    hist = histograms(levels_list, truth_list) if rows else np.zeros((0, 2, 256), dtype=np.int64)
+    truth mask of a kind has no row for it; reals (and real-labelled controls) get truth 'none'. Maps are
+    decoded on a few threads (PNG decoding releases the GIL) and reduced to histograms chunk by chunk, so
+    memory stays bounded by the chunk, not the table."""
+    rows, hists = [], []
+    records = list(maps.iter_rows(named=True))
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        for start in range(0, len(records), chunk):
+            part = records[start : start + chunk]
+            loaded = list(pool.map(lambda r: _pairs(r, truths, store), part))
+            pairs = [(r["row_key"], kind, lv, tr) for r, found in zip(part, loaded, strict=True)
+                     for kind, lv, tr in found]
+            rows += [{"row_key": key, "truth": kind} for key, kind, _lv, _tr in pairs]
+            hists.append(histograms([p[2] for p in pairs], [p[3] for p in pairs]))
+    hist = np.concatenate(hists) if hists else np.zeros((0, 2, 256), dtype=np.int64)
     metrics = per_image(hist, threshold)
     frame = pl.DataFrame(rows, schema={"row_key": pl.Utf8, "truth": pl.Utf8}).with_columns(
         pl.Series(k, metrics[k], dtype=pl.Float64) for k in PER_IMAGE).with_row_index("__index")
