@@ -94,3 +94,15 @@ def test_mean_intervals_resample_source_images():
     lo, hi = np.quantile(draws, [0.025, 0.975])
     assert out["lo"] == pytest.approx(lo, rel=1e-5) and out["hi"] == pytest.approx(hi, rel=1e-5)
     assert out["lo"] < out["mean"] < out["hi"]
+
+
+def test_leaderboard_columns_come_from_the_evaluation_rows():
+    from semitruths_dagster.localization.evaluation_stage import SCHEMA
+    from semitruths_dagster.localization.report import LEADERBOARD_COLUMNS, localization_leaderboard_rows
+
+    row = dict.fromkeys(SCHEMA) | {"detector": "d", "map_source": "sliding_window", "post_edit_mask_f1": 0.25,
+                                   "edit_mask_f1": 0.5, "false_alarm_area": 0.1}
+    out = localization_leaderboard_rows(pl.DataFrame([row], schema=SCHEMA))
+    assert list(out) == ["d"] and set(out["d"]) == set(LEADERBOARD_COLUMNS)
+    assert out["d"]["loc_f1_post_edit"] == 0.25 and out["d"]["loc_f1_edit_mask"] == 0.5
+    assert localization_leaderboard_rows(pl.DataFrame()) == {}

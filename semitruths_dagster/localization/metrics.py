@@ -107,8 +107,6 @@ def pooled_auroc(hist: np.ndarray) -> float:
 
 def image_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Image-level AUROC (Mann-Whitney, ties one half) of edited (1) against real (0) images; NaN with one class."""
-    from scipy.stats import rankdata
-
     y = np.asarray(labels).astype(bool)
     s = np.asarray(scores, dtype=np.float64)
     keep = np.isfinite(s)
@@ -116,5 +114,6 @@ def image_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if not n_pos or not n_neg:
         return float("nan")
-    ranks = rankdata(s)
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based, ties share their mean rank
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
