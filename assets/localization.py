@@ -25,6 +25,7 @@ from dagster import (
 )
 
 from resources import GpuResource, ProjectResource
+from semitruths_dagster import quarantine
 from semitruths_dagster.conditions import ConditionParams
 from semitruths_dagster.hub import ModelSource
 from semitruths_dagster.localization import stage as loc_stage
@@ -118,7 +119,7 @@ def localization_predictions(context: AssetExecutionContext, config: Localizatio
         "device": str(detector.device), "dtype": detector.dtype_name,
     }
     metadata |= write_rejections(context, project, f"{loc_stage.TABLE}.{name}", dataset, rejections)
-    project.warehouse().refresh([loc_stage.TABLE, "quarantine"])
+    project.warehouse().refresh([loc_stage.TABLE, quarantine.TABLE])
     if detector.random_weights:
         metadata["warning"] = f"{name} has random weights: its maps are noise."
     return versioned_result(context, project, loc_stage.TABLE, metadata)

@@ -92,6 +92,7 @@ def test_sliding_window_maps_through_the_assets(graph):
     assert result["truths"]["post_edit_mask"]["n"] == edits.height  # every method has a post-edit mask
     assert result["n_reals"] == reals.height and 0 <= row["false_alarm_area"] <= 1
     assert {"clean", "jpeg_q75"} <= set(result["by_condition"]["condition"])
+    assert {"method", "generator", "area_ratio_bin"} <= set(result["breakdowns"]["post_edit_mask"])
     text = report.read_text()
     assert "Localization: where is the edit?" in text and "RANDOM WEIGHTS: detector 'npr-random'" in text
     assert text.count("<figcaption>map</figcaption>") == 2  # the seeded gallery

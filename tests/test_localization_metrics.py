@@ -106,3 +106,36 @@ def test_leaderboard_columns_come_from_the_evaluation_rows():
     assert list(out) == ["d"] and set(out["d"]) == set(LEADERBOARD_COLUMNS)
     assert out["d"]["loc_f1_post_edit"] == 0.25 and out["d"]["loc_f1_edit_mask"] == 0.5
     assert localization_leaderboard_rows(pl.DataFrame()) == {}
+
+
+def test_summary_separates_truths_conditions_controls_and_reals():
+    from semitruths_dagster.localization.evaluate import Measured, summarize
+
+    # two source images; edit e1 (inpainting: both truths), its real twin, a pasted-back control of e1,
+    # and e1 again under jpeg: each map 1x4 px
+    rows = [("e1", "edit_mask", 1, "a", "clean", None, [255, 255, 0, 0], [1, 1, 0, 0]),
+            ("e1", "post_edit_mask", 1, "a", "clean", None, [255, 255, 0, 0], [1, 0, 0, 0]),
+            ("r1", "none", 0, "a", "clean", None, [128, 0, 0, 0], [0, 0, 0, 0]),
+            ("e2", "post_edit_mask", 1, "b", "clean", None, [0, 0, 0, 255], [1, 0, 0, 0]),
+            ("c1", "edit_mask", 1, "a", "clean", "pasted_back", [255, 0, 0, 0], [1, 1, 0, 0]),
+            ("j1", "post_edit_mask", 1, "a", "jpeg_q75", None, [0, 0, 0, 0], [1, 0, 0, 0])]
+    levels = np.array([r[6] for r in rows], dtype=np.uint8)[:, None, :]
+    truth = np.array([r[7] for r in rows], dtype=bool)[:, None, :]
+    hist = histograms(levels, truth)
+    metrics = per_image(hist)
+    frame = pl.DataFrame({
+        "__index": range(len(rows)), "row_key": [r[0] for r in rows], "truth": [r[1] for r in rows],
+        "label": [r[2] for r in rows], "image_id": [r[3] for r in rows], "condition": [r[4] for r in rows],
+        "control": pl.Series([r[5] for r in rows], dtype=pl.Utf8), "score": pl.Series([None] * 6, dtype=pl.Float64),
+        "method": ["inpainting", "inpainting", None, "p2p", "inpainting", "inpainting"],
+        **{k: metrics[k] for k in metrics}})
+    result = summarize(Measured(frame, hist), None, n_boot=0, seed=0)
+    assert result["n_edits"] == 2 and result["n_reals"] == 1
+    assert result["truths"]["edit_mask"]["metrics"]["f1"]["mean"] == pytest.approx(1.0)  # e1 only
+    assert result["truths"]["post_edit_mask"]["metrics"]["f1"]["mean"] == pytest.approx((2 / 3 + 0) / 2)
+    assert result["false_alarm"]["mean"] == pytest.approx(0.25)
+    assert result["image_auroc_map_max"] == pytest.approx(1.0)  # maxima: e1 and e2 1.0 above r1's 128 / 255
+    by_control = result["by_control"]
+    assert by_control["control"] == ["pasted_back"] and by_control["f1"] == [pytest.approx(2 / 3)]
+    assert set(result["by_condition"]["condition"]) == {"clean", "jpeg_q75"}
+    assert result["breakdowns"]["post_edit_mask"]["method"]["value"] == ["inpainting", "p2p"]

@@ -25,8 +25,9 @@ from .truth import NO_EDIT, TRUTHS, load_truth
 
 CLEAN = "clean"
 HEADLINE = ("f1", "iou", "mcc", "f1_best", "iou_best", "mcc_best", "auroc")
-# Attributes of an edit broken down (those present): method, generator, magnitude, every bin, scenes.
-BREAKDOWN_COLUMNS = ("method", "generator", "magnitude", "dataset")
+# Attributes of an edit broken down (those present), besides every metric and scene bin: localized /
+# diffused, method, generator, magnitude, dataset.
+BREAKDOWN_COLUMNS = ("localization", "method", "generator", "magnitude", "dataset")
 AREA_EDGES = (0.0, 0.01, 0.03, 0.1, 0.2, 0.35, 0.5, 1.0)  # the F1-against-area-ratio curve's bins
 
 
@@ -155,7 +156,8 @@ def summarize(measured: Measured, attributes: pl.DataFrame | None, n_boot: int, 
         result["truths"][kind] = {
             "n": part.height, "n_empty_truth": int((part["truth_share"] == 0).sum()),
             "metrics": headline, "pooled_auroc": _finite(pooled_auroc(measured.hist[idx]))}
-        bins = [c for c in frame.columns if c.endswith("_bin")] + [c for c in BREAKDOWN_COLUMNS if c in frame.columns]
+        bins = [c for c in frame.columns if c.endswith(("_bin", "_bin5"))] + \
+            [c for c in BREAKDOWN_COLUMNS if c in frame.columns]
         result["breakdowns"][kind] = {c: _group_table(part, c, ("f1", "iou", "f1_best", "auroc")) for c in bins}
     result["false_alarm"] = mean_intervals(reals, ("flagged_share",), n_boot, seed)["flagged_share"] | {
         "any_flagged": float((reals["flagged_share"] > 0).mean()) if reals.height else None}
