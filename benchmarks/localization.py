@@ -2,12 +2,13 @@
 paper's scale (1.33 M edits, maps at 256 px) beside a straightforward per-image scikit-learn baseline.
 
     PYTHONPATH=. .venv/bin/python benchmarks/localization.py [--images 4] [--size 512] [--eval-maps 4096]
-        [--baseline-maps 64] [--edits 1330000] [--map-side 256] [--n-boot 1000] [--device cpu]
+        [--baseline-maps 64] [--edits 1330000] [--map-side 256] [--n-boot 1000] [--device cpu] [--full] [--skip-maps]
 
 Maps: every map-output plugin (`PRODUCES_MAPS`) and the demo's detectors through the sliding window
 (`localization.*` defaults: 224-px windows every 112 px, so 16 windows per 512-px image), all on seeded
-random weights (their maps are noise; the speed is the architecture's), `--images` images of
-`--size` px, after one warm-up map.
+random weights (their maps are noise): the plugins' tiny random builds by default (the demo's), the
+full-size architectures with `--full` (what a real checkpoint costs; meant for a GPU), `--images` images
+of `--size` px, after one warm-up map.
 
 Evaluation: synthetic 8-bit maps and truth masks (seeded; a rectangle per edit, the map leaning towards
 it). The project's path (one `bincount` histogram per batch of maps, every metric at every threshold
@@ -40,7 +41,7 @@ from semitruths_dagster.localization.metrics import histograms, per_image, poole
 DEMO_DETECTORS = ("npr", "universal_fake_detect")
 
 
-def map_speeds(n_images: int, size: int, device: str) -> list[tuple[str, str, float, str]]:
+def map_speeds(n_images: int, size: int, device: str, full: bool = False) -> list[tuple[str, str, float, str]]:
     """(plugin, map source, maps/s, note) for every map-output plugin and the demo's detectors."""
     import torch
     from PIL import Image
@@ -57,7 +58,7 @@ def map_speeds(n_images: int, size: int, device: str) -> list[tuple[str, str, fl
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for plugin in plugins:
-            spec = random_spec(plugin, Path(tmp) / plugin)
+            spec = random_spec(plugin, Path(tmp) / plugin, tiny=not full)
             detector = build_detector(spec, device=device)
             detector_maps(detector, images[:1], window, params.batch_size)  # warm-up
             if device.startswith("cuda"):
@@ -69,7 +70,8 @@ def map_speeds(n_images: int, size: int, device: str) -> list[tuple[str, str, fl
             seconds = time.perf_counter() - started
             side, ys, xs = window_grid(size, size, window)
             note = "native map" if result.source == "native" else f"{len(ys) * len(xs)} windows of {side} px"
-            rows.append((plugin, result.source, n_images / seconds, note + ", random weights"))
+            build = "full-size" if full else "tiny"
+            rows.append((plugin, result.source, n_images / seconds, f"{note}, {build} random build"))
     return rows
 
 
@@ -157,6 +159,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-maps", action="store_true")
+    parser.add_argument("--full", action="store_true", help="full-size random builds (the real architectures' cost)")
     parser.add_argument("--eval-maps", type=int, default=4096)
     parser.add_argument("--baseline-maps", type=int, default=64)
     parser.add_argument("--edits", type=int, default=1_330_000)
@@ -167,7 +170,7 @@ def main() -> None:
     if not args.skip_maps:
         print(f"maps at {args.size} px, {args.images} images, device {args.device}")
         print(f"{'plugin':24} {'source':15} {'maps/s':>8}  note")
-        for plugin, source, rate, note in map_speeds(args.images, args.size, args.device):
+        for plugin, source, rate, note in map_speeds(args.images, args.size, args.device, args.full):
             print(f"{plugin:24} {source:15} {rate:8.3f}  {note}")
         print()
 
