@@ -52,6 +52,8 @@ def test_per_image_metrics_equal_scikit_learn():
         assert m["iou"][i] == pytest.approx(jaccard_score(t, flagged))
         assert m["mcc"][i] == pytest.approx(matthews_corrcoef(t, flagged))
         assert m["auroc"][i] == pytest.approx(roc_auc_score(t, lv))
+        if i >= 2:
+            continue  # the best-threshold brute force (hundreds of scikit-learn calls) on two images
         cuts = [lv >= k for k in [*np.unique(lv), 256]]  # every distinct cut (those between levels repeat)
         assert m["f1_best"][i] == pytest.approx(max(f1_score(t, c) for c in cuts))
         assert m["iou_best"][i] == pytest.approx(max(jaccard_score(t, c) for c in cuts))
