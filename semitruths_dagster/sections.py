@@ -243,6 +243,30 @@ class DetectorParams:
 
 
 @dataclass(frozen=True)
+@checked("localization")
+class LocalizationParams:
+    """The `localization` section of semitruths.yaml: per-pixel maps of where each image was edited.
+
+    A map-output detector (`PRODUCES_MAPS`) gives its own map; every other detector named in
+    `sliding_window` (null: all of them) gets a sliding-window map: windows of `window` px every `stride` px,
+    each scored by the detector, overlaps averaged; at most `max_windows` per image (the grid thins, still
+    covering the whole image). Maps are stored quantized to 8 bits with their longer side at most
+    `map_size` px and scored against the ground truth at that size."""
+
+    sliding_window: tuple[str, ...] | None = None  # detector names; [] = map-output detectors only
+    window: int = rule(224, ge=8)
+    stride: int = rule(112, ge=1)
+    max_windows: int = rule(64, ge=1)  # bounds the cost: at most this many detector calls per image
+    map_size: int = rule(256, ge=8)
+    threshold: float = rule(0.5, gt=0.0, lt=1.0)  # the fixed pixel threshold (flagged iff map > threshold)
+    conditions: tuple[str, ...] = ()  # of `conditions.names`: also mapped under these (cost: one map each)
+    controls: bool = True  # map the confound controls too (scored beside the edits, never pooled with them)
+    chunk_size: int = rule(32, ge=1)  # maps committed per chunk (a killed run resumes)
+    batch_size: int = rule(16, ge=1)  # windows (or images, map-output detectors) per forward pass
+    gallery: int = rule(4, ge=0)  # seeded examples (original, edit, truth, map) in the report
+
+
+@dataclass(frozen=True)
 @checked("controls")
 class ControlParams:
     """The `controls` section of semitruths.yaml: which controls to make, and at most how many of each
@@ -279,7 +303,7 @@ SECTIONS: dict[str, Any] = {
     "storage": StorageParams, "masks": MaskParams, "models": ModelsConfig, "prompts": PromptParams,
     "generation": GenerationParams, "saliency": SaliencyParams, "change_metrics": ChangeParams,
     "bins": BinParams, "detectors": DetectorParams, "conditions": _condition_params, "controls": ControlParams,
-    "execution": ExecutionParams,
+    "execution": ExecutionParams, "localization": LocalizationParams,
 }
 
 

@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) 
     ("random-weight builders", {"random_weights"}),
     ("models", {"models"}),
     ("stages", {"sources", "masks", "quarantine", "prompts", "generation", "controls", "metrics", "detectors",
-                "evaluation"}),
+                "evaluation", "localization"}),
     ("deployment", {"deploy"}),
     ("command line", {"cli"}),
     ("resources", {"resources"}),

@@ -36,6 +36,11 @@ class ResumablePartition:
         files = ([self.final] if self.final.is_file() else []) + self._chunks()
         return [read_parquet(f) for f in files]
 
+    def committed(self) -> pl.DataFrame:
+        """Every row committed so far (the earlier partition and the chunks), duplicates included."""
+        frames = self._frames()
+        return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=self.schema)
+
     def done_keys(self) -> set[str]:
         """Keys already committed by this or an earlier (possibly killed) run."""
         return {k for frame in self._frames() for k in frame[self.key].to_list()}
