@@ -82,6 +82,8 @@ class Detector(ABC):
     # The precision the authors' evaluation code runs in: what `detectors.dtype: authors` (the default)
     # gives (a plugin that differs overrides `resolve_precision` / `place`).
     AUTHORS_PRECISION: ClassVar[str] = "float32"
+    # True for a `localizer.Localizer`: it also gives a per-pixel map of P(edited) (`localize`).
+    PRODUCES_MAPS: ClassVar[bool] = False
 
     def __init__(
         self, spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32

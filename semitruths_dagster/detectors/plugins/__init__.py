@@ -17,6 +17,7 @@ from .hf_image_classifier import HFImageClassifier
 from .linear_probe import LinearProbe
 from .npr import NPR
 from .onnx_model import OnnxModel
+from .pscc import PSCC
 from .rine import RINE
 from .safe import SAFE
 from .spai import SPAI
@@ -27,8 +28,9 @@ DETECTOR_PLUGINS: Registry[type[Detector]] = Registry("detector plugin", Detecto
     cls.PLUGIN: cls
     for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy, AIDE, SPAI,
                 C2PCLIP, RINE, SAFE, LinearProbe)
-} | {cls.PLUGIN: cls for cls in (HFImageClassifier, OnnxModel, CommandDetector)})  # detectors without code
+} | {cls.PLUGIN: cls for cls in (HFImageClassifier, OnnxModel, CommandDetector)}  # detectors without code
+  | {cls.PLUGIN: cls for cls in (PSCC,)})  # localizers: per-pixel maps too (detectors/localizer.py)
 
 __all__ = ["AIDE", "DRCT", "NPR", "RINE", "SAFE", "SPAI", "DETECTOR_PLUGINS", "BFree", "C2PCLIP", "CNNSpot",
            "CommunityForensics", "CoSpy", "DeFake", "LinearProbe", "UniversalFakeDetect",
-           "CommandDetector", "HFImageClassifier", "OnnxModel"]
+           "CommandDetector", "HFImageClassifier", "OnnxModel", "PSCC"]
