@@ -16,7 +16,7 @@ from .drct import DRCT
 from .hf_image_classifier import HFImageClassifier
 from .iml_vit import IMLViT
 from .linear_probe import LinearProbe
-from .mvss import MVSSNet
+from .mvss import MVSSNet, ResFCN
 from .npr import NPR
 from .onnx_model import OnnxModel
 from .pscc import PSCC
@@ -31,8 +31,8 @@ DETECTOR_PLUGINS: Registry[type[Detector]] = Registry("detector plugin", Detecto
     for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy, AIDE, SPAI,
                 C2PCLIP, RINE, SAFE, LinearProbe)
 } | {cls.PLUGIN: cls for cls in (HFImageClassifier, OnnxModel, CommandDetector)}  # detectors without code
-  | {cls.PLUGIN: cls for cls in (PSCC, IMLViT, MVSSNet)})  # localizers: per-pixel maps too (detectors/localizer.py)
+  | {cls.PLUGIN: cls for cls in (PSCC, IMLViT, MVSSNet, ResFCN)})  # localizers: per-pixel maps too (detectors/localizer.py)
 
 __all__ = ["AIDE", "DRCT", "NPR", "RINE", "SAFE", "SPAI", "DETECTOR_PLUGINS", "BFree", "C2PCLIP", "CNNSpot",
            "CommunityForensics", "CoSpy", "DeFake", "LinearProbe", "UniversalFakeDetect",
-           "CommandDetector", "HFImageClassifier", "OnnxModel", "PSCC", "IMLViT", "MVSSNet"]
+           "CommandDetector", "HFImageClassifier", "OnnxModel", "PSCC", "IMLViT", "MVSSNet", "ResFCN"]

@@ -177,6 +177,7 @@ class MVSSNet(Localizer):
     PLUGIN = "mvss_net"
     WEIGHT_ROLES = ("model",)
     SCORE_FROM = "map_max"
+    NETWORK: type[nn.Module] = MVSSNetModel
     LICENCE = "none stated in the repository (research code; ask the authors before other use)"
     OPTIONS = {
         "resize": ((int,), 512, "the square side images are resized to (inference.py --resize, 512)"),
@@ -195,7 +196,7 @@ class MVSSNet(Localizer):
         return Preprocessing(resize=(side, side), crop=None, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
     def load_model(self) -> nn.Module:
-        model = MVSSNetModel(self.options["layers"])
+        model = self.NETWORK(self.options["layers"])
         self.load_state(model, "model", key=self.options["state_key"], prefix="module.")
         return model
 
@@ -209,8 +210,35 @@ class MVSSNet(Localizer):
 
     @classmethod
     def random_model(cls, tiny: bool) -> nn.Module:
-        return MVSSNetModel(TINY_LAYERS if tiny else RESNET50)
+        return cls.NETWORK(TINY_LAYERS if tiny else RESNET50)
 
     @classmethod
     def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
         return {"layers": TINY_LAYERS, "resize": 64} if tiny else {}
+
+
+class ResFCNModel(nn.Module):
+    """The authors' FCN baseline (`models/resfcn.py`): the same dilated ResNet-50 (`model.*`) and dual
+    attention head (`head`, 2048 in), no edge branch and no noise view."""
+
+    def __init__(self, layers: list[int]) -> None:
+        super().__init__()
+        self.model = dilated_resnet(layers)
+        self.head = DAHead(2048, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.head(Backbone.forward(self, x)[-1])
+        return torch.sigmoid(F.interpolate(logits, x.shape[-2:], mode="bilinear", align_corners=True))
+
+
+class ResFCN(MVSSNet):
+    """The FCN baseline the MVSS-Net authors publish beside it (`fcn_casia.pt`, `fcn_defacto.pt`; the
+    same inference code and preprocessing, `inference.py` picks `ResFCN` for a path containing 'fcn')."""
+
+    PLUGIN = "res_fcn"
+    NETWORK = ResFCNModel
+    RANDOM_CHECKPOINT = "fcn_casia.pt"
+
+    @classmethod
+    def random_model(cls, tiny: bool) -> nn.Module:
+        return ResFCNModel(TINY_LAYERS if tiny else RESNET50)
