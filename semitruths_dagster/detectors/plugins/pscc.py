@@ -18,7 +18,8 @@ Checkpoints: three plain state dicts saved from `nn.DataParallel` (keys prefixed
 `checkpoint/HRNet_checkpoint/HRNet.pth`, `checkpoint/NLCDetection_checkpoint/NLCDetection.pth`,
 `checkpoint/DetectionHead_checkpoint/DetectionHead.pth` (roles `fenet`, `segnet`, `clsnet`). The random
 stand-in keeps every width (the key shapes) and uses one block per branch and one Bottleneck in layer1
-(option `blocks: 1`, `layer1: 1`).
+(option `blocks: 1`, `layer1: 1`) and resizes the features to 64 instead of 256 (`crop_size: 64`; the
+non-local attention's cost grows with the fourth power of the side).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ..preprocessing import Preprocessing
 
 CHANNELS = (18, 36, 72, 144)  # seg_hrnet_config STAGE4.NUM_CHANNELS
 CROP_SIZE = 256  # utils/config.py crop_size
+TINY_CROP = 64  # the stand-in's: the non-local attention of the 1/4 level costs (crop/4)^4
 RELEASE = {"fenet": ("HRNet_checkpoint", "HRNet.pth"), "segnet": ("NLCDetection_checkpoint", "NLCDetection.pth"),
            "clsnet": ("DetectionHead_checkpoint", "DetectionHead.pth")}
 
@@ -159,7 +161,7 @@ class PSCC(Localizer):
 
     @classmethod
     def random_model(cls, tiny: bool) -> nn.Module:
-        return PSCCNet(1, 1) if tiny else PSCCNet()
+        return PSCCNet(1, 1, TINY_CROP) if tiny else PSCCNet()
 
     @classmethod
     def write_random(cls, model: Any, out_dir: Path, tiny: bool) -> dict[str, str]:
@@ -173,4 +175,4 @@ class PSCC(Localizer):
 
     @classmethod
     def random_options(cls, tiny: bool, seed: int) -> dict[str, Any]:
-        return {"blocks": 1, "layer1": 1} if tiny else {}
+        return {"blocks": 1, "layer1": 1, "crop_size": TINY_CROP} if tiny else {}
