@@ -23,6 +23,7 @@ from .pscc import PSCC
 from .rine import RINE
 from .safe import SAFE
 from .spai import SPAI
+from .trufor import TruFor
 from .ufd import UniversalFakeDetect
 
 # A new detector: one module here with a Detector subclass, and its class in this tuple.
@@ -31,8 +32,8 @@ DETECTOR_PLUGINS: Registry[type[Detector]] = Registry("detector plugin", Detecto
     for cls in (UniversalFakeDetect, CNNSpot, CommunityForensics, NPR, DeFake, BFree, DRCT, CoSpy, AIDE, SPAI,
                 C2PCLIP, RINE, SAFE, LinearProbe)
 } | {cls.PLUGIN: cls for cls in (HFImageClassifier, OnnxModel, CommandDetector)}  # detectors without code
-  | {cls.PLUGIN: cls for cls in (PSCC, IMLViT, MVSSNet, ResFCN)})  # localizers: per-pixel maps too (detectors/localizer.py)
+  | {cls.PLUGIN: cls for cls in (PSCC, IMLViT, MVSSNet, ResFCN, TruFor)})  # localizers: per-pixel maps too (detectors/localizer.py)
 
 __all__ = ["AIDE", "DRCT", "NPR", "RINE", "SAFE", "SPAI", "DETECTOR_PLUGINS", "BFree", "C2PCLIP", "CNNSpot",
            "CommunityForensics", "CoSpy", "DeFake", "LinearProbe", "UniversalFakeDetect",
-           "CommandDetector", "HFImageClassifier", "OnnxModel", "PSCC", "IMLViT", "MVSSNet", "ResFCN"]
+           "CommandDetector", "HFImageClassifier", "OnnxModel", "PSCC", "IMLViT", "MVSSNet", "ResFCN", "TruFor"]
