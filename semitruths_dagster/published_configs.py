@@ -126,6 +126,13 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "used_for": "concatenated layer4 features -> dual attention head -> sigmoid map; score = map maximum",
         "used_by": ["mvss_net", "res_fcn (RGB view only, head_in 2048)"],
     },
+    # grip-unina/TruFor test_docker/src/trufor.yaml + encoders/dual_segformer.py `mit_b2` + models/DnCNN.py.
+    "grip-unina/TruFor": {
+        "dims": [64, 128, 320, 512], "depths": [3, 4, 6, 3], "heads": [1, 2, 5, 8], "sr_ratios": [8, 4, 2, 1],
+        "mlp_ratio": 4, "layer_norm_eps": 1e-6, "decoder_dim": 512, "np_layers": 17, "np_width": 64,
+        "used_for": "fused MiT-B2 features -> localization map (softmax[1]), confidence -> integrity score",
+        "used_by": ["trufor"],
+    },
 }
 
 

@@ -26,7 +26,7 @@ from semitruths_dagster.detectors.base import Detector  # noqa: E402
 from semitruths_dagster.detectors.localizer import Localizer  # noqa: E402
 from semitruths_dagster.detectors.plugins import DETECTOR_PLUGINS  # noqa: E402
 
-LOCALIZERS = ["pscc_net", "iml_vit", "mvss_net", "res_fcn"]
+LOCALIZERS = ["pscc_net", "iml_vit", "mvss_net", "res_fcn", "trufor"]
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +169,33 @@ def test_mvss_dilation_and_bayar_constraint():
     assert out.shape == (1, 3, 5, 5)
     assert torch.allclose(out.sum(dim=(2, 3)), torch.zeros(1, 3), atol=1e-6)
     assert torch.allclose(out[0, :, 2, 2], -torch.ones(3))
+
+
+def test_trufor_full_size_keys_and_format(specs):
+    """'state_dict' wrapper; dual MiT-B2 (CMX) keys; the Noiseprint++ DnCNN's 48 Sequential slots (the
+    released noiseprint++.th, in the authors' repository, has keys 0..47 and loads into `dncnn` strictly)."""
+    from semitruths_dagster.detectors.plugins.trufor import FULL, TruForNet
+
+    saved = torch.load(specs["trufor"].weights["model"], weights_only=True)
+    assert specs["trufor"].weights["model"].endswith("weights/trufor.pth.tar") and "state_dict" in saved
+    keys = _meta_keys(lambda: TruForNet(**FULL))
+    assert keys["backbone.patch_embed1.proj.weight"] == keys["backbone.extra_patch_embed1.proj.weight"] == (64, 3, 7, 7)
+    assert keys["backbone.block3.5.attn.sr.weight"] == (320, 320, 2, 2) and "backbone.block4.2.attn.sr.weight" not in keys
+    assert keys["backbone.extra_block2.3.mlp.dwconv.dwconv.weight"] == (512, 1, 3, 3)
+    assert keys["backbone.FRMs.3.channel_weights.mlp.0.weight"] == (2048, 2048)
+    assert keys["backbone.FFMs.2.cross.cross_attn.kv1.weight"] == (640, 320)
+    assert keys["backbone.FFMs.0.channel_emb.channel_embed.4.running_var"] == (64,)
+    assert keys["decode_head.linear_c4.proj.weight"] == (512, 512) and keys["decode_head.linear_pred.weight"][0] == 2
+    assert keys["decode_head_conf.linear_pred.weight"][0] == 1 and keys["detection.3.weight"] == (1, 128)
+    assert keys["dncnn.0.weight"] == (64, 3, 3, 3) and keys["dncnn.47.weight"] == (1, 64, 3, 3)
+    assert len([k for k in keys if k.startswith("dncnn.")]) == 94
+    assert sum(np.prod(s) for s in keys.values()) == pytest.approx(68.7e6, rel=2e-3)
+
+
+def test_trufor_weights_are_never_fetched_from_the_hub(specs):
+    data = specs["trufor"].to_dict() | {"weights": {"model": "grip-unina/TruFor"}}
+    with pytest.raises(Exception, match=r"weights\.model.*non-commercial.*never fetched"):
+        validate_spec(data, source="<test>")
 
 
 def test_wrong_file_for_a_role_is_one_clear_error(specs):

@@ -251,3 +251,21 @@ def test_localizers_build_their_published_configs() -> None:
         assert [b.conv2.dilation[0] for b in net.model.layer4] == p["layer4_dilation"]
         assert net.model.layer4[-1].conv3.out_channels == p["features"]
     assert _on_meta(lambda: MVSSNetModel(layers)).head.conv_p1[0].in_channels == p["head_in"]
+
+
+def test_trufor_builds_its_published_config() -> None:
+    from semitruths_dagster.detectors.plugins.trufor import TruFor, TruForNet
+
+    p = published("grip-unina/TruFor")
+    o = {k: d for k, (_t, d, _doc) in TruFor.OPTIONS.items() if k != "state_key"}
+    net = _on_meta(lambda: TruForNet(**o))
+    bb = net.backbone
+    assert [len(getattr(bb, f"block{i}")) for i in range(1, 5)] == p["depths"] == o["depths"]
+    assert [len(getattr(bb, f"extra_block{i}")) for i in range(1, 5)] == p["depths"]
+    assert [getattr(bb, f"norm{i}").normalized_shape[0] for i in range(1, 5)] == p["dims"]
+    assert [getattr(bb, f"block{i}")[0].attn.heads for i in range(1, 5)] == p["heads"]
+    assert [getattr(bb, f"block{i}")[0].attn.sr_ratio for i in range(1, 5)] == p["sr_ratios"]
+    assert bb.block1[0].mlp.fc1.out_features == p["mlp_ratio"] * p["dims"][0] and bb.norm1.eps == p["layer_norm_eps"]
+    assert net.decode_head.linear_fuse[0].out_channels == p["decoder_dim"] == o["decoder_dim"]
+    convs = [m for m in net.dncnn if isinstance(m, nn.Conv2d)]
+    assert len(convs) == p["np_layers"] and convs[0].out_channels == p["np_width"]

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checkpoints import resolve_weight_ref
 from ..localizer import Localizer
 from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from ..spec import DetectorSpec, SpecError
@@ -323,6 +324,10 @@ class TruFor(Localizer):
 
     @classmethod
     def check_spec(cls, spec: DetectorSpec) -> None:
+        if resolve_weight_ref(spec.weights["model"], spec.base_dir)[0] == "hub":
+            raise SpecError(spec.source, "weights.model", "TruFor's weights are licensed for non-commercial use "
+                            "only and are never fetched by this project: read test_docker/LICENSE.txt, download "
+                            "TruFor_weights.zip (grip.unina.it) yourself and point this at weights/trufor.pth.tar")
         depths = spec.options.get("depths")
         if depths is not None and (len(depths) != 4 or not all(isinstance(n, int) and n > 0 for n in depths)):
             raise SpecError(spec.source, "options.depths", f"expected 4 positive integers, got {depths!r}")
