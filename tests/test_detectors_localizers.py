@@ -89,6 +89,18 @@ def test_pscc_score_is_its_detection_head(detectors, images):
     assert scores[0] != pytest.approx(float(maps[0].max()), abs=1e-4)
 
 
+def test_iml_vit_pads_with_black_and_cuts_the_map_back(detectors, images):
+    """The image zero-padded at the bottom/right (as PadIfNeeded top_left) gives the same input as the
+    image pasted on a black canvas of the input size: the small image's map is the canvas map's corner."""
+    detector = detectors["iml_vit"]
+    side = detector.options["input_size"]
+    canvas = Image.new("RGB", (side, side))
+    canvas.paste(images[0], (0, 0))
+    (s_small, s_canvas), (small, big) = detector.localize([images[0], canvas])
+    assert big.shape == (side, side) and small.shape == (48, 64)
+    assert np.allclose(small, big[:48, :64], atol=1e-5)
+
+
 def test_pscc_release_layout_and_keys(specs):
     """Three DataParallel state dicts in the release's checkpoint/ folders; the full-size networks have
     the released heads' keys (64 in NLCDetection.pth, 128 in DetectionHead.pth, counted in the authors'
