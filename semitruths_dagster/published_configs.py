@@ -126,6 +126,37 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "efficientnet": "efficientnet-b0",
         "used_for": "sum of the two CLS heads' logits (1 each)",
         "used_by": ["cross_efficient_vit"],
+    # Localizers (detectors/localizer.py), from each release's code (named per entry).
+    # proteus1991/PSCC-Net models/seg_hrnet_config.py (HRNet-W18-small-v2 widths, one module per stage) with
+    # the stride-1 stem of models/seg_hrnet.py; utils/config.py crop_size.
+    "proteus1991/PSCC-Net": {
+        "channels": [18, 36, 72, 144], "blocks": 2, "layer1": 2, "modules": [1, 1, 1], "stem_stride": 1,
+        "stem_width": 64, "crop_size": 256, "features": 128,
+        "used_for": "four HRNet levels -> NLCDetection mask1 (map) and DetectionHead softmax[:, 1] (score)",
+        "used_by": ["pscc_net"],
+    },
+    # SunnyHaze/IML-ViT iml_vit_model.py: ViTDet ViT-B/16 at 1024 px, windows 14 except blocks 2, 5, 8, 11.
+    "SunnyHaze/IML-ViT": {
+        "vision": {"image_size": 1024, "patch_size": 16, "width": 768, "layers": 12, "heads": 12, "mlp": 3072,
+                   "act": "gelu", "layer_norm_eps": 1e-6, "window": 14, "global_blocks": [2, 5, 8, 11],
+                   "pretrain_size": 224},
+        "fpn_channels": 256, "head_dim": 256,
+        "used_for": "simple feature pyramid (5 levels) -> predict head -> sigmoid map at 1024",
+        "used_by": ["iml_vit"],
+    },
+    # dong03/MVSS-Net models/mvssnet.py: two ResNet-50s (RGB, Bayar noise) with a dilated layer4 (rates 1, 2, 4).
+    "dong03/MVSS-Net": {
+        "blocks": [3, 4, 6, 3], "width": 64, "features": 2048, "layer4_dilation": [1, 2, 4], "head_in": 4096,
+        "input": 512,
+        "used_for": "concatenated layer4 features -> dual attention head -> sigmoid map; score = map maximum",
+        "used_by": ["mvss_net", "res_fcn (RGB view only, head_in 2048)"],
+    },
+    # grip-unina/TruFor test_docker/src/trufor.yaml + encoders/dual_segformer.py `mit_b2` + models/DnCNN.py.
+    "grip-unina/TruFor": {
+        "dims": [64, 128, 320, 512], "depths": [3, 4, 6, 3], "heads": [1, 2, 5, 8], "sr_ratios": [8, 4, 2, 1],
+        "mlp_ratio": 4, "layer_norm_eps": 1e-6, "decoder_dim": 512, "np_layers": 17, "np_width": 64,
+        "used_for": "fused MiT-B2 features -> localization map (softmax[1]), confidence -> integrity score",
+        "used_by": ["trufor"],
     },
 }
 

@@ -213,3 +213,59 @@ def test_tiny_clip_roles_use_the_published_activation(tmp_path) -> None:
     assert isinstance(clip.transformer.resblocks[0].mlp.gelu, QuickGELU)
     act = published("openai/clip-vit-base-patch32")["vision"]["act"]
     assert saliency.config.vision_config.hidden_act == saliency.config.text_config.hidden_act == act
+
+
+def test_localizers_build_their_published_configs() -> None:
+    """The localizer plugins' default options build the releases' networks (full size, on the meta device)."""
+    from semitruths_dagster.detectors.plugins.iml_vit import IMLViT, IMLViTNet
+    from semitruths_dagster.detectors.plugins.mvss import MVSSNet, MVSSNetModel, ResFCNModel
+    from semitruths_dagster.detectors.plugins.pscc import PSCC, PSCCNet
+
+    p = published("proteus1991/PSCC-Net")
+    o = {k: d for k, (_t, d, _doc) in PSCC.OPTIONS.items()}
+    net = _on_meta(lambda: PSCCNet(o["blocks"], o["layer1"], o["crop_size"]))
+    assert (o["blocks"], o["layer1"], o["crop_size"]) == (p["blocks"], p["layer1"], p["crop_size"])
+    assert net.fenet.conv1.stride == (p["stem_stride"],) * 2 and net.fenet.conv1.out_channels == p["stem_width"]
+    assert [len(m.branches[0]) for m in net.fenet.stage4] == [p["blocks"]] * p["modules"][2]
+    assert [b[0].conv1.out_channels for b in net.fenet.stage4[0].branches] == p["channels"]
+    assert net.clsnet.final_layer[0].out_channels == p["features"]
+
+    p = published("SunnyHaze/IML-ViT")
+    v = p["vision"]
+    o = {k: d for k, (_t, d, _doc) in IMLViT.OPTIONS.items() if k != "state_key"}
+    vit = _on_meta(lambda: IMLViTNet(**o)).encoder_net
+    assert o["input_size"] == v["image_size"] and len(vit.blocks) == v["layers"]
+    assert vit.patch_embed.proj.kernel_size == (v["patch_size"],) * 2 and vit.patch_embed.proj.out_channels == v["width"]
+    assert [i for i, b in enumerate(vit.blocks) if b.window_size == 0] == v["global_blocks"]
+    assert {b.window_size for b in vit.blocks} == {0, v["window"]}
+    assert vit.blocks[0].attn.num_heads == v["heads"] and vit.blocks[0].mlp.fc1.out_features == v["mlp"]
+    assert vit.blocks[0].norm1.eps == v["layer_norm_eps"]
+    assert vit.pos_embed.shape[1] == (v["pretrain_size"] // v["patch_size"]) ** 2 + 1
+
+    p = published("dong03/MVSS-Net")
+    layers = MVSSNet.OPTIONS["layers"][1]
+    assert MVSSNet.OPTIONS["resize"][1] == p["input"]
+    for net in (_on_meta(lambda: MVSSNetModel(layers)), _on_meta(lambda: ResFCNModel(layers))):
+        stages = [net.model.layer1, net.model.layer2, net.model.layer3, net.model.layer4]
+        assert [len(s) for s in stages] == p["blocks"] and net.model.conv1.out_channels == p["width"]
+        assert [b.conv2.dilation[0] for b in net.model.layer4] == p["layer4_dilation"]
+        assert net.model.layer4[-1].conv3.out_channels == p["features"]
+    assert _on_meta(lambda: MVSSNetModel(layers)).head.conv_p1[0].in_channels == p["head_in"]
+
+
+def test_trufor_builds_its_published_config() -> None:
+    from semitruths_dagster.detectors.plugins.trufor import TruFor, TruForNet
+
+    p = published("grip-unina/TruFor")
+    o = {k: d for k, (_t, d, _doc) in TruFor.OPTIONS.items() if k != "state_key"}
+    net = _on_meta(lambda: TruForNet(**o))
+    bb = net.backbone
+    assert [len(getattr(bb, f"block{i}")) for i in range(1, 5)] == p["depths"] == o["depths"]
+    assert [len(getattr(bb, f"extra_block{i}")) for i in range(1, 5)] == p["depths"]
+    assert [getattr(bb, f"norm{i}").normalized_shape[0] for i in range(1, 5)] == p["dims"]
+    assert [getattr(bb, f"block{i}")[0].attn.heads for i in range(1, 5)] == p["heads"]
+    assert [getattr(bb, f"block{i}")[0].attn.sr_ratio for i in range(1, 5)] == p["sr_ratios"]
+    assert bb.block1[0].mlp.fc1.out_features == p["mlp_ratio"] * p["dims"][0] and bb.norm1.eps == p["layer_norm_eps"]
+    assert net.decode_head.linear_fuse[0].out_channels == p["decoder_dim"] == o["decoder_dim"]
+    convs = [m for m in net.dncnn if isinstance(m, nn.Conv2d)]
+    assert len(convs) == p["np_layers"] and convs[0].out_channels == p["np_width"]

@@ -96,6 +96,8 @@ class Detector(ABC):
     # its shared transform (run_1.py hands CrossEfficientViT to its authors' face-crop scripts): under
     # `paper` it keeps `build_preprocessing`, and its rows still say `paper`.
     PAPER_OWN_PIPELINE: ClassVar[bool] = False
+    # True for a `localizer.Localizer`: it also gives a per-pixel map of P(edited) (`localize`).
+    PRODUCES_MAPS: ClassVar[bool] = False
 
     def __init__(
         self, spec: DetectorSpec, device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float32,
