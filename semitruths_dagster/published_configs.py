@@ -126,6 +126,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "efficientnet": "efficientnet-b0",
         "used_for": "sum of the two CLS heads' logits (1 each)",
         "used_by": ["cross_efficient_vit"],
+    },
     # Localizers (detectors/localizer.py), from each release's code (named per entry).
     # proteus1991/PSCC-Net models/seg_hrnet_config.py (HRNet-W18-small-v2 widths, one module per stage) with
     # the stride-1 stem of models/seg_hrnet.py; utils/config.py crop_size.
