@@ -263,6 +263,25 @@ class ExecutionParams:
     gpu_node_selector: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+@checked("reports")
+class ReportParams:
+    """The report server (`semitruths reports`; `semitruths ui` starts it beside Dagster): it serves
+    `<storage>/reports` (every detector's report and the leaderboard page) read-only on host:port, and the
+    UI's `report` links point at `base_url` (empty: http://host:port). When the UI is opened from another
+    machine, set `base_url` to an address that machine reaches (an SSH tunnel of the port, a reverse proxy,
+    or host 0.0.0.0 on a trusted network)."""
+
+    host: str = "127.0.0.1"
+    port: int = rule(3070, ge=1, le=65535)
+    base_url: str = ""
+
+    def url(self, relative: str) -> str:
+        """The public URL of a file under `<storage>/reports` (`relative`: e.g. `npr/report.html`)."""
+        base = (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return f"{base}/{relative.lstrip('/')}"
+
+
 def _condition_params() -> type:
     from .conditions import ConditionParams  # its names are parsed by the conditions module itself
 
@@ -274,7 +293,7 @@ SECTIONS: dict[str, Any] = {
     "storage": StorageParams, "masks": MaskParams, "models": ModelsConfig, "prompts": PromptParams,
     "generation": GenerationParams, "saliency": SaliencyParams, "change_metrics": ChangeParams,
     "bins": BinParams, "detectors": DetectorParams, "conditions": _condition_params, "controls": ControlParams,
-    "execution": ExecutionParams,
+    "execution": ExecutionParams, "reports": ReportParams,
 }
 
 

@@ -40,7 +40,7 @@ SNAPSHOT = {
                        "checks": []},
         "leaderboard": {"deps": ["evaluation"], "over": [], "checks": []},
     },
-    "jobs": ["cross_dataset", "dataset_detector_pipeline", "dataset_generator_pipeline", "dataset_pipeline",
+    "jobs": ["backfill_dataset", "cross_dataset", "dataset_detector_pipeline", "dataset_generator_pipeline", "dataset_pipeline",
              "detector_pipeline"],
     "sensors": ["detector_registry", "evaluation_automation"],
     "schedules": ["detector_reevaluation"],
