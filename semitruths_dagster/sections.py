@@ -17,7 +17,7 @@ from .schema import SettingError, check_values, checked, registry_names, rule
 PROFILES = ("paper", "tiny")  # tiny: random-weight models built locally; paper: the paper's hub ids
 DTYPES = ("auto", "float32", "float16", "bfloat16")  # auto: float16 on CUDA, float32 on the CPU
 DETECTOR_DTYPES = ("authors", "float32", "float16", "bfloat16")  # authors: each plugin's own precision
-EXECUTORS = ("multiprocess", "celery", "k8s")
+EXECUTORS = ("multiprocess", "in_process", "celery", "k8s")  # in_process: one process per run (small configs)
 PERCENT = {"ge": 0.0, "le": 100.0}
 # generation.sizing: native = each image at its own size where the generator allows it, else the nearest
 # allowed size / trained bucket, aspect kept (generation/sizing.py); square = every image at size x size
