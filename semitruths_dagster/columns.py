@@ -123,6 +123,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "masks_listed": "masks the source lists for the image",
     },
     "masks": {
+        "mask_id": "id of the mask",
         "label": "entity label of the mask",
         "mask_sha256": "SHA-256 of the binarized mask",
         "preprocessed_mask_path": "store path of the mask after mode filter and blur (what the inpainting uses)",

@@ -49,12 +49,16 @@ def instance(stack: Stack):
     return DagsterInstance.from_config(str(stack.home))
 
 
-def pick_partition(page, name: str) -> None:
-    """Dagster's partition picker in the open dialog: filter by `name`, tick it, close the list."""
+def pick_partition(page, name: str, close_on: str | None = None) -> None:
+    """Dagster's partition picker in the open dialog: filter by `name`, tick it, close the list (Escape, or
+    a click on the text `close_on` where Escape would close the whole dialog)."""
     page.get_by_text("Select a partition or create one").click()
     page.keyboard.type(name)
     page.locator(".dagster-popover span", has_text=name).first.click()
-    page.keyboard.press("Escape")
+    if close_on:
+        page.locator(".dagster-dialog").get_by_text(close_on).first.click()
+    else:
+        page.keyboard.press("Escape")
 
 
 def wait_for(check, timeout: float, what: str, interval: float = 1.0):
@@ -68,12 +72,23 @@ def wait_for(check, timeout: float, what: str, interval: float = 1.0):
 
 
 def test_the_ui_end_to_end(stack, page, shots):
+    try:
+        _walk_through(stack, page, shots)
+    except Exception:
+        page.screenshot(path=shots / "failure.png", full_page=True)
+        print((stack.root / "dagster_dev.log").read_text()[-4000:])
+        raise
+
+
+def _walk_through(stack, page, shots):
     from dagster import AssetKey, DagsterRunStatus, RunsFilter
     from dagster._core.execution.backfill import BulkActionStatus
 
     # 1. The asset graph.
     page.goto(f"{stack.ui}/asset-groups", wait_until="networkidle")
-    page.get_by_text("detector_predictions").first.wait_for()
+    page.get_by_text("Global asset lineage").first.wait_for()
+    for group in ("sources", "prompts", "generation", "metrics", "detectors"):
+        page.get_by_text(group, exact=True).first.wait_for()
     page.screenshot(path=shots / "01_asset_graph.png")
 
     # 2. A demo-style run (in process, as `semitruths demo` makes them) shows in the Overview.
@@ -84,7 +99,7 @@ def test_the_ui_end_to_end(stack, page, shots):
     runs = stack.graphql("{ runsOrError { ... on Runs { results { runId repositoryOrigin { repositoryLocationName } } } } }")
     assert [r["repositoryOrigin"] for r in runs["runsOrError"]["results"]] == [{"repositoryLocationName": "semitruths"}]
     page.goto(f"{stack.ui}/overview/activity/timeline", wait_until="networkidle")
-    page.get_by_text("__ASSET_JOB").first.wait_for()
+    page.get_by_text("Jobless asset materializations").first.wait_for(timeout=60_000)  # in the code location's rows
     page.screenshot(path=shots / "02_overview_demo_run.png")
 
     # 3. One partition materialized from the asset's page.
@@ -96,16 +111,16 @@ def test_the_ui_end_to_end(stack, page, shots):
     wait_for(lambda: instance(stack).get_materialized_partitions(AssetKey("masks")) == {"sample"}, 90,
              "masks [sample] materialized")
     page.goto(f"{stack.ui}/assets/masks", wait_until="networkidle")
-    page.get_by_text("Column schema").first.wait_for()  # the schema (with descriptions) is on the page
+    page.get_by_text("Columns", exact=True).first.wait_for()  # the schema, with each column's description
     page.get_by_text(_describe("masks", "eligible")).first.wait_for()
     page.screenshot(path=shots / "04_masks_schema.png", full_page=True)
 
     # 4. One dataset through the whole graph: the backfill_dataset job, partition `sample`.
     page.goto(f"{stack.ui}/locations/semitruths/jobs/backfill_dataset/partitions", wait_until="networkidle")
     page.get_by_role("button", name="Launch backfill…").first.click()
-    pick_partition(page, "sample")
+    pick_partition(page, "sample", close_on="Select partitions to materialize")
     page.screenshot(path=shots / "05_backfill_dataset_dialog.png")
-    page.locator(".dagster-dialog").get_by_role("button", name="Submit 1 partition").click()
+    page.locator(".dagster-dialog").get_by_role("button", name="Submit 1 run").click()
     backfill = wait_for(lambda: next((b for b in instance(stack).get_backfills()
                                       if b.tags.get("semitruths/dataset") == "sample"), None), 60, "backfill submitted")
     done = wait_for(lambda: (b := instance(stack).get_backfill(backfill.backfill_id)).status != BulkActionStatus.REQUESTED

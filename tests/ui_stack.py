@@ -83,6 +83,9 @@ def ui_stack(root: Path, tiny_models: Path):
     env = dict(os.environ, SEMITRUTHS_CONFIG=str(config), DAGSTER_HOME=str(home), DAGSTER_DISABLE_TELEMETRY="1",
                HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
     env.pop("SEMITRUTHS_STORAGE", None)
+    # dagster dev's code server listens on a socket in TMPDIR: one of our own, which no other cleanup touches
+    (root / "tmp").mkdir()
+    env["TMPDIR"] = str(root / "tmp")
     # The detector's spec and its partition (as `semitruths demo` registers them): the sensor's first tick
     # then counts it as handled and starts nothing.
     subprocess.run([sys.executable, "-c", "from semitruths_dagster.cli import main; main(['detector', 'add-random', 'npr'])"],
