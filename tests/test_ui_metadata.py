@@ -16,14 +16,13 @@ import pytest
 from dagster import DagsterInstance, Failure, MultiPartitionKey, RunsFilter, job, materialize, op
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
-from assets.common import column_schema, warning_first
-from semitruths_dagster import columns
-from semitruths_dagster.sections import ReportParams
-
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_every_column_of_every_table_has_a_description():
+    from assets.common import column_schema
+    from semitruths_dagster import columns
+
     tables = columns.fixed_schemas()
     assert set(tables) == set(columns.ASSETS) - {"leaderboard"}  # its columns come from its rows
     for table, names in tables.items():
@@ -39,11 +38,15 @@ def test_every_column_of_every_table_has_a_description():
 
 
 def test_the_readme_shows_the_same_table_and_column_text():
+    from semitruths_dagster import columns
+
     readme = (REPO / "README.md").read_text()
     assert columns.readme_markdown() in readme, "README out of date: python -m semitruths_dagster.columns"
 
 
 def test_the_random_weights_warning_is_the_first_metadata_row():
+    from assets.common import warning_first
+
     metadata = {"dagster/row_count": 3, "preview": "x", "warning": "random weights"}
     assert list(warning_first(metadata)) == ["warning", "dagster/row_count", "preview"]
     assert list(warning_first({"a": 1})) == ["a"]
@@ -51,6 +54,7 @@ def test_the_random_weights_warning_is_the_first_metadata_row():
 
 def test_report_links_point_at_the_report_server_which_serves_only_its_folder(tmp_path):
     from semitruths_dagster.report_server import make_server
+    from semitruths_dagster.sections import ReportParams
 
     assert ReportParams(port=4000).url("npr/report.html") == "http://127.0.0.1:4000/npr/report.html"
     assert ReportParams(base_url="https://lab.example/reports/").url("leaderboard.html") == \
@@ -100,7 +104,7 @@ def test_in_process_runs_get_the_code_locations_origin(tmp_path):
 
 
 def test_the_registry_cursor_holds_digests_not_spec_files(tmp_path):
-    from semitruths_dagster.detectors.registry_review import digest, read_cursor, review_registry
+    from semitruths_dagster.detectors.registry_review import read_cursor, review_registry
     from semitruths_dagster.detectors.verify import VerifyReport
 
     registry = tmp_path / "registry"
@@ -110,6 +114,8 @@ def test_the_registry_cursor_holds_digests_not_spec_files(tmp_path):
     review = review_registry(registry, {}, {}, verify=lambda spec: VerifyReport(spec.name))
     cursor = review.cursor()
     assert "long comment" not in cursor and len(cursor) < 400, cursor
+    from semitruths_dagster.detectors.registry_review import digest
+
     seen, refused = read_cursor(cursor)
     assert seen == {str(registry / "broken.yaml"): digest((registry / "broken.yaml").read_text())}
     # A cursor of the previous form (whole file texts) reads as the same digests: nothing is re-verified.
