@@ -71,6 +71,10 @@ def print_summary() -> None:
         print(f"Report:    {report}")
     if (reports / "leaderboard.html").is_file():
         print(f"Leaderboard: {reports / 'leaderboard.html'}")
+    if reports.exists():
+        from .sections import ReportParams
+
+        print(f"Reports in the browser: .venv/bin/semitruths reports   ({config.params('reports', ReportParams).url('')})")
     print(f"\nStorage:   {config.storage_location}")
     if warehouse.shared_file:
         print(f"Warehouse: duckdb {warehouse.path}   (e.g. SELECT * FROM masks)")
