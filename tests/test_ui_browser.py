@@ -62,6 +62,7 @@ def pick_partition(page, name: str, close_on: str | None = None) -> None:
         page.locator(".dagster-dialog").get_by_text(close_on).first.click()
     else:
         page.keyboard.press("Escape")
+    page.locator(".dagster-popover").wait_for(state="detached")  # the list faded: a clean screenshot
 
 
 def wait_for(check, timeout: float, what: str, interval: float = 1.0):

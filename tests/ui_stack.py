@@ -58,10 +58,9 @@ def write_project(root: Path, tiny_models: Path, report_port: int) -> Path:
     config = {
         "storage": {"root": str(storage)},
         "sources": {"sample": {"adapter": "embedded"}, "other": {"adapter": "embedded"}},
-        "prompts": {**demo["prompts"], "score_with_clip": False},
+        "prompts": demo["prompts"],  # CLIPScore on: the prompt filters keep edits by it
         "generation": {**demo["generation"], "generators": ["sd15"], "methods": ["inpainting"]},
         "controls": demo["controls"],
-        "conditions": {"names": []},
         "detectors": {"registry": str(root / "detectors"), "weights": str(root / "weights"), "demo": ["npr"],
                       "n_boot": 20},
         "execution": {"executor": "in_process"},
