@@ -62,7 +62,7 @@ def write_project(root: Path, tiny_models: Path, report_port: int) -> Path:
         "generation": {**demo["generation"], "generators": ["sd15"], "methods": ["inpainting"]},
         "controls": demo["controls"],
         "detectors": {"registry": str(root / "detectors"), "weights": str(root / "weights"), "demo": ["npr"],
-                      "n_boot": 20},
+                      "n_boot": 20, "only_salient": False},  # as semitruths.yaml: tiny edits all fail saliency
         "execution": {"executor": "in_process"},
         "reports": {"port": report_port},
     }
