@@ -41,7 +41,7 @@ from semitruths_dagster.hub import ModelSource
 from semitruths_dagster.sections import ReportParams
 from semitruths_dagster.storage.location import publish_dir, publish_file
 
-from .common import counts_table, inline_png, partition_of, publish_partition, versioned_result
+from .common import column_schema, counts_table, inline_png, partition_of, publish_partition, versioned_result
 from .controls import controls
 from .generations import generations
 from .masks import masks
@@ -228,6 +228,7 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     plots = sorted(out_dir.glob("*.png"))
     metadata = {
         "dagster/row_count": 1,
+        "dagster/column_schema": column_schema(eval_stage.TABLE, eval_stage.SCHEMA),
         "report": MetadataValue.url(report_url(project, f"{name}/report.html")),
         "report_file": MetadataValue.path(row["report_path"]),
         "roc_auc": row["roc_auc"],
