@@ -19,15 +19,25 @@ from dagster import (
 )
 
 from resources.project import ProjectResource
-from semitruths_dagster import quarantine
+from semitruths_dagster import columns, quarantine
 from semitruths_dagster.sources.base import Rejection
 from semitruths_dagster.storage.versions import partition_version
 
+FIRST = ("warning",)  # metadata rows shown before every other
 _DAGSTER_TYPES = {pl.Utf8: "string", pl.Boolean: "bool", pl.Float64: "float", pl.Int32: "int", pl.Int64: "int"}
 
 
-def column_schema(schema: Mapping[str, pl.DataType]) -> TableSchema:
-    return TableSchema(columns=[TableColumn(name, _DAGSTER_TYPES.get(dtype, str(dtype))) for name, dtype in schema.items()])
+def column_schema(table: str, schema: Mapping[str, pl.DataType]) -> TableSchema:
+    """The table's columns with their types and descriptions (`semitruths_dagster/columns.py`, the text of
+    the README's column reference); a column nobody described yet is shown without one, not a failed run."""
+    def text(name: str) -> str | None:
+        try:
+            return columns.describe(table, name)
+        except KeyError:
+            return None
+
+    return TableSchema(columns=[TableColumn(name, _DAGSTER_TYPES.get(dtype, str(dtype)), description=text(name))
+                                for name, dtype in schema.items()])
 
 
 def markdown_table(frame: pl.DataFrame, limit: int = 10) -> str:
@@ -66,7 +76,7 @@ def publish_partition(
     path = store.write(table, partition, frame, schema)
     metadata = {
         "dagster/row_count": frame.height,
-        "dagster/column_schema": column_schema(schema),
+        "dagster/column_schema": column_schema(table, schema),
         "table_path": MetadataValue.path(str(path)),
         "preview": MetadataValue.md(markdown_table(frame.select(preview_columns))),
     }
@@ -85,7 +95,13 @@ def versioned_result(context: AssetExecutionContext, project: ProjectResource, t
     the automation (`assets/detectors.py`) starts nothing downstream of it."""
     written = partition_of(context) if partition is None else partition
     version = partition_version(project.tables(), table, written, files)
-    return MaterializeResult(metadata=dict(metadata), data_version=DataVersion(version))
+    return MaterializeResult(metadata=warning_first(metadata), data_version=DataVersion(version))
+
+
+def warning_first(metadata: Mapping) -> dict:
+    """The metadata with the random-weights warning as its first row: the UI lists rows in this order,
+    and a reader should see that the figures are noise before reading them."""
+    return {k: metadata[k] for k in FIRST if k in metadata} | {k: v for k, v in metadata.items() if k not in FIRST}
 
 
 def write_rejections(context: AssetExecutionContext, project: ProjectResource, stage: str, dataset: str,

@@ -84,7 +84,7 @@ def controls(context: AssetExecutionContext, config: ControlsRunConfig, project:
                             item.edit_path or item.source_path, "control_failed", reason) for item, reason in failed]
     metadata = write_rejections(context, project, f"controls.{generator}", dataset, rejections)
     project.warehouse().refresh([controls_stage.TABLE])
-    metadata |= {"dagster/row_count": frame.height, "dagster/column_schema": column_schema(controls_stage.SCHEMA),
+    metadata |= {"dagster/row_count": frame.height, "dagster/column_schema": column_schema(controls_stage.TABLE, controls_stage.SCHEMA),
                  "made_this_run": counts["made"], "already_done": counts["resumed_from"],
                  "by_control": counts_table(frame, "control", "format")}
     if random_weights:

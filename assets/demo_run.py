@@ -15,12 +15,16 @@ import sys
 from collections.abc import Sequence
 
 from dagster import AssetSelection, DagsterEventType, DagsterInstance
+from dagster._core.remote_origin import RemoteRepositoryOrigin
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from semitruths_dagster.cli import print_summary, register_demo_detectors
-from semitruths_dagster.config import load_config
+from semitruths_dagster.config import PROJECT_ROOT, load_config
 from semitruths_dagster.console import StageConsole, add_counts, filter_harmless_warnings
 from semitruths_dagster.generation.stage import GenerationParams
 
+# workspace.yaml's code location (what `dagster dev` and `semitruths ui` load)
+CODE_LOCATION_MODULE, CODE_LOCATION_NAME = "semitruths_dagster.definitions", "semitruths"
 # Dagster's console logger prints every event; the run history keeps them all anyway.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -53,12 +57,37 @@ def sync_detector_partitions() -> list[str]:
     return names
 
 
+def code_location_origin(repository_name: str) -> RemoteRepositoryOrigin:
+    """The origin `dagster dev` gives this code location (workspace.yaml: module, location `semitruths`).
+    The UI's Overview groups runs by their origin's code location; a run
+    executed in process has none and would be missing there."""
+    from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    target = LoadableTargetOrigin(executable_path=sys.executable, module_name=CODE_LOCATION_MODULE,
+                                  working_directory=str(PROJECT_ROOT))
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(target, CODE_LOCATION_NAME)
+    return RemoteRepositoryOrigin(location, repository_name)
+
+
+def tag_with_code_location(instance: DagsterInstance, run_id: str, origin: RemoteRepositoryOrigin) -> None:
+    """Give a finished in-process run the origin (and its `.dagster/repository` tag) of the code location,
+    as the runs the UI launches carry, so that it shows in the Overview and the location's run list."""
+    storage = instance.run_storage
+    run = instance.get_run_by_id(run_id)
+    if run is not None and hasattr(storage, "replace_job_origin"):  # SQL run storages (SQLite, PostgreSQL)
+        storage.replace_job_origin(run, origin.get_job_origin(run.job_name))
+
+
 def materialize_steps(steps: Sequence[tuple[str, Sequence[str | None]]], console: StageConsole) -> None:
     """Run each (asset selection, partition keys) step in order: one Dagster run per partition."""
     from .location import defs
 
     repo = defs.get_repository_def()
     instance = DagsterInstance.get()
+    origin = code_location_origin(repo.name)
+    # the tag row must exist at creation: replace_job_origin updates its value
+    tags = {REPOSITORY_LABEL_TAG: origin.get_label()}
     for selection, partitions in steps:
         keys = AssetSelection.from_coercible(selection.split(",")).resolve(repo.asset_graph)
         job = repo.get_implicit_job_def_for_assets(keys)
@@ -67,7 +96,8 @@ def materialize_steps(steps: Sequence[tuple[str, Sequence[str | None]]], console
         with console.stage(selection) as rows:
             for partition in console.progress(partitions, selection, len(partitions)):
                 result = job.execute_in_process(instance=instance, partition_key=partition, asset_selection=list(keys),
-                                                run_config=QUIET, raise_on_error=False)
+                                                run_config=QUIET, raise_on_error=False, tags=tags)
+                tag_with_code_location(instance, result.run_id, origin)
                 if not result.success:
                     raise StepFailed(f"{selection} [{partition or 'unpartitioned'}] failed in run {result.run_id}:\n"
                                      f"{_failure_text(result)}")

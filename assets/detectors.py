@@ -6,7 +6,6 @@ then evaluates it and refreshes the leaderboard, when an input's content (its da
 A schedule re-evaluates every detector on a cron.
 """
 
-import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from dagster import (
     DefaultScheduleStatus,
     DefaultSensorStatus,
     Definitions,
+    Failure,
     MaterializeResult,
     MetadataValue,
     MultiToSingleDimensionPartitionMapping,
@@ -38,9 +38,10 @@ from resources import PROJECT, GpuResource, ProjectResource
 from semitruths_dagster.conditions import ConditionParams
 from semitruths_dagster.detectors import stage as predict_stage
 from semitruths_dagster.hub import ModelSource
+from semitruths_dagster.sections import ReportParams
 from semitruths_dagster.storage.location import publish_dir, publish_file
 
-from .common import counts_table, inline_png, partition_of, publish_partition, versioned_result
+from .common import column_schema, counts_table, inline_png, partition_of, publish_partition, versioned_result
 from .controls import controls
 from .generations import generations
 from .masks import masks
@@ -103,6 +104,32 @@ def registry_dir(project: ProjectResource) -> Path:
     return detector_params(project).registry_dir(project.config().path.parent)
 
 
+def report_url(project: ProjectResource, relative: str) -> str:
+    """The URL of a file under `<storage>/reports` on the report server (`semitruths reports`): a link the
+    UI opens in one click, from any machine that reaches `reports.base_url`."""
+    return project.config().params("reports", ReportParams).url(relative)
+
+
+def registered_spec(project: ProjectResource, name: str):
+    """The detector's spec, or a one-line failure naming the registry: a partition added by hand ("Add a
+    partition" in the UI) is no detector until a spec of that name is in the registry folder."""
+    from semitruths_dagster.detectors.spec import spec_names  # YAML only: no torch
+
+    registry = registry_dir(project)
+    named = spec_names(registry).get(name)
+    if named is None:
+        raise Failure(description=f"detector '{name}' has no spec in the registry {registry}: add one with "
+                                  "`semitruths detector add <spec.yaml>`", allow_retries=False)
+    from semitruths_dagster.detectors import scan_registry  # validates against the plugins: torch
+
+    specs, refused = scan_registry(registry)
+    if name in specs:
+        return specs[name]
+    why = refused.get(str(named), "its spec is refused")
+    raise Failure(description=f"detector '{name}' has no valid spec in the registry {registry}: {why}",
+                  allow_retries=False)
+
+
 @asset(
     partitions_def=prediction_partitions,
     deps=[AssetDep(source_images, partition_mapping=BY_DATASET), AssetDep(masks, partition_mapping=BY_DATASET),
@@ -123,20 +150,17 @@ def detector_predictions(context: AssetExecutionContext, project: ProjectResourc
     `detectors.protocol` (authors | paper); each row records protocol, device, precision, batch size and
     the run's images/s.
     `random_weights` marks detectors with random weights."""
-    from semitruths_dagster.detectors import build_detector, scan_registry  # torch: in the step
-    from semitruths_dagster.sources.released_stage import released_frame
-
     partition = partition_of(context)
     dataset, name = partition["dataset"], partition["detector"]
+    spec = registered_spec(project, name)  # before torch loads: a partition without a spec fails at once
+    from semitruths_dagster.detectors import build_detector  # torch: in the step
+    from semitruths_dagster.sources.released_stage import released_frame
+
     config, params = project.config(), detector_params(project)
-    specs, refused = scan_registry(registry_dir(project))
-    if name not in specs:
-        raise ValueError(f"detector '{name}' is not a valid spec in {registry_dir(project)}: "
-                         + ("; ".join(refused.values()) or "no such name"))
     # where the detector comes from, as every loader takes it: the project's device, detectors.dtype
     source = ModelSource(device=project.device, dtype=params.dtype)
     scoring = gpu.scoring(source, default_batch_size=params.batch_size)
-    detector = build_detector(specs[name], device=scoring.device, dtype=scoring.dtype, protocol=params.protocol)
+    detector = build_detector(spec, device=scoring.device, dtype=scoring.dtype, protocol=params.protocol)
     tables = project.tables()
     conditions = config.params("conditions", ConditionParams)
     rows, rejections = predict_stage.predict_dataset(
@@ -175,14 +199,13 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     bootstrap intervals; fake recall broken down by dataset, method, generator, magnitude, every metric
     bin, localization, scene bins and directional edit, in the result JSON, PNG plots and an HTML
     report under `<storage>/reports/<detector>/`."""
-    from semitruths_dagster.detectors import scan_registry
     from semitruths_dagster.evaluation import robustness
     from semitruths_dagster.evaluation import stage as eval_stage
     from semitruths_dagster.sources.released_stage import TABLE as RELEASED_TABLE
 
     name = context.partition_key
     params = detector_params(project)
-    spec = scan_registry(registry_dir(project))[0][name]
+    spec = registered_spec(project, name)
     tables = project.tables()
     every = tables.read_all(predict_stage.TABLE).filter(pl.col("detector") == name)
     # The headline evaluation is the clean images and edits; conditions and controls are judged apart.
@@ -207,7 +230,9 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
     plots = sorted(out_dir.glob("*.png"))
     metadata = {
         "dagster/row_count": 1,
-        "report": MetadataValue.path(row["report_path"]),
+        "dagster/column_schema": column_schema(eval_stage.TABLE, eval_stage.SCHEMA),
+        "report": MetadataValue.url(report_url(project, f"{name}/report.html")),
+        "report_file": MetadataValue.path(row["report_path"]),
         "roc_auc": row["roc_auc"],
         "default_fake_recall": row["default_fake_recall"],
         "calibrated_threshold": row["calibrated_threshold"],
@@ -254,7 +279,11 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
     if table:
         local = write_leaderboard_html(table, project.config().storage_root / "reports" / "leaderboard.html")
         html = publish_file(Path(local), project.tables().root, "reports/leaderboard.html")
-        metadata |= {"leaderboard": MetadataValue.md(leaderboard_markdown(table)), "report": MetadataValue.path(str(html))}
+        metadata |= {"report": MetadataValue.url(report_url(project, "leaderboard.html")),
+                     "report_file": MetadataValue.path(str(html)),
+                     "leaderboard": MetadataValue.md(leaderboard_markdown(table))}
+        if any(table.get("random_weights") or []):
+            metadata["warning"] = "Detectors with random weights are on this leaderboard: their figures are noise."
     return versioned_result(context, project, eval_stage.LEADERBOARD_TABLE, metadata)
 
 
@@ -282,8 +311,7 @@ def detector_registry(context: SensorEvaluationContext, project: ProjectResource
         context.update_cursor(review.cursor())
         return SkipReason(review.skip_reason(registry))
     # Only the new or changed detectors' partitions run; every other detector is left alone.
-    digest = {n: hashlib.sha256(review.seen[n].encode()).hexdigest()[:12] for n in review.accepted}
-    requests = [RunRequest(run_key=f"{name}:{digest[name]}:{dataset}",
+    requests = [RunRequest(run_key=f"{name}:{review.seen[name][:12]}:{dataset}",  # the spec's digest
                            partition_key=f"{dataset}|{name}")  # dimensions in name order
                 for name in review.accepted for dataset in config.dataset_names]
     return SensorResult(

@@ -91,7 +91,7 @@ def generations(context: AssetExecutionContext, config: GenerationRunConfig, pro
     project.warehouse().refresh([stage.TABLE])
     metadata = {
         "dagster/row_count": frame.height,
-        "dagster/column_schema": column_schema(stage.SCHEMA),
+        "dagster/column_schema": column_schema(stage.TABLE, stage.SCHEMA),
         "made_this_run": counts["made"],
         "already_done": counts["resumed_from"],
         "black_images": int(frame["black"].sum() or 0),

@@ -10,7 +10,7 @@ from dagster import Definitions
 
 from resources import PROJECT, GpuResource, ModelsResource
 
-from . import controls, detectors, generations, localization, masks, metrics, prompts, released, sources
+from . import backfill, controls, detectors, generations, localization, masks, metrics, prompts, released, sources
 from .graph import pipeline_jobs
 from .placement import executor
 
@@ -19,6 +19,7 @@ STAGE_ASSETS = [a for stage in STAGES for a in stage.defs.assets or []]
 
 defs = Definitions.merge(
     *(stage.defs for stage in STAGES),
+    backfill.defs,  # a job, no assets: one dataset through the whole graph
     Definitions(jobs=pipeline_jobs(STAGE_ASSETS), executor=executor(),
                 resources={"project": PROJECT, "models": ModelsResource(), "gpu": GpuResource()}),
 )

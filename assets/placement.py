@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from dagster import ExecutorDefinition, multiprocess_executor
+from dagster import ExecutorDefinition, in_process_executor, multiprocess_executor
 
 from resources import PROJECT
 from semitruths_dagster.deploy import ExecutionParams
@@ -69,6 +69,8 @@ def executor(params: ExecutionParams | None = None) -> ExecutorDefinition:
         from dagster_k8s import k8s_job_executor
 
         return k8s_job_executor
+    if params.executor == "in_process":  # every step in the run's process: no process start per step
+        return in_process_executor
     if params.max_concurrent:
         return multiprocess_executor.configured({"max_concurrent": params.max_concurrent}, name="multiprocess")
     return multiprocess_executor

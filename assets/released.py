@@ -69,7 +69,7 @@ def released_edits(context: AssetExecutionContext, project: ProjectResource):
         issues = Counter(i.split(":")[0] for row in frame["issues"].to_list() for i in row or [])
         yield versioned_result(context, project, TABLE, {
             "dagster/row_count": frame.height,
-            "dagster/column_schema": column_schema(SCHEMA),
+            "dagster/column_schema": column_schema(TABLE, SCHEMA),
             "source_file": MetadataValue.path(str(table.csv_path)),
             "copied_this_run": made,
             "already_done": frame.height - made,

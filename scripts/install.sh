@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Create .venv (Python 3.11) if missing and install the project with its pinned dependencies.
 # Usage: bash scripts/install.sh [--test]
-#   --test adds pytest (with pytest-xdist), ruff and the `distributed` extras, and redis-server (Debian package) for the
-#   scale-out tests, which also start PostgreSQL 15 (from the machine image) and moto's S3 server.
+#   --test adds pytest (with pytest-xdist), ruff, playwright and the `distributed` extras, redis-server (Debian package)
+#   for the scale-out tests, which also start PostgreSQL 15 (from the machine image) and moto's S3 server, and
+#   chromium (Debian package) for the browser tests (playwright drives it; no browser download).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras=""
@@ -13,6 +14,13 @@ if [ "${1:-}" = "--test" ]; then
       apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
     else
       echo "install.sh: redis-server is missing; install it (sudo apt-get install redis-server) for the scale-out tests" >&2
+    fi
+  fi
+  if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+    else
+      echo "install.sh: /usr/bin/chromium is missing; install it (sudo apt-get install chromium) for the browser tests" >&2
     fi
   fi
 fi

@@ -71,6 +71,10 @@ def print_summary() -> None:
         print(f"Report:    {report}")
     if (reports / "leaderboard.html").is_file():
         print(f"Leaderboard: {reports / 'leaderboard.html'}")
+    if reports.exists():
+        from .sections import ReportParams
+
+        print(f"Reports in the browser: .venv/bin/semitruths reports   ({config.params('reports', ReportParams).url('')})")
     print(f"\nStorage:   {config.storage_location}")
     if warehouse.shared_file:
         print(f"Warehouse: duckdb {warehouse.path}   (e.g. SELECT * FROM masks)")
@@ -133,10 +137,24 @@ def cmd_detector(args: argparse.Namespace) -> None:
 def cmd_ui(args: argparse.Namespace) -> None:
     cmd = dagster_cli("dev", "-h", args.host, "-p", str(args.port), "-w", str(PROJECT_ROOT / "workspace.yaml"))
     print(f"$ DAGSTER_HOME={dagster_home()} {' '.join(cmd)}", flush=True)
+    # The report server beside the UI: the `report` links of `evaluation` and `leaderboard` open its pages.
+    reports = None if args.no_reports else subprocess.Popen([sys.executable, "-m", "semitruths_dagster.report_server"])
     # Run from DAGSTER_HOME: the workspace file carries the code's path, and Dagster warns about a
     # dagster.yaml in the working folder that is not DAGSTER_HOME's.
-    os.chdir(dagster_home())
-    os.execvpe(cmd[0], cmd, dagster_env())
+    try:
+        sys.exit(subprocess.run(cmd, env=dagster_env(), cwd=dagster_home()).returncode)
+    except KeyboardInterrupt:  # Ctrl-C reached dagster dev too: it shuts down by itself
+        sys.exit(130)
+    finally:
+        if reports is not None:
+            reports.terminate()
+            reports.wait()
+
+
+def cmd_reports(args: argparse.Namespace) -> None:
+    from .report_server import main as serve
+
+    serve([*(["--host", args.host] if args.host else []), *(["--port", str(args.port)] if args.port else [])])
 
 
 def cmd_warehouse(args: argparse.Namespace) -> None:
@@ -216,7 +234,12 @@ def main(argv: list[str] | None = None) -> None:
     ui = sub.add_parser("ui", help="open the Dagster UI (dagster dev)")
     ui.add_argument("--host", default=UI_HOST, help="bind address (default 127.0.0.1: this machine only)")
     ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--no-reports", action="store_true", help="without the report server (`semitruths reports`)")
     ui.set_defaults(func=cmd_ui)
+    rep = sub.add_parser("reports", help="serve <storage>/reports (reports, leaderboard) for the UI's links")
+    rep.add_argument("--host", help="bind address (default: reports.host, 127.0.0.1)")
+    rep.add_argument("--port", type=int, help="(default: reports.port)")
+    rep.set_defaults(func=cmd_reports)
     wh = sub.add_parser("warehouse", help="refresh the DuckDB views and print row counts, or answer --query")
     wh.add_argument("--query", help="SQL over the stage tables (local folder or object store), rows tab-separated")
     wh.set_defaults(func=cmd_warehouse)

@@ -19,7 +19,7 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")  # auto: float16 on CUDA, fl
 DETECTOR_DTYPES = ("authors", "float32", "float16", "bfloat16")  # authors: each plugin's own precision
 # authors: each plugin's own input transform; paper: the Semi-Truths evaluation code's one transform for all
 DETECTOR_PROTOCOLS = ("authors", "paper")
-EXECUTORS = ("multiprocess", "celery", "k8s")
+EXECUTORS = ("multiprocess", "in_process", "celery", "k8s")  # in_process: one process per run (small configs)
 PERCENT = {"ge": 0.0, "le": 100.0}
 # generation.sizing: native = each image at its own size where the generator allows it, else the nearest
 # allowed size / trained bucket, aspect kept (generation/sizing.py); square = every image at size x size
@@ -292,6 +292,25 @@ class ExecutionParams:
     gpu_node_selector: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+@checked("reports")
+class ReportParams:
+    """The report server (`semitruths reports`; `semitruths ui` starts it beside Dagster): it serves
+    `<storage>/reports` (every detector's report and the leaderboard page) read-only on host:port, and the
+    UI's `report` links point at `base_url` (empty: http://host:port). When the UI is opened from another
+    machine, set `base_url` to an address that machine reaches (an SSH tunnel of the port, a reverse proxy,
+    or host 0.0.0.0 on a trusted network)."""
+
+    host: str = "127.0.0.1"
+    port: int = rule(3070, ge=1, le=65535)
+    base_url: str = ""
+
+    def url(self, relative: str) -> str:
+        """The public URL of a file under `<storage>/reports` (`relative`: e.g. `npr/report.html`)."""
+        base = (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return f"{base}/{relative.lstrip('/')}"
+
+
 def _condition_params() -> type:
     from .conditions import ConditionParams  # its names are parsed by the conditions module itself
 
@@ -303,7 +322,7 @@ SECTIONS: dict[str, Any] = {
     "storage": StorageParams, "masks": MaskParams, "models": ModelsConfig, "prompts": PromptParams,
     "generation": GenerationParams, "saliency": SaliencyParams, "change_metrics": ChangeParams,
     "bins": BinParams, "detectors": DetectorParams, "conditions": _condition_params, "controls": ControlParams,
-    "execution": ExecutionParams, "localization": LocalizationParams,
+    "execution": ExecutionParams, "localization": LocalizationParams, "reports": ReportParams,
 }
 
 

@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) 
     ("models", {"models"}),
     ("stages", {"sources", "masks", "quarantine", "prompts", "generation", "controls", "metrics", "detectors",
                 "evaluation", "localization"}),
+    ("table docs and report server", {"columns", "report_server"}),
     ("deployment", {"deploy"}),
     ("command line", {"cli"}),
     ("resources", {"resources"}),

@@ -50,6 +50,10 @@ def test_demo_materializes_the_embedded_sample(tmp_path):
     # The runs are recorded in the persistent instance that `dagster dev` reads.
     assert (tmp_path / "dagster_home" / "dagster.yaml").resolve() == (REPO / "dagster.yaml").resolve()
     assert any((tmp_path / "dagster_home").rglob("*.db"))
+    # ... with the code location's origin, so that the UI's Overview lists them under `semitruths`.
+    runs = DagsterInstance.from_config(str(tmp_path / "dagster_home")).get_runs()
+    assert runs and {r.remote_job_origin.repository_origin.code_location_origin.location_name for r in runs} \
+        == {"semitruths"}
 
 
 def test_partitions_materialize_concurrently_without_lock_errors(tmp_path, shared_sample):

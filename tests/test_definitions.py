@@ -45,7 +45,7 @@ SNAPSHOT = {
         "localization_evaluation": {"deps": ["bins", "change_metrics", "evaluation", "localization_predictions",
                                              "released_edits"], "over": ["detector"], "checks": []},
     },
-    "jobs": ["cross_dataset", "dataset_detector_pipeline", "dataset_generator_pipeline", "dataset_pipeline",
+    "jobs": ["backfill_dataset", "cross_dataset", "dataset_detector_pipeline", "dataset_generator_pipeline", "dataset_pipeline",
              "detector_pipeline"],
     "sensors": ["detector_registry", "evaluation_automation", "localization_automation"],
     "schedules": ["detector_reevaluation"],

@@ -8,7 +8,9 @@ the detector, so a tick stops starting new verifications after `budget_s` and le
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +18,9 @@ from pathlib import Path
 
 from .spec import DetectorSpec
 from .verify import VerifyReport, scan_registry, verify_spec
+
+DIGEST_LEN = 16
+_DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_LEN}}}")
 
 
 @dataclass
@@ -47,12 +52,23 @@ def read_cursor(
         specs = scan_registry(folder)[0] if folder is not None else {}
         return {n: fingerprint(s) for n, s in specs.items() if n in (existing or set())}, {}
     data = json.loads(cursor)
-    return (data["seen"], data.get("refused", {})) if "seen" in data else (data, {})
+    seen, refused = (data["seen"], data.get("refused", {})) if "seen" in data else (data, {})
+    return {k: _compact(v) for k, v in seen.items()}, refused
 
 
 def fingerprint(spec: DetectorSpec) -> str:
-    """Version + spec file content: a change to either re-runs that detector."""
-    return f"{spec.version}:{Path(spec.source).read_text()}" if spec.source else spec.version
+    """A digest of version + spec file content: a change to either re-runs that detector. A digest, not
+    the text: the cursor (shown by the UI on every tick) stays one short line per spec."""
+    return digest(f"{spec.version}:{Path(spec.source).read_text()}" if spec.source else spec.version)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_LEN]
+
+
+def _compact(value: str) -> str:
+    """A cursor entry as a digest: older cursors kept the whole text, whose digest is the same entry."""
+    return value if _DIGEST.fullmatch(value) else digest(value)
 
 
 def review_registry(
@@ -66,7 +82,7 @@ def review_registry(
     review = RegistryReview()
     for path, reason in invalid.items():  # schema errors: refused as long as the file stays as it is
         review.refused[path] = reason
-        review.seen[path] = Path(path).read_text(errors="replace") if Path(path).is_file() else ""
+        review.seen[path] = digest(Path(path).read_text(errors="replace") if Path(path).is_file() else "")
     started = time.monotonic()
     for name, spec in sorted(specs.items()):
         fp = fingerprint(spec)

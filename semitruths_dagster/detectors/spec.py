@@ -130,3 +130,19 @@ def parse_golden(source: Any, data: Any) -> tuple[GoldenImage, ...]:
                 raise SpecError(source, f"{key}.{name}", f"{value!r} is not a number in [0, 1]")
         out.append(GoldenImage(item["image"], float(item["p_fake"]), float(item["tolerance"])))
     return tuple(out)
+
+
+def spec_names(folder: str | Path) -> dict[str, Path]:
+    """The `name:` of every YAML file in the registry folder, without validating anything (no plugin, no
+    torch): enough to tell at once that a name has no spec at all."""
+    import yaml
+
+    names: dict[str, Path] = {}
+    for path in sorted([*Path(folder).glob("*.yaml"), *Path(folder).glob("*.yml")]) if Path(folder).is_dir() else []:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            continue  # unreadable: the full scan refuses it with its reason
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            names.setdefault(data["name"], path)
+    return names
