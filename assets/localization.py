@@ -42,7 +42,7 @@ from .common import (
     write_rejections,
 )
 from .controls import controls
-from .detectors import AFTER_UPSTREAM, detector_params, evaluation, registry_dir
+from .detectors import AFTER_UPSTREAM, detector_params, evaluation, registry_dir, report_url
 from .generations import generations
 from .masks import masks
 from .metrics import bins, change_metrics, saliency_labels
@@ -112,7 +112,7 @@ def localization_predictions(context: AssetExecutionContext, config: Localizatio
         detector, targets, dataset, project.images(), resumable, params, conditions,
         cfg.params("conditions", ConditionParams).seed_or(cfg.seed), config.force, log=context.log.info)
     metadata = {
-        "dagster/row_count": frame.height, "dagster/column_schema": column_schema(loc_stage.SCHEMA),
+        "dagster/row_count": frame.height, "dagster/column_schema": column_schema(loc_stage.TABLE, loc_stage.SCHEMA),
         "mapped_now": counts["mapped"], "reused": counts["reused"], "map_source": source,
         "by_kind": counts_table(frame, "image_kind", "condition"),
         "preview": MetadataValue.md(markdown_table(frame.select("image_kind", "image_id", "map_source", "map_max"))),
@@ -158,7 +158,8 @@ def localization_evaluation(context: AssetExecutionContext, project: ProjectReso
                 "section_path": str(shared / evaluation_stage.DIR / "section.html")}
     tables.write(evaluation_stage.TABLE, {"detector": name}, [row], evaluation_stage.SCHEMA)
     project.warehouse().refresh([evaluation_stage.TABLE])
-    metadata = {"dagster/row_count": 1, "n_maps": result["n_maps"], "report": MetadataValue.path(str(report)),
+    metadata = {"dagster/row_count": 1, "n_maps": result["n_maps"], "report": MetadataValue.url(report_url(project, f"{name}/report.html")),
+                "report_file": MetadataValue.path(str(report)),
                 **{k: row[k] for k in ("post_edit_mask_f1", "edit_mask_f1", "false_alarm_area",
                                        "image_auroc_map_max") if row[k] is not None}}
     if row["random_weights"]:

@@ -10,7 +10,18 @@ from dagster import Definitions
 
 from resources import PROJECT, GpuResource, ModelsResource
 
-from . import backfill, controls, detectors, generations, localization, masks, metrics, prompts, released, sources
+from . import (
+    backfill,
+    controls,
+    detectors,
+    generations,
+    localization,
+    masks,
+    metrics,
+    prompts,
+    released,
+    sources,
+)
 from .graph import pipeline_jobs
 from .placement import executor
 

@@ -52,6 +52,15 @@ ASSETS: dict[str, tuple[str, str]] = {
     "evaluation": ("one detector's metrics at the default and a calibrated threshold with cluster-bootstrap intervals "
                    "(by source image); breakdowns with Wilson intervals in its JSON, plots and HTML report",
                    "detector (dynamic)"),
+    "localization_predictions": ("one detector's map of P(edited) per pixel for one real, edited or control image "
+                                 "under one condition: native (a localizer) or sliding-window, stored as an 8-bit "
+                                 "PNG in the image store with its hash, the map's maximum and the image-level score",
+                                 "dataset x detector (dynamic)"),
+    "localization_evaluation": ("one detector's pixel-level F1 / IoU / MCC (at 0.5 and the best threshold per "
+                                "image), pixel AUROC per image and pooled, against the request's mask and the "
+                                "post-edit mask; false-alarm area on real images; image-level AUROC from the map; "
+                                "intervals, breakdowns and gallery in its JSON and report section",
+                                "detector (dynamic)"),
     "leaderboard": ("one row per detector, best ROC-AUC first", "-"),
 }
 
@@ -105,6 +114,8 @@ SHARED: dict[str, str] = {
     "mask_path": "path of the mask in the image store",
     "black": "the edited image is (almost) all black (a safety-checker or failed output)",
     "threshold": "decision threshold of the call",
+    "protocol": "detectors.protocol the input transform came from: authors (each detector's own) or paper "
+                "(the Semi-Truths evaluation code's one transform)",
     "image_kind": "real, edited or control",
     "control": "control kind (null for the clean images and edits)",
     "condition": "perturbation applied before scoring (clean: none)",
@@ -258,6 +269,39 @@ COLUMNS: dict[str, dict[str, str]] = {
         "reused_from_cache": "the score was reused from an earlier run",
         "images_per_s": "the run's scoring speed (images per second)",
     },
+    "localization_predictions": {
+        "row_key": "the scored image and condition (one row per key and detector)",
+        "map_key": "detector, version, image hash, preprocessing, map settings and condition: reuse key of the map",
+        "detector_version": "version of the detector's spec",
+        "plugin": "the detector's plugin",
+        "map_source": "native (the localizer's own map) or sliding_window (windows scored and averaged)",
+        "label": "ground truth: 0 real, 1 fake",
+        "image_height": "height of the scored image in pixels",
+        "image_width": "width of the scored image in pixels",
+        "map_path": "path of the 8-bit map PNG in the image store",
+        "map_sha256": "SHA-256 of the map PNG",
+        "map_height": "height of the stored map (localization.map_size, aspect kept)",
+        "map_width": "width of the stored map",
+        "score": "image-level P(fake): the localizer's own score, or the map's maximum",
+        "map_max": "largest value of the map",
+        "windows": "windows scored (sliding window; null for a native map)",
+        "map_settings": "map source, window / stride / cap and stored size: part of the reuse key",
+        "reused_from_cache": "the map was reused from an earlier run",
+        "maps_per_s": "the run's mapping speed (maps per second)",
+    },
+    "localization_evaluation": {
+        "detector_version": "version of the detector's spec",
+        "map_source": "native or sliding_window",
+        "n_maps": "maps scored",
+        "n_edits": "edited images with a ground-truth mask",
+        "n_reals": "real images (false-alarm area)",
+        "threshold": "the fixed pixel threshold (0.5)",
+        "false_alarm_area": "mean share of pixels flagged (>= threshold) on real images",
+        "image_auroc_map_max": "image-level ROC-AUC of the map's maximum (real vs edited)",
+        "image_auroc_own_score": "image-level ROC-AUC of the detector's own score",
+        "result_path": "the result JSON (every breakdown with its interval)",
+        "section_path": "the report section (HTML)",
+    },
     "evaluation": {
         "n_real": "real images judged",
         "n_edited": "edited images judged",
@@ -284,17 +328,25 @@ _METRICS = {
     "fake_f1": "F1 of the fake class", "macro_f1": "macro F1 over real and fake", "threshold": "threshold",
     "roc_auc": "ROC-AUC", "average_precision": "average precision",
 }
+# Pixel-level localization metrics (localization/metrics.py), as `<truth>_<metric>` columns.
+_PIXEL_METRICS = {
+    "f1": "pixel F1 at 0.5", "iou": "pixel IoU at 0.5", "mcc": "pixel MCC at 0.5",
+    "f1_best": "pixel F1 at each image's best threshold (an upper bound)",
+    "iou_best": "pixel IoU at each image's best threshold (an upper bound)",
+    "auroc": "pixel ROC-AUC per image", "pooled_auroc": "pixel ROC-AUC over the pooled pixels",
+}
 # Column families named by a pattern: (regex, description template on its groups).
 _PATTERNS: list[tuple[str, str]] = [
     (r"(\w+)_bin5", "5-level bin of {0} (very_small ... very_large), cutoffs over every dataset"),
     (r"(\w+)_bin", "3-level bin of {0} (small, medium, large), cutoffs over every dataset"),
     (r"(default|calibrated)_(\w+)", "{m1} at the {0} threshold"),
     (r"(\w+)_(low|high)", "{m0}: {1} end of the bootstrap interval"),
+    (r"(edit_mask|post_edit_mask)_(\w+)", "{m1}, against the {0} as ground truth (mean per image)"),
 ]
 
 
 def _metric(name: str) -> str | None:
-    return _METRICS.get(name) or SHARED.get(name)
+    return _METRICS.get(name) or _PIXEL_METRICS.get(name) or SHARED.get(name)
 
 
 def describe(table: str, column: str) -> str:
@@ -323,6 +375,8 @@ def fixed_schemas() -> dict[str, list[str]]:
     from .detectors import stage as predict_stage
     from .evaluation import stage as eval_stage
     from .generation import stage as generation_stage
+    from .localization import evaluation_stage as loc_eval_stage
+    from .localization import stage as loc_stage
     from .masks import stage as mask_stage
     from .metrics import bins_stage, change_stage, saliency_stage
     from .prompts import stage as prompt_stage
@@ -336,7 +390,8 @@ def fixed_schemas() -> dict[str, list[str]]:
         "saliency_scores": saliency_stage.SCORES_SCHEMA, "saliency_labels": saliency_stage.LABELS_SCHEMA,
         "change_metrics": change_stage.SCHEMA, "bins": bins_stage.schema(bins_stage.BinParams()),
         "bin_cutoffs": bins_stage.CUTOFFS_SCHEMA, "detector_predictions": predict_stage.SCHEMA,
-        "evaluation": eval_stage.SCHEMA,
+        "evaluation": eval_stage.SCHEMA, "localization_predictions": loc_stage.SCHEMA,
+        "localization_evaluation": loc_eval_stage.SCHEMA,
     }
     return {table: list(schemas[table]) for table in ASSETS if table in schemas}
 
