@@ -12,8 +12,8 @@ anything: it redoes every key, its own chunks override the earlier rows (for the
 first: see warehouse.py), and a rerun after it was killed carries on with the forced work. `_key.txt`
 names the key column, so that readers can pick one row per key.
 
-`guard`, when given, is called before every write (chunk or final table): a step whose run has been
-failed or cancelled raises there and never writes after its run ended (assets/common.py builds it).
+`guard` (by default the store's) is called before every write (chunk, marker or final table): a step
+whose run has been failed or cancelled raises there and never writes after its run ended.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class ResumablePartition:
         self.store, self.table, self.partition, self.key, self.schema = store, table, dict(partition), key, schema
         self.final = store.path(table, partition)
         self.chunk_dir = self.final.parent / CHUNK_DIR
-        self.guard = guard or (lambda: None)
+        self.guard = guard or store.guard
         self._key_written = False
 
     def _chunks(self) -> list[Path]:
