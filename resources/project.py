@@ -8,6 +8,7 @@ from dagster import ConfigurableResource, DagsterInstance, DagsterRunStatus, Ini
 from pydantic import Field, PrivateAttr
 
 from semitruths_dagster.config import ProjectConfig, load_config
+from semitruths_dagster.deploy.run_settings import TAG_STORAGE, check_run_settings
 from semitruths_dagster.storage import ImageStore, TableStore, Warehouse, WriteRefused
 
 ENDED = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)
@@ -40,7 +41,14 @@ class ProjectResource(ConfigurableResource):
     _guard: Callable[[], None] | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self._config = self._load()  # a run sees the file as it was when the run started
+        # A run sees the file as it was when the run started, and the storage root its orchestrator
+        # recorded (deploy/run_settings.py; Celery) rather than this worker's environment.
+        tags = context.dagster_run.tags if context.dagster_run is not None else {}
+        if TAG_STORAGE in tags and not self.storage_root:
+            self._config = load_config(self.config_path or None, tags[TAG_STORAGE])
+            check_run_settings(self._config, tags)
+        else:
+            self._config = self._load()
         if context.instance is not None and context.run_id:
             self._guard = run_guard(context.instance, context.run_id)
 

@@ -60,19 +60,39 @@ def postgres():
         shutil.rmtree(base, ignore_errors=True)
 
 
+_REDIS: dict[str, subprocess.Popen] = {}  # broker URL -> its server, for restart_redis
+
+
+def _redis_server(port: int, base: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(base)], stdout=subprocess.DEVNULL)
+    _wait_port(port)
+    return proc
+
+
 @contextmanager
 def redis(base: Path):
     """A redis-server with no persistence; yields the Celery broker/backend environment."""
     port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(base)], stdout=subprocess.DEVNULL)
+    env = {"DAGSTER_CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
+           "DAGSTER_CELERY_BACKEND_URL": f"redis://127.0.0.1:{port}/1"}
+    _REDIS[env["DAGSTER_CELERY_BROKER_URL"]] = _redis_server(port, base)
     try:
-        _wait_port(port)
-        yield {"DAGSTER_CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
-               "DAGSTER_CELERY_BACKEND_URL": f"redis://127.0.0.1:{port}/1"}
+        yield env
     finally:
+        proc = _REDIS.pop(env["DAGSTER_CELERY_BROKER_URL"])
         proc.kill()
         proc.wait()
+
+
+def restart_redis(env: dict[str, str], down_s: float = 2.0) -> None:
+    """Kill the broker of `env` (SIGKILL: its data is gone, as after a crash) and start it again."""
+    url = env["DAGSTER_CELERY_BROKER_URL"]
+    proc = _REDIS[url]
+    proc.kill()
+    proc.wait()
+    time.sleep(down_s)
+    _REDIS[url] = _redis_server(int(url.rsplit(":", 1)[1].split("/")[0]), Path(proc.args[proc.args.index("--dir") + 1]))
 
 
 @contextmanager
