@@ -155,6 +155,10 @@ def test_sample_slice_runs_on_celery_gpu_steps_on_the_gpu_worker(env, workers):
     assert total == distinct > 0
     images = cli(e, "warehouse", "--query", "SELECT image_path FROM generations").stdout.split()
     assert all(f"{BUCKET}/run/{p}" in listing for p in images)
+    # Step logs reach the compute log manager (the UI's step view) from the Celery workers.
+    logs = py(e, f"import json, s3fs; fs = s3fs.S3FileSystem(); print(json.dumps([fs.cat(k).decode(errors='replace') "
+                 f"for k in fs.find('{BUCKET}/dagster-compute-logs')]))").stdout.strip().splitlines()[-1]
+    assert any("12 items, 0 already done" in text or "to make" in text for text in json.loads(logs)), logs[:2000]
 
 
 def generation_rows(env: dict) -> tuple[int, int, list[str]]:
