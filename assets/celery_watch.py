@@ -31,7 +31,7 @@ from resources import PROJECT
 from semitruths_dagster.deploy.run_settings import run_tags
 
 CHECK_S = 5.0  # between two questions to the worker; a question waits at most REPLY_S
-REPLY_S = 2.0
+REPLY_S = 3.0
 
 
 class StepWorkerLost(RuntimeError):

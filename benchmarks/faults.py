@@ -1,6 +1,6 @@
 """Fault benchmark: the local scale-out stack under one fault at a time (issue 25).
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/faults.py [--only NAME ...] [--keep]
+    PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/faults.py [--only NAME ...] [--max-per-method N] [--keep]
 
 Starts PostgreSQL, Redis, moto's S3 server and two Celery workers (`gpu`, `cpu`) on 127.0.0.1
 (tests/scaleout_stack.py), materializes the sample's slice up to `prompt_filters`, then, per fault: a
@@ -34,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BUCKET = "faults"
-LOST_AFTER_S = 10
+LOST_AFTER_S = 20
 LIMIT_S = 600
 FORCE = json.dumps({"ops": {"generations": {"config": {"force": True}}}})
 PART = f"{BUCKET}/run/tables/generations/dataset=sample/generator=sd15"
@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", choices=FAULTS, help="these faults only (default: all)")
+    parser.add_argument("--max-per-method", type=int, default=0,
+                        help="generation.max_per_method: edits per method in the partition (default: all)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, configs)")
     args = parser.parse_args(argv)
     import yaml
@@ -215,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
             "storage": {"root": f"s3://{BUCKET}/run", "cache": str(base / "cache")},
             "sources": {"sample": {"adapter": "embedded"}},
             "prompts": {"magnitudes": ["small"]},
-            "generation": {"generators": ["sd15"], "methods": ["inpainting"], "chunk_size": 2},
+            "generation": {"generators": ["sd15"], "methods": ["inpainting"], "chunk_size": 2,
+                           **({"max_per_method": args.max_per_method} if args.max_per_method else {})},
             "execution": {"executor": "celery", "worker_lost_after_s": LOST_AFTER_S},
         }))
         env = dict(os.environ, **pg, **broker, **s3, DAGSTER_HOME=str(home), SEMITRUTHS_CONFIG=str(config),

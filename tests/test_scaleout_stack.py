@@ -22,7 +22,7 @@ from . import scaleout_stack as stack
 
 REPO = Path(__file__).resolve().parents[1]
 BUCKET = "semitruths-test"
-LOST_AFTER_S = 10  # execution.worker_lost_after_s of these tests (60 by default)
+LOST_AFTER_S = 20  # execution.worker_lost_after_s of these tests (60 by default)
 pytestmark = pytest.mark.slow
 needs = [shutil.which("redis-server"), shutil.which("initdb") or shutil.which("pg_ctl")]
 if not all(needs):
@@ -137,6 +137,12 @@ def test_sample_slice_runs_on_celery_gpu_steps_on_the_gpu_worker(env, workers):
     check = cli(e, "deploy", "check")
     assert check.returncode == 0, check.stdout + check.stderr
     assert "workers on queue 'gpu': gpu@" in check.stdout and "workers on queue 'cpu': cpu@" in check.stdout
+    # Each worker's storage root is listed; a host whose settings name another root sees the mismatch.
+    assert "ok      worker gpu@" in check.stdout and f"storage root s3://{BUCKET}/run" in check.stdout
+    other = write_config(env["base"] / "other-root.yaml", f"s3://{BUCKET}/other", env["base"] / "cache")
+    differs = cli(dict(e, SEMITRUTHS_CONFIG=str(other)), "deploy", "check")
+    assert differs.returncode == 1 and [line for line in differs.stdout.splitlines() if line.startswith(
+        "MISSING worker cpu@") and f"storage root s3://{BUCKET}/run differs from this host's s3://{BUCKET}/other" in line]
     for selection, partition in (("source_images,masks,perturbed_prompts", "sample"), ("prompt_filters", None),
                                  ("generations,change_metrics", "sample|sd15")):
         result = materialize(e, selection, partition)
@@ -251,7 +257,8 @@ def chunk_times(env: dict) -> list[float]:
 
 def test_redis_restart_fails_the_run_and_its_step_writes_nothing_after(env, workers):
     """The broker restarts mid-step: the run fails; the step, still going on its worker, commits no
-    chunk after that and never replaces the partition's table; a re-run then completes it."""
+    chunk after that and never replaces the partition's table (the kill test above shows a re-run
+    completing such a partition)."""
     e = env["env"]
     total = generation_rows(e)[0]
     part = f"{BUCKET}/run/tables/generations/dataset=sample/generator=sd15/part.parquet"
@@ -267,8 +274,7 @@ def test_redis_restart_fails_the_run_and_its_step_writes_nothing_after(env, work
     assert [t for t in chunk_times(e) if t > failed_at + 1.0] == []
     assert float(py(e, stamp).stdout) == table_before
     assert started_runs(e) == []
-    rerun = materialize(e, "generations", "sample|sd15")
-    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    # Readers see the committed table plus the chunks the refused run committed: every request, once.
     assert generation_rows(e)[:2] == (total, total)
 
 
