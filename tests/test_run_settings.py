@@ -59,3 +59,20 @@ def test_an_endpoint_that_is_down_is_named_at_once(monkeypatch):
     assert time.monotonic() - start < 5
     assert "AWS_ENDPOINT_URL" in str(err.value) and f"127.0.0.1:{port}" in str(err.value)
     check_endpoint("/a/local/folder")  # a local root has no endpoint to reach
+
+
+def test_launch_script_tags_name_each_partition_dimension():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "launch.py"
+    spec = importlib.util.spec_from_file_location("launch", path)
+    launch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch)
+    assert launch.partition_tags("dataset_generator_pipeline", "sample|sd15") == {
+        "dagster/partition": "sample|sd15", "dagster/partition/dataset": "sample",
+        "dagster/partition/generator": "sd15"}
+    assert launch.partition_tags("dataset_pipeline", "sample") == {"dagster/partition": "sample"}
+    assert launch.partition_tags("cross_dataset", None) == {}
+    with pytest.raises(SystemExit, match="one value per dimension"):
+        launch.partition_tags("dataset_generator_pipeline", "sample")
