@@ -111,14 +111,17 @@ class Stack:
     def last_run(self) -> tuple[str, str]:
         """Status and last error line of the newest run."""
         code = """
+import re
 from dagster import DagsterEventType, DagsterInstance
 inst = DagsterInstance.get()
 run = inst.get_runs(limit=1)[0]
 err = ""
 for e in inst.all_logs(run.run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}):
     data = e.dagster_event.event_specific_data
-    text = (getattr(data, "error", None) and data.error.message) or e.message or ""
-    err = text.strip().splitlines()[-1] if text.strip() else err
+    text = (getattr(data, "error", None) and data.error.to_string()) or e.message or ""
+    # The error's own line ("SomeError: what happened"), not a traceback's code line.
+    found = [m.group(1) for x in text.splitlines() if (m := re.search(r"(\w+(?:Error|Exception|Lost|Refused): .*)", x))]
+    err = found[-1] if found else err
 print(run.status.value + "\\t" + err[:90])"""
         status, _, err = self.py(code).partition("\t")
         return status, err
