@@ -148,19 +148,22 @@ while not [e for e in inst.all_logs(run.run_id, of_type=DagsterEventType.STEP_ST
     stack.py(code)
 
 
-def inject(stack: Stack, fault: str) -> tuple[subprocess.Popen, list[subprocess.Popen]]:
-    """Start the faulted run(s), inject the fault; returns the run to time and the fix's extra runs."""
+def inject(stack: Stack, fault: str) -> tuple[subprocess.Popen, list[subprocess.Popen], float]:
+    """Start the faulted run(s), inject the fault; returns the run to time, the other runs it started and
+    when the fault began (the S3 outage returns once the endpoint is back)."""
     s = stack.stack
     if fault == "cpu-kill":
         run = stack.materialize("generations,change_metrics", "sample|sd15", FORCE, wait=False)
         wait_step(stack, "change_metrics")
+        at = time.monotonic()
         stack.kill_worker("cpu")
-        return run, []
+        return run, [], at
     before = stack.chunks()
     run = stack.materialize("generations", "sample|sd15", FORCE, wait=False)
     if fault == "twice":
-        return run, [stack.materialize("generations", "sample|sd15", FORCE, wait=False)]
+        return run, [stack.materialize("generations", "sample|sd15", FORCE, wait=False)], time.monotonic()
     wait_chunk(stack, run, before)
+    at = time.monotonic()
     if fault == "gpu-kill":
         stack.kill_worker("gpu")
     elif fault == "redis":
@@ -169,7 +172,7 @@ def inject(stack: Stack, fault: str) -> tuple[subprocess.Popen, list[subprocess.
         s.restart_postgres(stack.env)
     elif fault == "s3":
         s.s3_outage(stack.env, 30)
-    return run, []
+    return run, [], at
 
 
 def fix(stack: Stack, fault: str) -> None:
@@ -179,8 +182,7 @@ def fix(stack: Stack, fault: str) -> None:
 
 
 def measure(stack: Stack, fault: str, expected: int) -> Row:
-    run, others = inject(stack, fault)
-    injected = time.monotonic()
+    run, others, injected = inject(stack, fault)
     try:
         run.communicate(timeout=LIMIT_S)
         detected: float | None = time.monotonic() - injected
