@@ -51,6 +51,13 @@ def celery_config_source(params: ExecutionParams) -> dict[str, Any]:
         "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
         "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
         "worker_prefetch_multiplier": 1,  # a worker takes one step at a time, never holds a second
+        # A taken step reports STARTED with its worker's name: the run watches that worker (celery_watch.py).
+        "task_track_started": True,
+        # print() of a step goes to the process's stdout, which Dagster's compute log capture reads (the
+        # UI's step logs); Celery would otherwise turn it into worker log lines.
+        "worker_redirect_stdouts": False,
+        # Workers answer `semitruths deploy check` with the settings they would run steps with.
+        "include": ["semitruths_dagster.deploy.worker_report"],
     }
 
 
@@ -58,12 +65,14 @@ def executor(params: ExecutionParams | None = None) -> ExecutorDefinition:
     """The executor named by `execution.executor`; the integrations import only when chosen."""
     params = params or execution_params()
     if params.executor == "celery":
-        from dagster_celery import celery_executor
+        from .celery_watch import watched_celery_executor
 
-        return celery_executor.configured({
+        return watched_celery_executor.configured({
             "broker": {"env": "DAGSTER_CELERY_BROKER_URL"},
             "backend": {"env": "DAGSTER_CELERY_BACKEND_URL"},
             "config_source": celery_config_source(params),
+            "worker_lost_after_s": params.worker_lost_after_s,
+            "worker_lost_retries": params.worker_lost_retries,
         }, name="celery")
     if params.executor == "k8s":
         from dagster_k8s import k8s_job_executor

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource, InitResourceContext
+from collections.abc import Callable
+
+from dagster import ConfigurableResource, DagsterInstance, DagsterRunStatus, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from semitruths_dagster.config import ProjectConfig, load_config
-from semitruths_dagster.storage import ImageStore, TableStore, Warehouse
+from semitruths_dagster.deploy.run_settings import TAG_STORAGE, check_run_settings
+from semitruths_dagster.storage import ImageStore, TableStore, Warehouse, WriteRefused
+
+ENDED = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)
+
+
+def run_guard(instance: DagsterInstance, run_id: str) -> Callable[[], None]:
+    """Raises WriteRefused once the run `run_id` is failed or cancelled, as the instance records it:
+    a step that outlived its run (its broker restarted, its run terminated) stops before writing."""
+
+    def guard() -> None:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.status in ENDED:
+            raise WriteRefused(f"run {run_id} is {run.status.value}: this step stops without writing "
+                               "(re-run the partition; committed chunks are kept)")
+
+    return guard
 
 
 class ProjectResource(ConfigurableResource):
@@ -20,9 +38,19 @@ class ProjectResource(ConfigurableResource):
     config_path: str = Field(default="", description="semitruths.yaml to use; empty = $SEMITRUTHS_CONFIG or the repo's")
     storage_root: str = Field(default="", description="Overrides the configuration's storage.root when set")
     _config: ProjectConfig | None = PrivateAttr(default=None)
+    _guard: Callable[[], None] | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self._config = self._load()  # a run sees the file as it was when the run started
+        # A run sees the file as it was when the run started, and the storage root its orchestrator
+        # recorded (deploy/run_settings.py; Celery) rather than this worker's environment.
+        tags = context.dagster_run.tags if context.dagster_run is not None else {}
+        if TAG_STORAGE in tags and not self.storage_root:
+            self._config = load_config(self.config_path or None, tags[TAG_STORAGE])
+            check_run_settings(self._config, tags)
+        else:
+            self._config = self._load()
+        if context.instance is not None and context.run_id:
+            self._guard = run_guard(context.instance, context.run_id)
 
     def _load(self) -> ProjectConfig:
         return load_config(self.config_path or None, self.storage_root or None)
@@ -38,7 +66,8 @@ class ProjectResource(ConfigurableResource):
         return self.config().models.device
 
     def tables(self) -> TableStore:
-        return TableStore(self.config().storage_location)
+        """The stage tables; in a run, every write first checks that the run has not ended."""
+        return TableStore(self.config().storage_location, guard=self._guard)
 
     def images(self) -> ImageStore:
         return ImageStore(self.config().storage_location)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def print_summary() -> None:
     warehouse = Warehouse(config.storage_location)
     warehouse.refresh()
     print("\nTables (DuckDB views over Parquet partitions):")
-    for table in warehouse.tables.tables():
+    for table in warehouse.names():
         (count,) = warehouse.query(f'SELECT count(*) FROM "{table}"')[0]
         print(f"  {table:<22} {count:>8} rows")
     rules = warehouse.query("SELECT stage, rule, count(*) FROM quarantine GROUP BY ALL ORDER BY ALL") \
@@ -161,7 +162,20 @@ def cmd_warehouse(args: argparse.Namespace) -> None:
     if not args.query:
         print_summary()
         return
-    for row in Warehouse(load_config().storage_location).query(args.query):
+    import duckdb
+
+    warehouse = Warehouse(load_config().storage_location)
+    try:
+        rows = warehouse.query(args.query)
+    except duckdb.CatalogException as exc:  # a table with no partition yet: one line naming it
+        missing = re.search(r"Table with name (\S+) does not exist", str(exc))
+        if not missing:
+            sys.exit(f"semitruths warehouse: {str(exc).strip().splitlines()[0]}")
+        sys.exit(f"semitruths warehouse: no table '{missing.group(1)}' yet (no partition of it is committed; "
+                 f"materialize it first); tables now: {', '.join(warehouse.names()) or 'none'}")
+    except duckdb.Error as exc:
+        sys.exit(f"semitruths warehouse: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
+    for row in rows:
         print("\t".join(map(str, row)))
 
 

@@ -290,6 +290,9 @@ class ExecutionParams:
     gpu_tolerations: list[dict[str, Any]] = field(default_factory=lambda: [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}])
     gpu_node_selector: dict[str, str] = field(default_factory=dict)
+    # celery: a step whose worker stops answering (or drops it) for this long is lost (assets/celery_watch.py)
+    worker_lost_after_s: int = rule(60, ge=10)
+    worker_lost_retries: int = rule(0, ge=0)  # times a lost step is submitted again (it resumes) before failing
 
 
 @dataclass(frozen=True)

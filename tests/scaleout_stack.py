@@ -36,6 +36,17 @@ def _wait_port(port: int, timeout_s: float = 30.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
 
 
+_PG: dict[str, tuple[list[str], Path]] = {}  # port -> (start command, data folder), for restart_postgres
+
+
+def restart_postgres(env: dict[str, str], down_s: float = 2.0) -> None:
+    """Stop the instance database of `env` at once (as a crash: `-m immediate`) and start it again."""
+    start, data = _PG[env["DAGSTER_PG_PORT"]]
+    subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-m", "immediate", "stop"]), check=True, capture_output=True)
+    time.sleep(down_s)
+    subprocess.run(start, check=True, capture_output=True)
+
+
 @contextmanager
 def postgres():
     """A PostgreSQL cluster; yields the DAGSTER_PG_* environment of deploy/dagster.yaml."""
@@ -50,8 +61,9 @@ def postgres():
     subprocess.run(_as_postgres(["initdb", "-D", str(data), "-U", "dagster", "--auth=scram-sha-256",
                                  f"--pwfile={pwfile}", "-E", "UTF8"]), check=True, capture_output=True)
     opts = f"-p {port} -c listen_addresses=127.0.0.1 -k {base} -c max_connections=200"
-    subprocess.run(_as_postgres(["pg_ctl", "-D", str(data), "-o", opts, "-l", str(base / "pg.log"), "-w", "start"]),
-                   check=True, capture_output=True)
+    start = _as_postgres(["pg_ctl", "-D", str(data), "-o", opts, "-l", str(base / "pg.log"), "-w", "start"])
+    subprocess.run(start, check=True, capture_output=True)
+    _PG[str(port)] = (start, data)
     try:
         yield {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(port), "DAGSTER_PG_DB": "postgres",
                "DAGSTER_PG_USER": "dagster", "DAGSTER_PG_PASSWORD": PG_PASSWORD}
@@ -60,19 +72,39 @@ def postgres():
         shutil.rmtree(base, ignore_errors=True)
 
 
+_REDIS: dict[str, subprocess.Popen] = {}  # broker URL -> its server, for restart_redis
+
+
+def _redis_server(port: int, base: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(base)], stdout=subprocess.DEVNULL)
+    _wait_port(port)
+    return proc
+
+
 @contextmanager
 def redis(base: Path):
     """A redis-server with no persistence; yields the Celery broker/backend environment."""
     port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(base)], stdout=subprocess.DEVNULL)
+    env = {"DAGSTER_CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
+           "DAGSTER_CELERY_BACKEND_URL": f"redis://127.0.0.1:{port}/1"}
+    _REDIS[env["DAGSTER_CELERY_BROKER_URL"]] = _redis_server(port, base)
     try:
-        _wait_port(port)
-        yield {"DAGSTER_CELERY_BROKER_URL": f"redis://127.0.0.1:{port}/0",
-               "DAGSTER_CELERY_BACKEND_URL": f"redis://127.0.0.1:{port}/1"}
+        yield env
     finally:
+        proc = _REDIS.pop(env["DAGSTER_CELERY_BROKER_URL"])
         proc.kill()
         proc.wait()
+
+
+def restart_redis(env: dict[str, str], down_s: float = 2.0) -> None:
+    """Kill the broker of `env` (SIGKILL: its data is gone, as after a crash) and start it again."""
+    url = env["DAGSTER_CELERY_BROKER_URL"]
+    proc = _REDIS[url]
+    proc.kill()
+    proc.wait()
+    time.sleep(down_s)
+    _REDIS[url] = _redis_server(int(url.rsplit(":", 1)[1].split("/")[0]), Path(proc.args[proc.args.index("--dir") + 1]))
 
 
 @contextmanager
@@ -83,6 +115,7 @@ def s3(bucket: str):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    _S3[f"http://{host}:{port}"] = server
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_ENDPOINT_URL": f"http://{host}:{port}", "DAGSTER_COMPUTE_LOG_BUCKET": bucket}
     try:
@@ -92,7 +125,23 @@ def s3(bucket: str):
                      aws_secret_access_key="testing", region_name="us-east-1").create_bucket(Bucket=bucket)
         yield env
     finally:
-        server.stop()
+        _S3.pop(f"http://{host}:{port}").stop()
+
+
+_S3: dict[str, object] = {}  # endpoint -> its moto server, for s3_outage
+
+
+def s3_outage(env: dict[str, str], down_s: float) -> None:
+    """Stop the object store of `env` for `down_s` seconds; its buckets (moto's in-process state) survive."""
+    from moto.server import ThreadedMotoServer
+
+    endpoint = env["AWS_ENDPOINT_URL"]
+    _S3[endpoint].stop()
+    time.sleep(down_s)
+    host, port = endpoint.removeprefix("http://").split(":")
+    server = ThreadedMotoServer(ip_address=host, port=int(port), verbose=False)
+    server.start()
+    _S3[endpoint] = server
 
 
 def celery_worker(queue: str, env: dict[str, str], repo: Path, log: Path, name: str = "") -> subprocess.Popen:

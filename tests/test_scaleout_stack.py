@@ -22,6 +22,7 @@ from . import scaleout_stack as stack
 
 REPO = Path(__file__).resolve().parents[1]
 BUCKET = "semitruths-test"
+LOST_AFTER_S = 20  # execution.worker_lost_after_s of these tests (60 by default)
 pytestmark = pytest.mark.slow
 needs = [shutil.which("redis-server"), shutil.which("initdb") or shutil.which("pg_ctl")]
 if not all(needs):
@@ -34,7 +35,7 @@ def write_config(path: Path, storage: str, cache: Path, executor: str = "celery"
         "sources": {"sample": {"adapter": "embedded"}},
         "prompts": {"magnitudes": ["small"]},
         "generation": {"generators": ["sd15"], "methods": ["inpainting"], "chunk_size": 2},
-        "execution": {"executor": executor},
+        "execution": {"executor": executor, "worker_lost_after_s": LOST_AFTER_S},
     }))
     return path
 
@@ -136,6 +137,12 @@ def test_sample_slice_runs_on_celery_gpu_steps_on_the_gpu_worker(env, workers):
     check = cli(e, "deploy", "check")
     assert check.returncode == 0, check.stdout + check.stderr
     assert "workers on queue 'gpu': gpu@" in check.stdout and "workers on queue 'cpu': cpu@" in check.stdout
+    # Each worker's storage root is listed; a host whose settings name another root sees the mismatch.
+    assert "ok      worker gpu@" in check.stdout and f"storage root s3://{BUCKET}/run" in check.stdout
+    other = write_config(env["base"] / "other-root.yaml", f"s3://{BUCKET}/other", env["base"] / "cache")
+    differs = cli(dict(e, SEMITRUTHS_CONFIG=str(other)), "deploy", "check")
+    assert differs.returncode == 1 and [line for line in differs.stdout.splitlines() if line.startswith(
+        "MISSING worker cpu@") and f"storage root s3://{BUCKET}/run differs from this host's s3://{BUCKET}/other" in line]
     for selection, partition in (("source_images,masks,perturbed_prompts", "sample"), ("prompt_filters", None),
                                  ("generations,change_metrics", "sample|sd15")):
         result = materialize(e, selection, partition)
@@ -154,6 +161,10 @@ def test_sample_slice_runs_on_celery_gpu_steps_on_the_gpu_worker(env, workers):
     assert total == distinct > 0
     images = cli(e, "warehouse", "--query", "SELECT image_path FROM generations").stdout.split()
     assert all(f"{BUCKET}/run/{p}" in listing for p in images)
+    # Step logs reach the compute log manager (the UI's step view) from the Celery workers.
+    logs = py(e, f"import json, s3fs; fs = s3fs.S3FileSystem(); print(json.dumps([fs.cat(k).decode(errors='replace') "
+                 f"for k in fs.find('{BUCKET}/dagster-compute-logs')]))").stdout.strip().splitlines()[-1]
+    assert any("12 items, 0 already done" in text or "to make" in text for text in json.loads(logs)), logs[:2000]
 
 
 def generation_rows(env: dict) -> tuple[int, int, list[str]]:
@@ -162,33 +173,50 @@ def generation_rows(env: dict) -> tuple[int, int, list[str]]:
     return len(rows), len({r[0] for r in rows}), [r[1] for r in rows]
 
 
+FORCE = json.dumps({"ops": {"generations": {"config": {"force": True}}}})
+CHUNKS = f"{BUCKET}/run/tables/generations/dataset=sample/generator=sd15/_chunks"
+PROBE = f"import s3fs; print(len(s3fs.S3FileSystem().glob('{CHUNKS}/chunk-*.parquet')))"
+
+
+def forced_generation_run(env: dict) -> subprocess.Popen:
+    """`dagster asset materialize` of the sample's sd15 generations with force, once its first chunk is
+    committed (the run's own process is the Celery executor's orchestrator)."""
+    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "semitruths_dagster.definitions",
+           "--select", "generations", "--partition", "sample|sd15", "--config-json", FORCE]
+    before = int(py(env, PROBE).stdout.strip() or 0)
+    run = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
+    deadline = time.monotonic() + 600
+    while int(py(env, PROBE).stdout.strip() or 0) <= before:  # the forced run has committed a chunk
+        assert time.monotonic() < deadline and run.poll() is None, "no chunk was committed"
+        time.sleep(0.5)
+    return run
+
+
+def started_runs(env: dict) -> list[str]:
+    return py(env, "from dagster import DagsterInstance, DagsterRunStatus, RunsFilter\n"
+                   "print(' '.join(r.run_id for r in DagsterInstance.get().get_runs("
+                   "RunsFilter(statuses=[DagsterRunStatus.STARTED]))))").stdout.split()
+
+
 def test_gpu_worker_killed_mid_partition_then_rerun_finishes_without_redoing_chunks(env, workers):
     e = env["env"]
     total, distinct, _ = generation_rows(e)
     assert total == distinct > 2, "the slice test materializes the partition first"
-    force = json.dumps({"ops": {"generations": {"config": {"force": True}}}})
-    cmd = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "semitruths_dagster.definitions",
-           "--select", "generations", "--partition", "sample|sd15", "--config-json", force]
-    run = subprocess.Popen(cmd, env=e, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
-    chunks = f"{BUCKET}/run/tables/generations/dataset=sample/generator=sd15/_chunks"
-    probe = f"import s3fs; print(len(s3fs.S3FileSystem().glob('{chunks}/chunk-*.parquet')))"
-    deadline = time.monotonic() + 600
-    while int(py(e, probe).stdout.strip() or 0) < 1:  # the forced run has committed its first chunk
-        assert time.monotonic() < deadline and run.poll() is None, "no chunk was committed"
-        time.sleep(1)
+    run = forced_generation_run(e)
+    killed = time.monotonic()
     os.killpg(workers["gpu"].pid, signal.SIGKILL)  # the GPU worker dies mid-partition
     workers["gpu"].wait()
-    os.killpg(run.pid, signal.SIGKILL)  # its run waits on a step that will never report; end it too
-    run.wait()
-    # No process is left to end that run: it would stay STARTED and, at run granularity, hold a `gpu` pool
-    # slot forever. Mark it failed, as the UI's terminate (or run monitoring, with a launcher that checks
-    # its workers) does.
-    py(e, "from dagster import DagsterInstance, DagsterRunStatus, RunsFilter\n"
-          "inst = DagsterInstance.get()\n"
-          "for r in inst.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED])):\n"
-          "    inst.report_run_failed(r, 'its process was killed')")
-    committed = int(py(e, probe).stdout.strip())
+    # Readers never see a hole: the partition answers while no worker finishes it.
+    assert generation_rows(e)[:2] == (total, total)
+    # The run ends by itself (execution.worker_lost_after_s), with one line naming the worker; no run is
+    # left STARTED, so none holds a `gpu` pool slot.
+    out, _ = run.communicate(timeout=LOST_AFTER_S + 120)
+    ended_after = time.monotonic() - killed
+    assert run.returncode != 0 and ended_after < LOST_AFTER_S + 60, (ended_after, out[-3000:])
+    assert [line for line in out.splitlines() if "Celery worker gpu@" in line and "has not run it for" in line]
+    assert started_runs(e) == []
+    committed = int(py(e, PROBE).stdout.strip())
     assert committed >= 1
     workers["gpu"] = stack.celery_worker("gpu", e, REPO, env["base"] / "worker-gpu-2.log")
     rerun = materialize(e, "generations", "sample|sd15")
@@ -204,6 +232,50 @@ md = ev.asset_materialization.metadata
 print(md["already_done"].value, md["made_this_run"].value)""").stdout.split()
     already, made = int(done[0]), int(done[1])
     assert already >= committed and already + made == total  # finished chunks were not redone
+
+
+STEP_END = """
+import json, time
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+inst = DagsterInstance.get()
+record = inst.get_run_records(RunsFilter(statuses=[DagsterRunStatus.FAILURE]), limit=1)[0]
+deadline = time.monotonic() + 300
+while True:
+    failures = [e for e in inst.all_logs(record.dagster_run.run_id, of_type=DagsterEventType.STEP_FAILURE)]
+    if failures or time.monotonic() > deadline:
+        break
+    time.sleep(1)
+error = failures[0].dagster_event.step_failure_data.error.to_string() if failures else "no step failure"
+print(json.dumps({"failed_at": record.end_time, "error": error}))
+"""
+
+
+def chunk_times(env: dict) -> list[float]:
+    names = py(env, f"import s3fs; print(' '.join(s3fs.S3FileSystem().glob('{CHUNKS}/chunk-*.parquet')))").stdout.split()
+    return sorted(int(n.rsplit("/", 1)[1].split("-")[1]) / 1e9 for n in names)
+
+
+def test_redis_restart_fails_the_run_and_its_step_writes_nothing_after(env, workers):
+    """The broker restarts mid-step: the run fails; the step, still going on its worker, commits no
+    chunk after that and never replaces the partition's table (the kill test above shows a re-run
+    completing such a partition)."""
+    e = env["env"]
+    total = generation_rows(e)[0]
+    part = f"{BUCKET}/run/tables/generations/dataset=sample/generator=sd15/part.parquet"
+    stamp = f"import s3fs; print(s3fs.S3FileSystem().info('{part}')['LastModified'].timestamp())"
+    table_before = float(py(e, stamp).stdout)
+    run = forced_generation_run(e)
+    stack.restart_redis(e)
+    out, _ = run.communicate(timeout=300)
+    assert run.returncode != 0, out[-3000:]
+    ended = json.loads(py(e, STEP_END).stdout.strip().splitlines()[-1])  # the step ran on and met the guard
+    assert "WriteRefused" in ended["error"] and "is FAILURE" in ended["error"], ended
+    failed_at = ended["failed_at"]
+    assert [t for t in chunk_times(e) if t > failed_at + 1.0] == []
+    assert float(py(e, stamp).stdout) == table_before
+    assert started_runs(e) == []
+    # Readers see the committed table plus the chunks the refused run committed: every request, once.
+    assert generation_rows(e)[:2] == (total, total)
 
 
 REPORTS = """

@@ -70,6 +70,28 @@ def check_database(dagster_home: Path) -> Finding:
                    f"{values['port']}/{values['db_name']}")
 
 
+def check_worker_settings(app, mine: dict, timeout_s: float) -> list[Finding]:
+    """Each worker's storage root (and whether its settings are this host's): a worker started with
+    another SEMITRUTHS_STORAGE or semitruths.yaml would refuse the steps of runs submitted here."""
+    from .worker_report import COMMAND
+
+    found = []
+    for reply in app.control.broadcast(COMMAND, reply=True, timeout=timeout_s) or []:
+        for worker, theirs in reply.items():
+            if "error" in theirs:
+                found.append(Finding(f"worker {worker}", False, f"cannot read its settings: {theirs['error']}"))
+            elif theirs.get("storage") != mine["storage"]:
+                found.append(Finding(f"worker {worker}", False, f"storage root {theirs.get('storage')} differs from "
+                                     f"this host's {mine['storage']}: start it with the same storage.root / "
+                                     "SEMITRUTHS_STORAGE"))
+            else:
+                differ = sorted(k for k in set(mine["sections"]) | set(theirs.get("sections", {}))
+                                if mine["sections"].get(k) != theirs.get("sections", {}).get(k))
+                found.append(Finding(f"worker {worker}", not differ, f"storage root {theirs['storage']}" + (
+                    f"; section(s) {', '.join(differ)} differ from this host's {mine['config']}" if differ else "")))
+    return found
+
+
 def check_broker_and_workers(params: ExecutionParams, timeout_s: float = 3.0) -> list[Finding]:
     """The Celery broker, and at least one worker listening on each queue."""
     broker = os.environ.get(BROKER_ENV)
@@ -98,7 +120,9 @@ def check_broker_and_workers(params: ExecutionParams, timeout_s: float = 3.0) ->
               f"dagster-celery worker start -A dagster_celery.app -y deploy/celery.yaml -q {queue} -n {queue}"
         found.append(Finding(f"workers on queue '{queue}'", bool(workers),
                              ", ".join(workers) if workers else f"none; start {fix}"))
-    return found
+    from .worker_report import settings_report
+
+    return found + check_worker_settings(app, settings_report(), timeout_s)
 
 
 def check_storage(location: str | Path) -> Finding:

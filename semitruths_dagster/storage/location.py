@@ -47,11 +47,33 @@ def check_scheme(root: str) -> None:
                            "(use a local path or s3://bucket/prefix)")
 
 
+ENDPOINT_ENV = "AWS_ENDPOINT_URL"
+
+
+def check_endpoint(root: str, timeout_s: float = 3.0) -> None:
+    """An s3:// root with AWS_ENDPOINT_URL set: the endpoint must accept a connection within `timeout_s`.
+    Otherwise botocore retries for half a minute and s3fs then reports a missing bucket."""
+    endpoint = os.environ.get(ENDPOINT_ENV)
+    if url_scheme(root) not in ("s3", "s3a") or not endpoint:
+        return
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise StorageError(f"{SETTING}: cannot reach the object store of '{root}' at {endpoint} ({ENDPOINT_ENV}): "
+                           f"{type(exc).__name__}: {exc}; start it or fix {ENDPOINT_ENV}".splitlines()[0]) from None
+
+
 @cache
 def _checked_bucket(root: str) -> None:
     """Once per process: an object-store root must name a bucket that exists (nothing is created)."""
     from upath import UPath
 
+    check_endpoint(root)
     path = UPath(root)
     bucket = PurePosixPath(path.path).parts[0] if path.path else ""
     try:

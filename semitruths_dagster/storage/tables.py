@@ -8,7 +8,7 @@ partitions never touch the same file, and re-materializing a partition replaces 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -27,11 +27,21 @@ def partition_dir(root: Path, table: str, partition: Mapping[str, str]) -> Path:
     return path
 
 
-class TableStore:
-    """Reads and writes partitioned stage tables under `<root>/tables`."""
+class WriteRefused(RuntimeError):
+    """A step may no longer write: its run has ended (failed or cancelled) while the step went on."""
 
-    def __init__(self, root: str | os.PathLike) -> None:
+
+class TableStore:
+    """Reads and writes partitioned stage tables under `<root>/tables`.
+
+    `guard`, when given, is called before every write and raises (WriteRefused) when the writer may no
+    longer write: a step whose run was failed or cancelled meanwhile (resources/project.py) never
+    replaces a table, and its resumable chunks stop too (resumable.py takes the store's guard).
+    """
+
+    def __init__(self, root: str | os.PathLike, guard: Callable[[], None] | None = None) -> None:
         self.root = storage_path(root)
+        self.guard = guard or (lambda: None)
 
     def path(self, table: str, partition: Mapping[str, str]) -> Path:
         return partition_dir(self.root, table, partition) / PART_FILE
@@ -44,6 +54,7 @@ class TableStore:
         schema: Mapping[str, pl.DataType],
     ) -> Path:
         """Replace one partition of `table` with `rows`, atomically (temp file + rename)."""
+        self.guard()
         frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(list(rows), schema=schema, orient="row")
         frame = frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
         target = self.path(table, partition)
