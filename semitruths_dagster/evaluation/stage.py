@@ -21,7 +21,7 @@ from ..sources.released_stage import released_bins
 from ..storage.location import read_text
 from .caption_edits import changed_words
 from .evaluate import EvaluationResult, evaluate_detector
-from .leaderboard import leaderboard
+from .leaderboard import leaderboard, text_columns
 from .plots import make_figures
 from .report import write_html_report
 
@@ -155,6 +155,8 @@ def leaderboard_rows(result_paths: list[str]) -> tuple[list[dict], list[Evaluati
 
 
 def leaderboard_schema(rows: list[dict]) -> dict[str, pl.DataType]:
-    """The leaderboard table's columns: the detector's name, the random-weights flag, metrics."""
-    return {k: pl.Utf8 if k in ("detector", "worst_condition") else pl.Boolean if k == "random_weights" else pl.Float64
+    """The leaderboard table's columns: the detector's name and the text columns of the page (the column
+    providers' included), the random-weights flag, metrics."""
+    text = text_columns()
+    return {k: pl.Utf8 if k in text else pl.Boolean if k == "random_weights" else pl.Float64
             for k in (rows[0] if rows else {"detector": None})}
