@@ -31,7 +31,7 @@ STYLE = (
     "td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px;text-align:right;white-space:nowrap}"
     "th{background:#eee}table.sortable th{cursor:pointer;user-select:none}table.sortable th:hover{background:#dde}"
     "th[aria-sort=ascending]::after{content:' \\25B2'}th[aria-sort=descending]::after{content:' \\25BC'}"
-    "td.text{text-align:left}.ci{color:#666;font-size:11px}.rw{color:#c00;font-weight:bold}"
+    "td.text{text-align:left}.ci{color:#666;font-size:11px;display:block}thead th{white-space:normal;max-width:7em;vertical-align:bottom}.rw{color:#c00;font-weight:bold}"
     ".note{color:#c00;font-size:11px}tr.random td{background:#fff4f4}details{margin:.8em 0}"
     "details>summary{cursor:pointer;font-weight:bold}dt{font-weight:bold;margin-top:.4em}dd{margin-left:1.5em}"
     "figure{margin:0}svg{max-width:100%;height:auto}.small{color:#555;font-size:12px}"

@@ -59,11 +59,12 @@ def control_verdicts(controls: Mapping[str, Sequence]) -> list[str]:
         if kind is None or not _finite(share[name]):
             continue
         other = share.get(kind.compared_with)
+        group = "reals" if kind.compared_with == "real" else kind.compared_with
         head = f"{kind.noun[:1].upper()}{kind.noun[1:]}: {100 * float(share[name]):.1f}% flagged fake"
         if not _finite(other):
-            out.append(f"{head} (no {kind.compared_with} to compare with).")
+            out.append(f"{head} (no {group} to compare with).")
             continue
-        head += f" vs {100 * float(other):.1f}% of the {kind.compared_with}"
+        head += f" vs {100 * float(other):.1f}% of the {group}"
         bounds = _bounds(controls, "difference", i)
         diff = float(share[name]) - float(other)
         if bounds is None:
@@ -75,8 +76,8 @@ def control_verdicts(controls: Mapping[str, Sequence]) -> list[str]:
         elif kind.label == 1 and bounds[1] < 0:  # made from edits, flagged less than edits
             verdict = "the detector responds to what this control removes, not only to the edit"
         elif bounds[0] > 0 or bounds[1] < 0:
-            verdict = f"clearly {'above' if bounds[0] > 0 else 'below'} the {kind.compared_with}"
+            verdict = f"clearly {'above' if bounds[0] > 0 else 'below'} the {group}"
         else:
-            verdict = f"no clear difference from the {kind.compared_with}"
+            verdict = f"no clear difference from the {group}"
         out.append(f"{head} ({spread}): {verdict}.")
     return out
