@@ -234,7 +234,9 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
 )
 def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> MaterializeResult:
     """One row per evaluated detector, best ROC-AUC first: headline metrics at the default and the
-    calibrated threshold, and whether the detector had random weights."""
+    calibrated threshold with intervals, robustness and control columns, and whether the detector had
+    random weights; the page `reports/leaderboard.html` (sortable table, forest plot, recall heatmap,
+    links to the reports)."""
     from semitruths_dagster.evaluation import stage as eval_stage
     from semitruths_dagster.evaluation.leaderboard import (
         leaderboard_markdown,

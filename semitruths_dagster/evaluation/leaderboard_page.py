@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from .columns import FLAG, TEXT, Column, Table, cell_text
 from .evaluate import EvaluationResult
 from .formatting import is_count, number
 from .heatmap import CSS as HEATMAP_CSS
 from .heatmap import HeatmapRow, recall_heatmap
-from .leaderboard import FLAG, TEXT, Column, Table, cell_text
 from .plots import forest_plot_svg
 
 RED = "#c00"

@@ -20,8 +20,9 @@ from ..provenance import code_version, utc_now
 from ..sources.released_stage import released_bins
 from ..storage.location import read_text
 from .caption_edits import changed_words
+from .columns import text_columns
 from .evaluate import EvaluationResult, evaluate_detector
-from .leaderboard import leaderboard, text_columns
+from .leaderboard import leaderboard
 from .plots import make_figures
 from .report import write_html_report
 
