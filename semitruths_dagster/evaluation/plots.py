@@ -91,7 +91,7 @@ def forest_plot_svg(labels: list[str], values: list[float], lo: list[float], hi:
     """A forest plot (one row per label, top to bottom: the point and its interval) as an inline `<svg>`
     element, text kept as text; flagged rows (random weights) drawn in red. Missing values are left out."""
     n = len(labels)
-    fig, ax = plt.subplots(figsize=(6.5, 0.45 * n + 1.1))
+    fig, ax = plt.subplots(figsize=(8, 0.45 * n + 1.1))
     y = np.arange(n)[::-1]
     for yi, v, a, b, red in zip(y, values, lo, hi, flagged, strict=True):
         colour = "#c00" if red else "#1f4e8c"
@@ -103,7 +103,7 @@ def forest_plot_svg(labels: list[str], values: list[float], lo: list[float], hi:
     ax.set_yticks(y, [f"{name} (random weights)" if red else name for name, red in zip(labels, flagged, strict=True)])
     for tick, red in zip(ax.get_yticklabels(), flagged, strict=True):
         tick.set_color("#c00" if red else "#222")
-    ax.set(xlim=(0, 1), ylim=(-0.7, n - 0.3), xlabel=f"{xlabel} (chance: 0.5)")
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.7, n - 0.3), xlabel=f"{xlabel} (chance: 0.5)")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     buffer = io.StringIO()

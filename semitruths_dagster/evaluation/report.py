@@ -61,6 +61,15 @@ def _table(columns: dict[str, list], limit: int | None = None) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _recall_with_interval(table: dict[str, list]) -> dict[str, list]:
+    """A breakdown with each recall's interval beside it instead of in two columns of its own."""
+    if "recall_lo" not in table:
+        return table
+    bounds = zip(table["recall_lo"], table["recall_hi"], strict=True)
+    recall = [with_interval(v, b) for v, b in zip(table["recall"], bounds, strict=True)]
+    return {k: (recall if k == "recall" else v) for k, v in table.items() if k not in ("recall_lo", "recall_hi")}
+
+
 def _fold(title: str, body: str, open_: bool = False) -> str:
     return f"<details{' open' if open_ else ''}><summary>{html.escape(title)}</summary>\n{body}\n</details>"
 
@@ -124,7 +133,8 @@ def render_html(result: EvaluationResult, figures: dict[str, Path] | None = None
     which = list(result.metrics)
     cols: dict[str, list] = {"metric": ["threshold", *METRIC_ROWS]}
     for w in which:
-        m, iv = result.metrics[w], result.intervals.get(w, {})
+        m, iv = result.metrics[w], dict(result.intervals.get(w, {}))
+        iv["fpr"] = _fpr_interval(iv)
         cols[w] = [number(result.thresholds[w]), *[number(m.get(k, math.nan), count=is_count(k)) for k in METRIC_ROWS]]
         cols[f"{w} interval"] = ["", *[interval(iv.get(k), count=is_count(k)) for k in METRIC_ROWS]]
     parts.append(_fold("Every metric at both thresholds", _table(cols)))
@@ -135,13 +145,14 @@ def render_html(result: EvaluationResult, figures: dict[str, Path] | None = None
             for name, path in figures.items())
         parts.append(_fold("Figures: ROC, precision-recall, fake recall by bin and by group", imgs))
     for w in which:
-        tables = "".join(f"<h3>{html.escape(attr)}</h3>{_table(table)}"
+        tables = "".join(f"<h3>{html.escape(attr)}</h3>{_table(_recall_with_interval(table))}"
                          for attr, table in result.breakdowns.get(w, {}).items())
         parts.append(_fold(f"Fake recall by attribute ({w} threshold {number(result.thresholds[w])})", tables))
         if w in result.pairs:
             n = len(result.pairs[w]["pair"])
             parts.append(_fold(f"Directional edits at the {w} threshold, lowest recall first "
-                               f"({min(n, pair_rows)} of {n})", _table(result.pairs[w], pair_rows)))
+                               f"({min(n, pair_rows)} of {n})", _table(_recall_with_interval(result.pairs[w]),
+                                                                      pair_rows)))
     if result.settings.get("intervals"):
         parts.append(f"<p class=small>How the intervals were computed: {html.escape(result.settings['intervals'])}</p>")
     parts.append("</body></html>")
