@@ -14,6 +14,7 @@ from dagster import (
     AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
+    AssetKey,
     AssetSelection,
     AutomationCondition,
     AutomationConditionSensorDefinition,
@@ -220,7 +221,7 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
         every, with_change_metrics(frame, tables.read_all("change_metrics")), predictions["threshold"][0],
         params.target_fpr, params.n_boot, project.config().seed, out_dir / robustness.ROBUSTNESS_DIR,
         spec.random_weights)
-    robustness.append_to_report(Path(row["report_path"]), summary["html"])
+    robustness.append_to_report(Path(row["report_path"]), summary["html"], summary["verdicts"])
     # On an object store the report folder goes to <storage>/reports/<detector>/, where every host sees it.
     shared = publish_dir(out_dir, tables.root, f"reports/{name}")
     if shared != out_dir:
@@ -253,7 +254,9 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
 
 
 @asset(
-    deps=[AssetDep(evaluation, partition_mapping=ALL)],
+    # localization_evaluation by key: its module imports this one. Its result fills the localization columns.
+    deps=[AssetDep(evaluation, partition_mapping=ALL),
+          AssetDep(AssetKey("localization_evaluation"), partition_mapping=ALL)],
     group_name="detectors",
     kinds={"parquet", "html"},
     code_version="leaderboard-v1",
@@ -261,15 +264,20 @@ def evaluation(context: AssetExecutionContext, project: ProjectResource) -> Mate
 )
 def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> MaterializeResult:
     """One row per evaluated detector, best ROC-AUC first: headline metrics at the default and the
-    calibrated threshold, and whether the detector had random weights."""
-    from semitruths_dagster.evaluation import robustness
+    calibrated threshold with intervals, robustness and control columns, and whether the detector had
+    random weights; the page `reports/leaderboard.html` (sortable table, forest plot, recall heatmap,
+    links to the reports)."""
     from semitruths_dagster.evaluation import stage as eval_stage
-    from semitruths_dagster.evaluation.leaderboard import leaderboard_markdown, write_leaderboard_html
+    from semitruths_dagster.evaluation.leaderboard import (
+        leaderboard_markdown,
+        provider_values,
+        write_leaderboard_html,
+    )
 
     evaluations = project.tables().read_all(eval_stage.TABLE)
     rows, results = eval_stage.leaderboard_rows(evaluations["result_path"].to_list() if evaluations.height else [])
     paths = dict(zip(evaluations["detector"], evaluations["result_path"], strict=True)) if evaluations.height else {}
-    rows = [r | robustness.leaderboard_columns(paths[r["detector"]]) for r in rows]
+    rows = [r | provider_values(paths[r["detector"]]) for r in rows]
     speeds = predict_stage.throughput(project.tables().read_all(predict_stage.TABLE))
     rows = [r | {"images_per_s": speeds.get(r["detector"])} for r in rows]
     table = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
@@ -277,7 +285,9 @@ def leaderboard(context: AssetExecutionContext, project: ProjectResource) -> Mat
     frame, metadata = publish_partition(context, project, table=eval_stage.LEADERBOARD_TABLE, rows=rows,
                                         schema=schema, preview_columns=list(schema)[:6])
     if table:
-        local = write_leaderboard_html(table, project.config().storage_root / "reports" / "leaderboard.html")
+        reports = project.config().storage_root / "reports"  # each report beside the page: <detector>/report.html
+        local = write_leaderboard_html(table, reports / "leaderboard.html", results,
+                                       {name: reports / name / "report.html" for name in table["detector"]})
         html = publish_file(Path(local), project.tables().root, "reports/leaderboard.html")
         metadata |= {"report": MetadataValue.url(report_url(project, "leaderboard.html")),
                      "report_file": MetadataValue.path(str(html)),

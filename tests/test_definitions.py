@@ -38,7 +38,7 @@ SNAPSHOT = {
                                  "checks": []},
         "evaluation": {"deps": ["bins", "detector_predictions", "released_edits"], "over": ["detector"],
                        "checks": []},
-        "leaderboard": {"deps": ["evaluation"], "over": [], "checks": []},
+        "leaderboard": {"deps": ["evaluation", "localization_evaluation"], "over": [], "checks": []},
         "localization_predictions": {"deps": ["change_metrics", "controls", "generations", "masks",
                                               "released_edits", "saliency_labels", "source_images"],
                                      "over": ["dataset", "detector"], "checks": []},

@@ -77,12 +77,25 @@ def test_evaluate_robustness_writes_summary_section_and_leaderboard_columns(tmp_
     assert summary["worst_condition"] == "jpeg_q75" and 0 <= summary["pasted_back_recall"] <= 1
     report = tmp_path / "report.html"
     report.write_text("<html><body><h1>x</h1></body></html>")
-    append_to_report(report, summary["html"])
+    assert summary["verdicts"][0].startswith("Worst condition: jpeg_q75, ROC-AUC ")
+    verdicts = " ".join(summary["verdicts"])  # the made-up detector sees the VAE, not the edit
+    assert "Pasted-back edits: " in verdicts and "responds to what this control removes" in verdicts
+    assert "VAE round-tripped reals: " in verdicts and "responds to this processing" in verdicts
+    report.write_text('<html><body><h1>x</h1><ul class="verdicts"><!-- verdicts --></ul></body></html>')
+    append_to_report(report, summary["html"], summary["verdicts"])
     text = report.read_text()
     assert text.index("Controls: the edit or the pipeline?") < text.index("</body></html>")
+    assert text.index(summary["verdicts"][0].split(",")[0]) < text.index("<details>")  # sentences in the summary
     columns = leaderboard_columns(tmp_path / "result.json")
     assert columns["worst_condition"] == "jpeg_q75"
     assert columns["pasted_back_recall"] == pytest.approx(summary["pasted_back_recall"])
+    assert columns["vae_roundtrip_flagged"] == pytest.approx(summary["vae_roundtrip_flagged"])
+    table = summary["robustness"]
+    assert columns["worst_condition_roc_auc_drop"] == pytest.approx(table["roc_auc"][0] - table["roc_auc"][1])
+    assert columns["tpr_at_1fpr"] == pytest.approx(table["tpr_at_1fpr"][0])
+    for key in ("tpr_at_1fpr", "tpr_at_5fpr", "worst_condition_roc_auc_drop", "pasted_back_recall",
+                "vae_roundtrip_flagged"):
+        assert columns[f"{key}_lo"] <= columns[key] <= columns[f"{key}_hi"], key
     assert leaderboard_columns(tmp_path / "nowhere" / "result.json")["worst_condition"] is None
 
 
@@ -94,7 +107,7 @@ def test_by_bin_table_judges_each_bins_edits_against_every_real():
         pl.when(pl.col("label") == 1).then(pl.when(pl.col("area_ratio") > 0.15).then(pl.lit("large"))
                                            .otherwise(pl.lit("small"))).alias("area_ratio_bin"))
     table = by_bin_table(frame, 0.5, 0.6)
-    assert table["bin"] == ["large", "small"] and sum(table["n_fake"]) == 100
+    assert table["bin"] == ["small", "large"] and sum(table["n_fake"]) == 100  # levels in their natural order
     large = frame.filter((pl.col("label") == 0) | (pl.col("area_ratio_bin") == "large"))
     expected = decision_metrics(large["label"].to_numpy(), large["score"].to_numpy(), 0.5, 0.6)
-    assert table["roc_auc"][0] == pytest.approx(expected["roc_auc"])
+    assert table["roc_auc"][1] == pytest.approx(expected["roc_auc"])

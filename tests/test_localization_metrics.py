@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
@@ -98,16 +100,19 @@ def test_mean_intervals_resample_source_images():
     assert out["lo"] < out["mean"] < out["hi"]
 
 
-def test_leaderboard_columns_come_from_the_evaluation_rows():
-    from semitruths_dagster.localization.evaluation_stage import SCHEMA
-    from semitruths_dagster.localization.report import LEADERBOARD_COLUMNS, localization_leaderboard_rows
+def test_leaderboard_columns_come_from_the_localization_result(tmp_path):
+    from semitruths_dagster.evaluation.columns import provider_values
 
-    row = dict.fromkeys(SCHEMA) | {"detector": "d", "map_source": "sliding_window", "post_edit_mask_f1": 0.25,
-                                   "edit_mask_f1": 0.5, "false_alarm_area": 0.1}
-    out = localization_leaderboard_rows(pl.DataFrame([row], schema=SCHEMA))
-    assert list(out) == ["d"] and set(out["d"]) == set(LEADERBOARD_COLUMNS)
-    assert out["d"]["loc_f1_post_edit"] == 0.25 and out["d"]["loc_f1_edit_mask"] == 0.5
-    assert localization_leaderboard_rows(pl.DataFrame()) == {}
+    (tmp_path / "localization").mkdir()
+    stat = {"mean": 0.25, "lo": 0.125, "hi": 0.5, "n": 8}
+    (tmp_path / "localization" / "result.json").write_text(json.dumps({
+        "truths": {"post_edit_mask": {"metrics": {"f1": stat, "iou": stat | {"mean": 0.2}}}},
+        "false_alarm": {"mean": 0.1, "lo": 0.05, "hi": 0.2}}))
+    out = provider_values(tmp_path / "result.json")
+    assert (out["loc_f1"], out["loc_f1_lo"], out["loc_f1_hi"]) == (0.25, 0.125, 0.5)
+    assert out["loc_iou"] == 0.2 and out["loc_false_alarm"] == 0.1
+    (tmp_path / "other").mkdir()
+    assert provider_values(tmp_path / "other" / "result.json")["loc_f1"] is None  # a detector without maps
 
 
 def test_summary_separates_truths_conditions_controls_and_reals():

@@ -19,6 +19,7 @@ from assets.sources import source_images
 from resources import GpuResource, ModelsResource, ProjectResource
 from semitruths_dagster.detectors import write_random_detector
 from tests.conftest import TEST_CONFIG, share_tiny_models
+from tests.page_dom import parse
 
 pytestmark = pytest.mark.slow  # end to end: sources to the leaderboard, with conditions and controls
 
@@ -88,3 +89,13 @@ def test_conditions_and_controls_end_to_end(tmp_path, tiny_models):
     board = project2.tables().read_all("leaderboard")
     assert board["worst_condition"][0] in ("clean", "jpeg_q75", "resize_0.5")
     assert 0 <= board["pasted_back_recall"][0] <= 1
+    assert board["vae_roundtrip_flagged_lo"][0] <= board["vae_roundtrip_flagged"][0] <= board["vae_roundtrip_flagged_hi"][0]
+    # the report's summary has the worst condition and every control's verdict; the leaderboard page links to it
+    summary = parse(report).find("section", id="summary")
+    verdicts = [li.text() for li in summary.find("ul", cls="verdicts").find_all("li")]
+    assert verdicts[0].startswith(("Worst condition:", "No post-processing condition lowers"))
+    assert any(v.startswith("Pasted-back edits: ") for v in verdicts) and len(verdicts) == 5
+    page = project2.config().storage_root / "reports" / "leaderboard.html"
+    links = [a.attrs["href"] for a in parse(page).find_all("a")]
+    assert links and all((page.parent / href).resolve() == Path(row["report_path"]).resolve() for href in links)
+    assert parse(page).find("table", cls="sortable").find("th", **{"data-key": "tpr_at_5fpr"})

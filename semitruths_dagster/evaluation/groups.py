@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..metrics.bins import natural_order
+
 Table = dict[str, np.ndarray]
 
 
@@ -57,12 +59,17 @@ def encode(values: Any) -> Categorical:
 
 def _sorted_factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sorted distinct values, code of each value): `np.unique(values, return_inverse=True)`, by hashing
-    (pandas) and sorting only the distinct values, several times faster on millions of strings."""
+    (pandas) and sorting only the distinct values, several times faster on millions of strings. Text
+    values are sorted in their natural order (bin levels very_small ... very_large, then the rest
+    alphabetically: `metrics.bins.level_key`), so every breakdown comes out in that order."""
     import pandas as pd
 
     first_seen, uniques = pd.factorize(values.astype(object) if values.dtype.kind == "U" else values)
     uniques = np.asarray(uniques)
-    order = np.argsort(uniques, kind="stable")
+    if uniques.dtype.kind in "OUS":
+        order = np.asarray(natural_order(uniques), dtype=np.intp)
+    else:
+        order = np.argsort(uniques, kind="stable")
     rank = np.empty(order.size, dtype=np.int64)
     rank[order] = np.arange(order.size)
     return uniques[order], rank[first_seen]

@@ -1,17 +1,37 @@
-"""The leaderboard across detectors: one row each, headline metrics at the default and calibrated thresholds."""
+"""The leaderboard across detectors: one row each, headline metrics at the default and calibrated thresholds.
+
+`leaderboard(results)` is the table (one row per detector, best ROC-AUC first); `provider_values` adds
+the columns that come from beside each detector's result (`columns.COLUMN_PROVIDERS`, the extension
+point for extra columns); `write_leaderboard_html` draws the page (`leaderboard_page`).
+"""
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from .columns import (  # noqa: F401  (re-exported: the leaderboard's public names)
+    COLUMN_PROVIDERS,
+    ROBUSTNESS,
+    Column,
+    ColumnProvider,
+    Table,
+    cell_text,
+    page_columns,
+    provider_values,
+    text_columns,
+)
 from .evaluate import EvaluationResult
+from .leaderboard_page import render_page
 
-# The leaderboard is small (one row per detector): plain lists.
-Table = dict[str, list]
 HEADLINE = ("accuracy", "balanced_accuracy", "real_recall", "fake_recall", "fake_f1")
+
+
+def _bounds(r: EvaluationResult, key: str, which: str | None = None) -> list:
+    iv = r.ranking_intervals if which is None else r.intervals.get(which, {})
+    lo_hi = iv.get(key) or [None, None]
+    return [math.nan if v is None else float(v) for v in lo_hi]
 
 
 def leaderboard(results: Sequence[EvaluationResult]) -> Table:
@@ -26,7 +46,14 @@ def leaderboard(results: Sequence[EvaluationResult]) -> Table:
         "edits_random_weights": [],  # edited images made by random-weight generators: noise
         "n_rows": [],
         "roc_auc": [],
+        "roc_auc_lo": [],
+        "roc_auc_hi": [],
         "average_precision": [],
+        "average_precision_lo": [],
+        "average_precision_hi": [],
+        "calibrated_balanced_accuracy_lo": [],
+        "calibrated_balanced_accuracy_hi": [],
+        "target_fpr": [],
     }
     for which in ("default", "calibrated"):
         cols[f"{which}_threshold"] = []
@@ -38,8 +65,15 @@ def leaderboard(results: Sequence[EvaluationResult]) -> Table:
         cols["random_weights"].append(r.random_weights)
         cols["edits_random_weights"].append(int(r.settings.get("edits_random_weights") or 0))
         cols["n_rows"].append(r.n_rows)
-        cols["roc_auc"].append(r.ranking["roc_auc"])
-        cols["average_precision"].append(r.ranking["average_precision"])
+        cols["target_fpr"].append(r.target_fpr)
+        for key in ("roc_auc", "average_precision"):
+            cols[key].append(r.ranking[key])
+            lo, hi = _bounds(r, key)
+            cols[f"{key}_lo"].append(lo)
+            cols[f"{key}_hi"].append(hi)
+        lo, hi = _bounds(r, "balanced_accuracy", "calibrated")
+        cols["calibrated_balanced_accuracy_lo"].append(lo)
+        cols["calibrated_balanced_accuracy_hi"].append(hi)
         for which in ("default", "calibrated"):
             m = r.metrics.get(which, {})
             cols[f"{which}_threshold"].append(r.thresholds.get(which, math.nan))
@@ -48,39 +82,21 @@ def leaderboard(results: Sequence[EvaluationResult]) -> Table:
     return cols
 
 
-def _cell(v: object) -> str:
-    return f"{v:.4f}" if isinstance(v, float) else str(v)
-
-
-def leaderboard_markdown(table: Table) -> str:
-    """A Markdown table of the leaderboard."""
-    names = list(table)
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+def leaderboard_markdown(table: Table, providers: Sequence[ColumnProvider] | None = None) -> str:
+    """A Markdown table of the leaderboard's page columns (intervals beside their values)."""
+    cols = [c for c in page_columns(providers) if c.key in table]
+    lines = ["| " + " | ".join(c.title for c in cols) + " |", "|" + "---|" * len(cols)]
     for i in range(len(table["detector"])):
-        lines.append("| " + " | ".join(_cell(table[c][i]) for c in names) + " |")
+        lines.append("| " + " | ".join(cell_text(table, c, i) for c in cols) + " |")
     return "\n".join(lines)
 
 
-def write_leaderboard_html(table: Table, path: str | Path) -> Path:
-    """A standalone HTML page of the leaderboard; says so first if any detector had random weights."""
+def write_leaderboard_html(table: Table, path: str | Path, results: Sequence[EvaluationResult] = (),
+                           reports: dict[str, str | Path] | None = None,
+                           providers: Sequence[ColumnProvider] | None = None) -> Path:
+    """The standalone page (see `leaderboard_page`); says so first if any detector had random weights."""
     path = Path(path)
-    names = list(table)
-    warn = any(table["random_weights"])
-    first = (
-        "RANDOM WEIGHTS: some detectors below ran with random weights; their rows are meaningless."
-        if warn
-        else ""
-    )
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in names)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(table[c][i]))}</td>" for c in names) + "</tr>"
-        for i in range(len(table["detector"]))
-    )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{first or "Leaderboard"}</title></head><body>'
-        f"{f'<p><b>{first}</b></p>' if first else ''}\n<h1>Semi-Truths leaderboard</h1>"
-        f"<table border=1><tr>{head}</tr>{rows}</table></body></html>\n",
-        encoding="utf-8",
-    )
+    path.write_text(render_page(table, path.parent, results, reports or {}, page_columns(providers)),
+                    encoding="utf-8")
     return path

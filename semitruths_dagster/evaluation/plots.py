@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -10,19 +11,14 @@ matplotlib.use("Agg")  # before pyplot: headless workers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..metrics.bins import natural_order  # noqa: E402
 from .evaluate import EvaluationResult  # noqa: E402
 
-BIN_ORDER = ("very_small", "small", "medium", "large", "very_large", "localized", "diffused")
 GROUP_FIGURES = ("dataset", "generator", "method")
 
 
-def _ordered(values: list[str]) -> list[int]:
-    rank = {v: i for i, v in enumerate(BIN_ORDER)}
-    return sorted(range(len(values)), key=lambda i: (rank.get(values[i], len(rank)), values[i]))
-
-
 def _bars(ax: plt.Axes, table: dict, title: str) -> None:
-    idx = _ordered(table["value"])
+    idx = natural_order(table["value"])
     values = [table["value"][i] for i in idx]
     recall = np.array([table["recall"][i] for i in idx], dtype=float)
     lo = np.array([table.get("recall_lo", table["recall"])[i] for i in idx], dtype=float)
@@ -88,3 +84,31 @@ def make_figures(result: EvaluationResult, out_dir: str | Path, which: str = "de
     ax.legend(loc="lower left")
     paths["pr"] = _save(fig, out / "pr.png")
     return paths
+
+
+def forest_plot_svg(labels: list[str], values: list[float], lo: list[float], hi: list[float],
+                    flagged: list[bool], xlabel: str = "ROC-AUC") -> str:
+    """A forest plot (one row per label, top to bottom: the point and its interval) as an inline `<svg>`
+    element, text kept as text; flagged rows (random weights) drawn in red. Missing values are left out."""
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * n + 1.1))
+    y = np.arange(n)[::-1]
+    for yi, v, a, b, red in zip(y, values, lo, hi, flagged, strict=True):
+        colour = "#c00" if red else "#1f4e8c"
+        if a is not None and b is not None and np.isfinite([a, b]).all():
+            ax.plot([a, b], [yi, yi], color=colour, lw=2)
+        if v is not None and np.isfinite(v):
+            ax.plot([v], [yi], "s", color=colour, ms=7)
+    ax.axvline(0.5, color="grey", ls="--", lw=0.8)
+    ax.set_yticks(y, [f"{name} (random weights)" if red else name for name, red in zip(labels, flagged, strict=True)])
+    for tick, red in zip(ax.get_yticklabels(), flagged, strict=True):
+        tick.set_color("#c00" if red else "#222")
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.7, n - 0.3), xlabel=f"{xlabel} (chance: 0.5)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    buffer = io.StringIO()
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "forest"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]

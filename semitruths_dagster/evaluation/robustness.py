@@ -22,6 +22,7 @@ import base64
 import html
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,15 @@ import polars as pl  # noqa: E402
 
 from ..conditions import CLEAN  # noqa: E402
 from ..controls.kinds import CONTROLS  # noqa: E402
+from ..metrics.bins import level_key  # noqa: E402
 from .bootstrap import recall_intervals  # noqa: E402
 from .decision import decision_metrics, reliability  # noqa: E402
+from .formatting import is_count, with_interval  # noqa: E402
+from .report import SUMMARY_MARKER  # noqa: E402
 from .resampled import resampled_intervals  # noqa: E402
 from .response import response_curve  # noqa: E402
 from .thresholds import threshold_at_fpr  # noqa: E402
+from .verdicts import control_verdicts, worst_condition_sentence  # noqa: E402
 
 ROBUSTNESS_COLUMNS = ("roc_auc", "average_precision", "tpr_at_1fpr", "tpr_at_5fpr", "eer",
                       "balanced_accuracy_default", "balanced_accuracy_calibrated", "fake_recall_calibrated",
@@ -131,7 +136,8 @@ def by_bin_table(attributes: pl.DataFrame, default_threshold: float, threshold: 
     subsets: dict[tuple[str, str], np.ndarray] = {}
     for column in (c for c in columns if c in attributes.columns):
         values = attributes[column]
-        for value in sorted(values.filter((attributes["label"] == 1) & values.is_not_null()).unique().to_list()):
+        for value in sorted(values.filter((attributes["label"] == 1) & values.is_not_null()).unique().to_list(),
+                            key=level_key):
             subsets[(column, str(value))] = real | ((labels == 1) & (values == value).fill_null(False).to_numpy())
     names = {key: f"{key[0]}={key[1]}" for key in subsets}
     iv, _ = resampled_intervals(labels, scores, source_images(attributes),
@@ -190,7 +196,7 @@ def controls_table(frame: pl.DataFrame, target_fpr: float, n_boot: int = 0, seed
     for name, mask in groups.items():
         n = int(mask.sum())
         out["rows"].append(name)
-        out["n"].append(float(n))
+        out["n"].append(n)
         out["flagged_fake"].append(flagged[name])
         auroc = math.nan
         if name != "real" and n and groups["real"].any():
@@ -276,20 +282,12 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "-" if not math.isfinite(value) else (f"{value:.0f}" if value.is_integer() and abs(value) > 1
-                                                     else f"{value:.3f}")
-    return html.escape(str(value))
-
-
-def _with_interval(columns: dict[str, list], name: str, i: int, escape: bool = True) -> str:
-    """A value with its interval (`<name>_ci`) beside it when there is one: `0.812 [0.750, 0.870]`."""
-    value = _cell(columns[name][i]) if escape else str(columns[name][i])
+def _with_interval(columns: dict[str, list], name: str, i: int) -> str:
+    """A value with its interval (`<name>_ci`) beside it when there is one: `0.812 [0.750, 0.870]`;
+    counts as integers (`formatting.COUNTS`)."""
     ci = columns.get(name + CI)
-    if ci is None or ci[i] is None or not all(isinstance(v, float) and math.isfinite(v) for v in ci[i]):
-        return value
-    return f"{value} [{ci[i][0]:.3f}, {ci[i][1]:.3f}]"
+    return html.escape(with_interval(columns[name][i], ci[i] if ci is not None else None, count=is_count(name),
+                                     digits=3))
 
 
 def _shown(columns: dict[str, list], keep: tuple[str, ...] | None = None) -> list[str]:
@@ -377,6 +375,8 @@ def evaluate_robustness(predictions: pl.DataFrame, attributes: pl.DataFrame | No
         "format_matched_recall": recall.get("format_matched", math.nan),
         "resampled_flagged": recall.get("resampled", math.nan),
         "control_findings": control_findings(controls),
+        # The report's summary: the worst condition and every control's verdict, one sentence each.
+        "verdicts": [line for line in (worst_condition_sentence(table), *control_verdicts(controls)) if line],
         "curves": {m: {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()}
                    for m, c in curves.items()},
         "figures": {k: str(v) for k, v in figures.items()},
@@ -395,23 +395,51 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def append_to_report(report: Path, section: str) -> None:
-    """Insert the section before the report's closing tags (the report stays one self-contained file)."""
+SECTION_TITLE = "Robustness to post-processing, controls, response curves and decision metrics by bin"
+
+
+def append_to_report(report: Path, section: str, verdicts: Sequence[str] = ()) -> None:
+    """Insert the section, folded, before the report's closing tags, and the verdict sentences into the
+    report's summary (the report stays one self-contained file)."""
     text = report.read_text(encoding="utf-8")
     marker = "</body></html>"
-    report.write_text(text.replace(marker, f"{section}\n{marker}") if marker in text else text + section,
-                      encoding="utf-8")
+    folded = f"<details><summary>{html.escape(SECTION_TITLE)}</summary>\n{section}\n</details>"
+    text = text.replace(marker, f"{folded}\n{marker}") if marker in text else text + folded
+    lines = "".join(f"<li>{html.escape(line)}</li>" for line in verdicts)
+    report.write_text(text.replace(SUMMARY_MARKER, lines + SUMMARY_MARKER, 1), encoding="utf-8")
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+def _row_value(summary: dict[str, Any], name: str, column: str) -> tuple[float | None, float | None, float | None]:
+    """(value, lo, hi) of `column` in the row `name` of the robustness table ('controls' rows when name is
+    a control)."""
+    table = summary.get("controls" if name in CONTROLS or name == "edits" else "robustness") or {}
+    key = "rows" if "rows" in table else "condition"
+    if name not in (table.get(key) or []):
+        return None, None, None
+    i = table[key].index(name)
+    ci = (table.get(column + CI) or [None] * (i + 1))[i] or (None, None)
+    return _number(table[column][i]), _number(ci[0]), _number(ci[1])
 
 
 def leaderboard_columns(result_path: str | Path) -> dict[str, Any]:
-    """Worst condition and pasted-back recall of one detector, from the `robustness/robustness.json` beside its
-    result (None when the detector has not been judged under conditions or controls)."""
+    """One detector's robustness figures for the leaderboard, each with its interval (`<column>_lo` /
+    `_hi`), from the `robustness/robustness.json` beside its result (None when the detector has not
+    been judged under conditions or controls): TPR at 1% / 5% FPR (clean), the worst condition, its
+    ROC-AUC and its drop from clean, the share of pasted-back edits and of VAE round-tripped reals
+    flagged fake at the calibrated threshold."""
     path = Path(result_path).parent / ROBUSTNESS_DIR / "robustness.json"
     summary = json.loads(path.read_text()) if path.is_file() else {}
-
-    def number(key: str) -> float | None:
-        value = summary.get(key)
-        return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else float(value)
-
-    return {"worst_condition": summary.get("worst_condition"), "worst_condition_roc_auc": number("worst_condition_roc_auc"),
-            "pasted_back_recall": number("pasted_back_recall")}
+    worst = summary.get("worst_condition")
+    out: dict[str, Any] = {"worst_condition": worst}
+    for key, row, column in (("tpr_at_1fpr", CLEAN, "tpr_at_1fpr"), ("tpr_at_5fpr", CLEAN, "tpr_at_5fpr"),
+                             ("worst_condition_roc_auc", worst, "roc_auc"),
+                             ("worst_condition_roc_auc_drop", worst, "roc_auc_drop"),
+                             ("pasted_back_recall", "pasted_back", "flagged_fake"),
+                             ("vae_roundtrip_flagged", "vae_roundtrip", "flagged_fake")):
+        value, lo, hi = _row_value(summary, row, column) if row else (None, None, None)
+        out |= {key: value, f"{key}_lo": lo, f"{key}_hi": hi}
+    return out

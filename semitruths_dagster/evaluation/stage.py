@@ -20,6 +20,7 @@ from ..provenance import code_version, utc_now
 from ..sources.released_stage import released_bins
 from ..storage.location import read_text
 from .caption_edits import changed_words
+from .columns import text_columns
 from .evaluate import EvaluationResult, evaluate_detector
 from .leaderboard import leaderboard
 from .plots import make_figures
@@ -164,6 +165,8 @@ def leaderboard_rows(result_paths: list[str]) -> tuple[list[dict], list[Evaluati
 
 
 def leaderboard_schema(rows: list[dict]) -> dict[str, pl.DataType]:
-    """The leaderboard table's columns: the detector's name, the random-weights flag, metrics."""
-    return {k: pl.Utf8 if k in ("detector", "worst_condition") else pl.Boolean if k == "random_weights" else pl.Float64
+    """The leaderboard table's columns: the detector's name and the text columns of the page (the column
+    providers' included), the random-weights flag, metrics."""
+    text = text_columns()
+    return {k: pl.Utf8 if k in text else pl.Boolean if k == "random_weights" else pl.Float64
             for k in (rows[0] if rows else {"detector": None})}

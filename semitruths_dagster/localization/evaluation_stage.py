@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from ..evaluation.columns import LOCALIZATION_DIR
 from ..evaluation.stage import attribute_frame
 from ..provenance import code_version, utc_now
 from ..sections import LocalizationParams
@@ -20,7 +21,7 @@ from .stage import TABLE as PREDICTIONS_TABLE
 from .truth import EDIT_MASK, POST_EDIT_MASK, truth_table
 
 TABLE = "localization_evaluation"
-DIR = "localization"
+DIR = LOCALIZATION_DIR  # where the leaderboard's localization columns read the result
 _PER_TRUTH = ("f1", "iou", "mcc", "f1_best", "iou_best", "auroc")
 SCHEMA: dict[str, pl.DataType] = {
     "detector": pl.Utf8, "detector_version": pl.Utf8, "random_weights": pl.Boolean, "map_source": pl.Utf8,

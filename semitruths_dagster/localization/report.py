@@ -161,22 +161,3 @@ def section_html(detector: str, random_weights: bool, result: dict, threshold: f
     if gallery_html:
         parts += ["<h3>Examples (seeded)</h3>", gallery_html]
     return "\n".join(parts)
-
-
-LEADERBOARD_COLUMNS = ("loc_map_source", "loc_f1_post_edit", "loc_iou_post_edit", "loc_f1_edit_mask",
-                       "loc_pixel_auroc_post_edit", "loc_false_alarm_area", "loc_image_auroc_map_max")
-
-
-def localization_leaderboard_rows(evaluations: pl.DataFrame) -> dict[str, dict[str, Any]]:
-    """Detector -> its localization columns (`LEADERBOARD_COLUMNS`) from the `localization_evaluation`
-    table, for the leaderboard to merge into its rows (detectors without maps are absent)."""
-    if evaluations.is_empty():
-        return {}
-    out = {}
-    for r in evaluations.iter_rows(named=True):
-        out[r["detector"]] = {
-            "loc_map_source": r["map_source"], "loc_f1_post_edit": r["post_edit_mask_f1"],
-            "loc_iou_post_edit": r["post_edit_mask_iou"], "loc_f1_edit_mask": r["edit_mask_f1"],
-            "loc_pixel_auroc_post_edit": r["post_edit_mask_pooled_auroc"],
-            "loc_false_alarm_area": r["false_alarm_area"], "loc_image_auroc_map_max": r["image_auroc_map_max"]}
-    return out

@@ -23,6 +23,23 @@ LEVELS = {
     5: ("very_small", "small", "medium", "large", "very_large"),
 }
 PERCENTILES = {3: (25.0, 75.0), 5: (20.0, 40.0, 60.0, 80.0)}
+LOCALIZED, DIFFUSED = "localized", "diffused"  # the localization labels (metrics.pixel.localization_labels)
+# The natural order of every level name (metric bins, the 3 levels being a subset of the 5; semantic
+# magnitude; localization): every table and figure shows levels in this order, other values after them
+# alphabetically (`natural_order`).
+LEVEL_ORDER = (*LEVELS[5], LOCALIZED, DIFFUSED)
+_LEVEL_RANK = {name: i for i, name in enumerate(LEVEL_ORDER)}
+
+
+def level_key(value: object) -> tuple[int, str]:
+    """Sort key: known levels in their natural order first, then any other value alphabetically."""
+    text = str(value)
+    return _LEVEL_RANK.get(text, len(_LEVEL_RANK)), text
+
+
+def natural_order(values) -> list[int]:
+    """Indices that put `values` in their natural order (`level_key`)."""
+    return sorted(range(len(values)), key=lambda i: level_key(values[i]))
 
 # Metric name -> direction. Names follow the released metadata columns plus this package's names.
 METRIC_DIRECTIONS: dict[str, str] = {

@@ -22,8 +22,7 @@ import numpy as np
 from PIL import Image
 from scipy.spatial.distance import pdist
 
-DIFFUSED = "diffused"
-LOCALIZED = "localized"
+from .bins import DIFFUSED, LOCALIZED  # the labels live with the level order
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from functools import cache
 from pathlib import Path
 
 from ..config import SourceConfig
+from ..metrics.bins import LEVELS
 from .base import ImageEntry, MaskEntry, Rejection, SourceListing
 from .standardized import METADATA_FILE, SourceError, parse_list, read_rows
 
@@ -92,8 +93,7 @@ STORED_AS_DISTANCE = {"sen_sim"}
 # Metrics whose released `<column>_category` is kept as a bin; scene bins are 3-level by definition.
 BINNED = ("area_ratio", "post_edit_ratio", "mse", "ssim", "lpips", "dreamsim", "sentence_similarity")
 SCENE = ("scene_diversity", "scene_complexity")
-LEVELS3 = ("small", "medium", "large")
-LEVELS5 = ("very_small", "small", "medium", "large", "very_large")
+LEVELS3, LEVELS5 = LEVELS[3], LEVELS[5]
 _MISSING = {"", "nan", "none", "null", "na", "n/a"}
 
 
