@@ -61,7 +61,8 @@ ASSETS: dict[str, tuple[str, str]] = {
                                 "post-edit mask; false-alarm area on real images; image-level AUROC from the map; "
                                 "intervals, breakdowns and gallery in its JSON and report section",
                                 "detector (dynamic)"),
-    "leaderboard": ("one row per detector, best ROC-AUC first", "-"),
+    "leaderboard": ("one row per detector, best ROC-AUC first, with intervals; a self-contained page (sortable "
+                    "table, forest plot, recall heatmap, links to the reports)", "-"),
 }
 
 # Columns that mean the same in every table that has them.
@@ -311,14 +312,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "report_path": "the HTML report",
         "datasets": "datasets the predictions came from",
     },
-    "leaderboard": {
-        "rank": "place by ROC-AUC (1: best)",
-        "n_rows": "images judged (real and edited)",
+    "leaderboard": {  # besides the page's columns (evaluation/columns.py), which say what they are there
         "edits_random_weights": "edited images made by random-weight generators (their scores are noise)",
-        "images_per_s": "scoring speed (images per second) of its latest predictions run",
-        "worst_condition": "condition with the largest ROC-AUC drop",
         "worst_condition_roc_auc": "ROC-AUC under the worst condition",
-        "pasted_back_recall": "fake recall on real images pasted back through the pipeline (a control)",
     },
 }
 
@@ -359,6 +355,13 @@ def describe(table: str, column: str) -> str:
         return _METRICS[column]
     if column in SHARED:
         return SHARED[column]
+    if table == "leaderboard":  # the page's columns say what they are where they are defined
+        from .evaluation.columns import page_columns
+
+        page = {c.key: c.doc for c in page_columns()}
+        base = column.removesuffix("_lo").removesuffix("_hi")
+        if base in page:
+            return page[base] if base == column else f"{page[base]}: {column[len(base) + 1:]} end of its interval"
     for pattern, template in _PATTERNS:
         match = re.fullmatch(pattern, column)
         if match:
