@@ -10,11 +10,11 @@ from dagster import Definitions
 
 from resources import PROJECT, GpuResource, ModelsResource
 
-from . import controls, detectors, generations, masks, metrics, prompts, released, sources
+from . import controls, detectors, generations, masks, metrics, prompts, released, segments, sources
 from .graph import pipeline_jobs
 from .placement import executor
 
-STAGES = [sources, released, masks, prompts, generations, controls, metrics, detectors]
+STAGES = [sources, released, segments, masks, prompts, generations, controls, metrics, detectors]
 STAGE_ASSETS = [a for stage in STAGES for a in stage.defs.assets or []]
 
 defs = Definitions.merge(
