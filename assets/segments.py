@@ -40,9 +40,9 @@ def segments(context: AssetExecutionContext, config: SegmentsRunConfig, project:
     params = cfg.params("segments", SegmentParams)
     tables = project.tables()
     resumable = ResumablePartition(tables, stage.TABLE, {"dataset": dataset}, stage.KEY, stage.SCHEMA)
-    images = tables.read("source_images", {"dataset": dataset}).to_dicts()
-    if not automatic_masks(cfg.source(dataset)):
-        images = []  # the source lists its own masks
+    images = []  # a source that lists its own masks: an empty partition
+    if automatic_masks(cfg.source(dataset)):
+        images = tables.read("source_images", {"dataset": dataset}).to_dicts()
     registry = models.registry(cfg)
     loaded: dict[str, tuple] = {}
 

@@ -47,9 +47,7 @@ def _write_test_config() -> None:
     # step count, and what the tests check (rows, links, seeds, resumes) does not depend on it.
     generation = {"tiny": yaml.safe_load((REPO / "semitruths.yaml").read_text())["demo"]["generation"]["tiny"]}
     TEST_CONFIG.write_text(yaml.safe_dump({"storage": {"root": "${SEMITRUTHS_STORAGE:-%s}" % (_WORK / "storage")},
-                                           "sources": sources, "generation": generation,
-                                           # random weights score every class near 1/150: keep their segments
-                                           "segments": {"min_score": 0.0, "min_mask_share": 0.0, "max_masks": 2}}))
+                                           "sources": sources, "generation": generation}))
 
 
 _write_test_config()

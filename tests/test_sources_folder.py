@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 from dagster import MultiPartitionKey, materialize
 
 from semitruths_dagster.label_sets import ADE20K_150, stuff_ids
@@ -78,7 +79,14 @@ def test_folder_source_end_to_end_through_prompts_and_generations(photos, tmp_pa
     from assets.sources import source_images
     from resources import GpuResource, ModelsResource, ProjectResource
 
-    project = ProjectResource(config_path=str(TEST_CONFIG), storage_root=str(tmp_path / "storage"))
+    # The test configuration's `photos` source, with the demo's generation cap (one edit per method), and
+    # filters that keep the random segmenter's segments (it scores every class near 1/150).
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["sources"] = {"photos": config["sources"]["photos"]}
+    config["generation"] = {**config["generation"], "max_per_method": 1}
+    config["segments"] = {"min_score": 0.0, "min_mask_share": 0.0, "max_masks": 2}
+    (tmp_path / "semitruths.yaml").write_text(yaml.safe_dump(config))
+    project = ProjectResource(config_path=str(tmp_path / "semitruths.yaml"), storage_root=str(tmp_path / "storage"))
     share_tiny_models(project.storage_root, tiny_models)
     resources = {"project": project, "models": ModelsResource(), "gpu": GpuResource()}
     assert materialize([source_images, segments, masks, perturbed_prompts], partition_key="photos",
