@@ -185,7 +185,12 @@ def lpips_rows(args: Namespace, device: torch.device) -> list[dict]:
 def segmenter_rows(args: Namespace, device: torch.device, tiny_root: Path) -> list[dict]:
     from semitruths_dagster.hub import ModelRef
     from semitruths_dagster.models import LoadedModel, ModelRegistry
-    from semitruths_dagster.random_weights.full_segmenters import REFINER_ID, SEGMENTER_ID, full_refiner, full_segmenter
+    from semitruths_dagster.random_weights.full_segmenters import (
+        REFINER_ID,
+        SEGMENTER_ID,
+        full_refiner,
+        full_segmenter,
+    )
 
     size = 64 if args.smoke else 640
     images = sample_images(2 if args.smoke else 8, size)

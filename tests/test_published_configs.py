@@ -220,7 +220,12 @@ def test_segmenter_and_refiner_full_builds_are_the_published_models() -> None:
     tiny builds are the same classes."""
     from transformers import Mask2FormerForUniversalSegmentation, SamModel
 
-    from semitruths_dagster.random_weights.full_segmenters import REFINER_ID, SEGMENTER_ID, full_refiner, full_segmenter
+    from semitruths_dagster.random_weights.full_segmenters import (
+        REFINER_ID,
+        SEGMENTER_ID,
+        full_refiner,
+        full_segmenter,
+    )
     from semitruths_dagster.random_weights.roles import BUILDERS
 
     seg, sam = _on_meta(full_segmenter)[0], _on_meta(full_refiner)[0]

@@ -15,7 +15,12 @@ REFINER_ID = "facebook/sam-vit-huge"
 
 def full_segmenter() -> tuple[Any, Any]:
     """(Mask2FormerForUniversalSegmentation, its image processor) at full size, random weights."""
-    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor, SwinConfig
+    from transformers import (
+        Mask2FormerConfig,
+        Mask2FormerForUniversalSegmentation,
+        Mask2FormerImageProcessor,
+        SwinConfig,
+    )
 
     fields = mask2former_config(SEGMENTER_ID)
     backbone = SwinConfig(**{k: v for k, v in fields.pop("backbone_config").items() if k != "model_type"})

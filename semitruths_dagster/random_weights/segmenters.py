@@ -9,12 +9,16 @@ from typing import Any
 
 from ..label_sets import ADE20K_150
 
-
 CONFIDENT = 30.0  # weight scale of the tiny segmenter's class and mask heads
 
 
 def build_segmenter(out: Path) -> Any:
-    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor, SwinConfig
+    from transformers import (
+        Mask2FormerConfig,
+        Mask2FormerForUniversalSegmentation,
+        Mask2FormerImageProcessor,
+        SwinConfig,
+    )
 
     # The published Swin-L backbone (published_configs) scaled down: 4 stages of one block, width 16.
     backbone = SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2],
