@@ -142,3 +142,20 @@ def test_an_unreadable_photo_is_quarantined_and_the_rest_goes_on(bad, photos, tm
     rows, rejections = ingest_stage.ingest_images(listing, ImageStore(tmp_path / "store"))
     assert [r["image_id"] for r in rows] == ["good.png"]
     assert [(r.item_id, r.rule) for r in rejections] == [("broken.jpg", "file_not_empty" if not bad else "decodable")]
+
+
+def test_the_report_breaks_recall_down_by_mask_source_and_segmenter():
+    from semitruths_dagster.evaluation.stage import attribute_frame
+
+    predictions = pl.DataFrame({"image_id": ["a", "a", "b", "b"], "dataset": ["photos", "photos", "sample", "sample"],
+                                "generation_id": [None, "g1", None, "g2"], "label": [0, 1, 0, 1],
+                                "score": [0.1, 0.9, 0.2, 0.8]})
+    generations = pl.DataFrame({"generation_id": ["g1", "g2"], "dataset": ["photos", "sample"], "mask_id": ["a#0", "m"],
+                                "method": ["inpainting"] * 2, "generator": ["sd14"] * 2, "magnitude": ["small"] * 2,
+                                "original_text": ["car", "dog"], "prompt": ["bus", "cat"], "random_weights": [True] * 2})
+    masks = pl.DataFrame({"mask_id": ["a#0", "m"], "image_id": ["a", "b"], "dataset": ["photos", "sample"],
+                          "mask_source": ["folder", "embedded"], "segmenter": ["facebook/m2f", None],
+                          "scene_diversity": [1, 1], "scene_complexity": [1, 1]})
+    frame = attribute_frame(predictions, generations, pl.DataFrame(), masks).sort("image_id", "generation_id")
+    assert frame["mask_source"].to_list() == ["folder", "folder", "embedded", "embedded"]
+    assert frame["segmenter"].to_list() == [None, "facebook/m2f", None, None]
