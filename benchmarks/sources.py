@@ -91,7 +91,7 @@ def time_segmenter(segmenter, refiner, images: list, repeats: int = 1, sync=lamb
     return len(images) * repeats / (time.perf_counter() - start)
 
 
-def segmenter_table(count: int, size: int) -> None:
+def segmenter_table(count: int, size: int, rounds: int = 3) -> None:
     import numpy as np
 
     from semitruths_dagster.models import ModelRegistry
@@ -105,8 +105,12 @@ def segmenter_table(count: int, size: int) -> None:
               f"{size * 4 // 3}x{size} px (not the real model's speed: see benchmarks/gpu.sh)\n")
         print("| segmenter | images/s | hours for 27,600 images |")
         print("|---|---|---|")
-        for name, ref in (("Mask2Former (tiny) (baseline)", None), ("Mask2Former + SAM refine (tiny)", refiner)):
-            rate = time_segmenter(segmenter, ref, images)
+        configs = (("Mask2Former (tiny) (baseline)", None), ("Mask2Former + SAM refine (tiny)", refiner))
+        best = {name: 0.0 for name, _ in configs}
+        for _ in range(rounds):  # alternated, best of `rounds`: a shared machine's load hits both alike
+            for name, ref in configs:
+                best[name] = max(best[name], time_segmenter(segmenter, ref, images))
+        for name, rate in best.items():
             print(f"| {name} | {rate:,.2f} | {RELEASED_IMAGES / rate / 3600:,.2f} |")
 
 
