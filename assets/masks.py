@@ -15,7 +15,7 @@ from dagster import (
 
 from resources.project import ProjectResource
 from semitruths_dagster.masks import stage as mask_stage
-from semitruths_dagster.sources import list_source
+from semitruths_dagster.sources import automatic_masks, list_source
 from semitruths_dagster.sources import segments_stage as segment_stage
 
 from .common import publish_partition, versioned_result
@@ -49,9 +49,12 @@ def masks(context: AssetExecutionContext, project: ProjectResource):
     dataset = context.partition_key
     listing = list_source(config.source(dataset), config.storage_root)
     tables = project.tables()
-    if tables.exists(segment_stage.TABLE, {"dataset": dataset}):  # automatic masks (adapter: folder)
-        kept = tables.read(segment_stage.TABLE, {"dataset": dataset}).to_dicts()
-        listing = segment_stage.attach_segments(listing, kept, project.images())
+    if automatic_masks(config.source(dataset)):  # adapter: folder: the masks the segmenter drew
+        if not tables.exists(segment_stage.TABLE, {"dataset": dataset}):
+            raise FileNotFoundError(f"source '{dataset}' (adapter {config.source(dataset).adapter}) takes its masks "
+                                    "from the `segments` asset: materialize it first")
+        drawn = tables.read(segment_stage.TABLE, {"dataset": dataset}).to_dicts()
+        listing = segment_stage.attach_segments(listing, drawn, project.images())
     images = tables.read("source_images", {"dataset": dataset}).to_dicts()
     rows, rejections = mask_stage.build_masks(listing, images, project.images(), config.masks)
     frame, metadata = publish_partition(

@@ -115,8 +115,15 @@ def test_folder_source_end_to_end_through_prompts_and_generations(photos, tmp_pa
     inpainted = made.filter(pl.col("method") == "inpainting")
     assert inpainted.height and set(inpainted["mask_id"]) <= set(mask_rows["mask_id"])
 
-    again = materialize([segments], partition_key="photos", resources=resources)  # all done: no model call
+    again = materialize([segments], partition_key="photos", resources=resources)  # all done: nothing redone
     assert again.asset_materializations_for_node("segments")[0].metadata["segmented_this_run"].value == 0
+    config["segments"]["max_masks"] = 1  # other filters: the partition is redone (from the cache)
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(config))
+    one = ProjectResource(config_path=str(tmp_path / "one.yaml"), storage_root=project.storage_root)
+    redone = materialize([segments], partition_key="photos", resources={**resources, "project": one})
+    assert redone.asset_materializations_for_node("segments")[0].metadata["segmented_this_run"].value == 4
+    assert tables.read("segments", {"dataset": "photos"}).group_by("image_id").agg(
+        pl.col("kept").sum())["kept"].max() <= 1
 
 
 def test_a_source_with_its_own_masks_gets_no_segments(project):

@@ -112,12 +112,16 @@ def run_segments(images: list[dict], store: ImageStore, resumable: ResumablePart
     from .segmenter import filter_segments
 
     segmenter, refiner, random_weights = names
+    params_text = params_json(params)
+    store_tables, table, partition = resumable.store, resumable.table, resumable.partition
+    if not force and store_tables.exists(table, partition):  # other settings: redo (the cache serves the models)
+        force = bool((store_tables.read(table, partition)["params"] != params_text).any())
     if force:
         resumable.reset()
     done = {k.rsplit("#", 1)[0] for k in resumable.done_keys()}
     key = model_key(segmenter, refiner, params)
     todo = [row for row in images if row["image_id"] not in done]
-    now, version, params_text = utc_now(), code_version(), params_json(params)
+    now, version = utc_now(), code_version()
     rejections: list[Rejection] = []
     chunk: list[dict] = []
     for i, row in enumerate(todo):
