@@ -9,8 +9,6 @@ import pytest
 import yaml
 from dagster import MultiPartitionKey, materialize
 
-from semitruths_dagster.label_sets import ADE20K_150, stuff_ids
-from semitruths_dagster.sections import SegmentParams
 from tests.conftest import TEST_CONFIG, share_tiny_models
 
 
@@ -32,8 +30,10 @@ def test_filters_keep_or_drop_each_segment_with_its_reason():
         _segment("cup", 0.1, slice(6, 9)),  # score
         _segment("bus", 0.65, slice(6, 9)),  # third thing: over max_masks
     ]
-    params = SegmentParams(min_score=0.5, min_area_ratio=0.2, classes="things", max_masks=2, max_overlap=0.5)
+    from semitruths_dagster.sections import SegmentParams
     from semitruths_dagster.sources.segmenter import filter_segments
+
+    params = SegmentParams(min_score=0.5, min_area_ratio=0.2, classes="things", max_masks=2, max_overlap=0.5)
 
     verdicts = {seg.label: reason for seg, reason in filter_segments(segments, params)}
     assert verdicts["person"] is None and verdicts["car"] is None
@@ -45,6 +45,8 @@ def test_filters_keep_or_drop_each_segment_with_its_reason():
 
 
 def test_stuff_classes_come_from_the_label_set():
+    from semitruths_dagster.label_sets import ADE20K_150, stuff_ids
+
     ade = dict(enumerate(ADE20K_150))
     assert {ADE20K_150[i] for i in stuff_ids(ade)} >= {"sky", "wall", "road", "grass"}
     assert not {"person", "car", "chair"} & {ADE20K_150[i] for i in stuff_ids(ade)}
