@@ -1,6 +1,5 @@
 """Labelled masks from a panoptic segmenter (the `segmenter` role: Mask2Former or MaskFormer through
-transformers),
-optionally refined by SAM (the `refiner` role), then filtered (`SegmentParams`). Library code: no Dagster."""
+transformers), optionally refined by SAM (the `refiner` role), then filtered (`SegmentParams`)."""
 
 from __future__ import annotations
 
