@@ -20,12 +20,13 @@ from . import (
     metrics,
     prompts,
     released,
+    segments,
     sources,
 )
 from .graph import pipeline_jobs
 from .placement import executor
 
-STAGES = [sources, released, masks, prompts, generations, controls, metrics, detectors, localization]
+STAGES = [sources, released, segments, masks, prompts, generations, controls, metrics, detectors, localization]
 STAGE_ASSETS = [a for stage in STAGES for a in stage.defs.assets or []]
 
 defs = Definitions.merge(

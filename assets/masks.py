@@ -15,10 +15,12 @@ from dagster import (
 
 from resources.project import ProjectResource
 from semitruths_dagster.masks import stage as mask_stage
-from semitruths_dagster.sources import list_source
+from semitruths_dagster.sources import automatic_masks, list_source
+from semitruths_dagster.sources import segments_stage as segment_stage
 
 from .common import publish_partition, versioned_result
 from .partitions import dataset_partitions
+from .segments import segments
 from .sources import source_images
 
 CHECKS = [
@@ -33,7 +35,7 @@ CHECKS = [
 
 @asset(
     partitions_def=dataset_partitions,
-    deps=[source_images],
+    deps=[source_images, segments],
     group_name="sources",
     kinds={"duckdb", "parquet"},
     code_version="masks-v1",
@@ -46,7 +48,14 @@ def masks(context: AssetExecutionContext, project: ProjectResource):
     config = project.config()
     dataset = context.partition_key
     listing = list_source(config.source(dataset), config.storage_root)
-    images = project.tables().read("source_images", {"dataset": dataset}).to_dicts()
+    tables = project.tables()
+    if automatic_masks(config.source(dataset)):  # adapter: folder: the masks the segmenter drew
+        if not tables.exists(segment_stage.TABLE, {"dataset": dataset}):
+            raise FileNotFoundError(f"source '{dataset}' (adapter {config.source(dataset).adapter}) takes its masks "
+                                    "from the `segments` asset: materialize it first")
+        drawn = tables.read(segment_stage.TABLE, {"dataset": dataset}).to_dicts()
+        listing = segment_stage.attach_segments(listing, drawn, project.images())
+    images = tables.read("source_images", {"dataset": dataset}).to_dicts()
     rows, rejections = mask_stage.build_masks(listing, images, project.images(), config.masks)
     frame, metadata = publish_partition(
         context, project, table=mask_stage.TABLE, stage=mask_stage.STAGE, rows=rows, schema=mask_stage.SCHEMA,

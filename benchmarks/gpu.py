@@ -17,6 +17,10 @@ Rows (each with items/s, s/item, peak memory and the paper's 2 minutes per image
               (several edits per UNet call, each with its own null embeddings; `run_p2p`).
   detector    P(fake) of the demo's detectors (NPR, UFD; random weights), at their input size.
   LPIPS       AlexNet LPIPS pairs/s at 512 px (`LpipsScorer` on the device, batched).
+  segmenter   `adapter: folder`'s model work per image (benchmarks/sources.py `time_segmenter`):
+              Mask2Former Swin-L ADE20K panoptic (640 px short side, its test size) alone and with SAM ViT-H
+              refining each segment from its box, full size, random weights, fp32 and fp16; --smoke: the tiny
+              builds on the CPU.
 
 Peak memory: torch.cuda.max_memory_allocated per row on a GPU; on the CPU, the process's peak RSS so far.
 """
@@ -41,6 +45,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import generation as genbench  # noqa: E402  (benchmarks/generation.py: load + time one configuration)
+import sources as srcbench  # noqa: E402  (benchmarks/sources.py: the segmenter's timing)
 
 from semitruths_dagster.console import filter_harmless_warnings  # noqa: E402
 from semitruths_dagster.detectors.registry import build_detector, random_spec  # noqa: E402
@@ -55,6 +60,7 @@ GENERATORS = ["sd14", "sd15", "openjourney", "sdxl", "kandinsky22",  # the paper
               "flux_kontext", "qwen_image_edit", "instruct_pix2pix"]  # instruction editors
 VARIANTS_FOR = ("sd15", "sdxl")  # dtype and torch.compile variants (the others share sd15's architecture)
 DETECTORS = ["npr", "universal_fake_detect"]
+SECTIONS = ("generation", "p2p", "detectors", "lpips", "segmenter")  # --sections picks some
 COLUMNS = ["what", "model", "dtype", "compile", "batch", "size", "steps", "items/s", "s/item", "peak_MiB",
            "x paper", "note"]
 
@@ -176,6 +182,48 @@ def lpips_rows(args: Namespace, device: torch.device) -> list[dict]:
     return [row("LPIPS", "alex", "fp32", False, args.lpips_batch, args.size, "-", per_s, peak, note)]
 
 
+def segmenter_rows(args: Namespace, device: torch.device, tiny_root: Path) -> list[dict]:
+    from semitruths_dagster.hub import ModelRef
+    from semitruths_dagster.models import LoadedModel, ModelRegistry
+    from semitruths_dagster.random_weights.full_segmenters import (
+        REFINER_ID,
+        SEGMENTER_ID,
+        full_refiner,
+        full_segmenter,
+    )
+
+    size = 64 if args.smoke else 640
+    images = sample_images(2 if args.smoke else 8, size)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    rows = []
+    for dtype in (["fp32"] if args.smoke else ["fp32", "fp16"]):
+        dt = {"fp32": torch.float32, "fp16": torch.float16}[dtype]
+        if args.smoke:
+            registry = ModelRegistry("tiny", tiny_root=tiny_root, device=str(device), dtype="float32")
+            seg, ref = registry.load("segmenter"), registry.load("refiner")
+        else:
+            handles = []
+            for role, model_id, build in (("segmenter", SEGMENTER_ID, full_segmenter), ("refiner", REFINER_ID, full_refiner)):
+                model, processor = build()
+                handles.append(LoadedModel(ModelRef(role, "", "hub", model_id, model_id), model.to(device, dt),
+                                           processor, device, dt, True))
+            seg, ref = handles
+        for what, refiner in (("segmenter", None), ("segmenter+SAM", ref)):
+            try:
+                with peak_memory(device) as mem:
+                    per_s = srcbench.time_segmenter(seg, refiner, images, args.repeats, sync)
+                rows.append(row(what, "mask2former-swin-l" + ("+sam-vit-h" if refiner else ""), dtype, False, 1,
+                                size, "-", per_s, mem["peak_bytes"],
+                                "random weights" + ("; tiny build" if args.smoke else "; full size")))
+            except (RuntimeError, ValueError) as exc:  # e.g. an op without fp16 support: say so, go on
+                rows.append(skipped(what, "mask2former-swin-l", f"failed: {type(exc).__name__}: {exc}"[:120]))
+        del seg, ref
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    print("# segmenter done", file=sys.stderr, flush=True)
+    return rows
+
+
 def print_table(rows: list[dict]) -> None:
     def fmt(v) -> str:
         if isinstance(v, float):
@@ -200,7 +248,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tiny-root", type=Path, default=None)
     ap.add_argument("--budget-s", type=float, default=420.0,
                     help="generation rows start only within this many seconds (the script must end within 8 min)")
+    ap.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     args = ap.parse_args(argv)
+    sections = set(args.sections.split(","))
+    if sections - set(SECTIONS):
+        sys.exit(f"benchmarks/gpu.py: unknown section(s) {sorted(sections - set(SECTIONS))} (known: {', '.join(SECTIONS)})")
     filter_harmless_warnings()
     args.arch = "tiny" if args.smoke else "full"
     args.size, args.steps = (64, 2) if args.smoke else (512, 50)
@@ -219,8 +271,11 @@ def main(argv: list[str] | None = None) -> None:
     args.deadline = started + (float("inf") if args.smoke else args.budget_s)  # the smoke run checks every row
     with tempfile.TemporaryDirectory(prefix="semitruths-gpu-bench-") as tmp:
         tiny_root = args.tiny_root or Path(tmp) / "tiny"
-        rows = generator_rows(args, tiny_root) + p2p_rows(args, tiny_root)
-        rows += detector_rows(args, device, Path(tmp) / "detectors") + lpips_rows(args, device)
+        rows = generator_rows(args, tiny_root) if "generation" in sections else []
+        rows += p2p_rows(args, tiny_root) if "p2p" in sections else []
+        rows += detector_rows(args, device, Path(tmp) / "detectors") if "detectors" in sections else []
+        rows += lpips_rows(args, device) if "lpips" in sections else []
+        rows += segmenter_rows(args, device, tiny_root) if "segmenter" in sections else []
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
     print(f"\n{name}; torch {torch.__version__}; {'SMOKE (tiny models, not real speeds)' if args.smoke else ''}"
           f" x paper = items/s x {PAPER_S_PER_IMAGE:.0f} s (the paper's ~2 min per image); "

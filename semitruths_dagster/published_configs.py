@@ -159,6 +159,27 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "used_for": "fused MiT-B2 features -> localization map (softmax[1]), confidence -> integrity score",
         "used_by": ["trufor"],
     },
+    # Mask2Former's ADE20K panoptic Swin-L config (maskformer2_swin_large_IN21k_384_bs16_160k.yaml): Swin-L
+    # IN-21k at 384 px (window 12), 200 queries, 6 pixel-decoder layers, 9 + 1 decoder layers, 150 classes.
+    "facebook/mask2former-swin-large-ade-panoptic": {
+        "transformers": "Mask2FormerForUniversalSegmentation",
+        "backbone": {"model_type": "swin", "image_size": 384, "patch_size": 4, "embed_dim": 192,
+                     "depths": [2, 2, 18, 2], "heads": [6, 12, 24, 48], "window_size": 12},
+        "hidden_dim": 256, "queries": 200, "encoder_layers": 6, "decoder_layers": 10, "heads": 8,
+        "dim_feedforward": 2048, "labels": 150,
+        "params_m": 216,  # Mask2Former paper, Table 1 (Swin-L, panoptic)
+        "used_for": "panoptic segments (post_process_panoptic_segmentation)",
+        "used_by": ["role:segmenter"],
+    },
+    # config.json of facebook/sam-vit-huge: ViT-H image encoder (global attention every 8th block).
+    "facebook/sam-vit-huge": {
+        "transformers": "SamModel",
+        "vision": {"image_size": 1024, "patch_size": 16, "width": 1280, "layers": 32, "heads": 16, "mlp": 5120,
+                   "window_size": 14, "global_attn": [7, 15, 23, 31], "output_channels": 256},
+        "params_m": 641,  # SAM paper: 632 M image encoder + prompt encoder and mask decoder
+        "used_for": "a mask per box prompt (pred_masks, iou_scores)",
+        "used_by": ["role:refiner"],
+    },
 }
 
 
@@ -199,3 +220,27 @@ def hf_clip_config(model_id: str) -> dict[str, Any]:
                         "num_attention_heads": t["heads"], "max_position_embeddings": t["context_length"],
                         "vocab_size": t["vocab_size"], "hidden_act": t["act"]},
     }
+
+
+def mask2former_config(model_id: str) -> dict[str, Any]:
+    """Mask2FormerConfig fields of a published Mask2Former (backbone_config as a SwinConfig's fields)."""
+    p = published(model_id)
+    b = p["backbone"]
+    return {
+        "backbone_config": {"model_type": "swin", "image_size": b["image_size"], "patch_size": b["patch_size"],
+                            "embed_dim": b["embed_dim"], "depths": b["depths"], "num_heads": b["heads"],
+                            "window_size": b["window_size"],
+                            "out_features": ["stage1", "stage2", "stage3", "stage4"]},
+        "hidden_dim": p["hidden_dim"], "num_queries": p["queries"], "encoder_layers": p["encoder_layers"],
+        "decoder_layers": p["decoder_layers"], "num_attention_heads": p["heads"],
+        "dim_feedforward": p["dim_feedforward"], "num_labels": p["labels"],
+    }
+
+
+def sam_vision_config(model_id: str) -> dict[str, Any]:
+    """SamVisionConfig fields of a published SAM."""
+    v = published(model_id)["vision"]
+    return {"image_size": v["image_size"], "patch_size": v["patch_size"], "hidden_size": v["width"],
+            "num_hidden_layers": v["layers"], "num_attention_heads": v["heads"], "mlp_dim": v["mlp"],
+            "window_size": v["window_size"], "global_attn_indexes": v["global_attn"],
+            "output_channels": v["output_channels"]}

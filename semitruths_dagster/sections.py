@@ -68,6 +68,28 @@ class MaskParams:
     gaussian_blur_radius: float = rule(16.0, ge=0)
 
 
+SEGMENT_CLASSES = ("both", "things", "stuff")
+
+
+@dataclass(frozen=True)
+@checked("segments")
+class SegmentParams:
+    """Automatic masks for `adapter: folder` sources: the `segmenter` role's panoptic segments (optionally
+    refined by the `refiner` role, SAM), filtered. Recorded with every segment row."""
+
+    min_score: float = rule(0.5, **SHARE)  # class probability of a segment (panoptic post-processing threshold)
+    # share of a query's own mask (probability >= 0.5) it must win in the panoptic argmax to be a segment
+    # (transformers' overlap_mask_area_threshold, its default)
+    min_mask_share: float = rule(0.8, **SHARE)
+    min_area_ratio: float = rule(0.05, **SHARE)  # the paper's 5% (A.1), here applied before inpainting too
+    classes: str = rule("both", choices=SEGMENT_CLASSES)  # things (countable objects), stuff (sky, road), both
+    stuff_labels: list[str] = field(default_factory=list)  # class names that are stuff; [] = the label set's own
+    max_masks: int = rule(8, ge=1)  # per image, highest score first
+    max_overlap: float = rule(0.5, **SHARE)  # most of a mask's area that may lie under a kept mask (after SAM)
+    refine: bool = False  # SAM (`refiner` role) redraws each mask from its box
+    chunk_size: int = rule(16, ge=1)  # images per committed chunk (resumable)
+
+
 @dataclass(frozen=True)
 @checked("models")
 class ModelsConfig:
@@ -322,7 +344,7 @@ def _condition_params() -> type:
 
 # section -> its dataclass (or how to get it); `sources`, `seed` and `demo` have their own rules (config.py)
 SECTIONS: dict[str, Any] = {
-    "storage": StorageParams, "masks": MaskParams, "models": ModelsConfig, "prompts": PromptParams,
+    "storage": StorageParams, "masks": MaskParams, "segments": SegmentParams, "models": ModelsConfig, "prompts": PromptParams,
     "generation": GenerationParams, "saliency": SaliencyParams, "change_metrics": ChangeParams,
     "bins": BinParams, "detectors": DetectorParams, "conditions": _condition_params, "controls": ControlParams,
     "execution": ExecutionParams, "localization": LocalizationParams, "reports": ReportParams,

@@ -32,13 +32,15 @@ _WORK = Path(tempfile.mkdtemp(prefix="semitruths-tests-"))
 BROKEN_ROOT = _WORK / "broken"
 RELEASED_ROOT = _WORK / "released"
 NATIVE_ADE20K_ROOT = _WORK / "native_ade20k"
+PHOTOS_ROOT = _WORK / "photos"  # `adapter: folder`: the embedded sample's photos, no masks (`photos` fixture)
 TEST_CONFIG = _WORK / "semitruths.yaml"
 
 
 def _write_test_config() -> None:
     sources = {"sample": {"adapter": "embedded"}, "broken": {"adapter": "standardized", "root": str(BROKEN_ROOT)},
                "released": {"adapter": "released", "root": str(RELEASED_ROOT)},
-               "native_ade20k": {"adapter": "ade20k", "root": str(NATIVE_ADE20K_ROOT)}}
+               "native_ade20k": {"adapter": "ade20k", "root": str(NATIVE_ADE20K_ROOT)},
+               "photos": {"adapter": "folder", "root": str(PHOTOS_ROOT)}}
     for name in SAMPLE_DATASETS:
         sources[name] = {"adapter": "standardized", "root": str(SHARED_SAMPLE), "dataset": name}
     # Generation at the demo's tiny settings (semitruths.yaml `demo:`): random weights make noise at any
@@ -110,6 +112,22 @@ def native_ade20k():
     from tests.native_inputs import write
 
     return write("ade20k", NATIVE_ADE20K_ROOT, 2)
+
+
+@pytest.fixture(scope="session")
+def photos() -> Path:
+    """The embedded sample's four photos in a plain folder (one in a subfolder), with no mask or metadata."""
+    import shutil
+
+    from semitruths_dagster.sources.embedded import render_embedded_sample
+
+    if not PHOTOS_ROOT.is_dir():
+        rendered = render_embedded_sample(_WORK / "photos-render", dataset="photos")
+        files = sorted((rendered / "images" / "photos").glob("*.png"))
+        (PHOTOS_ROOT / "more").mkdir(parents=True)
+        for i, path in enumerate(files):
+            shutil.copy(path, PHOTOS_ROOT / ("more" if i == 0 else "") / path.name)
+    return PHOTOS_ROOT
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ PACKAGES = ("semitruths_dagster", "assets", "resources")
 # other stages (without a cycle); nothing imports upwards.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) for name, units in (
     ("leaf helpers", {"semitruths_dagster", "common", "paths", "devices", "console", "methods", "registry",
-                      "png_integrity", "published_configs", "schema"}),
+                      "png_integrity", "published_configs", "schema", "label_sets"}),
     ("foundations", {"validation", "storage", "hub", "conditions"}),
     ("loading checks", {"load_checks"}),
     ("configuration sections", {"sections"}),

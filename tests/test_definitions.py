@@ -15,7 +15,8 @@ SNAPSHOT = {
                           "checks": ["files_in_store", "mostly_accepted", "unique_image_ids"]},
         "released_edits": {"deps": [], "over": ["dataset"],
                            "checks": ["cells_readable", "files_in_store", "unique_generation_ids"]},
-        "masks": {"deps": ["source_images"], "over": ["dataset"],
+        "segments": {"deps": ["source_images"], "over": ["dataset"], "checks": []},
+        "masks": {"deps": ["segments", "source_images"], "over": ["dataset"],
                   "checks": ["area_ratio_in_range", "declared_ratio_agrees", "eligible_meet_min_area",
                              "files_in_store"]},
         "perturbed_prompts": {"deps": ["masks", "source_images"], "over": ["dataset"],
@@ -51,7 +52,7 @@ SNAPSHOT = {
     "schedules": ["detector_reevaluation"],
     "resources": ["gpu", "models", "project"],
     "demo_steps": [
-        (["released_edits", "source_images", "masks", "perturbed_prompts"], ["dataset"]),
+        (["released_edits", "source_images", "segments", "masks", "perturbed_prompts"], ["dataset"]),
         (["prompt_filters"], []),
         (["generations", "change_metrics", "controls", "saliency_scores"], ["dataset", "generator"]),
         (["bins", "saliency_labels"], []),

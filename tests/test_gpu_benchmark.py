@@ -30,6 +30,7 @@ def test_gpu_script_prints_one_table_on_the_cpu(tiny_models):
     for generator in ("flux_kontext", "qwen_image_edit", "instruct_pix2pix"):
         assert ("instruction", generator) in kinds
     assert {("p2p", "sd15"), ("detector", "npr"), ("detector", "universal_fake_detect"), ("LPIPS", "alex")} <= kinds
+    assert {("segmenter", "mask2former-swin-l"), ("segmenter+SAM", "mask2former-swin-l+sam-vit-h")} <= kinds
     p2p_batches = sorted(int(r[4]) for r in rows if r[0].strip() == "p2p")
     assert p2p_batches == [1, 2]
     assert all(float(r[7]) > 0 for r in rows)  # every row measured (no budget skips in the smoke run)

@@ -269,3 +269,37 @@ def test_trufor_builds_its_published_config() -> None:
     assert net.decode_head.linear_fuse[0].out_channels == p["decoder_dim"] == o["decoder_dim"]
     convs = [m for m in net.dncnn if isinstance(m, nn.Conv2d)]
     assert len(convs) == p["np_layers"] and convs[0].out_channels == p["np_width"]
+
+
+def test_segmenter_and_refiner_full_builds_are_the_published_models() -> None:
+    """The full-size random builds (benchmarks) are the paper-profile models' architectures and sizes; the
+    tiny builds are the same classes."""
+    from transformers import Mask2FormerForUniversalSegmentation, SamModel
+
+    from semitruths_dagster.random_weights.full_segmenters import (
+        REFINER_ID,
+        SEGMENTER_ID,
+        full_refiner,
+        full_segmenter,
+    )
+    from semitruths_dagster.random_weights.roles import BUILDERS
+
+    seg, sam = _on_meta(full_segmenter)[0], _on_meta(full_refiner)[0]
+    p, v = published(SEGMENTER_ID), published(REFINER_ID)["vision"]
+    backbone = seg.config.backbone_config
+    assert (backbone.embed_dim, backbone.depths, backbone.num_heads, backbone.window_size) == (
+        p["backbone"]["embed_dim"], p["backbone"]["depths"], p["backbone"]["heads"], p["backbone"]["window_size"])
+    assert (seg.config.num_queries, seg.config.num_labels, seg.config.decoder_layers) == (
+        p["queries"], p["labels"], p["decoder_layers"])
+    assert seg.class_predictor.out_features == p["labels"] + 1  # + "no object"
+    vision = sam.vision_encoder
+    assert (len(vision.layers), vision.config.hidden_size, vision.config.global_attn_indexes) == (
+        v["layers"], v["width"], v["global_attn"])
+    assert vision.layers[0].mlp.lin1.out_features == v["mlp"]
+    for model, entry in ((seg, published(SEGMENTER_ID)), (sam, published(REFINER_ID))):
+        assert abs(sum(t.numel() for t in model.parameters()) / 1e6 - entry["params_m"]) < 2
+    assert BUILDERS["segmenter"].__module__ == BUILDERS["refiner"].__module__  # tiny: random_weights/segmenters.py
+    from semitruths_dagster.models.profiles import PAPER_MODELS
+
+    assert (PAPER_MODELS["segmenter"], PAPER_MODELS["refiner"]) == (SEGMENTER_ID, REFINER_ID)
+    assert isinstance(seg, Mask2FormerForUniversalSegmentation) and isinstance(sam, SamModel)

@@ -107,6 +107,7 @@ def test_semitruths_yaml_shows_every_adapter_and_its_examples_load(tmp_path):
     (tmp_path / "c.yaml").write_text("sources:\n  " + block + "\n")
     config = load_config(tmp_path / "c.yaml")
     assert {config.source(n).adapter for n in config.dataset_names} >= set(native_inputs.WRITERS)
+    assert config.source("photos").adapter == "folder" and config.source("photos").options == {"recursive": True}
 
 
 def test_an_unknown_split_is_one_clear_error(tmp_path):

@@ -66,11 +66,27 @@ def attribute_frame(predictions: pl.DataFrame, generations: pl.DataFrame, bins: 
                            on=["image_id", "dataset"], how="left")
     else:
         frame = frame.with_columns(pl.lit(None, pl.Utf8).alias(f"{s}_bin") for s in SCENES)
+    frame = _mask_provenance(frame, generations, masks)
     if given_scenes is not None:  # a released edit's scene bins are taken as given
         frame = frame.join(given_scenes, on="generation_id", how="left").with_columns(
             pl.coalesce(f"given_{s}_bin", f"{s}_bin").alias(f"{s}_bin") for s in SCENES
         ).drop(f"given_{s}_bin" for s in SCENES)
     return frame
+
+
+def _mask_provenance(frame: pl.DataFrame, generations: pl.DataFrame, masks: pl.DataFrame) -> pl.DataFrame:
+    """Where the masks came from, as report attributes: `mask_source` (the adapter that listed the image's
+    masks, reals and edits alike) and `segmenter` (the model that drew an inpainting edit's mask; `adapter:
+    folder` only). Tables written before these columns existed add neither."""
+    if masks.is_empty() or "mask_source" not in masks.columns:
+        return frame
+    by_image = masks.group_by("image_id", "dataset").agg(pl.col("mask_source").first())
+    frame = frame.join(by_image, on=["image_id", "dataset"], how="left")
+    if masks["segmenter"].is_null().all() or generations.is_empty():
+        return frame
+    drawn = generations.select("generation_id", "dataset", "mask_id").join(
+        masks.select("mask_id", "dataset", "segmenter"), on=["mask_id", "dataset"], how="inner")
+    return frame.join(drawn.select("generation_id", "segmenter"), on="generation_id", how="left")
 
 
 def _edit_attributes(edits: pl.DataFrame) -> pl.DataFrame:

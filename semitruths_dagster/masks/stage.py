@@ -34,6 +34,9 @@ SCHEMA: dict[str, pl.DataType] = {
     "exclusion_reason": pl.Utf8,
     "scene_diversity": pl.Int32,
     "scene_complexity": pl.Int32,
+    "mask_source": pl.Utf8,  # the adapter that listed the mask (folder: drawn by the segmenter)
+    "segmenter": pl.Utf8,  # the model that drew it (automatic masks), with its revision
+    "segment_score": pl.Float64,  # the segmenter's score for it
     "params": pl.Utf8,
     "code_version": pl.Utf8,
     "created_at": pl.Datetime("us", "UTC"),
@@ -60,7 +63,7 @@ def preprocess(binary: np.ndarray, params: MaskParams) -> Image.Image:
 
 def _measure(entry: MaskEntry, image: dict, listing: SourceListing, store: ImageStore,
              params: MaskParams) -> dict:
-    path = locate(listing.root, entry.path)
+    path = locate(entry.root or listing.root, entry.path)
     values = load_listed_mask(path, (image["width"], image["height"]), entry)
     binary, was_binary = binarize(values)
     if not binary.any():
@@ -77,6 +80,7 @@ def _measure(entry: MaskEntry, image: dict, listing: SourceListing, store: Image
         "preprocessed_mask_path": pre_path, "preprocessed_sha256": pre_sha, "area_ratio": ratio,
         "declared_ratio": entry.declared_ratio, "source_was_binary": was_binary, "eligible": eligible,
         "exclusion_reason": None if eligible else f"area_ratio {ratio:.4f} < min_area_ratio {params.min_area_ratio}",
+        "mask_source": listing.adapter or None, "segmenter": entry.segmenter, "segment_score": entry.score,
     }
 
 
@@ -105,19 +109,20 @@ def build_masks(listing: SourceListing, images: list[dict], store: ImageStore, p
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for result in pool.map(attempt, jobs):
             (rejections if isinstance(result, Rejection) else rows).append(result)
-    _add_scene_statistics(rows, accepted)
+    diversity = {e.image_id: len({x.lower() for x in e.entities}) for e in listing.images}
+    _add_scene_statistics(rows, diversity)
     now, version, params_text = utc_now(), code_version(), params_json(params)
     for row in rows:
         row.update(params=params_text, code_version=version, created_at=now)
     return rows, rejections
 
 
-def _add_scene_statistics(rows: list[dict], images: dict[str, dict]) -> None:
-    """Scene diversity (distinct classes) and complexity (instances = valid masks) per image. Their bins
+def _add_scene_statistics(rows: list[dict], diversity: dict[str, int]) -> None:
+    """Scene diversity (distinct entity classes of the listing; automatic masks: the segmenter's) and complexity (instances = valid masks) per image. Their bins
     come from `bins` (`bins_stage.scene_bins`), over every dataset at once: one definition for all."""
     complexity: dict[str, int] = {}
     for row in rows:
         complexity[row["image_id"]] = complexity.get(row["image_id"], 0) + 1
     for row in rows:
-        row["scene_diversity"] = images[row["image_id"]]["scene_diversity"]
+        row["scene_diversity"] = diversity[row["image_id"]]  # as source_images counts it, from the listing
         row["scene_complexity"] = complexity[row["image_id"]]

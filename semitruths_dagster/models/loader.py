@@ -126,6 +126,22 @@ def _load_image_classifier(ref: ModelRef, device: torch.device, dtype: torch.dty
     return model.to(device).eval(), processor
 
 
+def _load_universal_segmentation(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    from transformers import AutoImageProcessor, AutoModelForUniversalSegmentation
+
+    processor = AutoImageProcessor.from_pretrained(ref.ref, **_hf_kwargs(ref))
+    model = AutoModelForUniversalSegmentation.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
+    return model.to(device).eval(), processor
+
+
+def _load_sam(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    from transformers import SamModel, SamProcessor
+
+    processor = SamProcessor.from_pretrained(ref.ref, **_hf_kwargs(ref))
+    model = SamModel.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
+    return model.to(device).eval(), processor
+
+
 LOADERS: dict[str, Callable[[ModelRef, torch.device, torch.dtype], tuple[Any, Any]]] = {
     "llava_next": _load_llava_next,
     "blip": _load_blip,
@@ -134,6 +150,8 @@ LOADERS: dict[str, Callable[[ModelRef, torch.device, torch.dtype], tuple[Any, An
     "hf_clip": _load_hf_clip,
     "sentence_encoder": _load_sentence_encoder,
     "image_classifier": _load_image_classifier,
+    "universal_segmentation": _load_universal_segmentation,
+    "sam": _load_sam,
 }
 
 

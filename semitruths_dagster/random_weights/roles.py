@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hub import CLIP_MEAN, CLIP_STD, build_once, save_open_clip
+from .segmenters import build_refiner, build_segmenter
 from .tokenizers import bert_like_tokenizer, llama_like_tokenizer
 
 # Bump when a recipe changes, so old folders are not mistaken for the new recipe.
@@ -192,6 +193,8 @@ BUILDERS: dict[str, Callable[[Path], Any]] = {
     "llm": _build_llm,
     "clip": _build_clip,
     "saliency": _build_saliency,
+    "segmenter": build_segmenter,
+    "refiner": build_refiner,
 }
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .adapters import SOURCE_ADAPTERS, list_source
+from .adapters import SOURCE_ADAPTERS, automatic_masks, list_source
 from .base import ImageEntry, MaskEntry, Rejection, SourceAdapter, SourceListing
 from .standardized import SourceError
 
 __all__ = [
     "SOURCE_ADAPTERS", "ImageEntry", "MaskEntry", "Rejection", "SourceAdapter", "SourceError", "SourceListing",
-    "list_source",
+    "automatic_masks", "list_source",
 ]

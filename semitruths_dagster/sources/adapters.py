@@ -12,6 +12,7 @@ from pathlib import Path
 from ..config import ConfigError, SourceConfig
 from ..registry import Registry
 from .base import SourceAdapter, SourceListing
+from .folder import FolderAdapter
 from .native.ade20k import Ade20kAdapter
 from .native.celebamask_hq import CelebAMaskHQAdapter
 from .native.cityscapes import CityscapesAdapter
@@ -55,6 +56,7 @@ SOURCE_ADAPTERS: Registry[type[SourceAdapter]] = Registry("source adapter", Sour
     "standardized": StandardizedAdapter,
     "embedded": EmbeddedAdapter,
     "released": ReleasedAdapter,
+    "folder": FolderAdapter,  # photos only; masks from a segmenter (sources/segments_stage.py)
     # the benchmarks as their authors distribute them (sources/native/)
     "ade20k": Ade20kAdapter,
     "cityscapes": CityscapesAdapter,
@@ -70,4 +72,11 @@ def list_source(source: SourceConfig, storage_root: Path) -> SourceListing:
     if source.adapter not in SOURCE_ADAPTERS:
         raise ConfigError(f"source '{source.name}': unknown adapter '{source.adapter}' "
                           f"(known: {', '.join(SOURCE_ADAPTERS)}).")
-    return shard_of(SOURCE_ADAPTERS[source.adapter]().list(source, storage_root), source.shard, source.shards)
+    listing = shard_of(SOURCE_ADAPTERS[source.adapter]().list(source, storage_root), source.shard, source.shards)
+    listing.adapter = source.adapter
+    return listing
+
+
+def automatic_masks(source: SourceConfig) -> bool:
+    """Whether the source's masks come from the `segments` stage (its adapter lists images only)."""
+    return source.adapter in SOURCE_ADAPTERS and SOURCE_ADAPTERS[source.adapter].AUTOMATIC_MASKS

@@ -49,6 +49,11 @@ class MaskEntry:
     # The benchmark ships masks at another resolution than its images (CelebAMask-HQ: 512 px for 1024 px
     # photos): a mask of the image's aspect ratio is resized (nearest) to it; any other size is rejected.
     scaled: bool = False
+    # Automatic masks (`segments`): the folder the mask file is in when it is not under the listing's root
+    # (the image store), and the segmenter that drew it with its score.
+    root: Path | None = None
+    segmenter: str | None = None
+    score: float | None = None
 
 
 @dataclass
@@ -70,12 +75,15 @@ class SourceListing:
     root: Path
     images: list[ImageEntry]
     rejections: list[Rejection] = field(default_factory=list)
+    adapter: str = ""  # the adapter that listed it (recorded with each mask)
 
 
 class SourceAdapter(ABC):
     """Lists one source's images and masks; `ROOT` says what its `root` is (None: it needs none)."""
 
     ROOT: ClassVar[str | None] = None
+    # True: the adapter lists images only; the `segments` stage draws their masks.
+    AUTOMATIC_MASKS: ClassVar[bool] = False
 
     def list(self, source: SourceConfig, storage_root: Path) -> SourceListing:
         if self.ROOT and source.root is None:

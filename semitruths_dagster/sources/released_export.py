@@ -8,7 +8,8 @@ component in pixels, a spread of -1 with fewer than two components); bins go out
 `*_category` in five levels (`<metric>_bin5`), scene bins in three. Columns the project does not compute
 (the gray-scale variants, quality_flag) stay empty, as missing values do in the release. Two columns the
 release lacks say where each row came from: `random_weights` (edits made by random-weight models are
-noise) and `generation_id`.
+noise) and `generation_id`; and two where its mask came from: `mask_source` (the source adapter) and
+`segmenter` (the model that drew it, for `adapter: folder`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ HEADER = ["image_id", "image_path", "dataset", "entities", "class", "label", "ma
           *(c for c, _ in VALUES), "mse_gray", "ssim_gray", "ratio_gray", "cc_clusters_gray",
           "largest_component_size_gray", "cluster_dist_gray", *(c for c, _ in CATEGORIES), "scene_diversity",
           "scene_complexity", "scene_diversity_category", "scene_complexity_category", "random_weights",
-          "generation_id", "instruction"]
+          "generation_id", "instruction", "mask_source", "segmenter"]
 
 
 def _text(value) -> str:
@@ -140,6 +141,7 @@ def export_released(tables: TableStore, store: ImageStore, out: Path, only_salie
                 "scene_complexity_category": _text(scene.get("scene_complexity_bin")),
                 "random_weights": _text(edit["random_weights"]), "generation_id": gid,
                 "instruction": _text(edit["prompt"] if edit["method"] == "instruction" else None),
+                "mask_source": _text(mask.get("mask_source")), "segmenter": _text(mask.get("segmenter")),
             })
     with open(out / "metadata.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=HEADER, restval="")
