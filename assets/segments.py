@@ -62,7 +62,7 @@ def segments(context: AssetExecutionContext, config: SegmentsRunConfig, project:
     kept = frame.filter(frame["kept"]) if frame.height else frame
     metadata = {
         "dagster/row_count": frame.height,
-        "dagster/column_schema": column_schema(stage.SCHEMA),
+        "dagster/column_schema": column_schema(stage.TABLE, stage.SCHEMA),
         "kept": kept.height,
         **quarantined,
         **counts,

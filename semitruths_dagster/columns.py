@@ -13,7 +13,11 @@ import re
 ASSETS: dict[str, tuple[str, str]] = {
     "source_images": ("one real image: id, benchmark, store path, size, entity classes, content hash, scene diversity",
                       "dataset"),
-    "masks": ("one mask of an accepted image: label, binarized and preprocessed mask paths, area ratio, eligibility "
+    "segments": ("one segment the `segmenter` role drew in an image of an `adapter: folder` source: class label and "
+                 "id, score, thing / stuff, area, mask, the model (and SAM refiner), kept or the filter that "
+                 "dropped it; empty for other sources", "dataset"),
+    "masks": ("one mask of an accepted image: label, its source adapter (`mask_source`) and, for drawn masks, the "
+              "`segmenter` and `segment_score`, binarized and preprocessed mask paths, area ratio, eligibility "
               "(>= 5% area), scene diversity / complexity of its image (binned once, over every dataset, by `bins`)",
               "dataset"),
     "released_edits": ("one edited image of a released Semi-Truths evaluation set (`adapter: released`), with its "
@@ -134,7 +138,26 @@ COLUMNS: dict[str, dict[str, str]] = {
         "classes": "entity classes of the image",
         "masks_listed": "masks the source lists for the image",
     },
+    "segments": {
+        "segment_id": "<image_id>#<n>, n by decreasing score",
+        "label": "class label the segmenter gave the segment",
+        "label_id": "class id in the segmenter's label set",
+        "score": "the segmenter's confidence in the segment",
+        "is_thing": "a thing class (countable object), not stuff",
+        "area_ratio": "segment area / image area",
+        "mask_path": "binary 0/255 mask PNG in the image store",
+        "refined": "SAM (role `refiner`) redrew the mask from the segment's box",
+        "refine_score": "SAM's predicted IoU of the refined mask (null when not refined)",
+        "kept": "the segment passed every filter and becomes a mask",
+        "filter_reason": "the filter that dropped it (null when kept)",
+        "segmenter": "hub id (or folder) of the segmentation model, with its revision",
+        "refiner": "hub id (or folder) of the SAM refiner (null when not refining)",
+    },
     "masks": {
+        "mask_source": "adapter that made the mask: the benchmark's own (e.g. standardized, ade20k) or folder "
+                       "(drawn by the segmenter)",
+        "segmenter": "model that drew the mask (null for a benchmark's own masks)",
+        "segment_score": "the segmenter's confidence in the mask (null for a benchmark's own masks)",
         "mask_id": "id of the mask",
         "label": "entity label of the mask",
         "mask_sha256": "SHA-256 of the binarized mask",
@@ -384,10 +407,10 @@ def fixed_schemas() -> dict[str, list[str]]:
     from .metrics import bins_stage, change_stage, saliency_stage
     from .prompts import stage as prompt_stage
     from .quarantine import SCHEMA as QUARANTINE
-    from .sources import ingest_stage, released_stage
+    from .sources import ingest_stage, released_stage, segments_stage
 
     schemas = {
-        "source_images": ingest_stage.SCHEMA, "masks": mask_stage.SCHEMA, "released_edits": released_stage.SCHEMA,
+        "source_images": ingest_stage.SCHEMA, "segments": segments_stage.SCHEMA, "masks": mask_stage.SCHEMA, "released_edits": released_stage.SCHEMA,
         "quarantine": QUARANTINE, "perturbed_prompts": prompt_stage.SCHEMA, "prompt_filters": prompt_stage.FILTER_SCHEMA,
         "generations": generation_stage.SCHEMA, "controls": controls_stage.SCHEMA,
         "saliency_scores": saliency_stage.SCORES_SCHEMA, "saliency_labels": saliency_stage.LABELS_SCHEMA,
