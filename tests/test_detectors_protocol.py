@@ -87,7 +87,9 @@ def test_the_protocol_setting_is_checked_and_refused_where_it_cannot_apply(tmp_p
     with pytest.raises(ValueError, match=r"detectors\.protocol: expected one of authors, paper"):
         build_detector(random_spec("npr", tmp_path / "npr"), protocol="nope")
     refused = {name for name, cls in DETECTOR_PLUGINS.items() if not cls.PAPER_PROTOCOL}
-    assert refused == {"hf_image_classifier", "command", "onnx"}  # their pixels are prepared elsewhere
+    localizers = {name for name, cls in DETECTOR_PLUGINS.items() if cls.PRODUCES_MAPS}
+    assert localizers and localizers <= refused  # a resize + centre crop would misplace their maps
+    assert refused - localizers == {"hf_image_classifier", "command", "onnx"}  # pixels prepared elsewhere
     spec = random_spec("hf_image_classifier", tmp_path / "hf")
     with pytest.raises(ValueError, match=r"detectors\.protocol: paper cannot apply to detector .*own processor"):
         build_detector(spec, protocol="paper")

@@ -70,8 +70,9 @@ class ResumablePartition:
         return [c for c in self._chunks() if c.name not in stale]
 
     def committed(self) -> pl.DataFrame:
-        """Every row committed so far (the earlier partition and the chunks), duplicates included."""
-        frames = self._frames()
+        """Every row that counts as done (the earlier partition and the chunks, or only a forced rerun's
+        own chunks), duplicates included."""
+        frames = [read_parquet(f) for f in self._sources()]
         return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=self.schema)
 
     def done_keys(self) -> set[str]:

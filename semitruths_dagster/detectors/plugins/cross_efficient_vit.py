@@ -1,7 +1,8 @@
 """CrossEfficientViT (Coccomini et al., ICIAP 2022): two EfficientNet-B0 embedders + a cross-attention ViT.
 
-Authors' files read (davide-coccomini/Combining-EfficientNet-and-Vision-Transformers-for-Video-Deepfake-
-Detection, MIT): `cross-efficient-vit/cross_efficient_vit.py`, `configs/architecture.yaml`, `test.py`, the
+Authors' files read (MIT licence):
+davide-coccomini/Combining-EfficientNet-and-Vision-Transformers-for-Video-Deepfake-Detection `cross-efficient-vit/cross_efficient_vit.py`,
+and `configs/architecture.yaml`, `test.py`, the
 vendored `efficient_net/efficientnet_pytorch/model.py` (`delete_blocks` is a no-op; `extract_features_at_block`),
 `preprocessing/*` (faces: see `detectors/faces.py`). Semi-Truths ran the authors' face detection and test
 scripts (`stress_testing/run_1.py` calls them), so the authors' pipeline is also the paper's.

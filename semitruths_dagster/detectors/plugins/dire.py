@@ -1,6 +1,6 @@
 """DIRE (Wang et al., ICCV 2023): |x - DDIM-reconstruction(x)| under an ADM, then a ResNet-50 with one logit.
 
-Authors' files read (ZhendongWang6/DIRE): `guided-diffusion/compute_dire.py` + `compute_dire.sh` (the DIRE
+Authors' files read: ZhendongWang6/DIRE `guided-diffusion/compute_dire.py` + `compute_dire.sh` (the DIRE
 image), `guided_diffusion/image_datasets.py` (`center_crop_arr`), `utils/utils.py` (`get_network`),
 `utils/datasets.py` + `utils/config.py` (the classifier's test transform), `utils/trainer.py` (checkpoint
 format), `test.py`, `demo.py`.

@@ -1,7 +1,7 @@
 """IML-ViT (Ma et al., 2023): a plain ViT-B/16 with windowed and global attention (ViTDet), a simple
 feature pyramid and an MLP-style predict head, for image manipulation localization. MIT licence.
 
-Authors' code read (SunnyHaze/IML-ViT: `iml_vit_model.py`, `modules/window_attention_ViT.py`,
+Authors' code read (SunnyHaze/IML-ViT `iml_vit_model.py`, `modules/window_attention_ViT.py`,
 `modules/decoderhead.py`, `utils/datasets.py`, `utils/iml_transforms.py`, `Demo.ipynb`):
 - input: RGB zero-padded at the bottom/right to 1024 x 1024 (albumentations PadIfNeeded, position
   top_left, value 0), then ImageNet mean/std; the map is cut back to the image's own area;

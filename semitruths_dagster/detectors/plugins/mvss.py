@@ -1,7 +1,7 @@
 """MVSS-Net (Chen et al., ICCV 2021; Dong et al., TPAMI 2022): multi-view multi-scale supervision for image
 manipulation detection. The repository states no licence (use of the weights: ask the authors).
 
-Authors' code read (dong03/MVSS-Net: `models/mvssnet.py`, `inference.py`, `common/tools.py`,
+Authors' code read (dong03/MVSS-Net `models/mvssnet.py`, `inference.py`, `common/tools.py`,
 `common/transforms.py`, `evaluate.py`), the configuration `get_mvss(sobel=True, constrain=True, nclass=1)`:
 - input: the image read by OpenCV (BGR), resized to 512 x 512 (option `resize`), /255, normalised with the
   ImageNet mean/std in the order given (so the mean of R is applied to B, as the authors' code does);

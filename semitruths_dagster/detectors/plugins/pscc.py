@@ -1,7 +1,7 @@
 """PSCC-Net (Liu et al., IEEE TCSVT 2022): progressive spatio-channel correlation for image manipulation
 detection and localization. MIT licence.
 
-Authors' code read (proteus1991/PSCC-Net: `test.py`, `models/seg_hrnet.py`, `models/seg_hrnet_config.py`,
+Authors' code read (proteus1991/PSCC-Net `test.py`, `models/seg_hrnet.py`, `models/seg_hrnet_config.py`,
 `models/NLCDetection.py`, `models/detection_head.py`, `utils/config.py`, `utils/load_vdata.py`):
 - input: the RGB image at its own size, `/ 255`, no normalisation, no resize;
 - FENet: HRNet-W18-small-v2 widths (18, 36, 72, 144), 2 blocks per branch, 2 Bottlenecks in layer1, one

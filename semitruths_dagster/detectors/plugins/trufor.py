@@ -3,7 +3,7 @@ localization map, a confidence map and an integrity score. Licence: GRIP-UNINA's
 (non-commercial; LICENSE.txt in the release): the spec must say so, and the weights are never downloaded by
 this project (the spec points at the unzipped `TruFor_weights.zip`).
 
-Authors' code read (grip-unina/TruFor `test_docker/src`: `trufor_test.py`, `trufor.yaml`, `data_core.py`,
+Authors' code read (grip-unina/TruFor `test_docker/src/trufor_test.py` and, there, `trufor.yaml`, `data_core.py`,
 `models/cmx/builder_np_conf.py`, `encoders/dual_segformer.py`, `decoders/MLPDecoder.py`, `net_utils.py`,
 `layer_utils.py`, `models/DnCNN.py`, `utils/init_func.py`):
 - input: RGB at its own size divided by 256 (not 255); Noiseprint++ (`dncnn`: 17 3x3 convs, 64 wide, BN in
