@@ -338,6 +338,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "leaderboard": {  # besides the page's columns (evaluation/columns.py), which say what they are there
         "edits_random_weights": "edited images made by random-weight generators (their scores are noise)",
         "worst_condition_roc_auc": "ROC-AUC under the worst condition",
+        "target_fpr": "false-positive rate on real images the calibrated threshold aims at",
     },
 }
 
@@ -381,7 +382,7 @@ def describe(table: str, column: str) -> str:
     if table == "leaderboard":  # the page's columns say what they are where they are defined
         from .evaluation.columns import page_columns
 
-        page = {c.key: c.doc for c in page_columns()}
+        page = {c.key: c.doc for c in page_columns()} | own
         base = column.removesuffix("_lo").removesuffix("_hi")
         if base in page:
             return page[base] if base == column else f"{page[base]}: {column[len(base) + 1:]} end of its interval"

@@ -95,10 +95,12 @@ def _walk_through(stack, page, shots):
         page.get_by_text(group, exact=True).first.wait_for()
     page.screenshot(path=shots / "01_asset_graph.png")
 
-    # 2. A demo-style run (in process, as `semitruths demo` makes them) shows in the Overview.
+    # 2. A demo-style run (in process, as `semitruths demo` makes them) shows in the Overview. It makes the
+    # upstream of `masks` (its source and its automatic segments, empty for an embedded source), so that
+    # step 3's dialog asks nothing more.
     subprocess.run([sys.executable, "-c", "from assets.demo_run import materialize_steps; "
                     "from semitruths_dagster.console import StageConsole; "
-                    "materialize_steps([('source_images', ['sample'])], StageConsole(1))"],
+                    "materialize_steps([('source_images,segments', ['sample'])], StageConsole(1))"],
                    env=stack.env, check=True, capture_output=True, cwd=Path(__file__).parents[1])
     runs = stack.graphql("{ runsOrError { ... on Runs { results { runId repositoryOrigin { repositoryLocationName } } } } }")
     assert [r["repositoryOrigin"] for r in runs["runsOrError"]["results"]] == [{"repositoryLocationName": "semitruths"}]
@@ -122,7 +124,7 @@ def _walk_through(stack, page, shots):
     # 4. One dataset through the whole graph: the backfill_dataset job, partition `sample`.
     page.goto(f"{stack.ui}/locations/semitruths/jobs/backfill_dataset/partitions", wait_until="networkidle")
     page.get_by_role("button", name="Launch backfill…").first.click()
-    pick_partition(page, "sample", close_on="Select partitions to materialize")
+    pick_partition(page, "sample", close_on="Launch backfill_dataset backfill")  # the title: never under the list
     page.screenshot(path=shots / "05_backfill_dataset_dialog.png")
     page.locator(".dagster-dialog").get_by_role("button", name="Submit 1 run").click()
     backfill = wait_for(lambda: next((b for b in instance(stack).get_backfills()
