@@ -13,8 +13,10 @@ duplicated, missing images. Target: 0 duplicated, 0 missing, every run ends by i
 
 Faults: gpu-kill (SIGKILL of the gpu worker mid-chunk), cpu-kill (SIGKILL of the cpu worker during
 `change_metrics`), redis (Redis restarted mid-step), postgres (PostgreSQL restarted mid-run), s3 (the S3
-endpoint down for 30 s mid-write), twice (the same partition launched twice at once). Needs redis-server
-and PostgreSQL (as in CI) and the `distributed` extras. Not covered: a full local disk for the model cache.
+endpoint down for 30 s mid-write), twice (the same partition launched twice at once), disk (the gpu worker
+restarted on a full model cache: a 64 KiB tmpfs mounted over `storage.cache`, so the tiny generator cannot
+be built; the fix unmounts it; needs root, else the row says skipped). Needs redis-server and PostgreSQL
+(as in CI) and the `distributed` extras.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ LOST_AFTER_S = 20
 LIMIT_S = 600
 FORCE = json.dumps({"ops": {"generations": {"config": {"force": True}}}})
 PART = f"{BUCKET}/run/tables/generations/dataset=sample/generator=sd15"
-FAULTS = ("gpu-kill", "cpu-kill", "redis", "postgres", "s3", "twice")
+FAULTS = ("gpu-kill", "cpu-kill", "redis", "postgres", "s3", "twice", "disk")
+FULL_CACHE = "64k"  # room for folders, none for a model
 
 
 @dataclass
@@ -58,6 +61,26 @@ class Stack:
         self.stack, self.env, self.base = stack, env, base
         self.workers: dict[str, subprocess.Popen] = {}
         self.starts = 0
+        self.cache = base / "cache"
+        self.full = False
+
+    def fill_cache(self) -> bool:
+        """Move the model cache aside and mount a tiny tmpfs in its place (a full local disk)."""
+        self.cache.mkdir(exist_ok=True)
+        self.cache.rename(self.cache.with_name("cache.saved"))
+        self.cache.mkdir()
+        self.full = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FULL_CACHE}", "tmpfs", str(self.cache)],
+                                   capture_output=True).returncode == 0
+        if not self.full:
+            self.free_cache()
+        return self.full
+
+    def free_cache(self) -> None:
+        if self.full:
+            subprocess.run(["umount", str(self.cache)], check=True)
+            self.full = False
+        self.cache.rmdir()
+        self.cache.with_name("cache.saved").rename(self.cache)
 
     def start_worker(self, queue: str) -> None:
         self.starts += 1
@@ -122,7 +145,7 @@ for e in inst.all_logs(run.run_id, of_type={DagsterEventType.STEP_FAILURE, Dagst
     # The error's own line ("SomeError: what happened"), not a traceback's code line.
     found = [m.group(1) for x in text.splitlines() if (m := re.search(r"(\w+(?:Error|Exception|Lost|Refused): .*)", x))]
     err = found[-1] if found else err
-print(run.status.value + "\\t" + err[:90])"""
+print(run.status.value + "\\t" + err[:200])"""
         status, _, err = self.py(code).partition("\t")
         return status, err
 
@@ -158,6 +181,12 @@ def inject(stack: Stack, fault: str) -> tuple[subprocess.Popen, list[subprocess.
         at = time.monotonic()
         stack.kill_worker("cpu")
         return run, [], at
+    if fault == "disk":  # a fresh gpu worker (no model in memory) on a full cache
+        stack.kill_worker("gpu")
+        if not stack.fill_cache():
+            raise SystemExit(f"mount -t tmpfs over {stack.cache} failed")
+        stack.start_worker("gpu")
+        return stack.materialize("generations", "sample|sd15", FORCE, wait=False), [], time.monotonic()
     before = stack.chunks()
     run = stack.materialize("generations", "sample|sd15", FORCE, wait=False)
     if fault == "twice":
@@ -176,12 +205,17 @@ def inject(stack: Stack, fault: str) -> tuple[subprocess.Popen, list[subprocess.
 
 
 def fix(stack: Stack, fault: str) -> None:
+    if stack.full:  # free the space: the gpu worker restarts on the real cache
+        stack.kill_worker("gpu")
+        stack.free_cache()
     for queue in ("gpu", "cpu"):
         if queue not in stack.workers:
             stack.start_worker(queue)
 
 
 def measure(stack: Stack, fault: str, expected: int) -> Row:
+    if fault == "disk" and os.geteuid() != 0:
+        return Row(fault, None, "skipped: needs root to mount a tmpfs", 0.0, expected, 0, 0, 0)
     run, others, injected = inject(stack, fault)
     try:
         run.communicate(timeout=LIMIT_S)

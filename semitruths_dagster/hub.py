@@ -5,16 +5,18 @@ configuration's models come from (`ModelSource`: profile, overrides, tiny build 
 reference type (`ModelRef`), the error with the override hint (`ModelUnavailableError`), the `id@revision` parser,
 the per-process cache (`CACHE`), and `build_once`, which builds any local artefact (a tiny model, the
 embedded sample) in a temporary sibling folder, writes its marker last and renames it into place, so a
-reader never sees half of it. No Dagster here.
+reader never sees half of it; a full disk is one line (`CacheFullError`) and leaves nothing. No Dagster here.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
@@ -31,6 +33,13 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 T = TypeVar("T")
+# A builder's temporary or moved-aside sibling older than this was left by a killed process: removed.
+STALE_BUILD_S = 3600
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class CacheFullError(OSError):
+    """The disk holding a cached build (a tiny model, the rendered sample) is full; one line naming it."""
 
 
 @dataclass(frozen=True)
@@ -217,9 +226,14 @@ def build_once(target: str | os.PathLike, build: Callable[[Path], None], *, stam
         raise FileExistsError(f"{target} exists and is not a folder")
     if target.is_dir() and not (target / marker).is_file() and any(target.iterdir()):
         raise FileExistsError(f"{target} is not empty and was not built here; refusing to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A sibling, so the final rename stays on one file system (rename is atomic only there).
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _drop_stale(target)
+        # A sibling, so the final rename stays on one file system (rename is atomic only there).
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except OSError as exc:
+        _raise_if_full(exc, target)
+        raise
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; nothing built here is secret
         if seed is None:
@@ -229,6 +243,9 @@ def build_once(target: str | os.PathLike, build: Callable[[Path], None], *, stam
                 build(tmp)
         (tmp / marker).write_text(stamp, encoding="utf-8")
         _move_into_place(tmp, target, marker, stamp)
+    except Exception as exc:
+        _raise_if_full(exc, target)
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -266,6 +283,33 @@ def save_open_clip(model: Any, model_cfg: dict[str, Any], out: Path) -> Path:
     (out / "open_clip_config.json").write_text(
         json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess}, indent=2))
     return out
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC / EDQUOT, also as raised by writers that do not keep the errno (safetensors' Rust writer)."""
+    for err in (exc, exc.__cause__, exc.__context__):
+        if isinstance(err, OSError) and err.errno in DISK_FULL:
+            return True
+    text = str(exc)
+    return any(f"os error {code}" in text for code in DISK_FULL) or "No space left on device" in text
+
+
+def _raise_if_full(exc: BaseException, target: Path) -> None:
+    if _disk_full(exc):
+        raise CacheFullError(errno.ENOSPC, f"disk full (ENOSPC) while building {target}: nothing of it was "
+                             f"kept; free space under {target.parent} or point storage.cache at a larger disk, "
+                             "then re-run") from None
+
+
+def _drop_stale(target: Path) -> None:
+    """Remove this target's build folders left by a killed builder (never loaded, but they fill the disk)."""
+    for pattern in (f".{target.name}.tmp-*", f".{target.name}.old-*"):
+        for path in target.parent.glob(pattern):
+            try:
+                if time.time() - path.stat().st_mtime > STALE_BUILD_S:
+                    shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass  # a concurrent builder removed it
 
 
 def _holds(folder: Path, marker: str, stamp: str) -> bool:
