@@ -102,44 +102,17 @@ def _load_open_clip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> 
     return model, {"preprocess": preprocess, "tokenizer": tokenizer}
 
 
-def _load_hf_clip(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
-    from transformers import CLIPModel, CLIPProcessor
+def _transformers_pair(model_class: str, processor_class: str) -> Callable[[ModelRef, torch.device, torch.dtype],
+                                                                          tuple[Any, Any]]:
+    """A loader of a transformers model and its processor, both by class name (imported on first load)."""
+    def load(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+        import transformers
 
-    processor = CLIPProcessor.from_pretrained(ref.ref, **_hf_kwargs(ref))
-    model = CLIPModel.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
-    return model.to(device).eval(), processor
+        processor = getattr(transformers, processor_class).from_pretrained(ref.ref, **_hf_kwargs(ref))
+        model = getattr(transformers, model_class).from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
+        return model.to(device).eval(), processor
 
-
-def _load_sentence_encoder(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
-    from transformers import AutoModel, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(ref.ref, **_hf_kwargs(ref))
-    model = AutoModel.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
-    return model.to(device).eval(), tokenizer
-
-
-def _load_image_classifier(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
-    from transformers import AutoImageProcessor, AutoModelForImageClassification
-
-    processor = AutoImageProcessor.from_pretrained(ref.ref, **_hf_kwargs(ref))
-    model = AutoModelForImageClassification.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
-    return model.to(device).eval(), processor
-
-
-def _load_universal_segmentation(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
-    from transformers import AutoImageProcessor, AutoModelForUniversalSegmentation
-
-    processor = AutoImageProcessor.from_pretrained(ref.ref, **_hf_kwargs(ref))
-    model = AutoModelForUniversalSegmentation.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
-    return model.to(device).eval(), processor
-
-
-def _load_sam(ref: ModelRef, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
-    from transformers import SamModel, SamProcessor
-
-    processor = SamProcessor.from_pretrained(ref.ref, **_hf_kwargs(ref))
-    model = SamModel.from_pretrained(ref.ref, dtype=dtype, **_hf_kwargs(ref))
-    return model.to(device).eval(), processor
+    return load
 
 
 LOADERS: dict[str, Callable[[ModelRef, torch.device, torch.dtype], tuple[Any, Any]]] = {
@@ -147,11 +120,11 @@ LOADERS: dict[str, Callable[[ModelRef, torch.device, torch.dtype], tuple[Any, An
     "blip": _load_blip,
     "causal_lm": _load_causal_lm,
     "open_clip": _load_open_clip,
-    "hf_clip": _load_hf_clip,
-    "sentence_encoder": _load_sentence_encoder,
-    "image_classifier": _load_image_classifier,
-    "universal_segmentation": _load_universal_segmentation,
-    "sam": _load_sam,
+    "hf_clip": _transformers_pair("CLIPModel", "CLIPProcessor"),
+    "sentence_encoder": _transformers_pair("AutoModel", "AutoTokenizer"),
+    "image_classifier": _transformers_pair("AutoModelForImageClassification", "AutoImageProcessor"),
+    "universal_segmentation": _transformers_pair("AutoModelForUniversalSegmentation", "AutoImageProcessor"),
+    "sam": _transformers_pair("SamModel", "SamProcessor"),
 }
 
 
