@@ -12,9 +12,10 @@ committed chunks), else the step fails with one line naming the worker, and the 
 A pool process that dies under a living worker is reported by Celery itself (WorkerLostError); the
 same retry setting applies to it.
 
-The run's settings travel with it: before any step is submitted, the storage root and a digest of the
-configuration of this (the orchestrating) process become run tags (deploy/run_settings.py), which every
-step's `project` resource uses and checks, whatever its worker's environment says.
+The run's settings travel with it as on every executor (`placement.executor` wraps this one,
+settings_executor.py): before any step is submitted, the configuration of the run's `project` resource
+as this (the orchestrating) process resolves it becomes run tags, from which every step's `project`
+resource builds its own, whatever its worker's file and environment say.
 """
 
 from __future__ import annotations
@@ -26,9 +27,6 @@ from celery.exceptions import WorkerLostError
 from dagster import Field, IntSource, executor, multiple_process_executor_requirements
 from dagster._core.execution.retries import RetryMode
 from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, _submit_task
-
-from resources import PROJECT
-from semitruths_dagster.deploy.run_settings import run_tags
 
 CHECK_S = 5.0  # between two questions to the worker; a question waits at most REPLY_S
 REPLY_S = 3.0
@@ -114,9 +112,6 @@ class WatchedCeleryExecutor(CeleryExecutor):
 
     def execute(self, plan_context, execution_plan):
         from dagster_celery.core_execution_loop import core_celery_execution_loop
-
-        # The settings travel with the run: its steps use this storage root and refuse other settings.
-        plan_context.instance.add_run_tags(plan_context.run_id, run_tags(PROJECT.config()))
 
         def submit(app, context, step, queue, priority, known_state):
             return WatchedResult(lambda: _submit_task(app, context, step, queue, priority, known_state),

@@ -16,6 +16,8 @@ from dagster import ExecutorDefinition, in_process_executor, multiprocess_execut
 from resources import PROJECT
 from semitruths_dagster.deploy import ExecutionParams
 
+from .settings_executor import with_run_settings
+
 CELERY_QUEUE_TAG = "dagster-celery/queue"
 K8S_CONFIG_TAG = "dagster-k8s/config"
 # Longer than the longest step (a 40,000-image generation shard is days): Redis would otherwise hand a
@@ -62,8 +64,12 @@ def celery_config_source(params: ExecutionParams) -> dict[str, Any]:
 
 
 def executor(params: ExecutionParams | None = None) -> ExecutorDefinition:
-    """The executor named by `execution.executor`; the integrations import only when chosen."""
-    params = params or execution_params()
+    """The executor named by `execution.executor` (the integrations import only when chosen); whichever
+    it is, the run's settings are recorded as run tags before its first step (settings_executor.py)."""
+    return with_run_settings(_chosen(params or execution_params()))
+
+
+def _chosen(params: ExecutionParams) -> ExecutorDefinition:
     if params.executor == "celery":
         from .celery_watch import watched_celery_executor
 

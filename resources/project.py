@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from dagster import ConfigurableResource, DagsterInstance, DagsterRunStatus, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from semitruths_dagster.config import ProjectConfig, load_config
-from semitruths_dagster.deploy.run_settings import TAG_STORAGE, check_run_settings
+from semitruths_dagster.config import ConfigError, ProjectConfig, load_config
+from semitruths_dagster.deploy.run_settings import (
+    TAG_SETTINGS,
+    TAG_STORAGE,
+    check_reachable,
+    config_from_run,
+    differing_sections,
+)
 from semitruths_dagster.storage import ImageStore, TableStore, Warehouse, WriteRefused
 
 ENDED = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED, DagsterRunStatus.CANCELING)
@@ -27,6 +33,16 @@ def run_guard(instance: DagsterInstance, run_id: str) -> Callable[[], None]:
     return guard
 
 
+def recorded_tags(context: InitResourceContext) -> Mapping[str, str]:
+    """The run's tags as the instance holds them now: those its orchestrator added once the run had started
+    are missing from the run object that an in-process or multiprocess step was handed."""
+    if context.instance is not None and context.run_id:
+        run = context.instance.get_run_by_id(context.run_id)
+        if run is not None:
+            return run.tags
+    return context.dagster_run.tags if context.dagster_run is not None else {}
+
+
 class ProjectResource(ConfigurableResource):
     """Configuration, stage tables, image store and warehouse of one project.
 
@@ -41,16 +57,33 @@ class ProjectResource(ConfigurableResource):
     _guard: Callable[[], None] | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        # A run sees the file as it was when the run started, and the storage root its orchestrator
-        # recorded (deploy/run_settings.py; Celery) rather than this worker's environment.
-        tags = context.dagster_run.tags if context.dagster_run is not None else {}
+        # A step uses the settings its run's orchestrator recorded when the run started (on every executor:
+        # assets/settings_executor.py), not this worker's file and environment; only storage.cache is its own.
+        tags = recorded_tags(context)
         if TAG_STORAGE in tags and not self.storage_root:
-            self._config = load_config(self.config_path or None, tags[TAG_STORAGE])
-            check_run_settings(self._config, tags)
+            self._config = self._from_run(context, tags)
         else:
             self._config = self._load()
         if context.instance is not None and context.run_id:
             self._guard = run_guard(context.instance, context.run_id)
+
+    def _from_run(self, context: InitResourceContext, tags: Mapping[str, str]) -> ProjectConfig:
+        try:
+            own: ProjectConfig | None = self._load()
+        except ConfigError as exc:
+            own, why = None, str(exc)
+        run = config_from_run(tags, own)
+        if run is None:  # a run recorded before the whole settings travelled: its storage root only
+            run = load_config(self.config_path or None, tags[TAG_STORAGE])
+        if own is None:
+            context.log.warning(f"this worker cannot read its own configuration ({why}); the step uses the run's "
+                                f"settings (run tag {TAG_SETTINGS}) with the default storage.cache")
+        elif differ := differing_sections(run, own):
+            context.log.warning(f"this worker's configuration ({own.path}, its environment) differs from the run's "
+                                f"in section(s) {', '.join(differ)}; the step uses the run's settings (run tag "
+                                f"{TAG_SETTINGS}, recorded from {run.path})")
+        check_reachable(run)
+        return run
 
     def _load(self) -> ProjectConfig:
         return load_config(self.config_path or None, self.storage_root or None)

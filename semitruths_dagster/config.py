@@ -222,18 +222,26 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
         raw = expand_env(yaml.safe_load(cfg_path.read_text()) or {})
     except yaml.YAMLError as exc:
         raise ConfigError(f"{cfg_path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    return config_from_raw(raw, cfg_path, storage_root, demo=os.environ.get(DEMO_ENV) == "1")
+
+
+def config_from_raw(raw: Any, cfg_path: Path, storage_root: str | None = None, *, demo: bool = False,
+                    cache: str | None = None) -> ProjectConfig:
+    """The checked configuration of settings already read and expanded (a file's, or those a run recorded,
+    deploy/run_settings.py): relative paths resolve against `cfg_path`'s folder; `demo` lays the `demo:`
+    section over them; `storage_root` / `cache` override `storage.root` / `storage.cache`."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{cfg_path}: the top level must be a mapping")
     base = cfg_path.parent
-    demo = with_demo_settings(raw, cfg_path)
+    overlaid = with_demo_settings(raw, cfg_path)
     try:
         if raw.get("demo"):  # the overlay is checked whether or not this run uses it
             for section in raw["demo"]:
                 if section not in SECTIONS:
                     raise SettingError(f"demo.{section}", f"not a section with settings (known: {', '.join(SECTIONS)})")
-            parse_sections(demo, base)
-        if os.environ.get(DEMO_ENV) == "1":
-            raw = demo
+            parse_sections(overlaid, base)
+        if demo:
+            raw = overlaid
         sources, sections = parse_sections(raw, base)
     except SettingError as exc:
         raise ConfigError(f"{cfg_path}: {exc}") from None
@@ -248,7 +256,7 @@ def load_config(path: str | os.PathLike | None = None, storage_root: str | None 
             check_scheme(root_value)
         except StorageError as exc:
             raise ConfigError(f"{cfg_path}: {exc}") from None  # names storage.root
-        storage_url, root_value = root_value.rstrip("/"), storage.cache
+        storage_url, root_value = root_value.rstrip("/"), str(cache or storage.cache)
     return ProjectConfig(
         path=cfg_path,
         storage_root=_resolve(base, root_value.removeprefix("file://")),

@@ -1,18 +1,39 @@
-"""Workers cannot diverge from the run (issue 25 item 4): the run's storage root travels as a run tag
-and steps use it; a worker whose other settings differ refuses in one line; an object-store endpoint
-that is down is named (AWS_ENDPOINT_URL) at once."""
+"""Workers cannot diverge from the run (issue 25 item 4): on every executor the run's orchestrator records
+its resolved settings as run tags and steps build theirs from them (a worker whose own differ says so in
+one line; one without the run's storage fails in one line); an object-store endpoint that is down is
+named (AWS_ENDPOINT_URL) at once."""
 
 import json
+import logging
+import os
 import socket
 import time
+from pathlib import Path
 
 import pytest
 import yaml
-from dagster import DagsterInstance, asset, materialize
+from dagster import (
+    DagsterInstance,
+    Definitions,
+    asset,
+    define_asset_job,
+    execute_job,
+    instance_for_test,
+    materialize,
+    reconstructable,
+)
 
+from assets.placement import executor
 from resources import ProjectResource
-from semitruths_dagster.config import ConfigError, load_config
-from semitruths_dagster.deploy.run_settings import TAG_SETTINGS, TAG_STORAGE, check_run_settings, run_tags
+from semitruths_dagster.config import load_config
+from semitruths_dagster.deploy import ExecutionParams
+from semitruths_dagster.deploy.run_settings import (
+    TAG_SETTINGS,
+    TAG_STORAGE,
+    config_from_run,
+    differing_sections,
+    run_tags,
+)
 from semitruths_dagster.storage.location import StorageError, check_endpoint
 
 
@@ -22,30 +43,116 @@ def write(path, storage, seed=0):
     return path
 
 
-def test_steps_use_the_run_storage_root_not_their_environment(tmp_path, monkeypatch):
-    submitter = load_config(write(tmp_path / "a.yaml", tmp_path / "run-root"))
-    worker_file = write(tmp_path / "b.yaml", tmp_path / "worker-root")  # same settings, other storage
+# The config_path of the `project` resource of the jobs below (read again in each step's process).
+JOB_CONFIG = "SEMITRUTHS_TEST_RUN_CONFIG"
+
+
+def _seen(name: str, project: ProjectResource) -> None:
+    """What a step saw, written beside the run's file (steps may run in processes of their own)."""
+    seen = {"seed": project.config().seed, "root": str(project.config().storage_location)}
+    (Path(os.environ[JOB_CONFIG]).parent / f"{name}.json").write_text(json.dumps(seen))
+
+
+@asset
+def first(project: ProjectResource) -> None:
+    """Sees the run's settings, then edits the run's file as someone might while a long run goes on."""
+    _seen("first", project)
+    path = project.config().path
+    path.write_text(path.read_text().replace("seed: 1", "seed: 2"))
+
+
+@asset(deps=[first])
+def second(project: ProjectResource) -> None:
+    _seen("second", project)
+
+
+def _job(kind: str):
+    return Definitions(assets=[first, second], jobs=[define_asset_job("settings_job")],
+                       resources={"project": ProjectResource(config_path=os.environ[JOB_CONFIG])},
+                       executor=executor(ExecutionParams(executor=kind))).resolve_job_def("settings_job")
+
+
+def in_process_job():
+    return _job("in_process")
+
+
+def multiprocess_job():
+    return _job("multiprocess")
+
+
+@pytest.mark.parametrize("job_fn", [in_process_job, multiprocess_job])
+def test_the_run_records_its_settings_and_every_step_uses_them(job_fn, tmp_path, monkeypatch):
+    # The job's own project resource names run.yaml; this process's environment names another file.
+    run_file = write(tmp_path / "run.yaml", tmp_path / "run-root", seed=1)
+    monkeypatch.setenv(JOB_CONFIG, str(run_file))
+    monkeypatch.setenv("SEMITRUTHS_CONFIG", str(write(tmp_path / "env.yaml", tmp_path / "env-root", seed=9)))
+    (tmp_path / "home").mkdir()
+    with instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        with execute_job(reconstructable(job_fn), instance=instance) as result:
+            assert result.success
+        seen = [json.loads((tmp_path / f"{name}.json").read_text()) for name in ("first", "second")]
+        tags = instance.get_run_by_id(result.run_id).tags
+    recorded = json.loads(tags[TAG_SETTINGS])
+    assert tags[TAG_STORAGE] == str(tmp_path / "run-root") and recorded["path"] == str(run_file)
+    assert recorded["settings"]["seed"] == 1 and recorded["settings"]["storage"] == {"root": str(tmp_path / "run-root")}
+    # The file was edited by the first step: the second (its own process when multiprocess) keeps the run's.
+    assert seen == [{"seed": 1, "root": str(tmp_path / "run-root")}] * 2
+    assert "seed: 2" in run_file.read_text()
+
+
+def test_a_step_uses_the_run_settings_not_its_environment_and_says_so(tmp_path, monkeypatch):
+    (tmp_path / "run-root").mkdir()
+    submitter = load_config(write(tmp_path / "a.yaml", tmp_path / "run-root", seed=3))
+    tags = run_tags(submitter)
+    # This worker's environment: another file, another storage root, another seed.
+    monkeypatch.setenv("SEMITRUTHS_CONFIG", str(write(tmp_path / "b.yaml", tmp_path / "worker-root", seed=7)))
     seen = {}
 
     @asset
     def where(project: ProjectResource) -> None:
-        seen["root"] = project.config().storage_location
+        seen.update(root=project.config().storage_location, seed=project.config().seed, path=project.config().path)
 
     with DagsterInstance.ephemeral() as instance:
-        result = materialize([where], resources={"project": ProjectResource(config_path=str(worker_file))},
-                             instance=instance, tags=run_tags(submitter))
-    assert result.success and seen["root"] == tmp_path / "run-root"
+        result = materialize([where], resources={"project": ProjectResource()}, instance=instance, tags=tags)
+        warnings = [e.message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert result.success and seen == {"root": tmp_path / "run-root", "seed": 3, "path": tmp_path / "a.yaml"}
+    line = [w for w in warnings if "differs from the run's" in w]
+    assert line and "section(s) seed, storage;" in line[0] and "\n" not in line[0]
 
 
-def test_a_worker_with_other_settings_refuses_in_one_line(tmp_path):
-    run = load_config(write(tmp_path / "a.yaml", tmp_path / "root"))
-    worker = load_config(write(tmp_path / "b.yaml", tmp_path / "root", seed=7))
-    check_run_settings(run, run_tags(run))  # the same settings pass
-    with pytest.raises(ConfigError) as err:
-        check_run_settings(worker, run_tags(run))
-    assert "section(s) seed differ from the run's" in str(err.value) and "\n" not in str(err.value)
-    assert set(json.loads(run_tags(run)[TAG_SETTINGS])) >= {"seed", "sources"}
-    assert run_tags(run)[TAG_STORAGE] == str(tmp_path / "root")
+def test_a_worker_without_the_run_storage_fails_the_step_in_one_line(tmp_path):
+    run = load_config(write(tmp_path / "a.yaml", tmp_path / "not-here"))
+
+    @asset
+    def where(project: ProjectResource) -> None:
+        project.config()
+
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([where], resources={"project": ProjectResource(config_path=str(tmp_path / "a.yaml"))},
+                             instance=instance, tags=run_tags(run), raise_on_error=False)
+        failed = [e.dagster_event.event_specific_data.error for e in instance.all_logs(result.run_id)
+                  if e.dagster_event and e.dagster_event.event_type_value == "RESOURCE_INIT_FAILURE"]
+    assert not result.success and failed
+    message = (failed[0].cause or failed[0]).message.strip()  # the step's `project` resource could not start
+    assert message.startswith(f"semitruths_dagster.config.ConfigError: storage root {tmp_path / 'not-here'} of "
+                              f"this run (run tag {TAG_STORAGE}) does not exist on host {socket.gethostname()}")
+    assert "\n" not in message
+
+
+def test_settings_from_the_run_keep_this_hosts_cache_and_resolve_against_the_run_file(tmp_path):
+    run_file = tmp_path / "run" / "semitruths.yaml"
+    run_file.parent.mkdir()
+    run_file.write_text(yaml.safe_dump({"storage": {"root": "s3://bucket/run", "cache": "run-cache"},
+                                        "sources": {"s": {"adapter": "standardized", "root": "data"}}}))
+    worker_file = write(tmp_path / "worker.yaml", tmp_path / "root")
+    worker_file.write_text(worker_file.read_text() + "  cache: my-cache\n")
+    run, own = load_config(run_file), load_config(worker_file)
+    got = config_from_run(run_tags(run), own)
+    assert got.storage_url == "s3://bucket/run" and got.storage_root == tmp_path / "my-cache"
+    assert got.source("s").root == tmp_path / "run" / "data" and got.path == run_file
+    assert "run-cache" not in run_tags(run)[TAG_SETTINGS]
+    assert differing_sections(got, own) == ["sources", "storage"]
+    assert config_from_run({TAG_STORAGE: "/x"}, own) is None  # a run from before: its root only
 
 
 def test_an_endpoint_that_is_down_is_named_at_once(monkeypatch):
