@@ -46,9 +46,9 @@ def recorded_tags(context: InitResourceContext) -> Mapping[str, str]:
 class ProjectResource(ConfigurableResource):
     """Configuration, stage tables, image store and warehouse of one project.
 
-    The configuration is parsed once per run (at resource setup) and once at code-location load for the
-    partitions and the schedule (`resources.PROJECT`), so assets, sensors, schedules and partitions read
-    the same file.
+    The configuration is parsed at resource setup (from the settings the run recorded, when it did so:
+    deploy/run_settings.py) and once at code-location load for the partitions and the schedule
+    (`resources.PROJECT`), so assets, sensors, schedules and partitions read the same file.
     """
 
     config_path: str = Field(default="", description="semitruths.yaml to use; empty = $SEMITRUTHS_CONFIG or the repo's")

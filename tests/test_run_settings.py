@@ -15,6 +15,7 @@ import yaml
 from dagster import (
     DagsterInstance,
     Definitions,
+    ReexecutionOptions,
     asset,
     define_asset_job,
     execute_job,
@@ -23,15 +24,19 @@ from dagster import (
     reconstructable,
 )
 
+from assets import placement
 from assets.placement import executor
 from resources import ProjectResource
-from semitruths_dagster.config import load_config
+from semitruths_dagster.config import ConfigError, load_config
 from semitruths_dagster.deploy import ExecutionParams
 from semitruths_dagster.deploy.run_settings import (
+    PIECE_CHARS,
+    TAG_PIECES,
     TAG_SETTINGS,
     TAG_STORAGE,
     config_from_run,
     differing_sections,
+    recorded_from_tags,
     run_tags,
 )
 from semitruths_dagster.storage.location import StorageError, check_endpoint
@@ -69,7 +74,8 @@ def second(project: ProjectResource) -> None:
 def _job(kind: str):
     return Definitions(assets=[first, second], jobs=[define_asset_job("settings_job")],
                        resources={"project": ProjectResource(config_path=os.environ[JOB_CONFIG])},
-                       executor=executor(ExecutionParams(executor=kind))).resolve_job_def("settings_job")
+                       executor=executor(ExecutionParams(executor=kind, max_concurrent=2))  # `configured` too
+                       ).resolve_job_def("settings_job")
 
 
 def in_process_job():
@@ -92,12 +98,36 @@ def test_the_run_records_its_settings_and_every_step_uses_them(job_fn, tmp_path,
             assert result.success
         seen = [json.loads((tmp_path / f"{name}.json").read_text()) for name in ("first", "second")]
         tags = instance.get_run_by_id(result.run_id).tags
-    recorded = json.loads(tags[TAG_SETTINGS])
+    recorded = recorded_from_tags(tags)
     assert tags[TAG_STORAGE] == str(tmp_path / "run-root") and recorded["path"] == str(run_file)
     assert recorded["settings"]["seed"] == 1 and recorded["settings"]["storage"] == {"root": str(tmp_path / "run-root")}
     # The file was edited by the first step: the second (its own process when multiprocess) keeps the run's.
     assert seen == [{"seed": 1, "root": str(tmp_path / "run-root")}] * 2
     assert "seed: 2" in run_file.read_text()
+
+
+def test_a_re_execution_records_its_own_orchestrators_settings(tmp_path, monkeypatch):
+    run_file = write(tmp_path / "run.yaml", tmp_path / "run-root", seed=1)
+    monkeypatch.setenv(JOB_CONFIG, str(run_file))
+    (tmp_path / "home").mkdir()
+    with instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
+        with execute_job(reconstructable(in_process_job), instance=instance) as parent:
+            assert parent.success  # its first step left seed: 2 in the file
+        options = ReexecutionOptions(parent_run_id=parent.run_id, step_selection=["second"])
+        with execute_job(reconstructable(in_process_job), instance=instance, reexecution_options=options) as again:
+            assert again.success
+        tags = instance.get_run_by_id(again.run_id).tags
+    assert recorded_from_tags(tags)["settings"]["seed"] == 2
+    assert json.loads((tmp_path / "second.json").read_text())["seed"] == 2
+
+
+@pytest.mark.parametrize("kind", ["in_process", "multiprocess", "celery", "k8s"])
+def test_every_executor_is_wrapped_under_its_own_name_and_requirements(kind):
+    params = ExecutionParams(executor=kind, max_concurrent=2)
+    wrapped, inner = executor(params), placement._chosen(params)
+    assert wrapped.name == inner.name == kind
+    assert wrapped.get_requirements({}) == inner.get_requirements({})
+    assert wrapped.config_schema.as_field().config_type.key == inner.config_schema.as_field().config_type.key
 
 
 def test_a_step_uses_the_run_settings_not_its_environment_and_says_so(tmp_path, monkeypatch):
@@ -153,6 +183,22 @@ def test_settings_from_the_run_keep_this_hosts_cache_and_resolve_against_the_run
     assert "run-cache" not in run_tags(run)[TAG_SETTINGS]
     assert differing_sections(got, own) == ["sources", "storage"]
     assert config_from_run({TAG_STORAGE: "/x"}, own) is None  # a run from before: its root only
+
+
+def test_long_settings_travel_in_pieces_that_fit_the_run_tag_index(tmp_path):
+    path = write(tmp_path / "a.yaml", tmp_path / "root")
+    many = {f"s{i}": {"adapter": "embedded", "description": f"source {i} " * 40} for i in range(20)}
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "sources": many}))
+    config = load_config(path)
+    tags = run_tags(config)
+    count = int(tags[TAG_PIECES])
+    assert count > 2 and all(len(tags[f"{TAG_SETTINGS}/{i}"]) <= PIECE_CHARS for i in range(1, count))
+    assert len(tags[TAG_SETTINGS]) == PIECE_CHARS
+    stale = {**tags, f"{TAG_SETTINGS}/{count}": "left by a run re-executed here"}
+    assert config_from_run(stale, None).sources == config.sources
+    del stale[f"{TAG_SETTINGS}/1"]
+    with pytest.raises(ConfigError, match=f"lack run tag\\(s\\) {TAG_SETTINGS}/1 "):
+        config_from_run(stale, None)
 
 
 def test_an_endpoint_that_is_down_is_named_at_once(monkeypatch):

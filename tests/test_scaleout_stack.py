@@ -32,7 +32,8 @@ if not all(needs):
 def write_config(path: Path, storage: str, cache: Path, executor: str = "celery") -> Path:
     path.write_text(yaml.safe_dump({
         "storage": {"root": storage, "cache": str(cache)},
-        "sources": {"sample": {"adapter": "embedded"}},
+        # Long enough that a run's recorded settings take several run tags (PostgreSQL's index limit).
+        "sources": {"sample": {"adapter": "embedded", "description": "the built-in sample, " * 120}},
         "prompts": {"magnitudes": ["small"]},
         "generation": {"generators": ["sd15"], "methods": ["inpainting"], "chunk_size": 2},
         "execution": {"executor": executor, "worker_lost_after_s": LOST_AFTER_S},
@@ -148,6 +149,11 @@ def test_sample_slice_runs_on_celery_gpu_steps_on_the_gpu_worker(env, workers):
         result = materialize(e, selection, partition)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     ran_on = step_workers(e)
+    # Each run recorded its settings (in pieces) and its steps used them: no worker warned of other settings.
+    pieces = py(e, "from dagster import DagsterInstance as I; i = I.get(); runs = i.get_runs(); print(min(int("
+                   "r.tags['semitruths/settings_pieces']) for r in runs), sum('differs from the run' in x.message "
+                   "for r in runs for x in i.all_logs(r.run_id)))").stdout.split()
+    assert int(pieces[-2]) >= 2 and pieces[-1] == "0", pieces
     assert ran_on.get("generations", "").startswith("gpu@"), ran_on
     for step in ("source_images", "masks", "perturbed_prompts", "prompt_filters", "change_metrics"):
         assert ran_on.get(step, "").startswith("cpu@"), (step, ran_on)
@@ -359,7 +365,8 @@ def test_gpu_pool_of_one_keeps_two_generation_runs_apart(env):
     config = base / "pool.yaml"
     config.write_text(yaml.safe_dump({
         "storage": {"root": f"s3://{BUCKET}/run", "cache": str(base / "cache")},
-        "sources": {"sample": {"adapter": "embedded"}},
+        # Long enough that a run's recorded settings take several run tags (PostgreSQL's index limit).
+        "sources": {"sample": {"adapter": "embedded", "description": "the built-in sample, " * 120}},
         "prompts": {"magnitudes": ["small"]},
         # Two partitions the other tests leave alone; the sample's upstream is in the bucket already.
         "generation": {"generators": ["sd14", "openjourney"], "methods": ["inpainting"], "chunk_size": 2,

@@ -71,8 +71,10 @@ def check_database(dagster_home: Path) -> Finding:
 
 
 def check_worker_settings(app, mine: dict, timeout_s: float) -> list[Finding]:
-    """Each worker's storage root (and whether its settings are this host's): a worker started with
-    another SEMITRUTHS_STORAGE or semitruths.yaml would refuse the steps of runs submitted here."""
+    """Each worker's storage root (and whether its settings are this host's). Its steps use the settings
+    of their run whatever it was started with, but a worker whose own root differs (another
+    SEMITRUTHS_STORAGE or semitruths.yaml) may not reach the runs' storage, and one whose sections differ
+    has its steps warn."""
     from .worker_report import COMMAND
 
     found = []

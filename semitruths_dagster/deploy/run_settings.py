@@ -22,6 +22,10 @@ from ..config import ConfigError, ProjectConfig, config_from_raw
 
 TAG_STORAGE = "semitruths/storage_root"
 TAG_SETTINGS = "semitruths/settings"
+TAG_PIECES = "semitruths/settings_pieces"
+# PostgreSQL indexes each run tag's (key, value) in a B-tree whose entries hold at most 2704 bytes
+# (Dagster's idx_run_tags): a longer value fails the run at start, so the settings go in pieces.
+PIECE_CHARS = 2000
 # storage.cache is each host's own folder; storage.root travels as TAG_STORAGE; `demo` is in what it overlays.
 UNCOMPARED = ("storage", "demo")
 
@@ -46,13 +50,26 @@ def recorded_settings(config: ProjectConfig) -> dict[str, Any]:
 
 
 def run_tags(config: ProjectConfig) -> dict[str, str]:
-    settings = json.dumps(recorded_settings(config), separators=(",", ":"), sort_keys=True, default=str)
-    return {TAG_STORAGE: str(config.storage_location), TAG_SETTINGS: settings}
+    """The storage root, and the recorded settings as compact JSON in pieces of PIECE_CHARS: TAG_SETTINGS,
+    then `TAG_SETTINGS/1`, ... (their number in TAG_PIECES; a re-execution with fewer leaves stale ones
+    unread)."""
+    text = json.dumps(recorded_settings(config), separators=(",", ":"), sort_keys=True, default=str)
+    pieces = [text[i:i + PIECE_CHARS] for i in range(0, len(text), PIECE_CHARS)]
+    return {TAG_STORAGE: str(config.storage_location), TAG_SETTINGS: pieces[0], TAG_PIECES: str(len(pieces)),
+            **{f"{TAG_SETTINGS}/{i}": piece for i, piece in enumerate(pieces[1:], 1)}}
 
 
-def _recorded(tags: Mapping[str, str]) -> dict[str, Any] | None:
+def recorded_from_tags(tags: Mapping[str, str]) -> dict[str, Any] | None:
+    """The settings a run recorded ({"path", "settings"}), joined from their pieces; None when it recorded none."""
+    if TAG_SETTINGS not in tags:
+        return None
+    count = int(tags.get(TAG_PIECES) or 1)
+    missing = [f"{TAG_SETTINGS}/{i}" for i in range(1, count) if f"{TAG_SETTINGS}/{i}" not in tags]
+    if missing:
+        raise ConfigError(f"the run's settings lack run tag(s) {', '.join(missing)} ({TAG_PIECES}: {count}): "
+                          "re-execute the run to record them again")
     try:
-        value = json.loads(tags.get(TAG_SETTINGS) or "null")
+        value = json.loads(tags[TAG_SETTINGS] + "".join(tags[f"{TAG_SETTINGS}/{i}"] for i in range(1, count)))
     except ValueError:
         return None
     ok = isinstance(value, dict) and isinstance(value.get("settings"), dict) and isinstance(value.get("path"), str)
@@ -62,7 +79,7 @@ def _recorded(tags: Mapping[str, str]) -> dict[str, Any] | None:
 def config_from_run(tags: Mapping[str, str], own: ProjectConfig | None) -> ProjectConfig | None:
     """The run's configuration as its tags record it, with this worker's `storage.cache` (`own`: this
     worker's configuration, None when it cannot read one); None when the run recorded no settings."""
-    recorded = _recorded(tags)
+    recorded = recorded_from_tags(tags)
     if recorded is None:
         return None
     cache = None
