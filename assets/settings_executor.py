@@ -30,9 +30,10 @@ def record_run_settings(plan_context: Any) -> None:
     # The orchestration context keeps the raw run config only: resolved as Dagster resolves it for the steps.
     resolved = ResolvedRunConfig.build(plan_context.job.get_definition(), plan_context.run_config)
     resource = resolved.resources.get("project")
-    if resource is None:  # a job without the project resource: no step reads the settings
-        return
-    config = ProjectResource(**(resource.config or {})).config()
+    values = resource.config if resource is not None else None
+    if not isinstance(values, dict) or not set(values) <= set(ProjectResource.model_fields):
+        return  # no ProjectResource as `project` in this job: no step reads the settings
+    config = ProjectResource(**values).config()
     if not config.storage_url:  # made here so that a step elsewhere that lacks it is told so, not given a new one
         with contextlib.suppress(OSError):  # else a step that cannot reach it says so in one line
             Path(config.storage_root).mkdir(parents=True, exist_ok=True)
