@@ -134,8 +134,9 @@ def test_a_step_uses_the_run_settings_not_its_environment_and_says_so(tmp_path, 
     (tmp_path / "run-root").mkdir()
     submitter = load_config(write(tmp_path / "a.yaml", tmp_path / "run-root", seed=3))
     tags = run_tags(submitter)
-    # This worker's environment: another file, another storage root, another seed.
-    monkeypatch.setenv("SEMITRUTHS_CONFIG", str(write(tmp_path / "b.yaml", tmp_path / "worker-root", seed=7)))
+    # This worker's environment: another file, another storage root (SEMITRUTHS_STORAGE), another seed.
+    monkeypatch.setenv("SEMITRUTHS_CONFIG", str(write(tmp_path / "b.yaml", "${SEMITRUTHS_STORAGE}", seed=7)))
+    monkeypatch.setenv("SEMITRUTHS_STORAGE", str(tmp_path / "worker-root"))
     seen = {}
 
     @asset
