@@ -24,7 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from .disk_full import DiskFullError, describe, full_errno
+from .disk_full import DiskFullError, describe, disk_full_code
 
 # A folder that holds this file was built by this project: its weights are random.
 TINY_MARKER = "semitruths_tiny.json"
@@ -287,7 +287,7 @@ def save_open_clip(model: Any, model_cfg: dict[str, Any], out: Path) -> Path:
 
 
 def _raise_if_full(exc: BaseException, target: Path) -> None:
-    code = full_errno(exc)  # also from writers that drop the errno (safetensors' Rust writer)
+    code = disk_full_code(exc, target.parent)  # also from writers that drop the errno (safetensors' Rust writer)
     if code is not None:
         raise CacheFullError(code, f"{describe(code)} while building {target}: nothing of it was "
                              f"kept; free space under {target.parent} or point storage.cache at a larger disk, "

@@ -6,6 +6,7 @@ redoing committed chunks. A real full file system: a small tmpfs, mounted as roo
 from __future__ import annotations
 
 import errno
+import io
 import os
 import subprocess
 from collections.abc import Iterator
@@ -126,6 +127,25 @@ def test_a_table_write_and_an_image_write_on_a_full_disk(disk: Path) -> None:
         write_text(report, "<html>" + "x" * BLOB + "</html>")
     assert_one_line(info.value, report, disk)
     assert not report.exists() and no_temp_files(disk)
+
+
+def test_a_parquet_footer_that_does_not_fit_is_a_full_disk(disk: Path) -> None:
+    """polars says "Invalid thrift: transport error", without the errno, when only the footer does not fit."""
+    wide = {f"column_with_a_long_name_{i:03d}": pl.Utf8 for i in range(300)}  # a footer of tens of KiB
+    schema = {**SCHEMA, **wide}
+    frame = pl.DataFrame([{"id": k, "blob": os.urandom(BLOB), **{c: f"{c}{k}" for c in wide}} for k in "ab"],
+                         schema=schema)
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", statistics=True)  # as location.write_parquet does
+    data = buffer.getvalue()
+    footer = int.from_bytes(data[-8:-4], "little")
+    store = TableStore(disk)
+    store.path("t", PARTITION).parent.mkdir(parents=True)
+    fill(disk, leave=len(data) - footer // 2)
+    with pytest.raises(StorageFullError) as info:
+        store.write("t", PARTITION, frame, schema)
+    assert_one_line(info.value, store.path("t", PARTITION), disk)
+    assert not [p for p in (disk / "tables").rglob("*") if p.is_file()]
 
 
 def test_a_full_disk_is_recognised_through_wrappers() -> None:

@@ -125,16 +125,17 @@ def write_atomic(target: Path, write: Callable[[IO[bytes]], None], root: Path | 
     StorageFullError naming `target` and where to free space (`root`, else the file system's mount point);
     the temp file is removed, so nothing half-written is kept and the file before it stays whole."""
     if is_local(target):
-        with full_disk_fails_once(target, root):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".tmp", dir=target.parent)
-            try:
+        tmp = None
+        try:
+            with full_disk_fails_once(target, root):  # checks the space left while `tmp` still fills it
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".tmp", dir=target.parent)
                 with os.fdopen(fd, "wb") as fh:
                     write(fh)
                 os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
         return
     buf = io.BytesIO()
     write(buf)
