@@ -332,8 +332,13 @@ def main(argv: list[str] | None = None) -> None:
                 print(rows[-1], flush=True)
         finally:
             stack.stop()
-            if stack.local is not None:
-                subprocess.run(["umount", str(stack.local)], capture_output=True)
+            if stack.local is not None:  # the killed workers' children may hold it for a moment
+                for _ in range(10):
+                    if subprocess.run(["umount", str(stack.local)], capture_output=True).returncode == 0:
+                        break
+                    time.sleep(1)
+                else:
+                    subprocess.run(["umount", "-l", str(stack.local)], capture_output=True)
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
     print(f"\nOne fault at a time on a forced re-generation of sample|sd15 (tiny random-weight models on CPU, "
