@@ -15,8 +15,10 @@ Faults: gpu-kill (SIGKILL of the gpu worker mid-chunk), cpu-kill (SIGKILL of the
 `change_metrics`), redis (Redis restarted mid-step), postgres (PostgreSQL restarted mid-run), s3 (the S3
 endpoint down for 30 s mid-write), twice (the same partition launched twice at once), disk (the gpu worker
 restarted on a full model cache: a 64 KiB tmpfs mounted over `storage.cache`, so the tiny generator cannot
-be built; the fix unmounts it; needs root, else the row says skipped). Needs redis-server and PostgreSQL
-(as in CI) and the `distributed` extras.
+be built; the fix unmounts it; needs root, else the row says skipped), storage-disk (the storage root
+fills mid-partition: run last, on a local root, a 256 MiB tmpfs that a filler file fills once a chunk is
+committed; the fix deletes the filler; needs root). Needs redis-server and PostgreSQL (as in CI) and the
+`distributed` extras.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ LOST_AFTER_S = 20
 LIMIT_S = 600
 FORCE = json.dumps({"ops": {"generations": {"config": {"force": True}}}})
 PART = f"{BUCKET}/run/tables/generations/dataset=sample/generator=sd15"
-FAULTS = ("gpu-kill", "cpu-kill", "redis", "postgres", "s3", "twice", "disk")
+FAULTS = ("gpu-kill", "cpu-kill", "redis", "postgres", "s3", "twice", "disk", "storage-disk")
 FULL_CACHE = "64k"  # room for folders, none for a model
+LOCAL_DISK = "256m"  # the local storage root of `storage-disk`: the sample's slice, and room to spare
+GEN_DIR = "tables/generations/dataset=sample/generator=sd15"
 
 
 @dataclass
@@ -63,6 +67,8 @@ class Stack:
         self.starts = 0
         self.cache = base / "cache"
         self.full = False
+        self.local: Path | None = None  # the storage root when local (`storage-disk`), else S3
+        self.filler: Path | None = None
 
     def fill_cache(self) -> bool:
         """Move the model cache aside and mount a tiny tmpfs in its place (a full local disk)."""
@@ -116,6 +122,8 @@ class Stack:
 
     def chunks(self) -> int:
         """Committed chunks of the partition, listed from this process (a fault lands within a second)."""
+        if self.local is not None:
+            return len(list((self.local / GEN_DIR / "_chunks").glob("chunk-*.parquet")))
         import s3fs
 
         fs = s3fs.S3FileSystem(skip_instance_cache=True)
@@ -127,6 +135,8 @@ class Stack:
                               "SELECT generation_id, image_path FROM generations WHERE generator = 'sd15'"],
                              env=self.env, cwd=REPO, capture_output=True, text=True).stdout
         rows = [line.split("\t") for line in out.splitlines() if line.strip()]
+        if self.local is not None:
+            return len(rows), len(rows) - len({r[0] for r in rows}), sum(not (self.local / r[1]).is_file() for r in rows)
         keys = self.py(f"import s3fs; print('\\n'.join(s3fs.S3FileSystem().find('{BUCKET}/run/images')))").split()
         missing = sum(f"{BUCKET}/run/{r[1]}" not in set(keys) for r in rows)
         return len(rows), len(rows) - len({r[0] for r in rows}), missing
@@ -201,10 +211,16 @@ def inject(stack: Stack, fault: str) -> tuple[subprocess.Popen, list[subprocess.
         s.restart_postgres(stack.env)
     elif fault == "s3":
         s.s3_outage(stack.env, 30)
+    elif fault == "storage-disk":  # every byte left taken (dd stops at ENOSPC)
+        stack.filler = stack.local / "filler"
+        subprocess.run(["dd", "if=/dev/zero", f"of={stack.filler}", "bs=1M"], capture_output=True)
     return run, [], at
 
 
 def fix(stack: Stack, fault: str) -> None:
+    if stack.filler is not None:  # space freed
+        stack.filler.unlink()
+        stack.filler = None
     if stack.full:  # free the space: the gpu worker restarts on the real cache
         stack.kill_worker("gpu")
         stack.free_cache()
@@ -214,7 +230,7 @@ def fix(stack: Stack, fault: str) -> None:
 
 
 def measure(stack: Stack, fault: str, expected: int) -> Row:
-    if fault == "disk" and os.geteuid() != 0:
+    if fault in ("disk", "storage-disk") and os.geteuid() != 0:
         return Row(fault, None, "skipped: needs root to mount a tmpfs", 0.0, expected, 0, 0, 0)
     run, others, injected = inject(stack, fault)
     try:
@@ -233,6 +249,32 @@ def measure(stack: Stack, fault: str, expected: int) -> Row:
     complete = time.monotonic() - fixed
     present, duplicated, missing = stack.rows()
     return Row(fault, detected, f"{status}{': ' + err if err else ''}", complete, expected, present, duplicated, missing)
+
+
+def local_root(stack: Stack, settings: dict) -> int | None:
+    """Restart the workers on a local storage root, a tmpfs (a disk that really fills), and materialize the
+    slice there; returns the partition's rows (None: the tmpfs could not be mounted)."""
+    disk = stack.base / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={LOCAL_DISK}", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        return None
+    import yaml
+
+    config = stack.base / "semitruths-local.yaml"
+    config.write_text(yaml.safe_dump({**settings, "storage": {**settings["storage"], "root": str(disk)}}))
+    stack.stop()
+    stack.env["SEMITRUTHS_CONFIG"], stack.local = str(config), disk
+    stack.start_worker("gpu")
+    stack.start_worker("cpu")
+    setup(stack)
+    return stack.rows()[0]
+
+
+def setup(stack: Stack) -> None:
+    stack.materialize("source_images,masks,perturbed_prompts", "sample")
+    stack.materialize("prompt_filters")
+    stack.materialize("generations,change_metrics", "sample|sd15")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -256,14 +298,15 @@ def main(argv: list[str] | None = None) -> None:
         home.mkdir()
         shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
         config = base / "semitruths.yaml"
-        config.write_text(yaml.safe_dump({
+        settings = {
             "storage": {"root": f"s3://{BUCKET}/run", "cache": str(base / "cache")},
             "sources": {"sample": {"adapter": "embedded"}},
             "prompts": {"magnitudes": ["small"]},
             "generation": {"generators": ["sd15"], "methods": ["inpainting"], "chunk_size": 2,
                            **({"max_per_method": args.max_per_method} if args.max_per_method else {})},
             "execution": {"executor": "celery", "worker_lost_after_s": LOST_AFTER_S},
-        }))
+        }
+        config.write_text(yaml.safe_dump(settings))
         os.environ.update(s3)  # this process lists the chunks
         env = dict(os.environ, **pg, **broker, **s3, DAGSTER_HOME=str(home), SEMITRUTHS_CONFIG=str(config),
                    PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", SEMITRUTHS_GPU_LEASE_DIR=str(base / "leases"))
@@ -272,26 +315,38 @@ def main(argv: list[str] | None = None) -> None:
         subprocess.run([sys.executable, "-m", "dagster", "instance", "migrate"], env=env, cwd=REPO, check=True,
                        capture_output=True)
         stack = Stack(stack_mod, env, base)
+        faults = args.only or FAULTS
         try:
-            stack.start_worker("gpu")
-            stack.start_worker("cpu")
-            stack.materialize("source_images,masks,perturbed_prompts", "sample")
-            stack.materialize("prompt_filters")
-            stack.materialize("generations,change_metrics", "sample|sd15")
-            expected = stack.rows()[0]
-            for fault in args.only or FAULTS:
-                rows.append(measure(stack, fault, expected))
+            if [f for f in faults if f != "storage-disk"]:
+                stack.start_worker("gpu")
+                stack.start_worker("cpu")
+                setup(stack)
+                expected = stack.rows()[0]
+                for fault in [f for f in faults if f != "storage-disk"]:
+                    rows.append(measure(stack, fault, expected))
+                    print(rows[-1], flush=True)
+            if "storage-disk" in faults:  # last: the workers move to a local root
+                expected = local_root(stack, settings) if os.geteuid() == 0 else 0
+                rows.append(measure(stack, "storage-disk", expected) if expected is not None else
+                            Row("storage-disk", None, "skipped: mount -t tmpfs failed", 0.0, 0, 0, 0, 0))
                 print(rows[-1], flush=True)
         finally:
             stack.stop()
+            if stack.local is not None:  # the killed workers' children may hold it for a moment
+                for _ in range(10):
+                    if subprocess.run(["umount", str(stack.local)], capture_output=True).returncode == 0:
+                        break
+                    time.sleep(1)
+                else:
+                    subprocess.run(["umount", "-l", str(stack.local)], capture_output=True)
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
     print(f"\nOne fault at a time on a forced re-generation of sample|sd15 (tiny random-weight models on CPU, "
           f"chunks of 2, execution.worker_lost_after_s={LOST_AFTER_S}). Shared machine: seconds are indicative.")
-    print(f"{'fault':<10}{'detected s':>11}{'complete s':>11}{'expected':>9}{'present':>8}{'dup':>5}{'no img':>7}  outcome")
+    print(f"{'fault':<13}{'detected s':>11}{'complete s':>11}{'expected':>9}{'present':>8}{'dup':>5}{'no img':>7}  outcome")
     for r in rows:
         detected = f"{r.detected_s:.0f}" if r.detected_s is not None else "never"
-        print(f"{r.fault:<10}{detected:>11}{r.complete_s:>11.0f}{r.expected:>9}{r.present:>8}{r.duplicated:>5}"
+        print(f"{r.fault:<13}{detected:>11}{r.complete_s:>11.0f}{r.expected:>9}{r.present:>8}{r.duplicated:>5}"
               f"{r.missing_images:>7}  {r.outcome}")
 
 

@@ -10,7 +10,6 @@ reader never sees half of it; a full disk is one line (`CacheFullError`) and lea
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -25,6 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from .disk_full import DiskFullError, describe, disk_full_code
+
 # A folder that holds this file was built by this project: its weights are random.
 TINY_MARKER = "semitruths_tiny.json"
 PROFILES = ("paper", "tiny")
@@ -35,11 +36,11 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 T = TypeVar("T")
 # A builder's temporary or moved-aside sibling older than this was left by a killed process: removed.
 STALE_BUILD_S = 3600
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-class CacheFullError(OSError):
-    """The disk holding a cached build (a tiny model, the rendered sample) is full; one line naming it."""
+class CacheFullError(DiskFullError):
+    """The disk holding a cached build (a tiny model, the rendered sample) is full; one line naming it
+    (the model-cache flavour of a full disk; the storage root's is `StorageFullError`)."""
 
 
 @dataclass(frozen=True)
@@ -285,18 +286,10 @@ def save_open_clip(model: Any, model_cfg: dict[str, Any], out: Path) -> Path:
     return out
 
 
-def _disk_full(exc: BaseException) -> bool:
-    """ENOSPC / EDQUOT, also as raised by writers that do not keep the errno (safetensors' Rust writer)."""
-    for err in (exc, exc.__cause__, exc.__context__):
-        if isinstance(err, OSError) and err.errno in DISK_FULL:
-            return True
-    text = str(exc)
-    return any(f"os error {code}" in text for code in DISK_FULL) or "No space left on device" in text
-
-
 def _raise_if_full(exc: BaseException, target: Path) -> None:
-    if _disk_full(exc):
-        raise CacheFullError(errno.ENOSPC, f"disk full (ENOSPC) while building {target}: nothing of it was "
+    code = disk_full_code(exc, target.parent)  # also from writers that drop the errno (safetensors' Rust writer)
+    if code is not None:
+        raise CacheFullError(code, f"{describe(code)} while building {target}: nothing of it was "
                              f"kept; free space under {target.parent} or point storage.cache at a larger disk, "
                              "then re-run") from None
 

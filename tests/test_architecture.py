@@ -20,7 +20,7 @@ PACKAGES = ("semitruths_dagster", "assets", "resources")
 # or subpackage of the library. A unit may import units of lower layers and, within the stages layer,
 # other stages (without a cycle); nothing imports upwards.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple((name, frozenset(units)) for name, units in (
-    ("leaf helpers", {"semitruths_dagster", "common", "paths", "devices", "console", "methods", "registry",
+    ("leaf helpers", {"semitruths_dagster", "common", "paths", "devices", "console", "methods", "registry", "disk_full",
                       "png_integrity", "published_configs", "schema", "label_sets"}),
     ("foundations", {"validation", "storage", "hub", "conditions"}),
     ("loading checks", {"load_checks"}),

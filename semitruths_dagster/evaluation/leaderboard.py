@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..storage.location import write_text
 from .columns import (  # noqa: F401  (re-exported: the leaderboard's public names)
     COLUMN_PROVIDERS,
     ROBUSTNESS,
@@ -97,6 +98,4 @@ def write_leaderboard_html(table: Table, path: str | Path, results: Sequence[Eva
     """The standalone page (see `leaderboard_page`); says so first if any detector had random weights."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_page(table, path.parent, results, reports or {}, page_columns(providers)),
-                    encoding="utf-8")
-    return path
+    return write_text(path, render_page(table, path.parent, results, reports or {}, page_columns(providers)))

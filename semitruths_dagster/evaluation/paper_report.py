@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..storage.location import write_text
 from .paper import Comparison
 
 SECTIONS = (  # (title, attribute of Comparison, columns shown)
@@ -72,6 +73,6 @@ def write_comparison(comparison: Comparison, out_dir: str | Path) -> tuple[Path,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     page, text = out / "paper_comparison.html", out / "paper_comparison.txt"
-    page.write_text(render_html(comparison), encoding="utf-8")
-    text.write_text(render_text(comparison), encoding="utf-8")
+    write_text(page, render_html(comparison))
+    write_text(text, render_text(comparison))
     return page, text

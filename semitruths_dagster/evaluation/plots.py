@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..metrics.bins import natural_order  # noqa: E402
+from ..storage.location import write_atomic  # noqa: E402
 from .evaluate import EvaluationResult  # noqa: E402
 
 GROUP_FIGURES = ("dataset", "generator", "method")
@@ -36,7 +37,7 @@ def _bars(ax: plt.Axes, table: dict, title: str) -> None:
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=100))  # never a half-drawn file
     plt.close(fig)
     return path
 

@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..storage.location import write_text
 from .evaluate import EvaluationResult
 from .formatting import interval, is_count, number, with_interval
 from .heatmap import CSS as HEATMAP_CSS
@@ -181,5 +182,4 @@ def write_html_report(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figs = make_figures(result, figures_dir or path.parent / f"{path.stem}_figures") if figures else None
-    path.write_text(render_html(result, figs, verdicts=verdicts), encoding="utf-8")
-    return path
+    return write_text(path, render_html(result, figs, verdicts=verdicts))

@@ -36,6 +36,7 @@ import polars as pl  # noqa: E402
 from ..conditions import CLEAN  # noqa: E402
 from ..controls.kinds import CONTROLS  # noqa: E402
 from ..metrics.bins import level_key  # noqa: E402
+from ..storage.location import write_atomic, write_text  # noqa: E402
 from .bootstrap import recall_intervals  # noqa: E402
 from .decision import decision_metrics, reliability  # noqa: E402
 from .formatting import is_count, with_interval  # noqa: E402
@@ -277,7 +278,7 @@ def _error_bars(table: dict[str, list], key: str) -> np.ndarray | None:
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=80))  # never a half-drawn file
     plt.close(fig)
     return path
 
@@ -382,7 +383,7 @@ def evaluate_robustness(predictions: pl.DataFrame, attributes: pl.DataFrame | No
         "figures": {k: str(v) for k, v in figures.items()},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "robustness.json").write_text(json.dumps(summary, default=_json_default, indent=1))
+    write_text(out_dir / "robustness.json", json.dumps(summary, default=_json_default, indent=1))
     summary["html"] = robustness_html(table, controls, curves, figures, random_weights, n_boot)
     if bins:
         summary["html"] += "\n<h2>Decision metrics by bin (clean)</h2>" + table_html(bins)
@@ -406,7 +407,7 @@ def append_to_report(report: Path, section: str, verdicts: Sequence[str] = ()) -
     folded = f"<details><summary>{html.escape(SECTION_TITLE)}</summary>\n{section}\n</details>"
     text = text.replace(marker, f"{folded}\n{marker}") if marker in text else text + folded
     lines = "".join(f"<li>{html.escape(line)}</li>" for line in verdicts)
-    report.write_text(text.replace(SUMMARY_MARKER, lines + SUMMARY_MARKER, 1), encoding="utf-8")
+    write_text(report, text.replace(SUMMARY_MARKER, lines + SUMMARY_MARKER, 1))
 
 
 def _number(value: Any) -> float | None:

@@ -18,7 +18,7 @@ from ..methods import INPAINTING, INSTRUCTION
 from ..metrics.bins_stage import scene_bins
 from ..provenance import code_version, utc_now
 from ..sources.released_stage import released_bins
-from ..storage.location import read_text
+from ..storage.location import read_text, write_text
 from .caption_edits import changed_words
 from .columns import text_columns
 from .evaluate import EvaluationResult, evaluate_detector
@@ -145,7 +145,7 @@ def evaluate(frame: pl.DataFrame, detector: str, version: str, random_weights: b
         result.settings["edits_random_weights"] = int(frame["edit_random_weights"].fill_null(False).sum())
     out_dir.mkdir(parents=True, exist_ok=True)
     result_path = out_dir / "result.json"
-    result_path.write_text(result.to_json())
+    write_text(result_path, result.to_json())
     make_figures(result, out_dir)
     report = write_html_report(result, out_dir / "report.html", figures_dir=out_dir)
     row = {"detector": detector, "detector_version": version, "random_weights": random_weights,

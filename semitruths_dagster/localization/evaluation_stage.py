@@ -14,6 +14,7 @@ from ..provenance import code_version, utc_now
 from ..sections import LocalizationParams
 from ..sources.released_stage import TABLE as RELEASED_TABLE
 from ..storage import ImageStore, TableStore
+from ..storage.location import write_text
 from .evaluate import evaluate_maps
 from .report import gallery, section_html
 from .stage import SCHEMA as PREDICTIONS_SCHEMA
@@ -54,8 +55,8 @@ def evaluate_detector(tables: TableStore, store: ImageStore, detector: str, para
     html = section_html(detector, random, result, params.threshold, sources,
                         gallery(maps, originals, truths, store, params.gallery, seed) if maps.height else "")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
-    (out_dir / "section.html").write_text(html, encoding="utf-8")
+    write_text(out_dir / "result.json", json.dumps(result, indent=1, default=str))
+    write_text(out_dir / "section.html", html)
     row = {"detector": detector, "detector_version": maps["detector_version"][0] if maps.height else None,
            "random_weights": random, "map_source": ",".join(sources) or None, "n_maps": result["n_maps"],
            "n_edits": result["n_edits"], "n_reals": result["n_reals"], "threshold": params.threshold,

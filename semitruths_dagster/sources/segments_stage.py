@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from ..disk_full import DiskFullError
 from ..provenance import code_version, params_json, utc_now
 from ..sections import SegmentParams
 from ..storage import ImageStore
@@ -98,7 +99,7 @@ def _segments_of(row: dict, store: ImageStore, key: str, models: Callable[[], tu
     for seg in found:
         path, _ = store.put_png(seg.mask.astype(np.uint8) * 255)
         entries.append({**asdict(seg), "mask": path})
-    write_atomic(target, lambda fh: fh.write(json.dumps(entries).encode()))
+    write_atomic(target, lambda fh: fh.write(json.dumps(entries).encode()), store.root)
     return found
 
 
@@ -127,6 +128,8 @@ def run_segments(images: list[dict], store: ImageStore, resumable: ResumablePart
     for i, row in enumerate(todo):
         try:
             found = _segments_of(row, store, key, models, params)
+        except DiskFullError:  # the store's disk, not this image: the step fails (re-run resumes)
+            raise
         except (OSError, ValueError, RuntimeError) as exc:  # undecodable or too small for the model
             rejections.append(Rejection(STAGE, row["dataset"], row["image_id"], row["image_path"], "segmentable",
                                         f"the segmenter could not read it: {type(exc).__name__}: {exc}"[:300]))

@@ -51,7 +51,7 @@ class ImageStore:
     def _commit(self, rel: str, write) -> None:
         target = self.root / rel
         if not target.exists():
-            write_atomic(target, write)
+            write_atomic(target, write, self.root)
 
     def put_bytes(self, data: bytes, ext: str) -> tuple[str, str]:
         """Store `data`; returns (store path, sha256)."""

@@ -20,6 +20,7 @@ from typing import IO, Union
 
 import polars as pl
 
+from ..disk_full import full_disk_fails_once
 from ..paths import PathEscapesRoot, resolve_inside
 
 LOCAL_SCHEMES = ("", "file", "local")
@@ -117,17 +118,23 @@ def inside(root: Path, relpath: str) -> Path:
     return root / norm
 
 
-def write_atomic(target: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write a file whole or not at all (temp file + rename on disk; one PUT on an object store)."""
+def write_atomic(target: Path, write: Callable[[IO[bytes]], None], root: Path | None = None) -> None:
+    """Write a file whole or not at all (temp file + rename on disk; one PUT on an object store).
+
+    On disk a full file system (ENOSPC / EDQUOT, also from writers that drop the errno) is one
+    StorageFullError naming `target` and where to free space (`root`, else the file system's mount point);
+    the temp file is removed, so nothing half-written is kept and the file before it stays whole."""
     if is_local(target):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".tmp", dir=target.parent)
+        tmp = None
         try:
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-            os.replace(tmp, target)
+            with full_disk_fails_once(target, root):  # checks the space left while `tmp` still fills it
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".tmp", dir=target.parent)
+                with os.fdopen(fd, "wb") as fh:
+                    write(fh)
+                os.replace(tmp, target)
         finally:
-            if os.path.exists(tmp):
+            if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
         return
     buf = io.BytesIO()
@@ -135,12 +142,18 @@ def write_atomic(target: Path, write: Callable[[IO[bytes]], None]) -> None:
     target.write_bytes(buf.getvalue())
 
 
+def write_text(target: Path, text: str, root: Path | None = None) -> Path:
+    """`write_atomic` for a UTF-8 text file (reports, pages, JSON); returns `target`."""
+    write_atomic(target, lambda fh: fh.write(text.encode("utf-8")), root)
+    return target
+
+
 def read_parquet(path: Path) -> pl.DataFrame:
     return pl.read_parquet(path if is_local(path) else io.BytesIO(path.read_bytes()))
 
 
-def write_parquet(frame: pl.DataFrame, target: Path) -> None:
-    write_atomic(target, lambda fh: frame.write_parquet(fh, compression="zstd", statistics=True))
+def write_parquet(frame: pl.DataFrame, target: Path, root: Path | None = None) -> None:
+    write_atomic(target, lambda fh: frame.write_parquet(fh, compression="zstd", statistics=True), root)
 
 
 def glob(base: Path, pattern: str) -> list[Path]:

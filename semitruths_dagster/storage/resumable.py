@@ -86,13 +86,13 @@ class ResumablePartition:
         self.guard()
         frame = pl.DataFrame(list(rows), schema=self.schema, orient="row")
         if not self._key_written:  # before the first chunk: a reader that sees a chunk finds the key
-            write_atomic(self.chunk_dir / KEY_FILE, lambda fh: fh.write(self.key.encode()))
+            write_atomic(self.chunk_dir / KEY_FILE, lambda fh: fh.write(self.key.encode()), self.store.root)
             self._key_written = True
         # Named by time (order) and a digest of its keys: two writers, even on two hosts racing on one
         # listing, can never pick the same name for different rows.
         digest = hashlib.sha256("\n".join(map(str, frame[self.key].to_list())).encode()).hexdigest()[:16]
         target = self.chunk_dir / f"chunk-{time.time_ns():020d}-{digest}.parquet"
-        write_parquet(frame, target)
+        write_parquet(frame, target, self.store.root)
         return target
 
     def finalize(self, keep: set[str] | None = None) -> pl.DataFrame:
@@ -119,4 +119,5 @@ class ResumablePartition:
         made before it, which no longer count as done; `part.parquet` stays readable until `finalize`."""
         self.guard()
         names = sorted(c.name for c in self._chunks())
-        write_atomic(self.chunk_dir / FORCED_FILE, lambda fh: fh.write(json.dumps({"stale": names}).encode()))
+        write_atomic(self.chunk_dir / FORCED_FILE, lambda fh: fh.write(json.dumps({"stale": names}).encode()),
+                     self.store.root)

@@ -58,7 +58,7 @@ class TableStore:
         frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(list(rows), schema=schema, orient="row")
         frame = frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
         target = self.path(table, partition)
-        write_parquet(frame, target)
+        write_parquet(frame, target, self.root)
         return target
 
     def exists(self, table: str, partition: Mapping[str, str]) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..disk_full import full_errno, storage_full
 from .location import is_local
 from .resumable import CHUNK_DIR, chunk_files, chunk_key
 from .tables import PART_FILE, TableStore
@@ -99,6 +100,9 @@ class Warehouse:
                             con.execute(view_sql(self.root, name))
                     return names
                 except duckdb.IOException as exc:  # the file is held by another process
+                    code = full_errno(exc)
+                    if code is not None:  # not busy: waiting frees no space
+                        raise storage_full(code, self.path, self.root) from None
                     if time.monotonic() > deadline:
                         log.warning("warehouse %s busy, views not refreshed: %s", self.path, exc)
                         return []
