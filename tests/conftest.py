@@ -59,7 +59,7 @@ os.environ["SEMITRUTHS_CONFIG"] = str(TEST_CONFIG)
 WORKERS = 4
 # Modules run whole on one worker (`--dist loadscope`: their module fixtures are built once), longest
 # first, so the others fill in around them instead of one long module starting last.
-LONGEST_FIRST = ["test_scaleout_stack.py", "test_cli.py", "test_generations_assets.py", "test_robustness_assets.py",
+LONGEST_FIRST = ["test_ui_browser.py", "test_scaleout_stack.py", "test_cli.py", "test_generations_assets.py", "test_robustness_assets.py",
                  "test_detectors_add_random.py", "test_detectors_assets.py", "test_gpu_benchmark.py"]
 
 

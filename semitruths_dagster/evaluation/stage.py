@@ -23,7 +23,6 @@ from .caption_edits import changed_words
 from .columns import text_columns
 from .evaluate import EvaluationResult, evaluate_detector
 from .leaderboard import leaderboard
-from .plots import make_figures
 from .report import write_html_report
 
 TABLE = "evaluation"
@@ -146,7 +145,6 @@ def evaluate(frame: pl.DataFrame, detector: str, version: str, random_weights: b
     out_dir.mkdir(parents=True, exist_ok=True)
     result_path = out_dir / "result.json"
     write_text(result_path, result.to_json())
-    make_figures(result, out_dir)
     report = write_html_report(result, out_dir / "report.html", figures_dir=out_dir)
     row = {"detector": detector, "detector_version": version, "random_weights": random_weights,
            "n_real": result.n_real, "n_edited": result.n_fake,
