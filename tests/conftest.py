@@ -53,9 +53,9 @@ def _write_test_config() -> None:
 _write_test_config()
 os.environ["SEMITRUTHS_CONFIG"] = str(TEST_CONFIG)
 
-# The whole suite (`pytest` without paths) runs on one xdist worker per core, up to WORKERS: run one at a
-# time, the tests keep only ~1.1 of 2 cores busy (single-threaded Python, process start-up), so two
-# workers nearly halve the wall time.
+# The whole suite (`pytest` without paths) runs on one xdist worker per core, plus one, up to WORKERS: run
+# one at a time, the tests keep only ~1.1 of 2 cores busy (single-threaded Python, process start-up), and
+# the browser test spends most of its 5 minutes waiting for the backfill daemon's 30 s ticks.
 WORKERS = 4
 # Modules run whole on one worker (`--dist loadscope`: their module fixtures are built once), longest
 # first, so the others fill in around them instead of one long module starting last.
@@ -68,11 +68,11 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     """`pytest -q` (the README's command) runs on xdist workers; `-n 0`, `-p no:xdist` or naming test files
     runs in this one process, for a debugging loop."""
     whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS
-    cores = min(CORES, WORKERS)
+    workers = min(CORES + 1, WORKERS)
     if (config.pluginmanager.hasplugin("xdist") and whole_suite and config.option.numprocesses is None
             and not os.environ.get("PYTEST_XDIST_WORKER")  # a worker itself: never start workers of its own
-            and cores > 1 and not config.option.collectonly and not config.option.usepdb):
-        config.option.numprocesses = cores
+            and CORES > 1 and not config.option.collectonly and not config.option.usepdb):
+        config.option.numprocesses = workers
         if config.option.dist == "no":
             config.option.dist = "loadscope"
             config.option.loadscopereorder = False  # keep LONGEST_FIRST's order
