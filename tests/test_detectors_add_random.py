@@ -3,8 +3,8 @@ does: the `detector_registry` sensor's tick (evaluated through Dagster's own API
 requests the predictions, the requested runs execute, the `evaluation_automation` conditions request the
 evaluation and then the leaderboard, and each evaluated detector has its report.
 
-Kept cheap: a released-format set of the embedded sample (4 real images, 12 edits, no generation), 20
-bootstrap resamples. About 160 s for all 14 plugins on 2 contended cores (load ~7), ~115 s of CPU.
+Kept cheap: a released-format set of the embedded sample at 128 px (4 real images, 12 edits, no
+generation), 20 bootstrap resamples. About 100 s for all 25 plugins beside the rest of the suite on 2 cores.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from PIL import Image
 from dagster import (
     AssetSelection,
     DagsterInstance,
@@ -24,6 +23,7 @@ from dagster import (
     evaluate_automation_conditions,
 )
 from dagster import materialize as dagster_materialize
+from PIL import Image
 
 from assets.detectors import detector_predictions, detector_registry, evaluation, leaderboard
 from assets.masks import masks
