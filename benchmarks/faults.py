@@ -168,17 +168,25 @@ def wait_chunk(stack: Stack, run: subprocess.Popen, before: int) -> None:
         time.sleep(0.2)
 
 
-def wait_step(stack: Stack, step: str) -> None:
+def wait_step(stack: Stack, step: str, known: set[str]) -> None:
+    """Until the first run not in `known` (the run just launched, once it exists) has started `step`."""
     code = f"""
-import time
+import sys, time
 from dagster import DagsterEventType, DagsterInstance
 inst = DagsterInstance.get()
-run = inst.get_runs(limit=1)[0]
+known = {sorted(known)!r}
 deadline = time.monotonic() + {LIMIT_S}
-while not [e for e in inst.all_logs(run.run_id, of_type=DagsterEventType.STEP_START) if e.step_key == "{step}"]:
-    assert time.monotonic() < deadline
-    time.sleep(0.2)"""
-    stack.py(code)
+while time.monotonic() < deadline:
+    new = [r for r in inst.get_runs(limit=len(known) + 5) if r.run_id not in known]
+    if new and [e for e in inst.all_logs(new[-1].run_id, of_type=DagsterEventType.STEP_START) if e.step_key == "{step}"]:
+        sys.exit(0)
+    if new and inst.get_run_by_id(new[-1].run_id).is_finished:
+        sys.exit("the run ended before its {step} step started")
+    time.sleep(0.2)
+sys.exit("no new run started {step} within {LIMIT_S} s")"""
+    done = subprocess.run([sys.executable, "-c", code], env=stack.env, cwd=REPO, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"waiting for {step}: {done.stderr.strip().splitlines()[-1:]}")
 
 
 def inject(stack: Stack, fault: str) -> tuple[subprocess.Popen, list[subprocess.Popen], float]:
@@ -186,8 +194,10 @@ def inject(stack: Stack, fault: str) -> tuple[subprocess.Popen, list[subprocess.
     when the fault began (the S3 outage returns once the endpoint is back)."""
     s = stack.stack
     if fault == "cpu-kill":
+        known = set(stack.py("from dagster import DagsterInstance; "
+                             "print(' '.join(r.run_id for r in DagsterInstance.get().get_runs()))").split())
         run = stack.materialize("generations,change_metrics", "sample|sd15", FORCE, wait=False)
-        wait_step(stack, "change_metrics")
+        wait_step(stack, "change_metrics", known)
         at = time.monotonic()
         stack.kill_worker("cpu")
         return run, [], at
