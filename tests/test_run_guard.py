@@ -1,6 +1,6 @@
 """No write after failure (issue 25 item 2): a step whose run was failed or cancelled while it went on
 stops at its next write and replaces no table. The Redis-restart case on real servers is in
-test_scaleout_faults.py."""
+tests/test_scaleout_stack.py (test_redis_restart_fails_the_run_and_its_step_writes_nothing_after)."""
 
 import polars as pl
 import pytest
