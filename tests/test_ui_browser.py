@@ -143,36 +143,36 @@ def _walk_through(stack, page, shots):
     assert store.get_materialized_partitions(AssetKey("evaluation")) == {DETECTOR}
 
     # 5. The evaluation report, one click from its asset (the warning is its first metadata row).
-    page.goto(f"{stack.ui}/assets/evaluation?partition={DETECTOR}", wait_until="networkidle")
-    link = page.get_by_role("link", name=f"{stack.reports}/{DETECTOR}/report.html")
-    link.first.wait_for()
-    page.screenshot(path=shots / "07_evaluation_asset.png", full_page=True)
-    with page.context.expect_page() as opened:
-        link.first.click()
-    report = opened.value
-    report.wait_for_load_state()
-    assert DETECTOR in report.content()
-    report.screenshot(path=shots / "08_evaluation_report.png", full_page=True)
-    report.close()
+    report = open_from_asset(page, f"{stack.ui}/assets/evaluation?partition={DETECTOR}",
+                             f"{stack.reports}/{DETECTOR}/report.html", shots, "07_evaluation_asset", "08_evaluation_report")
+    assert DETECTOR in report
 
     # 6. The leaderboard page, one click from the leaderboard asset.
-    page.goto(f"{stack.ui}/assets/leaderboard", wait_until="networkidle")
-    link = page.get_by_role("link", name=f"{stack.reports}/leaderboard.html")
-    link.first.wait_for()
-    page.screenshot(path=shots / "09_leaderboard_asset.png", full_page=True)
-    with page.context.expect_page() as opened:
-        link.first.click()
-    board = opened.value
-    board.wait_for_load_state()
-    assert DETECTOR in board.content()
-    board.screenshot(path=shots / "10_leaderboard.png", full_page=True)
-    board.close()
+    board = open_from_asset(page, f"{stack.ui}/assets/leaderboard", f"{stack.reports}/leaderboard.html", shots,
+                            "09_leaderboard_asset", "10_leaderboard")
+    assert DETECTOR in board
 
     # Every column of every materialized table has its description (leaderboard's come from its rows).
     for key in ("leaderboard", "evaluation", "detector_predictions"):
         event = store.get_latest_materialization_event(AssetKey(key))
         schema = event.asset_materialization.metadata["dagster/column_schema"].schema
         assert all(c.description for c in schema.columns), [c.name for c in schema.columns if not c.description]
+
+
+def open_from_asset(page, asset_url: str, link: str, shots: Path, asset_shot: str, page_shot: str) -> str:
+    """Open an asset's page, click its link `link` (a new tab), screenshot both; returns the tab's HTML."""
+    page.goto(asset_url, wait_until="networkidle")
+    anchor = page.get_by_role("link", name=link).first
+    anchor.wait_for()
+    page.screenshot(path=shots / f"{asset_shot}.png", full_page=True)
+    with page.context.expect_page() as opened:
+        anchor.click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    content = tab.content()
+    tab.screenshot(path=shots / f"{page_shot}.png", full_page=True)
+    tab.close()
+    return content
 
 
 def _describe(table: str, column: str) -> str:
